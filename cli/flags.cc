@@ -1,0 +1,121 @@
+#include "cli/flags.h"
+
+#include <cstdio>
+
+namespace ballast::cli {
+
+void FlagSet::AddString(const std::string& name, const std::string& short_name,
+                        const std::string& default_value, const std::string& help) {
+  flags_.push_back({name, short_name, default_value, help, false, false});
+}
+
+void FlagSet::AddBool(const std::string& name, const std::string& short_name,
+                      const std::string& help) {
+  flags_.push_back({name, short_name, "", help, true, false});
+}
+
+FlagSet::Flag* FlagSet::Find(const std::string& token) {
+  for (auto& f : flags_) {
+    if (token == "--" + f.name || (!f.short_name.empty() && token == "-" + f.short_name)) {
+      return &f;
+    }
+  }
+  return nullptr;
+}
+
+bool FlagSet::Parse(const std::vector<std::string>& args) {
+  bool only_positional = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (only_positional || a.size() < 2 || a[0] != '-') {
+      positional_.push_back(a);
+      continue;
+    }
+    if (a == "--") {
+      only_positional = true;
+      continue;
+    }
+    if (a == "--help" || a == "-h") {
+      help_requested_ = true;
+      continue;
+    }
+    std::string name = a;
+    std::optional<std::string> inline_value;
+    if (auto eq = a.find('='); eq != std::string::npos && a.rfind("--", 0) == 0) {
+      name = a.substr(0, eq);
+      inline_value = a.substr(eq + 1);
+    }
+    Flag* f = Find(name);
+    if (f == nullptr) {
+      error_ = "unknown flag: " + name;
+      return false;
+    }
+    f->set = true;
+    if (f->is_bool) {
+      if (inline_value && *inline_value != "true" && *inline_value != "false") {
+        error_ = "flag " + name + " takes no value (or =true/=false)";
+        return false;
+      }
+      f->value = inline_value.value_or("true");
+      continue;
+    }
+    if (inline_value) {
+      f->value = *inline_value;
+    } else if (i + 1 < args.size()) {
+      f->value = args[++i];
+    } else {
+      error_ = "flag " + name + " needs a value";
+      return false;
+    }
+  }
+  return true;
+}
+
+const std::string& FlagSet::Get(const std::string& name) const {
+  for (const auto& f : flags_) {
+    if (f.name == name) return f.value;
+  }
+  static const std::string kEmpty;
+  return kEmpty;
+}
+
+bool FlagSet::GetBool(const std::string& name) const { return Get(name) == "true"; }
+
+bool FlagSet::IsSet(const std::string& name) const {
+  for (const auto& f : flags_) {
+    if (f.name == name) return f.set;
+  }
+  return false;
+}
+
+std::string FlagSet::Help() const {
+  std::string out = "Usage: " + usage_ + "\n\n" + description_ + "\n";
+  if (!flags_.empty()) out += "\nFlags:\n";
+  for (const auto& f : flags_) {
+    std::string left = "  ";
+    left += f.short_name.empty() ? "    " : "-" + f.short_name + ", ";
+    left += "--" + f.name;
+    if (!f.is_bool) left += " VALUE";
+    if (left.size() < 30) left.resize(30, ' ');
+    else left += "  ";
+    out += left + f.help;
+    if (!f.is_bool && !f.value.empty()) out += " (default " + f.value + ")";
+    out += "\n";
+  }
+  out += "  -h, --help                  show this help\n";
+  return out;
+}
+
+std::optional<int> ParseOrExit(FlagSet& flags, const std::vector<std::string>& args) {
+  if (!flags.Parse(args)) {
+    std::fprintf(stderr, "error: %s\n\n%s", flags.error().c_str(), flags.Help().c_str());
+    return 2;
+  }
+  if (flags.help_requested()) {
+    std::fputs(flags.Help().c_str(), stdout);
+    return 0;
+  }
+  return std::nullopt;
+}
+
+}  // namespace ballast::cli

@@ -1,0 +1,55 @@
+#pragma once
+
+// A small flag parser shared by the subcommands: `--name value`, `--name=value`, boolean
+// `--name`, short aliases, positional arguments, and a generated `--help` text.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ballast::cli {
+
+class FlagSet {
+ public:
+  FlagSet(std::string usage, std::string description)
+      : usage_(std::move(usage)), description_(std::move(description)) {}
+
+  // A flag that takes a value. `short_name` may be empty.
+  void AddString(const std::string& name, const std::string& short_name,
+                 const std::string& default_value, const std::string& help);
+  // A flag that is present or absent.
+  void AddBool(const std::string& name, const std::string& short_name, const std::string& help);
+
+  // Parses `args`. Returns false and sets error() on an unknown flag or a missing value.
+  // Sets help_requested() for --help / -h.
+  bool Parse(const std::vector<std::string>& args);
+
+  const std::string& Get(const std::string& name) const;
+  bool GetBool(const std::string& name) const;
+  bool IsSet(const std::string& name) const;  // given on the command line
+  const std::vector<std::string>& positional() const { return positional_; }
+  bool help_requested() const { return help_requested_; }
+  const std::string& error() const { return error_; }
+  std::string Help() const;
+
+ private:
+  struct Flag {
+    std::string name, short_name, value, help;
+    bool is_bool = false;
+    bool set = false;
+  };
+  Flag* Find(const std::string& token);
+
+  std::string usage_, description_;
+  std::vector<Flag> flags_;
+  std::vector<std::string> positional_;
+  bool help_requested_ = false;
+  std::string error_;
+};
+
+// For subcommands: parses, prints help (exit 0) or the error plus usage (exit 2). Returns
+// std::nullopt when parsing succeeded and the command should run, else the exit code.
+std::optional<int> ParseOrExit(FlagSet& flags, const std::vector<std::string>& args);
+
+}  // namespace ballast::cli

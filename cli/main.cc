@@ -1,0 +1,56 @@
+// The `ballast` binary: one executable, subcommands that wire the modules together.
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "cli/commands.h"
+
+namespace ballast::cli {
+
+const std::vector<Command>& Commands() {
+  // Keep in the order a user meets them; each entry's function lives in cmd_<name>.cc.
+  static const std::vector<Command> kCommands = {
+      {"validate", "parse and validate manifests offline (file:line:col errors)", RunValidate},
+      {"version", "print the version", RunVersion},
+  };
+  return kCommands;
+}
+
+namespace {
+
+void PrintHelp(FILE* out) {
+  std::fputs(
+      "ballast: a GitOps reconciler with its own lightweight cluster.\n\n"
+      "Usage: ballast <command> [flags]\n\nCommands:\n",
+      out);
+  for (const auto& c : Commands()) {
+    std::fprintf(out, "  %-12s %s\n", c.name, c.summary);
+  }
+  std::fputs("\nRun 'ballast <command> --help' for a command's flags.\n", out);
+}
+
+}  // namespace
+}  // namespace ballast::cli
+
+int main(int argc, char** argv) {
+  using namespace ballast::cli;
+  if (argc < 2) {
+    PrintHelp(stderr);
+    return 2;
+  }
+  std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    PrintHelp(stdout);
+    return 0;
+  }
+  if (name == "--version") name = "version";
+  for (const auto& c : Commands()) {
+    if (name == c.name) {
+      return c.run(Args(argv + 2, argv + argc));
+    }
+  }
+  std::fprintf(stderr, "ballast: unknown command \"%s\"\n\n", name.c_str());
+  PrintHelp(stderr);
+  return 2;
+}

@@ -1,0 +1,51 @@
+# Per-target build settings, applied through small functions (spdlog's cmake/utils.cmake shape).
+
+# Warnings are errors on every ballast target.
+function(ballast_set_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Werror)
+endfunction()
+
+# ASan + UBSan when BALLAST_SANITIZE is ON.
+function(ballast_enable_sanitizers target)
+  if(BALLAST_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer
+                                             -fno-sanitize-recover=undefined)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
+endfunction()
+
+# A ballast library: ballast_<name>, aliased ballast::<name>.
+#   ballast_library(<name> SOURCES ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...])
+function(ballast_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(ballast_${name} STATIC ${ARG_SOURCES})
+  add_library(ballast::${name} ALIAS ballast_${name})
+  target_include_directories(ballast_${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_compile_features(ballast_${name} PUBLIC cxx_std_20)
+  target_link_libraries(ballast_${name} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+  ballast_set_warnings(ballast_${name})
+  ballast_enable_sanitizers(ballast_${name})
+endfunction()
+
+# A GoogleTest executable registered with ctest through gtest_discover_tests.
+#   ballast_test(<name> SOURCES ... DEPS ... [PROPERTIES ...])
+function(ballast_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PROPERTIES" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main Threads::Threads)
+  target_compile_definitions(${name} PRIVATE
+    BALLAST_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    BALLAST_BINARY="$<TARGET_FILE:ballast>")
+  ballast_set_warnings(${name})
+  ballast_enable_sanitizers(${name})
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES ${ARG_PROPERTIES})
+endfunction()
+
+# A Google Benchmark executable (built by `make bench`, not part of ctest).
+function(ballast_benchmark name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} benchmark::benchmark Threads::Threads)
+  ballast_set_warnings(${name})
+  add_dependencies(ballast_benchmarks ${name})
+endfunction()

@@ -1,0 +1,62 @@
+#pragma once
+
+// Reading manifests: YAML (or JSON) text in, typed and defaulted objects out, with every problem
+// positioned by file, line, column and field path. Pure: callers read the bytes (from disk or from
+// a git blob) and pass them in.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/diagnostic.h"
+#include "model/object.h"
+
+namespace ballast::model {
+
+// Bounds that keep hostile input (huge files, deep nesting, alias "billion laughs" bombs) to
+// bounded time and memory.
+struct ParseLimits {
+  size_t max_file_bytes = 4u << 20;     // 4 MiB
+  int max_depth = 64;                   // nesting of maps and sequences
+  size_t max_nodes_per_file = 1u << 20;  // nodes visited, aliases expanded
+};
+
+struct FileParseResult {
+  std::vector<Manifest> manifests;
+  std::vector<Diagnostic> diagnostics;  // errors and warnings of this file only
+};
+
+// True for the names manifest trees are read from: *.yaml, *.yml, *.json.
+bool IsManifestFileName(std::string_view path);
+
+// Parses one file: multi-document, empty documents skipped, `kind: List` expanded. A document
+// that fails to decode or validate yields diagnostics and no manifest; the file's other documents
+// still yield theirs. A kustomization.yaml (and any document of a kind ballast does not run)
+// yields an UnsupportedObject.
+FileParseResult ParseManifestFile(std::string_view path, std::string_view content,
+                                  const ParseLimits& limits = {});
+
+struct SourceFile {
+  std::string path;  // as it should appear in diagnostics (relative to the tree root)
+  std::string content;
+};
+
+struct ManifestSet {
+  std::vector<Manifest> manifests;  // in file order, then document order
+  std::vector<Diagnostic> diagnostics;
+  bool ok() const { return CountErrors(diagnostics) == 0; }
+};
+
+// Parses every file and reports objects defined twice (same kind/namespace/name) at both places.
+ManifestSet ParseManifests(const std::vector<SourceFile>& files, const ParseLimits& limits = {});
+
+// Reports duplicate keys among `manifests`, naming both places.
+std::vector<Diagnostic> CheckDuplicates(const std::vector<Manifest>& manifests);
+
+// Decodes, defaults and validates one object given as JSON (API bodies, recorded state). Errors
+// are positioned at `where` and name the field.
+Result<Manifest> DecodeManifest(const Json& object, const SourceRef& where,
+                                std::vector<Diagnostic>* diagnostics);
+
+}  // namespace ballast::model

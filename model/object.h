@@ -1,0 +1,316 @@
+#pragma once
+
+// Value types for the manifests ballast runs: apps/v1 Deployment and v1 Service, and a holder
+// for every other kind (listed as unsupported, never dropped).
+//
+// Field names follow the Kubernetes API. Fields ballast does not use are kept verbatim in the
+// `extra` member of the struct at their level (a JSON object), so they survive a round trip and
+// show in diffs. After decoding every defaulted field holds its Kubernetes default, so two
+// objects compare equal (operator==) exactly when the API server would store the same thing.
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/quantity.h"
+
+namespace ballast::model {
+
+using Json = nlohmann::json;
+using StringMap = std::map<std::string, std::string>;
+
+// Objects are keyed by kind/namespace/name; ordered, so plans and listings are deterministic.
+struct ObjectKey {
+  std::string kind;
+  std::string namespace_;
+  std::string name;
+
+  // "Deployment default/web"
+  std::string ToString() const;
+  friend auto operator<=>(const ObjectKey&, const ObjectKey&) = default;
+};
+
+// Where something came from: the file and the 1-based line and column.
+struct SourceRef {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  friend bool operator==(const SourceRef&, const SourceRef&) = default;
+};
+
+// An int or a string such as "25%" or a port name ("http").
+struct IntOrString {
+  std::variant<int64_t, std::string> value = int64_t{0};
+
+  IntOrString() = default;
+  IntOrString(int64_t v) : value(v) {}              // NOLINT: implicit like the API type
+  IntOrString(std::string v) : value(std::move(v)) {}  // NOLINT
+  bool is_int() const { return std::holds_alternative<int64_t>(value); }
+  int64_t int_value() const { return is_int() ? std::get<int64_t>(value) : 0; }
+  const std::string& str_value() const;
+  std::string ToString() const;
+  friend bool operator==(const IntOrString&, const IntOrString&) = default;
+};
+
+// Resolves an int-or-percent ("25%") against a total, rounding up or down as Kubernetes does
+// (maxSurge rounds up, maxUnavailable rounds down). Returns -1 when the value is malformed.
+int64_t ScaledValue(const IntOrString& v, int64_t total, bool round_up);
+
+struct ObjectMeta {
+  std::string name;
+  std::string namespace_ = "default";
+  StringMap labels;
+  StringMap annotations;
+  Json extra = Json::object();  // uid, generateName, ownerReferences, ...
+  friend bool operator==(const ObjectMeta&, const ObjectMeta&) = default;
+};
+
+struct LabelSelectorRequirement {
+  std::string key;
+  std::string op;  // In, NotIn, Exists, DoesNotExist
+  std::vector<std::string> values;
+  friend bool operator==(const LabelSelectorRequirement&,
+                         const LabelSelectorRequirement&) = default;
+};
+
+struct LabelSelector {
+  StringMap match_labels;
+  std::vector<LabelSelectorRequirement> match_expressions;
+
+  bool empty() const { return match_labels.empty() && match_expressions.empty(); }
+  // True when `labels` satisfy every matchLabels entry and every expression.
+  bool Matches(const StringMap& labels) const;
+  friend bool operator==(const LabelSelector&, const LabelSelector&) = default;
+};
+
+struct EnvVar {
+  std::string name;
+  std::string value;
+  Json value_from;  // null when absent; kept, reported as not supported yet
+  friend bool operator==(const EnvVar&, const EnvVar&) = default;
+};
+
+struct ContainerPort {
+  std::string name;
+  int32_t container_port = 0;
+  std::string protocol = "TCP";
+  int32_t host_port = 0;
+  Json extra = Json::object();  // hostIP
+  friend bool operator==(const ContainerPort&, const ContainerPort&) = default;
+};
+
+using ResourceList = std::map<std::string, Quantity>;  // "cpu", "memory", ...
+
+struct ResourceRequirements {
+  ResourceList requests;
+  ResourceList limits;
+  friend bool operator==(const ResourceRequirements&, const ResourceRequirements&) = default;
+};
+
+struct HttpHeader {
+  std::string name;
+  std::string value;
+  friend bool operator==(const HttpHeader&, const HttpHeader&) = default;
+};
+
+struct HttpGetAction {
+  std::string path = "/";
+  IntOrString port;
+  std::string host;
+  std::string scheme = "HTTP";
+  std::vector<HttpHeader> http_headers;
+  friend bool operator==(const HttpGetAction&, const HttpGetAction&) = default;
+};
+
+struct TcpSocketAction {
+  IntOrString port;
+  std::string host;
+  friend bool operator==(const TcpSocketAction&, const TcpSocketAction&) = default;
+};
+
+struct ExecAction {
+  std::vector<std::string> command;
+  friend bool operator==(const ExecAction&, const ExecAction&) = default;
+};
+
+struct Probe {
+  std::optional<HttpGetAction> http_get;
+  std::optional<TcpSocketAction> tcp_socket;
+  std::optional<ExecAction> exec;
+  int32_t initial_delay_seconds = 0;
+  int32_t timeout_seconds = 1;
+  int32_t period_seconds = 10;
+  int32_t success_threshold = 1;
+  int32_t failure_threshold = 3;
+  std::optional<int64_t> termination_grace_period_seconds;
+  Json extra = Json::object();  // grpc
+  friend bool operator==(const Probe&, const Probe&) = default;
+};
+
+struct Container {
+  std::string name;
+  std::string image;
+  std::vector<std::string> command;
+  std::vector<std::string> args;
+  std::string working_dir;
+  std::vector<EnvVar> env;
+  std::vector<ContainerPort> ports;
+  ResourceRequirements resources;
+  std::optional<Probe> readiness_probe;
+  std::optional<Probe> liveness_probe;
+  std::optional<Probe> startup_probe;
+  Json extra = Json::object();  // volumeMounts, securityContext, imagePullPolicy, ...
+  friend bool operator==(const Container&, const Container&) = default;
+};
+
+struct Toleration {
+  std::string key;
+  std::string op = "Equal";  // Equal, Exists
+  std::string value;
+  std::string effect;  // "", NoSchedule, PreferNoSchedule, NoExecute
+  std::optional<int64_t> toleration_seconds;
+  friend bool operator==(const Toleration&, const Toleration&) = default;
+};
+
+struct PodAffinityTerm {
+  LabelSelector label_selector;
+  std::vector<std::string> namespaces;
+  std::string topology_key;
+  friend bool operator==(const PodAffinityTerm&, const PodAffinityTerm&) = default;
+};
+
+struct WeightedPodAffinityTerm {
+  int32_t weight = 0;
+  PodAffinityTerm term;
+  friend bool operator==(const WeightedPodAffinityTerm&,
+                         const WeightedPodAffinityTerm&) = default;
+};
+
+struct PodAntiAffinity {
+  std::vector<PodAffinityTerm> required;   // requiredDuringSchedulingIgnoredDuringExecution
+  std::vector<WeightedPodAffinityTerm> preferred;  // preferredDuringScheduling...
+  friend bool operator==(const PodAntiAffinity&, const PodAntiAffinity&) = default;
+};
+
+struct Affinity {
+  std::optional<PodAntiAffinity> pod_anti_affinity;
+  Json extra = Json::object();  // nodeAffinity, podAffinity: kept, not used yet
+  friend bool operator==(const Affinity&, const Affinity&) = default;
+};
+
+struct PodSpec {
+  std::vector<Container> containers;
+  std::string restart_policy = "Always";
+  StringMap node_selector;
+  std::vector<Toleration> tolerations;
+  std::optional<Affinity> affinity;
+  int64_t termination_grace_period_seconds = 30;
+  std::optional<int64_t> run_as_user;  // securityContext.runAsUser
+  Json security_context_extra = Json::object();  // the rest of securityContext
+  Json extra = Json::object();  // volumes, serviceAccountName, initContainers, ...
+  friend bool operator==(const PodSpec&, const PodSpec&) = default;
+};
+
+struct PodTemplateSpec {
+  StringMap labels;
+  StringMap annotations;
+  Json metadata_extra = Json::object();
+  PodSpec spec;
+  friend bool operator==(const PodTemplateSpec&, const PodTemplateSpec&) = default;
+};
+
+struct DeploymentStrategy {
+  std::string type = "RollingUpdate";  // RollingUpdate, Recreate
+  // Set (to the defaults 25%/25% when not given) exactly when type is RollingUpdate.
+  IntOrString max_surge = std::string("25%");
+  IntOrString max_unavailable = std::string("25%");
+  friend bool operator==(const DeploymentStrategy&, const DeploymentStrategy&) = default;
+};
+
+struct DeploymentSpec {
+  int32_t replicas = 1;
+  LabelSelector selector;
+  PodTemplateSpec template_;
+  DeploymentStrategy strategy;
+  int32_t min_ready_seconds = 0;
+  int32_t progress_deadline_seconds = 600;
+  int32_t revision_history_limit = 10;
+  bool paused = false;
+  Json extra = Json::object();
+  friend bool operator==(const DeploymentSpec&, const DeploymentSpec&) = default;
+};
+
+struct Deployment {
+  ObjectMeta metadata;
+  DeploymentSpec spec;
+  Json extra = Json::object();  // status and other top-level fields
+  friend bool operator==(const Deployment&, const Deployment&) = default;
+};
+
+struct ServicePort {
+  std::string name;
+  std::string protocol = "TCP";
+  int32_t port = 0;
+  IntOrString target_port;  // defaults to port
+  int32_t node_port = 0;    // 0: none (or allocated later for NodePort/LoadBalancer)
+  Json extra = Json::object();  // appProtocol
+  friend bool operator==(const ServicePort&, const ServicePort&) = default;
+};
+
+struct ServiceSpec {
+  std::string type = "ClusterIP";  // ClusterIP, NodePort, LoadBalancer
+  StringMap selector;
+  std::vector<ServicePort> ports;
+  Json extra = Json::object();  // clusterIP, sessionAffinity, externalTrafficPolicy, ...
+  friend bool operator==(const ServiceSpec&, const ServiceSpec&) = default;
+};
+
+struct Service {
+  ObjectMeta metadata;
+  ServiceSpec spec;
+  Json extra = Json::object();
+  friend bool operator==(const Service&, const Service&) = default;
+};
+
+// Any kind ballast does not run (Ingress, ConfigMap, Kustomization, ...): kept whole.
+struct UnsupportedObject {
+  std::string api_version;
+  std::string kind;
+  ObjectMeta metadata;
+  Json raw = Json::object();
+  friend bool operator==(const UnsupportedObject&, const UnsupportedObject&) = default;
+};
+
+using ObjectValue = std::variant<Deployment, Service, UnsupportedObject>;
+
+// One object read from a manifest, with where it came from.
+struct Manifest {
+  std::string api_version;
+  ObjectValue value;
+  SourceRef source;  // position of the document (or list item) that defined it
+  // Field paths present in the manifest that ballast keeps but does not act on
+  // ("spec.template.spec.volumes"), for `validate --verbose`.
+  std::vector<std::string> ignored_fields;
+
+  ObjectKey key() const;
+  bool is_supported() const { return !std::holds_alternative<UnsupportedObject>(value); }
+  const Deployment* deployment() const { return std::get_if<Deployment>(&value); }
+  const Service* service() const { return std::get_if<Service>(&value); }
+  Deployment* deployment() { return std::get_if<Deployment>(&value); }
+  Service* service() { return std::get_if<Service>(&value); }
+  const ObjectMeta& metadata() const;
+};
+
+// Annotations ballast reads.
+inline constexpr char kAnnotationIgnoreDifferences[] = "ballast.dev/ignore-differences";
+inline constexpr char kAnnotationPrune[] = "ballast.dev/prune";
+inline constexpr char kAnnotationAutoRollback[] = "ballast.dev/auto-rollback";
+inline constexpr char kAnnotationRuntime[] = "ballast.dev/runtime";
+
+}  // namespace ballast::model
