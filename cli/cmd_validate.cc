@@ -1,0 +1,124 @@
+// `ballast validate PATH...`: offline parse + validation, positioned errors, exit 1 on any error.
+
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "cli/manifest_files.h"
+#include "model/manifest.h"
+
+namespace ballast::cli {
+namespace {
+
+std::string Plural(size_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+model::Json DiagnosticJson(const model::Diagnostic& d) {
+  return {{"file", d.where.file},     {"line", d.where.line}, {"column", d.where.column},
+          {"message", d.message},     {"field", d.field},
+          {"severity", d.is_error() ? "error" : "warning"}};
+}
+
+}  // namespace
+
+int RunValidate(const Args& args) {
+  FlagSet flags("ballast validate [flags] PATH...",
+                "Parse and validate Kubernetes manifests (files or directories, read recursively)\n"
+                "offline, as the API server would: every problem is printed as\n"
+                "file:line:col: error: message (field path). Exit 0 when valid, 1 when not.");
+  flags.AddString("output", "o", "text", "output format: text or json");
+  flags.AddBool("verbose", "v", "also list every object and the fields ballast keeps but ignores");
+  if (auto rc = ParseOrExit(flags, args)) return *rc;
+  const std::string output = flags.Get("output");
+  if (flags.positional().empty() || (output != "text" && output != "json")) {
+    std::fprintf(stderr, "%s\n%s",
+                 flags.positional().empty() ? "error: at least one PATH is required"
+                                            : "error: --output must be text or json",
+                 flags.Help().c_str());
+    return 2;
+  }
+
+  model::ManifestSet set;
+  {
+    std::vector<model::SourceFile> files;
+    for (const auto& path : flags.positional()) {
+      auto read = ReadManifestTree(path);
+      if (!read.ok()) {
+        std::fprintf(stderr, "error: %s\n", read.status().message().c_str());
+        return 2;
+      }
+      for (auto& f : *read) files.push_back(std::move(f));
+    }
+    set = model::ParseManifests(files);
+  }
+
+  size_t deployments = 0, services = 0, unsupported = 0;
+  std::set<std::string> unsupported_kinds;
+  for (const auto& m : set.manifests) {
+    if (m.deployment()) ++deployments;
+    else if (m.service()) ++services;
+    else {
+      ++unsupported;
+      unsupported_kinds.insert(m.key().kind);
+    }
+  }
+  const size_t errors = model::CountErrors(set.diagnostics);
+  const size_t warnings = set.diagnostics.size() - errors;
+
+  if (output == "json") {
+    model::Json out = {{"ok", errors == 0},
+                       {"deployments", deployments},
+                       {"services", services},
+                       {"unsupported", unsupported},
+                       {"errors", model::Json::array()},
+                       {"warnings", model::Json::array()},
+                       {"objects", model::Json::array()}};
+    for (const auto& d : set.diagnostics) {
+      out[d.is_error() ? "errors" : "warnings"].push_back(DiagnosticJson(d));
+    }
+    for (const auto& m : set.manifests) {
+      auto key = m.key();
+      model::Json o = {{"kind", key.kind},          {"namespace", key.namespace_},
+                       {"name", key.name},          {"file", m.source.file},
+                       {"line", m.source.line},     {"column", m.source.column},
+                       {"supported", m.is_supported()}};
+      if (flags.GetBool("verbose")) o["ignoredFields"] = m.ignored_fields;
+      out["objects"].push_back(std::move(o));
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return errors == 0 ? 0 : 1;
+  }
+
+  for (const auto& d : set.diagnostics) std::printf("%s\n", d.ToString().c_str());
+  for (const auto& m : set.manifests) {
+    const auto key = m.key();
+    std::string where = m.source.file + ":" + std::to_string(m.source.line) + ":" +
+                        std::to_string(m.source.column);
+    if (!m.is_supported()) {
+      std::printf("%s: unsupported: %s (%s) is kept but not run by ballast\n", where.c_str(),
+                  key.ToString().c_str(), m.api_version.c_str());
+    } else if (flags.GetBool("verbose")) {
+      std::printf("%s: %s\n", where.c_str(), key.ToString().c_str());
+      for (const auto& f : m.ignored_fields) {
+        std::printf("%s:   ignored: %s (kept, not used by ballast)\n", where.c_str(), f.c_str());
+      }
+    }
+  }
+  std::string summary = Plural(deployments, "deployment", "deployments") + ", " +
+                        Plural(services, "service", "services") + ", " +
+                        std::to_string(unsupported) + " unsupported";
+  if (!unsupported_kinds.empty()) {
+    std::string kinds;
+    for (const auto& k : unsupported_kinds) kinds += (kinds.empty() ? "" : ", ") + k;
+    summary += " (" + kinds + ")";
+  }
+  summary += ", " + Plural(errors, "error", "errors");
+  if (warnings > 0) summary += ", " + Plural(warnings, "warning", "warnings");
+  std::printf("%s: %s\n", errors == 0 ? "ok" : "invalid", summary.c_str());
+  return errors == 0 ? 0 : 1;
+}
+
+}  // namespace ballast::cli

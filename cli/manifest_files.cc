@@ -1,0 +1,59 @@
+#include "cli/manifest_files.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+
+namespace ballast::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+Result<std::string> ReadPrefix(const fs::path& p, size_t max_bytes) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return NotFound("cannot open " + p.string());
+  std::string content;
+  content.resize(max_bytes + 1);
+  in.read(content.data(), static_cast<std::streamsize>(content.size()));
+  content.resize(static_cast<size_t>(in.gcount()));
+  if (in.bad()) return Internal("cannot read " + p.string());
+  return content;
+}
+
+}  // namespace
+
+Result<std::vector<model::SourceFile>> ReadManifestTree(const std::string& path,
+                                                        size_t max_bytes) {
+  std::error_code ec;
+  fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) return NotFound(path + ": no such file or directory");
+  std::vector<model::SourceFile> files;
+  if (!fs::is_directory(st)) {
+    auto content = ReadPrefix(path, max_bytes);
+    if (!content.ok()) return content.status();
+    files.push_back({path, std::move(*content)});
+    return files;
+  }
+  std::vector<fs::path> found;
+  fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec);
+  if (ec) return Internal(path + ": " + ec.message());
+  for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) return Internal(path + ": " + ec.message());
+    const std::string name = it->path().filename().string();
+    if (!name.empty() && name[0] == '.') {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file() && model::IsManifestFileName(name)) found.push_back(it->path());
+  }
+  std::sort(found.begin(), found.end());
+  for (const auto& p : found) {
+    auto content = ReadPrefix(p, max_bytes);
+    if (!content.ok()) return content.status();
+    files.push_back({p.string(), std::move(*content)});
+  }
+  return files;
+}
+
+}  // namespace ballast::cli

@@ -1,0 +1,143 @@
+#include "model/manifest.h"
+
+#include <map>
+
+#include "model/decode_internal.h"
+#include "model/yaml_tree.h"
+
+namespace ballast::model {
+namespace {
+
+std::string_view BaseName(std::string_view path) {
+  size_t slash = path.find_last_of('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+bool IsKustomizationFile(std::string_view path) {
+  std::string_view base = BaseName(path);
+  return base == "kustomization.yaml" || base == "kustomization.yml" || base == "Kustomization";
+}
+
+// kustomize's own file: listed as an unsupported Kustomization named after its folder.
+Manifest KustomizationManifest(std::string_view path, const YamlDocument& doc) {
+  UnsupportedObject u;
+  u.kind = "Kustomization";
+  u.api_version = "kustomize.config.k8s.io/v1beta1";
+  if (auto it = doc.root.find("apiVersion"); it != doc.root.end() && it->is_string()) {
+    u.api_version = it->get<std::string>();
+  }
+  std::string_view dir = path.substr(0, path.size() - BaseName(path).size());
+  if (!dir.empty() && dir.back() == '/') dir.remove_suffix(1);
+  std::string name(BaseName(dir));
+  u.metadata.name = name.empty() || name == "." ? "kustomization" : name;
+  u.raw = doc.root;
+  Manifest m;
+  m.api_version = u.api_version;
+  m.value = std::move(u);
+  return m;
+}
+
+}  // namespace
+
+bool IsManifestFileName(std::string_view path) {
+  auto ends_with = [&](std::string_view suffix) {
+    return path.size() > suffix.size() && path.substr(path.size() - suffix.size()) == suffix;
+  };
+  return ends_with(".yaml") || ends_with(".yml") || ends_with(".json");
+}
+
+FileParseResult ParseManifestFile(std::string_view path, std::string_view content,
+                                  const ParseLimits& limits) {
+  FileParseResult result;
+  const std::string file(path);
+  if (content.size() > limits.max_file_bytes) {
+    Diagnostic d;
+    d.where = {file, 1, 1};
+    d.message = "file is larger than the limit of " + std::to_string(limits.max_file_bytes) +
+                " bytes; refused";
+    result.diagnostics.push_back(std::move(d));
+    return result;
+  }
+  YamlParseResult parsed = ParseYamlDocuments(path, content, limits);
+  for (YamlDocument& doc : parsed.documents) {
+    SourceRef where{file, doc.line, doc.column};
+    const bool has_kind = doc.root.is_object() && doc.root.contains("kind");
+    if (!has_kind && doc.root.is_object() && IsKustomizationFile(path)) {
+      Manifest m = KustomizationManifest(path, doc);
+      m.source = where;
+      result.manifests.push_back(std::move(m));
+      continue;
+    }
+    auto decode_one = [&](const Json& j, const SourceRef& at, const std::string& prefix) {
+      Manifest m;
+      m.source = at;
+      Reporter reporter(&doc.positions, at, &result.diagnostics, prefix);
+      if (DecodeObject(j, reporter, &m)) result.manifests.push_back(std::move(m));
+    };
+    const Json* items = nullptr;
+    if (doc.root.is_object() && doc.root.value("kind", Json()) == "List") {
+      auto it = doc.root.find("items");
+      if (it != doc.root.end() && it->is_array()) items = &*it;
+    }
+    if (items == nullptr) {
+      decode_one(doc.root, where, "");
+      continue;
+    }
+    for (size_t i = 0; i < items->size(); ++i) {
+      std::string prefix = IndexPath("items", i);
+      auto [line, column] = doc.positions.Lookup(prefix);
+      decode_one((*items)[i], SourceRef{file, line, column}, prefix);
+    }
+  }
+  for (auto& e : parsed.errors) result.diagnostics.push_back(std::move(e));
+  return result;
+}
+
+std::vector<Diagnostic> CheckDuplicates(const std::vector<Manifest>& manifests) {
+  std::vector<Diagnostic> out;
+  std::map<ObjectKey, const Manifest*> seen;
+  for (const Manifest& m : manifests) {
+    ObjectKey key = m.key();
+    if (key.name.empty()) continue;
+    auto [it, inserted] = seen.emplace(key, &m);
+    if (inserted) continue;
+    const SourceRef& first = it->second->source;
+    Diagnostic d;
+    d.where = m.source;
+    d.field = "metadata.name";
+    d.message = "duplicate object " + key.ToString() + ": also defined at " + first.file + ":" +
+                std::to_string(first.line) + ":" + std::to_string(first.column);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+ManifestSet ParseManifests(const std::vector<SourceFile>& files, const ParseLimits& limits) {
+  ManifestSet set;
+  for (const SourceFile& f : files) {
+    FileParseResult r = ParseManifestFile(f.path, f.content, limits);
+    for (auto& m : r.manifests) set.manifests.push_back(std::move(m));
+    for (auto& d : r.diagnostics) set.diagnostics.push_back(std::move(d));
+  }
+  for (auto& d : CheckDuplicates(set.manifests)) set.diagnostics.push_back(std::move(d));
+  return set;
+}
+
+Result<Manifest> DecodeManifest(const Json& object, const SourceRef& where,
+                                std::vector<Diagnostic>* diagnostics) {
+  std::vector<Diagnostic> local;
+  std::vector<Diagnostic>* out = diagnostics != nullptr ? diagnostics : &local;
+  size_t first = out->size();
+  Manifest m;
+  m.source = where;
+  Reporter reporter(nullptr, where, out);
+  if (!DecodeObject(object, reporter, &m)) {
+    for (size_t i = first; i < out->size(); ++i) {
+      if ((*out)[i].is_error()) return InvalidArgument((*out)[i].ToString());
+    }
+    return InvalidArgument("invalid object");
+  }
+  return m;
+}
+
+}  // namespace ballast::model

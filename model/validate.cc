@@ -1,0 +1,532 @@
+// Validation as the Kubernetes API server does it, with its messages, on decoded objects.
+
+#include <algorithm>
+#include <set>
+
+#include "model/decode_internal.h"
+
+namespace ballast::model {
+namespace {
+
+bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool IsAlnum(char c) { return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z'); }
+
+bool IsDns1123Label(std::string_view s) {
+  if (s.empty() || s.size() > 63) return false;
+  if (!IsLowerAlnum(s.front()) || !IsLowerAlnum(s.back())) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; });
+}
+
+bool IsDns1123Subdomain(std::string_view s) {
+  if (s.empty() || s.size() > 253) return false;
+  size_t start = 0;
+  while (true) {
+    size_t dot = s.find('.', start);
+    std::string_view part = s.substr(start, dot == std::string_view::npos ? s.npos : dot - start);
+    if (part.empty() || !IsLowerAlnum(part.front()) || !IsLowerAlnum(part.back())) return false;
+    for (char c : part) {
+      if (!IsLowerAlnum(c) && c != '-') return false;
+    }
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
+bool IsDns1035Label(std::string_view s) {
+  return IsDns1123Label(s) && s.front() >= 'a' && s.front() <= 'z';
+}
+
+// A label value or the name part of a qualified name: ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]
+bool IsLabelName(std::string_view s, bool allow_empty) {
+  if (s.empty()) return allow_empty;
+  if (s.size() > 63) return false;
+  if (!IsAlnum(s.front()) || !IsAlnum(s.back())) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return IsAlnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+bool IsQualifiedName(std::string_view s) {
+  size_t slash = s.find('/');
+  if (slash == std::string_view::npos) return IsLabelName(s, false);
+  return IsDns1123Subdomain(s.substr(0, slash)) && IsLabelName(s.substr(slash + 1), false);
+}
+
+bool IsIanaSvcName(std::string_view s) {
+  if (s.empty() || s.size() > 15) return false;
+  if (!IsLowerAlnum(s.front()) || !IsLowerAlnum(s.back())) return false;
+  if (s.find("--") != std::string_view::npos) return false;
+  bool letter = false;
+  for (char c : s) {
+    if (!IsLowerAlnum(c) && c != '-') return false;
+    letter |= (c >= 'a' && c <= 'z');
+  }
+  return letter;
+}
+
+bool IsEnvVarName(std::string_view s) {
+  if (s.empty() || (s.front() >= '0' && s.front() <= '9')) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return IsAlnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+const char kDns1123SubdomainMsg[] =
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
+    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const char kDns1123LabelMsg[] =
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
+    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const char kDns1035LabelMsg[] =
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+const char kLabelValueMsg[] =
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value', "
+    " or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+const char kQualifiedNameMsg[] =
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+    "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used "
+    "for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS "
+    "subdomain prefix and '/' (e.g. 'example.com/MyName')";
+const char kIanaSvcNameMsg[] =
+    "must be no more than 15 characters, contain only lowercase alphanumeric characters or '-', "
+    "contain at least one letter, not start or end with '-' and not contain '--'";
+const char kEnvNameMsg[] =
+    "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', "
+    "or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or "
+    "'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')";
+
+void ValidateLabels(const StringMap& labels, const std::string& path, Reporter& r) {
+  for (const auto& [k, v] : labels) {
+    std::string p = ChildPath(path, k);
+    if (!IsQualifiedName(k)) r.Error(p, "Invalid value: " + Quote(k) + ": " + kQualifiedNameMsg);
+    if (!IsLabelName(v, true)) r.Error(p, "Invalid value: " + Quote(v) + ": " + kLabelValueMsg);
+  }
+}
+
+void ValidateMeta(const ObjectMeta& m, bool dns1035_name, Reporter& r) {
+  if (m.name.empty()) {
+    r.Error("metadata.name", "Required value: name or generateName is required");
+  } else if (dns1035_name ? !IsDns1035Label(m.name) : !IsDns1123Subdomain(m.name)) {
+    r.Error("metadata.name", "Invalid value: " + Quote(m.name) + ": " +
+                                 (dns1035_name ? kDns1035LabelMsg : kDns1123SubdomainMsg));
+  }
+  if (!IsDns1123Label(m.namespace_)) {
+    r.Error("metadata.namespace", "Invalid value: " + Quote(m.namespace_) + ": " + kDns1123LabelMsg);
+  }
+  ValidateLabels(m.labels, "metadata.labels", r);
+  size_t annotation_bytes = 0;
+  for (const auto& [k, v] : m.annotations) {
+    annotation_bytes += k.size() + v.size();
+    if (!IsQualifiedName(k)) {
+      r.Error(ChildPath("metadata.annotations", k),
+              "Invalid value: " + Quote(k) + ": " + kQualifiedNameMsg);
+    }
+  }
+  if (annotation_bytes > 256 * 1024) {
+    r.Error("metadata.annotations", "Too long: must have at most 262144 bytes");
+  }
+}
+
+void ValidateSelector(const LabelSelector& s, const std::string& path, Reporter& r) {
+  ValidateLabels(s.match_labels, ChildPath(path, "matchLabels"), r);
+  for (size_t i = 0; i < s.match_expressions.size(); ++i) {
+    const auto& e = s.match_expressions[i];
+    std::string p = IndexPath(ChildPath(path, "matchExpressions"), i);
+    if (!IsQualifiedName(e.key)) {
+      r.Error(ChildPath(p, "key"), "Invalid value: " + Quote(e.key) + ": " + kQualifiedNameMsg);
+    }
+    if (e.op == "In" || e.op == "NotIn") {
+      if (e.values.empty()) {
+        r.Error(ChildPath(p, "values"),
+                "Required value: must be specified when `operator` is 'In' or 'NotIn'");
+      }
+    } else if (e.op == "Exists" || e.op == "DoesNotExist") {
+      if (!e.values.empty()) {
+        r.Error(ChildPath(p, "values"),
+                "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
+      }
+    } else {
+      r.Error(ChildPath(p, "operator"), "Unsupported value: " + Quote(e.op) +
+                                            ": supported values: \"DoesNotExist\", \"Exists\", "
+                                            "\"In\", \"NotIn\"");
+    }
+  }
+}
+
+bool IsStandardResource(const std::string& name) {
+  return name == "cpu" || name == "memory" || name == "ephemeral-storage" || name == "pods" ||
+         name.rfind("hugepages-", 0) == 0 || name.find('/') != std::string::npos;
+}
+
+void ValidatePortRef(const IntOrString& port, const std::string& path,
+                     const std::set<std::string>& port_names, Reporter& r) {
+  if (port.is_int()) {
+    if (port.int_value() < 1 || port.int_value() > 65535) {
+      r.Error(path, "Invalid value: " + port.ToString() + ": must be between 1 and 65535, inclusive");
+    }
+    return;
+  }
+  if (!IsIanaSvcName(port.str_value())) {
+    r.Error(path, "Invalid value: " + Quote(port.str_value()) + ": " + kIanaSvcNameMsg);
+  } else if (!port_names.count(port.str_value())) {
+    r.Warning(path, "port name " + Quote(port.str_value()) +
+                        " is not declared in the container's ports; the probe will fail");
+  }
+}
+
+void ValidateProbe(const Probe& p, const std::string& path, bool success_must_be_one,
+                   const std::set<std::string>& port_names, Reporter& r) {
+  int handlers = int(p.http_get.has_value()) + int(p.tcp_socket.has_value()) +
+                 int(p.exec.has_value()) + int(p.extra.contains("grpc"));
+  if (handlers == 0) r.Error(path, "Required value: must specify a handler type");
+  if (handlers > 1) r.Error(path, "Forbidden: may not specify more than 1 handler type");
+  if (p.http_get) {
+    ValidatePortRef(p.http_get->port, ChildPath(path, "httpGet.port"), port_names, r);
+    if (p.http_get->scheme != "HTTP" && p.http_get->scheme != "HTTPS") {
+      r.Error(ChildPath(path, "httpGet.scheme"), "Unsupported value: " + Quote(p.http_get->scheme) +
+                                                     ": supported values: \"HTTP\", \"HTTPS\"");
+    }
+  }
+  if (p.tcp_socket) {
+    ValidatePortRef(p.tcp_socket->port, ChildPath(path, "tcpSocket.port"), port_names, r);
+  }
+  if (p.exec && p.exec->command.empty()) {
+    r.Error(ChildPath(path, "exec.command"), "Required value");
+  }
+  auto at_least = [&](int32_t v, int32_t min, const char* field) {
+    if (v < min) {
+      r.Error(ChildPath(path, field), "Invalid value: " + std::to_string(v) +
+                                          ": must be greater than or equal to " +
+                                          std::to_string(min));
+    }
+  };
+  at_least(p.initial_delay_seconds, 0, "initialDelaySeconds");
+  at_least(p.timeout_seconds, 1, "timeoutSeconds");
+  at_least(p.period_seconds, 1, "periodSeconds");
+  at_least(p.success_threshold, 1, "successThreshold");
+  at_least(p.failure_threshold, 1, "failureThreshold");
+  if (success_must_be_one && p.success_threshold != 1) {
+    r.Error(ChildPath(path, "successThreshold"),
+            "Invalid value: " + std::to_string(p.success_threshold) + ": must be 1");
+  }
+}
+
+void ValidateContainer(const Container& c, const std::string& path,
+                       std::set<std::string>* pod_port_names, Reporter& r) {
+  if (c.name.empty()) {
+    r.Error(ChildPath(path, "name"), "Required value");
+  } else if (!IsDns1123Label(c.name)) {
+    r.Error(ChildPath(path, "name"), "Invalid value: " + Quote(c.name) + ": " + kDns1123LabelMsg);
+  }
+  if (c.image.empty() && c.command.empty()) {
+    r.Error(ChildPath(path, "image"),
+            "Required value: a container needs an image or a command (ballast runs commands as "
+            "processes)");
+  }
+  std::set<std::string> own_port_names;
+  for (size_t i = 0; i < c.ports.size(); ++i) {
+    const ContainerPort& p = c.ports[i];
+    std::string pp = IndexPath(ChildPath(path, "ports"), i);
+    if (p.container_port < 1 || p.container_port > 65535) {
+      r.Error(ChildPath(pp, "containerPort"), "Invalid value: " + std::to_string(p.container_port) +
+                                                  ": must be between 1 and 65535, inclusive");
+    }
+    if (p.host_port < 0 || p.host_port > 65535) {
+      r.Error(ChildPath(pp, "hostPort"), "Invalid value: " + std::to_string(p.host_port) +
+                                             ": must be between 1 and 65535, inclusive");
+    }
+    if (p.protocol != "TCP" && p.protocol != "UDP" && p.protocol != "SCTP") {
+      r.Error(ChildPath(pp, "protocol"), "Unsupported value: " + Quote(p.protocol) +
+                                             ": supported values: \"SCTP\", \"TCP\", \"UDP\"");
+    }
+    if (!p.name.empty()) {
+      if (!IsIanaSvcName(p.name)) {
+        r.Error(ChildPath(pp, "name"), "Invalid value: " + Quote(p.name) + ": " + kIanaSvcNameMsg);
+      } else if (!pod_port_names->insert(p.name).second) {
+        r.Error(ChildPath(pp, "name"), "Duplicate value: " + Quote(p.name));
+      }
+      own_port_names.insert(p.name);
+    }
+  }
+  for (size_t i = 0; i < c.env.size(); ++i) {
+    std::string ep = ChildPath(IndexPath(ChildPath(path, "env"), i), "name");
+    if (c.env[i].name.empty()) {
+      r.Error(ep, "Required value");
+    } else if (!IsEnvVarName(c.env[i].name)) {
+      r.Error(ep, "Invalid value: " + Quote(c.env[i].name) + ": " + kEnvNameMsg);
+    }
+  }
+  std::string rp = ChildPath(path, "resources");
+  auto check_list = [&](const ResourceList& list, const char* which) {
+    for (const auto& [name, q] : list) {
+      std::string qp = ChildPath(ChildPath(rp, which), name);
+      if (!IsStandardResource(name)) {
+        r.Error(qp, "Invalid value: " + Quote(name) +
+                        ": must be a standard resource type or fully qualified");
+      }
+      if (q.IsNegative()) {
+        r.Error(qp, "Invalid value: " + Quote(q.ToString()) +
+                        ": must be greater than or equal to 0");
+      }
+    }
+  };
+  check_list(c.resources.requests, "requests");
+  check_list(c.resources.limits, "limits");
+  for (const auto& [name, request] : c.resources.requests) {
+    auto limit = c.resources.limits.find(name);
+    if (limit != c.resources.limits.end() && request > limit->second) {
+      r.Error(ChildPath(ChildPath(rp, "requests"), name),
+              "Invalid value: " + Quote(request.ToString()) + ": must be less than or equal to " +
+                  name + " limit of " + limit->second.ToString());
+    }
+  }
+  if (c.readiness_probe) {
+    ValidateProbe(*c.readiness_probe, ChildPath(path, "readinessProbe"), false, own_port_names, r);
+  }
+  if (c.liveness_probe) {
+    ValidateProbe(*c.liveness_probe, ChildPath(path, "livenessProbe"), true, own_port_names, r);
+  }
+  if (c.startup_probe) {
+    ValidateProbe(*c.startup_probe, ChildPath(path, "startupProbe"), true, own_port_names, r);
+  }
+}
+
+void ValidatePodSpec(const PodSpec& s, const std::string& path, Reporter& r) {
+  std::string cp = ChildPath(path, "containers");
+  if (s.containers.empty()) r.Error(cp, "Required value");
+  std::set<std::string> names;
+  std::set<std::string> port_names;
+  for (size_t i = 0; i < s.containers.size(); ++i) {
+    std::string p = IndexPath(cp, i);
+    ValidateContainer(s.containers[i], p, &port_names, r);
+    if (!s.containers[i].name.empty() && !names.insert(s.containers[i].name).second) {
+      r.Error(ChildPath(p, "name"), "Duplicate value: " + Quote(s.containers[i].name));
+    }
+  }
+  if (s.restart_policy != "Always") {
+    r.Error(ChildPath(path, "restartPolicy"),
+            "Unsupported value: " + Quote(s.restart_policy) + ": supported values: \"Always\"");
+  }
+  ValidateLabels(s.node_selector, ChildPath(path, "nodeSelector"), r);
+  for (size_t i = 0; i < s.tolerations.size(); ++i) {
+    const Toleration& t = s.tolerations[i];
+    std::string tp = IndexPath(ChildPath(path, "tolerations"), i);
+    if (t.op != "Exists" && t.op != "Equal") {
+      r.Error(ChildPath(tp, "operator"), "Unsupported value: " + Quote(t.op) +
+                                             ": supported values: \"Equal\", \"Exists\"");
+    }
+    if (t.key.empty() && t.op != "Exists") {
+      r.Error(ChildPath(tp, "operator"),
+              "Invalid value: " + Quote(t.op) +
+                  ": operator must be Exists when `key` is empty, which means \"match all values "
+                  "and all keys\"");
+    }
+    if (t.op == "Exists" && !t.value.empty()) {
+      r.Error(ChildPath(tp, "operator"),
+              "Invalid value: " + Quote(t.value) +
+                  ": value must be empty when `operator` is 'Exists'");
+    }
+    if (!t.effect.empty() && t.effect != "NoSchedule" && t.effect != "PreferNoSchedule" &&
+        t.effect != "NoExecute") {
+      r.Error(ChildPath(tp, "effect"),
+              "Unsupported value: " + Quote(t.effect) +
+                  ": supported values: \"NoExecute\", \"NoSchedule\", \"PreferNoSchedule\"");
+    }
+    if (t.toleration_seconds && t.effect != "NoExecute") {
+      r.Error(ChildPath(tp, "effect"),
+              "Invalid value: " + Quote(t.effect) +
+                  ": effect must be 'NoExecute' when `tolerationSeconds` is set");
+    }
+  }
+  if (s.affinity && s.affinity->pod_anti_affinity) {
+    const auto& anti = *s.affinity->pod_anti_affinity;
+    std::string ap = ChildPath(path, "affinity.podAntiAffinity");
+    for (size_t i = 0; i < anti.required.size(); ++i) {
+      std::string tp = IndexPath(ChildPath(ap, "requiredDuringSchedulingIgnoredDuringExecution"), i);
+      if (anti.required[i].topology_key.empty()) {
+        r.Error(ChildPath(tp, "topologyKey"), "Required value: can not be empty");
+      }
+      ValidateSelector(anti.required[i].label_selector, ChildPath(tp, "labelSelector"), r);
+    }
+    for (size_t i = 0; i < anti.preferred.size(); ++i) {
+      std::string tp =
+          IndexPath(ChildPath(ap, "preferredDuringSchedulingIgnoredDuringExecution"), i);
+      if (anti.preferred[i].weight < 1 || anti.preferred[i].weight > 100) {
+        r.Error(ChildPath(tp, "weight"), "Invalid value: " +
+                                             std::to_string(anti.preferred[i].weight) +
+                                             ": must be in the range 1-100");
+      }
+      if (anti.preferred[i].term.topology_key.empty()) {
+        r.Error(ChildPath(tp, "podAffinityTerm.topologyKey"), "Required value: can not be empty");
+      }
+    }
+  }
+  if (s.termination_grace_period_seconds < 0) {
+    r.Error(ChildPath(path, "terminationGracePeriodSeconds"),
+            "Invalid value: " + std::to_string(s.termination_grace_period_seconds) +
+                ": must be greater than or equal to 0");
+  }
+  if (s.run_as_user && *s.run_as_user < 0) {
+    r.Error(ChildPath(path, "securityContext.runAsUser"),
+            "Invalid value: " + std::to_string(*s.run_as_user) +
+                ": must be between 0 and 2147483647, inclusive");
+  }
+}
+
+bool IsValidPercent(const std::string& s) {
+  if (s.size() < 2 || s.back() != '%') return false;
+  return std::all_of(s.begin(), s.end() - 1, [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Returns the value to compare against zero: the int, or the percent number; -1 if invalid.
+int64_t ValidateIntOrPercent(const IntOrString& v, const std::string& path, Reporter& r) {
+  if (v.is_int()) {
+    if (v.int_value() < 0) {
+      r.Error(path, "Invalid value: " + v.ToString() + ": must be greater than or equal to 0");
+      return -1;
+    }
+    return v.int_value();
+  }
+  if (!IsValidPercent(v.str_value())) {
+    r.Error(path, "Invalid value: " + Quote(v.str_value()) +
+                      ": a valid percent string must be a numeric string followed by an ending "
+                      "'%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')");
+    return -1;
+  }
+  return std::stoll(v.str_value().substr(0, v.str_value().size() - 1));
+}
+
+}  // namespace
+
+void ValidatePodTemplateSpec(const PodTemplateSpec& t, const std::string& path, Reporter& r) {
+  ValidateLabels(t.labels, ChildPath(path, "metadata.labels"), r);
+  ValidatePodSpec(t.spec, ChildPath(path, "spec"), r);
+}
+
+void ValidateDeployment(const Deployment& d, Reporter& r) {
+  ValidateMeta(d.metadata, false, r);
+  const DeploymentSpec& s = d.spec;
+  auto non_negative = [&](int64_t v, const char* field) {
+    if (v < 0) {
+      r.Error(field, "Invalid value: " + std::to_string(v) + ": must be greater than or equal to 0");
+    }
+  };
+  non_negative(s.replicas, "spec.replicas");
+  non_negative(s.min_ready_seconds, "spec.minReadySeconds");
+  non_negative(s.revision_history_limit, "spec.revisionHistoryLimit");
+  non_negative(s.progress_deadline_seconds, "spec.progressDeadlineSeconds");
+  if (s.progress_deadline_seconds <= s.min_ready_seconds) {
+    r.Error("spec.progressDeadlineSeconds",
+            "Invalid value: " + std::to_string(s.progress_deadline_seconds) +
+                ": must be greater than minReadySeconds");
+  }
+  if (s.selector.empty()) {
+    r.Error("spec.selector", "Invalid value: {}: empty selector is invalid for deployment");
+  } else {
+    ValidateSelector(s.selector, "spec.selector", r);
+    if (!s.selector.Matches(s.template_.labels)) {
+      r.Error("spec.template.metadata.labels",
+              "Invalid value: the template's labels do not match: `selector` does not match "
+              "template `labels`");
+    }
+  }
+  ValidatePodTemplateSpec(s.template_, "spec.template", r);
+  if (s.strategy.type == "RollingUpdate") {
+    int64_t surge =
+        ValidateIntOrPercent(s.strategy.max_surge, "spec.strategy.rollingUpdate.maxSurge", r);
+    int64_t unavailable = ValidateIntOrPercent(s.strategy.max_unavailable,
+                                               "spec.strategy.rollingUpdate.maxUnavailable", r);
+    if (!s.strategy.max_unavailable.is_int() && unavailable > 100) {
+      r.Error("spec.strategy.rollingUpdate.maxUnavailable",
+              "Invalid value: " + Quote(s.strategy.max_unavailable.str_value()) +
+                  ": must not be greater than 100%");
+    }
+    if (surge == 0 && unavailable == 0) {
+      r.Error("spec.strategy.rollingUpdate.maxUnavailable",
+              "Invalid value: " + s.strategy.max_unavailable.ToString() +
+                  ": may not be 0 when `maxSurge` is 0");
+    }
+  } else if (s.strategy.type != "Recreate") {
+    r.Error("spec.strategy.type", "Unsupported value: " + Quote(s.strategy.type) +
+                                      ": supported values: \"Recreate\", \"RollingUpdate\"");
+  }
+}
+
+void ValidateService(const Service& svc, Reporter& r) {
+  ValidateMeta(svc.metadata, true, r);
+  const ServiceSpec& s = svc.spec;
+  static const std::set<std::string> kTypes = {"ClusterIP", "NodePort", "LoadBalancer",
+                                               "ExternalName"};
+  if (!kTypes.count(s.type)) {
+    r.Error("spec.type",
+            "Unsupported value: " + Quote(s.type) +
+                ": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", "
+                "\"NodePort\"");
+    return;
+  }
+  if (s.type == "ExternalName") {
+    r.Warning("spec.type",
+              "ExternalName services are kept but not served: ballast's proxy only serves "
+              "ClusterIP, NodePort and LoadBalancer");
+    return;
+  }
+  if (s.ports.empty()) r.Error("spec.ports", "Required value");
+  ValidateLabels(s.selector, "spec.selector", r);
+  std::set<std::string> names;
+  std::set<std::pair<int32_t, std::string>> ports;
+  std::set<int32_t> node_ports;
+  for (size_t i = 0; i < s.ports.size(); ++i) {
+    const ServicePort& p = s.ports[i];
+    std::string pp = IndexPath("spec.ports", i);
+    if (s.ports.size() > 1 && p.name.empty()) {
+      r.Error(ChildPath(pp, "name"), "Required value");
+    } else if (!p.name.empty()) {
+      if (!IsDns1123Label(p.name)) {
+        r.Error(ChildPath(pp, "name"), "Invalid value: " + Quote(p.name) + ": " + kDns1123LabelMsg);
+      } else if (!names.insert(p.name).second) {
+        r.Error(ChildPath(pp, "name"), "Duplicate value: " + Quote(p.name));
+      }
+    }
+    if (p.port < 1 || p.port > 65535) {
+      r.Error(ChildPath(pp, "port"), "Invalid value: " + std::to_string(p.port) +
+                                         ": must be between 1 and 65535, inclusive");
+    }
+    if (p.protocol != "TCP" && p.protocol != "UDP" && p.protocol != "SCTP") {
+      r.Error(ChildPath(pp, "protocol"), "Unsupported value: " + Quote(p.protocol) +
+                                             ": supported values: \"SCTP\", \"TCP\", \"UDP\"");
+    }
+    if (!ports.insert({p.port, p.protocol}).second) {
+      r.Error(pp, "Duplicate value: {port: " + std::to_string(p.port) + ", protocol: " +
+                      Quote(p.protocol) + "}");
+    }
+    if (p.target_port.is_int()) {
+      if (p.target_port.int_value() < 1 || p.target_port.int_value() > 65535) {
+        r.Error(ChildPath(pp, "targetPort"), "Invalid value: " + p.target_port.ToString() +
+                                                 ": must be between 1 and 65535, inclusive");
+      }
+    } else if (!IsIanaSvcName(p.target_port.str_value())) {
+      r.Error(ChildPath(pp, "targetPort"),
+              "Invalid value: " + Quote(p.target_port.str_value()) + ": " + kIanaSvcNameMsg);
+    }
+    if (p.node_port != 0) {
+      if (s.type == "ClusterIP") {
+        r.Error(ChildPath(pp, "nodePort"),
+                "Forbidden: may not be used when `type` is 'ClusterIP'");
+      } else if (p.node_port < 30000 || p.node_port > 32767) {
+        r.Error(ChildPath(pp, "nodePort"),
+                "Invalid value: " + std::to_string(p.node_port) +
+                    ": provided port is not in the valid range. The range of valid ports is "
+                    "30000-32767");
+      } else if (!node_ports.insert(p.node_port).second) {
+        r.Error(ChildPath(pp, "nodePort"), "Duplicate value: " + std::to_string(p.node_port));
+      }
+    }
+  }
+}
+
+}  // namespace ballast::model
