@@ -1,0 +1,595 @@
+#include "sources/git/git_source.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+
+#include "sources/git/libgit2_util.h"
+
+namespace ballast::git {
+
+using internal::BlobPtr;
+using internal::CommitPtr;
+using internal::Libgit2Error;
+using internal::ObjectPtr;
+using internal::OdbPtr;
+using internal::OidHex;
+using internal::ReferencePtr;
+using internal::RemoteOperation;
+using internal::RemotePtr;
+using internal::RepoPtr;
+using internal::TreeEntryPtr;
+using internal::TreePtr;
+
+namespace {
+
+constexpr char kLastSeenRef[] = "refs/ballast/last-seen";
+constexpr char kRestoreRef[] = "refs/ballast/restore";
+
+bool IsFullSha(std::string_view s) {
+  return s.size() == GIT_OID_HEXSZ &&
+         std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(c) != 0; });
+}
+
+std::string NormalizePath(std::string path) {
+  while (path.starts_with("./")) path = path.substr(2);
+  while (!path.empty() && path.front() == '/') path.erase(path.begin());
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  if (path == ".") path.clear();
+  return path;
+}
+
+std::string Redacted(const RemoteConfig& remote) {
+  // Messages name the remote without any secret in its URL.
+  std::string u = remote.url;
+  auto scheme = u.find("://");
+  if (scheme == std::string::npos) return u;
+  auto at = u.find('@', scheme + 3);
+  auto slash = u.find('/', scheme + 3);
+  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return u;
+  auto colon = u.find(':', scheme + 3);
+  if (colon != std::string::npos && colon < at) u.replace(colon + 1, at - colon - 1, "***");
+  return u;
+}
+
+CommitInfo ToCommitInfo(const git_commit* commit) {
+  CommitInfo info;
+  info.sha = OidHex(*git_commit_id(commit));
+  if (const git_signature* a = git_commit_author(commit); a != nullptr) {
+    info.author_name = a->name != nullptr ? a->name : "";
+    info.author_email = a->email != nullptr ? a->email : "";
+    info.time = a->when.time;
+    info.time_offset_minutes = a->when.offset;
+  }
+  const char* message = git_commit_message(commit);
+  info.message = message != nullptr ? message : "";
+  return info;
+}
+
+// Why a step failed, and whether the local clone is to blame (then it is cloned again).
+struct StepError {
+  Status status;
+  bool local = false;
+};
+
+}  // namespace
+
+std::string CommitInfo::Summary() const { return message.substr(0, message.find('\n')); }
+
+class GitSource::Impl {
+ public:
+  explicit Impl(const SourceConfig& config) : config_(config), path_(NormalizePath(config.path)) {}
+
+  Result<SourceSnapshot> Poll();
+  Result<RestoreResult> Restore(const RestoreRequest& request);
+  uint64_t files_parsed = 0;
+
+ private:
+  struct Fetched {
+    git_oid commit;
+    std::string remote_ref;  // "refs/heads/main", "refs/tags/v1", or "" for a commit id
+  };
+
+  Status Open();
+  Status Wipe();
+  Result<SourceSnapshot> PollOnce(StepError* error);
+  bool Fetch(Fetched* out, StepError* error);
+  bool ReadTree(const git_commit* commit, std::shared_ptr<const SourceTree>* out, StepError* error);
+  bool HasObject(const git_oid& oid);
+  std::string Where() const { return Redacted(config_.remote); }
+
+  const SourceConfig& config_;
+  const std::string path_;
+  RepoPtr repo_;
+  std::string last_sha_;
+  bool recloned_ = false;  // the clone was recreated during the current Poll()
+  std::shared_ptr<const SourceTree> last_tree_;
+  // Caches keyed by blob id (raw 20 bytes): file bytes, and parse results by (path, blob id).
+  std::unordered_map<std::string, std::shared_ptr<const std::string>> blobs_;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<const model::FileParseResult>>
+      parsed_;
+};
+
+GitSource::GitSource(SourceConfig config)
+    : config_(std::move(config)), impl_(std::make_unique<Impl>(config_)) {}
+GitSource::~GitSource() = default;
+Result<SourceSnapshot> GitSource::Poll() { return impl_->Poll(); }
+Result<RestoreResult> GitSource::Restore(const RestoreRequest& request) {
+  return impl_->Restore(request);
+}
+uint64_t GitSource::files_parsed() const { return impl_->files_parsed; }
+
+Status GitSource::Impl::Open() {
+  internal::EnsureLibgit2();
+  if (repo_) return Status::Ok();
+  const std::string dir = config_.clone_dir.string();
+  if (dir.empty()) return InvalidArgument("git source " + Where() + ": no clone directory set");
+  std::error_code ec;
+  git_repository* raw = nullptr;
+  if (std::filesystem::exists(config_.clone_dir, ec) &&
+      !std::filesystem::is_empty(config_.clone_dir, ec)) {
+    int rc = git_repository_open_bare(&raw, dir.c_str());
+    if (rc == 0) {
+      // Opening is lazy: read the config and HEAD now so a damaged clone is caught here.
+      RepoPtr repo(raw);
+      git_config* config = nullptr;
+      rc = git_repository_config_snapshot(&config, repo.get());
+      git_config_free(config);
+      if (rc == 0 && git_repository_head_unborn(repo.get()) >= 0) {
+        repo_ = std::move(repo);
+        return Status::Ok();
+      }
+    }
+    spdlog::warn("git: local clone dir={} is unreadable ({}); cloning again", dir,
+                 Libgit2Error(rc, "open").message());
+    if (Status s = Wipe(); !s.ok()) return s;
+    recloned_ = true;
+  }
+  std::filesystem::create_directories(config_.clone_dir, ec);
+  if (int rc = git_repository_init(&raw, dir.c_str(), /*is_bare=*/1); rc != 0) {
+    return Libgit2Error(rc, "create clone " + dir);
+  }
+  repo_.reset(raw);
+  return Status::Ok();
+}
+
+Status GitSource::Impl::Wipe() {
+  repo_.reset();
+  last_tree_.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(config_.clone_dir, ec);
+  if (ec) {
+    return Internal("cannot remove local clone " + config_.clone_dir.string() + ": " +
+                    ec.message());
+  }
+  return Status::Ok();
+}
+
+bool GitSource::Impl::HasObject(const git_oid& oid) {
+  git_odb* raw = nullptr;
+  if (git_repository_odb(&raw, repo_.get()) != 0) return false;
+  OdbPtr odb(raw);
+  return git_odb_exists(odb.get(), &oid) == 1;
+}
+
+bool GitSource::Impl::Fetch(Fetched* out, StepError* error) {
+  RemoteOperation op(config_.remote);
+  git_remote* raw = nullptr;
+  if (int rc = git_remote_create_anonymous(&raw, repo_.get(), config_.remote.url.c_str());
+      rc != 0) {
+    const git_error* e = git_error_last();
+    error->local = e != nullptr && internal::IsLocalStorageError(e->klass);
+    error->status = op.Error(rc, "bad remote");
+    return false;
+  }
+  RemotePtr remote(raw);
+  if (int rc =
+          git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, op.callbacks(), nullptr, nullptr);
+      rc != 0) {
+    error->status = op.Error(rc, "connect to");
+    // Whatever fails while connecting is the remote's side (refused, unresolvable, gone).
+    if (error->status.code() == StatusCode::kInternal) {
+      error->status = Unavailable(error->status.message());
+    }
+    return false;
+  }
+  const git_remote_head** heads = nullptr;
+  size_t count = 0;
+  if (int rc = git_remote_ls(&heads, &count, remote.get()); rc != 0) {
+    error->status = op.Error(rc, "list refs of");
+    return false;
+  }
+
+  std::vector<std::string> refspecs;
+  git_oid target;
+  const std::string& ref = config_.ref;
+  if (IsFullSha(ref)) {
+    git_oid_fromstr(&target, ref.c_str());
+    out->remote_ref.clear();
+    refspecs = {"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"};
+  } else {
+    std::vector<std::string> candidates;
+    if (ref.starts_with("refs/")) {
+      candidates = {ref};
+    } else {
+      candidates = {"refs/heads/" + ref, "refs/tags/" + ref};
+    }
+    const git_remote_head* found = nullptr;
+    for (const std::string& c : candidates) {
+      for (size_t i = 0; i < count && found == nullptr; ++i) {
+        if (c == heads[i]->name) found = heads[i];
+      }
+      if (found != nullptr) break;
+    }
+    if (found == nullptr) {
+      error->status = NotFound("ref '" + ref + "' not found in " + Where());
+      return false;
+    }
+    target = found->oid;
+    out->remote_ref = found->name;
+    refspecs = {"+" + out->remote_ref + ":refs/ballast/fetched"};
+  }
+
+  if (!HasObject(target)) {
+    std::vector<char*> specs;
+    for (std::string& s : refspecs) specs.push_back(s.data());
+    git_strarray array{specs.data(), specs.size()};
+    git_fetch_options options = GIT_FETCH_OPTIONS_INIT;
+    options.callbacks = *op.callbacks();
+    options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+    if (int rc = git_remote_download(remote.get(), &array, &options); rc != 0) {
+      const git_error* e = git_error_last();
+      error->local =
+          op.state()->failure.ok() && e != nullptr && internal::IsLocalStorageError(e->klass);
+      error->status = op.Error(rc, "fetch from");
+      return false;
+    }
+    if (!HasObject(target)) {
+      error->status = NotFound("commit " + ref + " not found in " + Where());
+      return false;
+    }
+  }
+  git_remote_disconnect(remote.get());
+
+  git_object* obj = nullptr;
+  if (int rc = git_object_lookup(&obj, repo_.get(), &target, GIT_OBJECT_ANY); rc != 0) {
+    error->status = Libgit2Error(rc, "read " + OidHex(target) + " fetched from " + Where());
+    error->local = true;
+    return false;
+  }
+  ObjectPtr object(obj);
+  git_object* peeled = nullptr;
+  if (int rc = git_object_peel(&peeled, object.get(), GIT_OBJECT_COMMIT); rc != 0) {
+    error->status = NotFound("ref '" + ref + "' of " + Where() + " does not name a commit");
+    return false;
+  }
+  out->commit = *git_object_id(peeled);
+  git_object_free(peeled);
+  return true;
+}
+
+bool GitSource::Impl::ReadTree(const git_commit* commit, std::shared_ptr<const SourceTree>* out,
+                               StepError* error) {
+  const std::string sha = OidHex(*git_commit_id(commit));
+  git_tree* raw_root = nullptr;
+  if (int rc = git_commit_tree(&raw_root, commit); rc != 0) {
+    error->status = Libgit2Error(rc, "read tree of " + sha);
+    error->local = true;
+    return false;
+  }
+  TreePtr root(raw_root);
+  TreePtr sub;
+  const git_tree* tree = root.get();
+  std::vector<internal::TreeBlob> blobs;
+  if (!path_.empty()) {
+    git_tree_entry* raw_entry = nullptr;
+    int rc = git_tree_entry_bypath(&raw_entry, root.get(), path_.c_str());
+    if (rc == GIT_ENOTFOUND) {
+      error->status =
+          NotFound("path '" + path_ + "' does not exist at commit " + sha + " of " + Where());
+      return false;
+    }
+    if (rc != 0) {
+      error->status = Libgit2Error(rc, "read path " + path_ + " at " + sha);
+      error->local = true;
+      return false;
+    }
+    TreeEntryPtr entry(raw_entry);
+    if (git_tree_entry_type(entry.get()) == GIT_OBJECT_BLOB) {
+      std::string name = path_.substr(path_.rfind('/') + 1);
+      blobs.push_back({name, *git_tree_entry_id(entry.get())});
+      tree = nullptr;
+    } else if (git_tree_entry_type(entry.get()) == GIT_OBJECT_TREE) {
+      git_tree* raw_sub = nullptr;
+      if (rc = git_tree_lookup(&raw_sub, repo_.get(), git_tree_entry_id(entry.get())); rc != 0) {
+        error->status = Libgit2Error(rc, "read tree " + path_ + " at " + sha);
+        error->local = true;
+        return false;
+      }
+      sub.reset(raw_sub);
+      tree = sub.get();
+    } else {
+      error->status = NotFound("path '" + path_ + "' at commit " + sha + " of " + Where() +
+                               " is neither a folder nor a file");
+      return false;
+    }
+  }
+  if (tree != nullptr) {
+    Status s = internal::ListBlobs(repo_.get(), tree, "", &blobs, config_.max_files);
+    if (!s.ok()) {
+      error->local = s.code() != StatusCode::kResourceExhausted;
+      error->status = s.WithContext("read " + (path_.empty() ? "/" : path_) + " at " + sha);
+      return false;
+    }
+  }
+  std::sort(blobs.begin(), blobs.end(),
+            [](const auto& a, const auto& b) { return a.path < b.path; });
+
+  auto result = std::make_shared<SourceTree>();
+  result->files.reserve(blobs.size());
+  decltype(blobs_) blobs_next;
+  decltype(parsed_) parsed_next;
+  uint64_t total = 0;
+  for (const internal::TreeBlob& b : blobs) {
+    std::string key(reinterpret_cast<const char*>(b.id.id), GIT_OID_RAWSZ);
+    std::shared_ptr<const std::string> content;
+    if (auto it = blobs_.find(key); it != blobs_.end()) {
+      content = it->second;
+    } else {
+      git_blob* raw_blob = nullptr;
+      if (int rc = git_blob_lookup(&raw_blob, repo_.get(), &b.id); rc != 0) {
+        error->status = Libgit2Error(rc, "read " + b.path + " at " + sha);
+        error->local = true;
+        return false;
+      }
+      BlobPtr blob(raw_blob);
+      auto size = static_cast<size_t>(git_blob_rawsize(blob.get()));
+      content = std::make_shared<const std::string>(
+          static_cast<const char*>(git_blob_rawcontent(blob.get())), size);
+    }
+    total += content->size();
+    if (total > config_.max_total_bytes) {
+      error->status =
+          ResourceExhausted("files under '" + path_ + "' at " + sha + " of " + Where() +
+                            " exceed " + std::to_string(config_.max_total_bytes) + " bytes");
+      return false;
+    }
+    blobs_next.emplace(key, content);
+    result->files.push_back({b.path, *content});
+
+    if (!model::IsManifestFileName(b.path)) continue;
+    // Diagnostics name the file from the repository root.
+    std::string display = tree == nullptr ? path_ : path_.empty() ? b.path : path_ + "/" + b.path;
+    auto cache_key = std::make_pair(display, key);
+    std::shared_ptr<const model::FileParseResult> parsed;
+    if (auto it = parsed_.find(cache_key); it != parsed_.end()) {
+      parsed = it->second;
+    } else {
+      parsed = std::make_shared<const model::FileParseResult>(
+          model::ParseManifestFile(display, *content, config_.parse_limits));
+      ++files_parsed;
+    }
+    parsed_next.emplace(cache_key, parsed);
+    result->manifests.insert(result->manifests.end(), parsed->manifests.begin(),
+                             parsed->manifests.end());
+    result->diagnostics.insert(result->diagnostics.end(), parsed->diagnostics.begin(),
+                               parsed->diagnostics.end());
+  }
+  auto duplicates = model::CheckDuplicates(result->manifests);
+  result->diagnostics.insert(result->diagnostics.end(), duplicates.begin(), duplicates.end());
+  blobs_ = std::move(blobs_next);
+  parsed_ = std::move(parsed_next);
+  *out = std::move(result);
+  return true;
+}
+
+Result<SourceSnapshot> GitSource::Impl::PollOnce(StepError* error) {
+  if (Status s = Open(); !s.ok()) {
+    error->status = s;
+    error->local = false;
+    return s;
+  }
+  Fetched fetched;
+  if (!Fetch(&fetched, error)) return error->status;
+
+  git_commit* raw_commit = nullptr;
+  if (int rc = git_commit_lookup(&raw_commit, repo_.get(), &fetched.commit); rc != 0) {
+    error->status = Libgit2Error(rc, "read commit " + OidHex(fetched.commit));
+    error->local = true;
+    return error->status;
+  }
+  CommitPtr commit(raw_commit);
+  SourceSnapshot snapshot;
+  snapshot.commit = ToCommitInfo(commit.get());
+
+  // The commit seen last: this object's memory, else the clone's.
+  std::string previous = last_sha_;
+  if (previous.empty()) {
+    git_oid seen;
+    if (git_reference_name_to_id(&seen, repo_.get(), kLastSeenRef) == 0) previous = OidHex(seen);
+  }
+  snapshot.previous_sha = previous;
+
+  if (!previous.empty() && previous == snapshot.commit.sha && last_tree_ != nullptr) {
+    snapshot.changed = false;
+    snapshot.tree = last_tree_;
+    return snapshot;
+  }
+  if (!previous.empty() && previous != snapshot.commit.sha) {
+    git_oid old;
+    git_oid_fromstr(&old, previous.c_str());
+    snapshot.history_rewritten =
+        !HasObject(old) || git_graph_descendant_of(repo_.get(), &fetched.commit, &old) != 1;
+    if (snapshot.history_rewritten) {
+      spdlog::warn("git: history rewritten on remote={} ref={}: {} does not descend from {}",
+                   Where(), config_.ref, snapshot.commit.sha, previous);
+    }
+  }
+  if (!ReadTree(commit.get(), &snapshot.tree, error)) return error->status;
+
+  git_reference* raw_ref = nullptr;
+  if (int rc = git_reference_create(&raw_ref, repo_.get(), kLastSeenRef, &fetched.commit,
+                                    /*force=*/1, "poll");
+      rc != 0) {
+    error->status = Libgit2Error(rc, "record the polled commit in the clone");
+    error->local = true;
+    return error->status;
+  }
+  git_reference_free(raw_ref);
+  last_sha_ = snapshot.commit.sha;
+  last_tree_ = snapshot.tree;
+  return snapshot;
+}
+
+Result<SourceSnapshot> GitSource::Impl::Poll() {
+  recloned_ = false;
+  StepError error;
+  auto result = PollOnce(&error);
+  if (result.ok()) result->recloned = recloned_;
+  if (result.ok() || !error.local) return result;
+  spdlog::warn("git: local clone dir={} looks corrupt ({}); cloning again",
+               config_.clone_dir.string(), error.status.message());
+  if (Status s = Wipe(); !s.ok()) return s;
+  StepError second;
+  result = PollOnce(&second);
+  if (result.ok()) result->recloned = true;
+  return result;
+}
+
+Result<RestoreResult> GitSource::Impl::Restore(const RestoreRequest& request) {
+  if (Status s = Open(); !s.ok()) return s;
+  std::vector<internal::TreeFile> files;
+  files.reserve(request.files.size());
+  for (const model::SourceFile& f : request.files) files.push_back({f.path, f.content});
+  std::string short_sha = request.source_sha.substr(0, 7);
+  std::string message =
+      "Roll back to #" + std::to_string(request.entry_id) + " (source " + short_sha +
+      ")\n\nRequested-by: " + (request.requested_by.empty() ? "unknown" : request.requested_by) +
+      "\n";
+
+  RestoreResult result;
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    result.attempts = attempt;
+    StepError error;
+    Fetched fetched;
+    if (!Fetch(&fetched, &error)) return error.status.WithContext("roll back");
+    if (!fetched.remote_ref.starts_with("refs/heads/")) {
+      return FailedPrecondition("roll back needs the source to track a branch; ref '" +
+                                config_.ref + "' of " + Where() + " is not one");
+    }
+    git_commit* raw_head = nullptr;
+    if (int rc = git_commit_lookup(&raw_head, repo_.get(), &fetched.commit); rc != 0) {
+      return Libgit2Error(rc, "read head of " + fetched.remote_ref);
+    }
+    CommitPtr head(raw_head);
+    git_tree* raw_tree = nullptr;
+    if (int rc = git_commit_tree(&raw_tree, head.get()); rc != 0) {
+      return Libgit2Error(rc, "read tree of " + fetched.remote_ref);
+    }
+    TreePtr head_tree(raw_tree);
+    auto subtree = internal::WriteTree(repo_.get(), files);
+    if (!subtree.ok()) return subtree.status().WithContext("roll back");
+    auto new_tree_id = internal::ReplaceSubtree(repo_.get(), head_tree.get(), path_, &*subtree);
+    if (!new_tree_id.ok()) return new_tree_id.status().WithContext("roll back");
+    result.previous_head = OidHex(fetched.commit);
+    if (git_oid_equal(&*new_tree_id, git_tree_id(head_tree.get()))) {
+      result.commit = result.previous_head;
+      result.pushed = false;
+      return result;
+    }
+    git_tree* raw_new_tree = nullptr;
+    if (int rc = git_tree_lookup(&raw_new_tree, repo_.get(), &*new_tree_id); rc != 0) {
+      return Libgit2Error(rc, "read the rollback tree");
+    }
+    TreePtr new_tree(raw_new_tree);
+    git_signature* raw_sig = nullptr;
+    if (int rc =
+            git_signature_now(&raw_sig, request.author_name.c_str(), request.author_email.c_str());
+        rc != 0) {
+      return Libgit2Error(rc, "roll back: author signature");
+    }
+    internal::SignaturePtr sig(raw_sig);
+    const git_commit* parents[] = {head.get()};
+    git_oid commit_id;
+    if (int rc = git_commit_create(&commit_id, repo_.get(), nullptr, sig.get(), sig.get(), nullptr,
+                                   message.c_str(), new_tree.get(), 1, parents);
+        rc != 0) {
+      return Libgit2Error(rc, "roll back: create commit");
+    }
+    git_reference* raw_ref = nullptr;
+    if (int rc = git_reference_create(&raw_ref, repo_.get(), kRestoreRef, &commit_id, 1, "restore");
+        rc != 0) {
+      return Libgit2Error(rc, "roll back: create ref");
+    }
+    git_reference_free(raw_ref);
+
+    if (request.before_push) request.before_push();
+
+    RemoteOperation op(config_.remote);
+    git_remote* raw_remote = nullptr;
+    if (int rc = git_remote_create_anonymous(&raw_remote, repo_.get(), config_.remote.url.c_str());
+        rc != 0) {
+      return op.Error(rc, "roll back: bad remote");
+    }
+    RemotePtr remote(raw_remote);
+    std::string spec = std::string(kRestoreRef) + ":" + fetched.remote_ref;
+    char* specs[] = {spec.data()};
+    git_strarray array{specs, 1};
+    git_push_options options = GIT_PUSH_OPTIONS_INIT;
+    options.callbacks = *op.callbacks();
+    int rc = git_remote_push(remote.get(), &array, &options);
+    git_reference* restore_ref = nullptr;
+    if (git_reference_lookup(&restore_ref, repo_.get(), kRestoreRef) == 0) {
+      git_reference_delete(restore_ref);
+      git_reference_free(restore_ref);
+    }
+    const auto& rejections = op.state()->push_rejections;
+    if (rc == 0 && rejections.empty()) {
+      result.commit = OidHex(commit_id);
+      result.pushed = true;
+      spdlog::info("git: pushed rollback to #{} remote={} ref={} commit={}", request.entry_id,
+                   Where(), fetched.remote_ref, result.commit);
+      return result;
+    }
+    std::string reason;
+    if (!rejections.empty()) {
+      reason = rejections.begin()->second;
+    } else if (const git_error* e = git_error_last(); e != nullptr && e->message != nullptr) {
+      reason = e->message;
+    }
+    bool moved = rc == GIT_ENONFASTFORWARD ||
+                 reason.find("non-fast-forward") != std::string::npos ||
+                 reason.find("fetch first") != std::string::npos ||
+                 reason.find("stale") != std::string::npos ||
+                 reason.find("failed to lock") != std::string::npos ||
+                 reason.find("cannot lock") != std::string::npos;
+    if (moved) {
+      if (attempt == 1) {
+        spdlog::info("git: rollback push to remote={} lost a race ({}); rebuilding on the new head",
+                     Where(), reason);
+        continue;
+      }
+      return Aborted("roll back: push to " + Where() + " " + fetched.remote_ref +
+                     " rejected twice because the branch moved meanwhile: " + reason);
+    }
+    if (!op.state()->failure.ok())
+      return op.state()->failure.WithContext("roll back: push to " + Where());
+    std::string lower = reason;
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    if (!rejections.empty() || lower.find("denied") != std::string::npos ||
+        lower.find("not enabled") != std::string::npos || lower.find("403") != std::string::npos ||
+        lower.find("401") != std::string::npos || lower.find("read-only") != std::string::npos ||
+        lower.find("forbidden") != std::string::npos || rc == GIT_EAUTH) {
+      return PermissionDenied("roll back: push to " + Where() + " " + fetched.remote_ref +
+                              " refused: " + reason);
+    }
+    return op.Error(rc, "roll back: push to");
+  }
+  return Aborted("roll back: unreachable");
+}
+
+}  // namespace ballast::git

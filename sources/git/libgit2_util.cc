@@ -1,0 +1,509 @@
+#include "sources/git/libgit2_util.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+namespace ballast::git::internal {
+namespace {
+
+std::once_flag g_init_once;
+
+// libgit2 keeps the TLS trust store process-wide; this remembers which CA file is installed.
+std::mutex g_ca_mutex;
+std::string g_ca_installed;  // "" = libgit2's default
+bool g_ca_changed = false;
+
+constexpr char kEmptyTreeHex[] = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+
+std::string LastErrorMessage() {
+  const git_error* e = git_error_last();
+  return e != nullptr && e->message != nullptr ? e->message : "unknown libgit2 error";
+}
+
+int LastErrorClass() {
+  const git_error* e = git_error_last();
+  return e != nullptr ? e->klass : GIT_ERROR_NONE;
+}
+
+// http(s)://user:secret@host/… → http(s)://user:***@host/…, so messages never carry secrets.
+std::string RedactUrl(std::string_view url) {
+  std::string u(url);
+  auto scheme = u.find("://");
+  if (scheme == std::string::npos) return u;
+  auto at = u.find('@', scheme + 3);
+  auto slash = u.find('/', scheme + 3);
+  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return u;
+  auto colon = u.find(':', scheme + 3);
+  if (colon != std::string::npos && colon < at) u.replace(colon + 1, at - colon - 1, "***");
+  return u;
+}
+
+Result<std::string> ReadSecretFile(const std::string& path) {
+  std::error_code ec;
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec) return NotFound("cannot read credentials file " + path + ": " + ec.message());
+  if (size > 64 * 1024) return ResourceExhausted("credentials file " + path + " is over 64 KiB");
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  std::getline(in, line);
+  auto begin = line.find_first_not_of(" \t\r\n");
+  auto end = line.find_last_not_of(" \t\r\n");
+  if (begin == std::string::npos) return InvalidArgument("credentials file " + path + " is empty");
+  return line.substr(begin, end - begin + 1);
+}
+
+bool IsSshUrl(std::string_view url) {
+  if (url.starts_with("ssh://") || url.starts_with("git+ssh://") || url.starts_with("ssh+git://"))
+    return true;
+  // scp-like user@host:path (no scheme, a ':' before any '/').
+  if (url.find("://") != std::string_view::npos) return false;
+  auto colon = url.find(':');
+  auto slash = url.find('/');
+  return colon != std::string_view::npos && (slash == std::string_view::npos || colon < slash) &&
+         colon > 1;
+}
+
+int CredentialsCallback(git_credential** out, const char* url, const char* username_from_url,
+                        unsigned int allowed, void* payload) {
+  auto* state = static_cast<CallbackState*>(payload);
+  const RemoteConfig& c = *state->config;
+  std::string from_url = username_from_url != nullptr ? username_from_url : "";
+  bool ssh = IsSshUrl(c.url);
+  std::string user = ssh ? (!from_url.empty() ? from_url : c.username)
+                         : (!c.username.empty() ? c.username : from_url);
+  if (user.empty()) user = "git";
+
+  if (allowed & GIT_CREDENTIAL_USERNAME) return git_credential_username_new(out, user.c_str());
+
+  if (++state->credential_attempts > 1) {
+    state->failure = PermissionDenied("authentication refused by " + RedactUrl(url) +
+                                      " for user '" + user + "'");
+    return GIT_EAUTH;
+  }
+  if ((allowed & GIT_CREDENTIAL_SSH_KEY) && !c.ssh_key_file.empty()) {
+    std::string pub = c.ssh_public_key_file;
+    if (pub.empty() && std::filesystem::exists(c.ssh_key_file + ".pub"))
+      pub = c.ssh_key_file + ".pub";
+    if (!std::filesystem::exists(c.ssh_key_file)) {
+      state->failure = NotFound("ssh key file " + c.ssh_key_file + " does not exist");
+      return GIT_EAUTH;
+    }
+    return git_credential_ssh_key_new(out, user.c_str(), pub.empty() ? nullptr : pub.c_str(),
+                                      c.ssh_key_file.c_str(), nullptr);
+  }
+  if ((allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) && !c.password_file.empty()) {
+    auto secret = ReadSecretFile(c.password_file);
+    if (!secret.ok()) {
+      state->failure = secret.status();
+      return GIT_EAUTH;
+    }
+    return git_credential_userpass_plaintext_new(out, user.c_str(), secret->c_str());
+  }
+  state->failure = PermissionDenied(RedactUrl(url) +
+                                    " asks for credentials and none of the kind it accepts are "
+                                    "configured (" +
+                                    (ssh ? "an ssh key file" : "a password or token file") + ")");
+  return GIT_EAUTH;
+}
+
+std::string NormalizeFingerprint(std::string fp) {
+  if (fp.starts_with("SHA256:")) fp = fp.substr(7);
+  while (!fp.empty() && (fp.back() == '=' || fp.back() == ' ' || fp.back() == '\n')) fp.pop_back();
+  return fp;
+}
+
+int CertificateCheckCallback(git_cert* cert, int valid, const char* host, void* payload) {
+  auto* state = static_cast<CallbackState*>(payload);
+  const RemoteConfig& c = *state->config;
+  std::string h = host != nullptr ? host : "?";
+  if (cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2) {
+    auto* key = reinterpret_cast<git_cert_hostkey*>(cert);
+    std::string offered =
+        (key->type & GIT_CERT_SSH_SHA256) ? Sha256Fingerprint(key->hash_sha256) : "(no SHA256)";
+    if (c.insecure_skip_verify) {
+      spdlog::warn("git: INSECURE: accepting ssh host key {} of host={} without verification",
+                   offered, h);
+      return 0;
+    }
+    if (c.ssh_host_fingerprint.empty()) {
+      state->failure = PermissionDenied("ssh host key of " + h +
+                                        " is not pinned: configure its fingerprint (the host "
+                                        "offered " +
+                                        offered + ")");
+      return GIT_ECERTIFICATE;
+    }
+    if (NormalizeFingerprint(offered) == NormalizeFingerprint(c.ssh_host_fingerprint)) return 0;
+    state->failure =
+        PermissionDenied("ssh host key of " + h + " does not match the pinned " +
+                         c.ssh_host_fingerprint + " (the host offered " + offered + ")");
+    return GIT_ECERTIFICATE;
+  }
+  if (valid) return 0;
+  if (c.insecure_skip_verify) {
+    spdlog::warn("git: INSECURE: accepting an unverified TLS certificate from host={}", h);
+    return 0;
+  }
+  state->failure = PermissionDenied(
+      "TLS certificate of " + h + " is not trusted" +
+      (c.ca_file.empty() ? std::string(" (configure a CA file)") : " by CA file " + c.ca_file));
+  return GIT_ECERTIFICATE;
+}
+
+bool PastDeadline(CallbackState* state) {
+  if (std::chrono::steady_clock::now() <= state->deadline) return false;
+  state->failure = {
+      StatusCode::kDeadlineExceeded,
+      "operation took longer than " + std::to_string(state->config->timeout.count()) + "s"};
+  return true;
+}
+
+int TransferProgressCallback(const git_indexer_progress* stats, void* payload) {
+  auto* state = static_cast<CallbackState*>(payload);
+  if (state->max_bytes != 0 && stats->received_bytes > state->max_bytes) {
+    state->failure =
+        ResourceExhausted("remote sent more than " + std::to_string(state->max_bytes) + " bytes");
+    return -1;
+  }
+  return PastDeadline(state) ? -1 : 0;
+}
+
+int SidebandCallback(const char*, int, void* payload) {
+  return PastDeadline(static_cast<CallbackState*>(payload)) ? -1 : 0;
+}
+
+int PushTransferCallback(unsigned int, unsigned int, size_t, void* payload) {
+  return PastDeadline(static_cast<CallbackState*>(payload)) ? -1 : 0;
+}
+
+int PushUpdateReferenceCallback(const char* refname, const char* status, void* payload) {
+  auto* state = static_cast<CallbackState*>(payload);
+  if (status != nullptr) state->push_rejections[refname] = status;
+  return 0;
+}
+
+}  // namespace
+
+void EnsureLibgit2() {
+  std::call_once(g_init_once, [] {
+    git_libgit2_init();
+    // Objects and refs reach the disk before a ref points at them: a crash never leaves a ref
+    // to a missing object.
+    git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+    git_libgit2_opts(GIT_OPT_SET_USER_AGENT, "ballast");
+  });
+}
+
+Status Libgit2Error(int rc, std::string_view what) {
+  std::string message = std::string(what) + ": " + LastErrorMessage();
+  int klass = LastErrorClass();
+  switch (rc) {
+    case GIT_ENOTFOUND:
+      return NotFound(message);
+    case GIT_EAUTH:
+    case GIT_ECERTIFICATE:
+      return PermissionDenied(message);
+    case GIT_ENONFASTFORWARD:
+      return Aborted(message);
+    default:
+      break;
+  }
+  if (klass == GIT_ERROR_NET || klass == GIT_ERROR_SSH || klass == GIT_ERROR_HTTP ||
+      klass == GIT_ERROR_SSL) {
+    if (message.find("401") != std::string::npos || message.find("403") != std::string::npos ||
+        message.find("authentication") != std::string::npos) {
+      return PermissionDenied(message);
+    }
+    return Unavailable(message);
+  }
+  return Internal(message);
+}
+
+bool IsLocalStorageError(int error_class) {
+  switch (error_class) {
+    case GIT_ERROR_ODB:
+    case GIT_ERROR_ZLIB:
+    case GIT_ERROR_OBJECT:
+    case GIT_ERROR_REFERENCE:
+    case GIT_ERROR_REPOSITORY:
+    case GIT_ERROR_INDEXER:
+    case GIT_ERROR_CONFIG:
+    case GIT_ERROR_TREE:
+    case GIT_ERROR_SHA:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string OidHex(const git_oid& oid) {
+  char buf[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(buf, sizeof(buf), &oid);
+  return buf;
+}
+
+Result<git_oid> ParseOid(std::string_view hex) {
+  git_oid oid;
+  if (hex.size() != GIT_OID_HEXSZ)
+    return InvalidArgument("not a full object id: " + std::string(hex));
+  if (git_oid_fromstrn(&oid, hex.data(), hex.size()) != 0) {
+    return InvalidArgument("not a full object id: " + std::string(hex));
+  }
+  return oid;
+}
+
+std::string Sha256Fingerprint(const unsigned char (&hash)[32]) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out = "SHA256:";
+  uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char b : hash) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += kAlphabet[(acc >> bits) & 0x3f];
+    }
+  }
+  if (bits > 0) out += kAlphabet[(acc << (6 - bits)) & 0x3f];
+  return out;  // no '=' padding, like ssh-keygen
+}
+
+git_remote_callbacks MakeCallbacks(CallbackState* state) {
+  git_remote_callbacks callbacks = GIT_REMOTE_CALLBACKS_INIT;
+  callbacks.credentials = CredentialsCallback;
+  callbacks.certificate_check = CertificateCheckCallback;
+  callbacks.transfer_progress = TransferProgressCallback;
+  callbacks.sideband_progress = SidebandCallback;
+  callbacks.push_transfer_progress = PushTransferCallback;
+  callbacks.push_update_reference = PushUpdateReferenceCallback;
+  callbacks.payload = state;
+  return callbacks;
+}
+
+RemoteOperation::RemoteOperation(const RemoteConfig& config) {
+  EnsureLibgit2();
+  state_.config = &config;
+  state_.deadline = std::chrono::steady_clock::now() + config.timeout;
+  state_.max_bytes = config.max_fetch_bytes;
+  callbacks_ = MakeCallbacks(&state_);
+  if (config.insecure_skip_verify) {
+    spdlog::warn(
+        "git: INSECURE: TLS certificate and ssh host key verification are DISABLED for "
+        "remote={}",
+        RedactUrl(config.url));
+  }
+  if (config.url.starts_with("https://") && (!config.ca_file.empty() || g_ca_changed)) {
+    ca_lock_ = std::unique_lock<std::mutex>(g_ca_mutex);
+    if (g_ca_installed != config.ca_file) {
+      if (!config.ca_file.empty()) {
+        git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, config.ca_file.c_str(), nullptr);
+      } else if (std::filesystem::exists("/etc/ssl/certs/ca-certificates.crt")) {
+        git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, "/etc/ssl/certs/ca-certificates.crt",
+                         nullptr);
+      } else {
+        git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, nullptr, "/etc/ssl/certs");
+      }
+      g_ca_installed = config.ca_file;
+      g_ca_changed = true;
+    }
+  }
+}
+
+RemoteOperation::~RemoteOperation() = default;
+
+Status RemoteOperation::Error(int rc, std::string_view what) const {
+  std::string context = std::string(what) + " " + RedactUrl(state_.config->url);
+  if (!state_.failure.ok()) return state_.failure.WithContext(context);
+  return Libgit2Error(rc, context);
+}
+
+namespace {
+
+struct TreeNode {
+  std::map<std::string, TreeNode> dirs;
+  std::map<std::string, std::string_view> files;
+};
+
+bool ValidComponent(std::string_view c) {
+  return !c.empty() && c != "." && c != ".." && c != ".git" &&
+         c.find('\0') == std::string_view::npos;
+}
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > start) parts.push_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+Result<git_oid> WriteNode(git_repository* repo, const TreeNode& node) {
+  git_treebuilder* raw = nullptr;
+  if (int rc = git_treebuilder_new(&raw, repo, nullptr); rc != 0) {
+    return Libgit2Error(rc, "create tree");
+  }
+  TreeBuilderPtr builder(raw);
+  for (const auto& [name, content] : node.files) {
+    git_oid blob;
+    if (int rc = git_blob_create_from_buffer(&blob, repo, content.data(), content.size());
+        rc != 0) {
+      return Libgit2Error(rc, "write blob " + name);
+    }
+    if (int rc =
+            git_treebuilder_insert(nullptr, builder.get(), name.c_str(), &blob, GIT_FILEMODE_BLOB);
+        rc != 0) {
+      return Libgit2Error(rc, "add " + name + " to tree");
+    }
+  }
+  for (const auto& [name, child] : node.dirs) {
+    auto sub = WriteNode(repo, child);
+    if (!sub.ok()) return sub.status();
+    if (int rc =
+            git_treebuilder_insert(nullptr, builder.get(), name.c_str(), &*sub, GIT_FILEMODE_TREE);
+        rc != 0) {
+      return Libgit2Error(rc, "add " + name + "/ to tree");
+    }
+  }
+  git_oid out;
+  if (int rc = git_treebuilder_write(&out, builder.get()); rc != 0) {
+    return Libgit2Error(rc, "write tree");
+  }
+  return out;
+}
+
+bool IsEmptyTree(const git_oid& oid) {
+  git_oid empty;
+  git_oid_fromstr(&empty, kEmptyTreeHex);
+  return git_oid_equal(&oid, &empty) != 0;
+}
+
+Result<git_oid> ReplaceAt(git_repository* repo, const git_tree* base,
+                          const std::vector<std::string_view>& parts, size_t index,
+                          const git_oid* subtree) {
+  git_treebuilder* raw = nullptr;
+  if (int rc = git_treebuilder_new(&raw, repo, base); rc != 0) {
+    return Libgit2Error(rc, "create tree");
+  }
+  TreeBuilderPtr builder(raw);
+  std::string name(parts[index]);
+  git_oid replacement;
+  bool remove = false;
+  if (index + 1 == parts.size()) {
+    if (subtree == nullptr || IsEmptyTree(*subtree)) {
+      remove = true;
+    } else {
+      replacement = *subtree;
+    }
+  } else {
+    TreePtr child;
+    const git_tree_entry* existing = git_treebuilder_get(builder.get(), name.c_str());
+    if (existing != nullptr && git_tree_entry_type(existing) == GIT_OBJECT_TREE) {
+      git_tree* t = nullptr;
+      if (int rc = git_tree_lookup(&t, repo, git_tree_entry_id(existing)); rc != 0) {
+        return Libgit2Error(rc, "read tree " + name);
+      }
+      child.reset(t);
+    }
+    auto sub = ReplaceAt(repo, child.get(), parts, index + 1, subtree);
+    if (!sub.ok()) return sub.status();
+    if (IsEmptyTree(*sub)) {
+      remove = true;
+    } else {
+      replacement = *sub;
+    }
+  }
+  if (remove) {
+    if (git_treebuilder_get(builder.get(), name.c_str()) != nullptr) {
+      if (int rc = git_treebuilder_remove(builder.get(), name.c_str()); rc != 0) {
+        return Libgit2Error(rc, "remove " + name + " from tree");
+      }
+    }
+  } else if (int rc = git_treebuilder_insert(nullptr, builder.get(), name.c_str(), &replacement,
+                                             GIT_FILEMODE_TREE);
+             rc != 0) {
+    return Libgit2Error(rc, "add " + name + "/ to tree");
+  }
+  git_oid out;
+  if (int rc = git_treebuilder_write(&out, builder.get()); rc != 0) {
+    return Libgit2Error(rc, "write tree");
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<git_oid> WriteTree(git_repository* repo, const std::vector<TreeFile>& files) {
+  TreeNode root;
+  for (const TreeFile& f : files) {
+    auto parts = SplitPath(f.path);
+    if (parts.empty() || f.path.starts_with('/')) {
+      return InvalidArgument("bad file path '" + f.path + "'");
+    }
+    TreeNode* node = &root;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      if (!ValidComponent(parts[i])) return InvalidArgument("bad file path '" + f.path + "'");
+      std::string name(parts[i]);
+      if (i + 1 == parts.size()) {
+        if (node->dirs.count(name) != 0 || !node->files.emplace(name, f.content).second) {
+          return InvalidArgument("file path '" + f.path + "' given twice or as file and folder");
+        }
+      } else {
+        if (node->files.count(name) != 0) {
+          return InvalidArgument("file path '" + f.path + "' given as file and folder");
+        }
+        node = &node->dirs[name];
+      }
+    }
+  }
+  return WriteNode(repo, root);
+}
+
+Result<git_oid> ReplaceSubtree(git_repository* repo, const git_tree* base, std::string_view path,
+                               const git_oid* subtree) {
+  auto parts = SplitPath(path);
+  for (auto p : parts) {
+    if (!ValidComponent(p)) return InvalidArgument("bad path '" + std::string(path) + "'");
+  }
+  if (parts.empty()) {
+    if (subtree != nullptr) return *subtree;
+    return WriteNode(repo, TreeNode{});
+  }
+  return ReplaceAt(repo, base, parts, 0, subtree);
+}
+
+Status ListBlobs(git_repository* repo, const git_tree* tree, const std::string& prefix,
+                 std::vector<TreeBlob>* out, size_t max_files) {
+  size_t count = git_tree_entrycount(tree);
+  for (size_t i = 0; i < count; ++i) {
+    const git_tree_entry* e = git_tree_entry_byindex(tree, i);
+    std::string path = prefix + git_tree_entry_name(e);
+    git_object_t type = git_tree_entry_type(e);
+    if (type == GIT_OBJECT_TREE) {
+      git_tree* sub = nullptr;
+      if (int rc = git_tree_lookup(&sub, repo, git_tree_entry_id(e)); rc != 0) {
+        return Libgit2Error(rc, "read tree " + path);
+      }
+      TreePtr owned(sub);
+      if (Status s = ListBlobs(repo, sub, path + "/", out, max_files); !s.ok()) return s;
+    } else if (type == GIT_OBJECT_BLOB && git_tree_entry_filemode(e) != GIT_FILEMODE_LINK) {
+      if (out->size() >= max_files) {
+        return ResourceExhausted("more than " + std::to_string(max_files) + " files");
+      }
+      out->push_back({path, *git_tree_entry_id(e)});
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace ballast::git::internal

@@ -1,0 +1,344 @@
+#include "tests/git/git_servers.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace ballast::git::testing {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/ballast-git-XXXXXX";
+  std::vector<char> buf(pattern.begin(), pattern.end());
+  buf.push_back('\0');
+  if (mkdtemp(buf.data()) != nullptr) path_ = buf.data();
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  if (!path_.empty()) fs::remove_all(path_, ec);
+}
+
+std::string Quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+ShellResult Sh(const std::string& script, const std::string& cwd) {
+  std::string command = "set -e; ";
+  if (!cwd.empty()) command += "cd " + Quote(cwd) + "; ";
+  command += script;
+  std::string full = "/bin/sh -c " + Quote(command) + " 2>&1 </dev/null";
+  ShellResult result;
+  FILE* pipe = popen(full.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) result.output.append(buf, n);
+  int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+int PickFreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    socklen_t len = sizeof(addr);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+bool WaitForPort(int port, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(fd);
+    if (ok) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+ChildProcess::~ChildProcess() { Stop(); }
+
+bool ChildProcess::Start(const std::vector<std::string>& argv, const std::string& log_file) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  int log = open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    setpgid(0, 0);
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    if (log >= 0) {
+      dup2(log, 1);
+      dup2(log, 2);
+    }
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  if (log >= 0) close(log);
+  pid_ = pid;
+  return true;
+}
+
+bool ChildProcess::Running() {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+void ChildProcess::Stop() {
+  if (pid_ <= 0) return;
+  kill(-pid_, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  int status = 0;
+  while (waitpid(pid_, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(-pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill(-pid_, SIGKILL);  // stragglers of the group (daemon children, CGIs)
+  pid_ = -1;
+}
+
+namespace {
+constexpr char kGitIdentity[] =
+    "GIT_AUTHOR_NAME=tester GIT_AUTHOR_EMAIL=tester@example.com "
+    "GIT_COMMITTER_NAME=tester GIT_COMMITTER_EMAIL=tester@example.com ";
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+}  // namespace
+
+RepoFarm::RepoFarm() = default;
+
+std::string RepoFarm::WorkPath(const std::string& name) const {
+  return (work_.path() / name).string();
+}
+
+std::string RepoFarm::CreateBare(const std::string& name) {
+  std::string bare = BarePath(name);
+  Sh("git init -q --bare -b main " + Quote(bare) + " && git -C " + Quote(bare) +
+     " config receive.denyNonFastForwards false" + " && git -C " + Quote(bare) +
+     " config http.receivepack true" + " && git init -q -b main " + Quote(WorkPath(name)) +
+     " && git -C " + Quote(WorkPath(name)) + " remote add origin " + Quote(bare));
+  return bare;
+}
+
+std::string RepoFarm::Commit(const std::string& name,
+                             const std::map<std::string, std::optional<std::string>>& files,
+                             const std::string& message, bool force, const std::string& branch) {
+  std::string work = WorkPath(name);
+  Sh("git fetch -q origin && (git checkout -q -B " + Quote(branch) + " origin/" + Quote(branch) +
+         " 2>/dev/null || git checkout -q -B " + Quote(branch) + ")",
+     work);
+  if (force) Sh("git reset -q --hard HEAD~1", work);
+  for (const auto& [path, content] : files) {
+    fs::path p = fs::path(work) / path;
+    if (!content) {
+      std::error_code ec;
+      fs::remove(p, ec);
+      continue;
+    }
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << *content;
+  }
+  auto r = Sh(std::string("git add -A && ") + kGitIdentity + "git commit -q --allow-empty -m " +
+                  Quote(message) + " && git push -q " + (force ? "-f " : "") +
+                  "origin HEAD:" + Quote(branch) + " && git rev-parse HEAD",
+              work);
+  std::string out = Trim(r.output);
+  return out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
+}
+
+std::string RepoFarm::Git(const std::string& name, const std::string& args) {
+  return Trim(Sh(std::string(kGitIdentity) + "git " + args, WorkPath(name)).output);
+}
+
+bool GitDaemon::Start(const fs::path& base, bool enable_receive_pack) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    port_ = PickFreePort();
+    std::vector<std::string> argv = {"/usr/bin/git",
+                                     "daemon",
+                                     "--listen=127.0.0.1",
+                                     "--port=" + std::to_string(port_),
+                                     "--base-path=" + base.string(),
+                                     "--export-all",
+                                     "--reuseaddr",
+                                     "--informative-errors"};
+    if (enable_receive_pack) argv.push_back("--enable=receive-pack");
+    argv.push_back(base.string());
+    if (!process_.Start(argv, dir_ / "daemon.log")) return false;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline && process_.Running()) {
+      if (WaitForPort(port_, std::chrono::seconds(1))) return true;
+    }
+    process_.Stop();  // the port was taken meanwhile: try another
+  }
+  return false;
+}
+
+std::string GitDaemon::Url(const std::string& name) const {
+  return "git://127.0.0.1:" + std::to_string(port_) + "/" + name;
+}
+
+bool HttpGitServer::Start(const fs::path& base, bool https) {
+  https_ = https;
+  const std::string d = dir_.path().string();
+  std::ofstream(dir_ / "users") << kUser << ":" << kPassword << "\n";
+  if (https) {
+    auto r =
+        Sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+           "-keyout ca.key -out ca.pem -days 2 -subj /CN=ballast-test-ca >/dev/null 2>&1 && "
+           "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key "
+           "-out server.csr -subj /CN=localhost >/dev/null 2>&1 && "
+           "printf 'subjectAltName=DNS:localhost\\nbasicConstraints=CA:FALSE\\n"
+           "extendedKeyUsage=serverAuth\\n' > ext.cnf && "
+           "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+           "-out server.pem -days 2 -extfile ext.cnf >/dev/null 2>&1",
+           d);
+    if (r.exit_code != 0) return false;
+  }
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    port_ = PickFreePort();
+    std::ostringstream conf;
+    conf << "server.modules = (\"mod_auth\", \"mod_authn_file\", \"mod_alias\", "
+            "\"mod_setenv\", \"mod_cgi\""
+         << (https ? ", \"mod_openssl\"" : "") << ")\n"
+         << "server.document-root = \"" << d << "\"\n"
+         << "server.bind = \"127.0.0.1\"\n"
+         << "server.port = " << port_ << "\n"
+         << "server.errorlog = \"" << d << "/error.log\"\n"
+         << "alias.url = (\"/git\" => \"/usr/lib/git-core/git-http-backend\")\n"
+         << "$HTTP[\"url\"] =~ \"^/git\" {\n"
+         << "  cgi.assign = (\"\" => \"\")\n"
+         << "  setenv.add-environment = (\"GIT_PROJECT_ROOT\" => \"" << base.string()
+         << "\", \"GIT_HTTP_EXPORT_ALL\" => \"\")\n"
+         << "}\n"
+         << "auth.backend = \"plain\"\n"
+         << "auth.backend.plain.userfile = \"" << d << "/users\"\n"
+         << "auth.require = (\"/git\" => (\"method\" => \"basic\", \"realm\" => \"git\", "
+            "\"require\" => \"valid-user\"))\n";
+    if (https) {
+      conf << "ssl.engine = \"enable\"\n"
+           << "ssl.pemfile = \"" << d << "/server.pem\"\n"
+           << "ssl.privkey = \"" << d << "/server.key\"\n";
+    }
+    std::ofstream(dir_ / "lighttpd.conf") << conf.str();
+    if (!process_.Start({"/usr/sbin/lighttpd", "-D", "-f", dir_ / "lighttpd.conf"},
+                        dir_ / "lighttpd.log")) {
+      return false;
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline && process_.Running()) {
+      if (WaitForPort(port_, std::chrono::seconds(1))) return true;
+    }
+    process_.Stop();
+  }
+  return false;
+}
+
+std::string HttpGitServer::Url(const std::string& name) const {
+  return std::string(https_ ? "https" : "http") + "://localhost:" + std::to_string(port_) +
+         "/git/" + name;
+}
+
+std::string HttpGitServer::log() const {
+  return Sh("cat lighttpd.log error.log 2>/dev/null || true", dir_.path().string()).output;
+}
+
+bool SshServer::Start() {
+  const std::string d = dir_.path().string();
+  const passwd* pw = getpwuid(getuid());
+  user_ = pw != nullptr ? pw->pw_name : "root";
+  if (getuid() == 0) {
+    std::error_code ec;
+    fs::create_directories("/run/sshd", ec);  // sshd's privilege separation directory
+  }
+  auto r =
+      Sh("ssh-keygen -q -t ed25519 -N '' -f host_key && ssh-keygen -q -t ed25519 -N '' -f "
+         "client_key && cp client_key.pub authorized_keys && chmod 600 authorized_keys && "
+         "ssh-keygen -l -E sha256 -f host_key.pub | cut -d' ' -f2",
+         d);
+  if (r.exit_code != 0) {
+    error_ = "ssh-keygen: " + r.output;
+    return false;
+  }
+  fingerprint_ = r.output.substr(0, r.output.find('\n'));
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    port_ = PickFreePort();
+    std::ofstream(dir_ / "sshd_config")
+        << "Port " << port_ << "\nListenAddress 127.0.0.1\nHostKey " << d
+        << "/host_key\nAuthorizedKeysFile " << d
+        << "/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+           "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+           "PermitRootLogin prohibit-password\nPidFile none\nLogLevel VERBOSE\n";
+    if (!process_.Start({"/usr/sbin/sshd", "-D", "-e", "-f", dir_ / "sshd_config"},
+                        dir_ / "sshd.log")) {
+      return false;
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline && process_.Running()) {
+      if (WaitForPort(port_, std::chrono::seconds(1))) return true;
+    }
+    process_.Stop();
+  }
+  error_ = "sshd did not start: " + log();
+  return false;
+}
+
+std::string SshServer::Url(const std::string& absolute_path) const {
+  return "ssh://" + user_ + "@127.0.0.1:" + std::to_string(port_) + absolute_path;
+}
+
+std::string SshServer::log() const {
+  return Sh("cat sshd.log 2>/dev/null || true", dir_.path().string()).output;
+}
+
+}  // namespace ballast::git::testing

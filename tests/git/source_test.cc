@@ -1,0 +1,297 @@
+// The manifest source over local transports (a path and file://), plus what is the same for
+// every transport: refs, the path filter, incremental parsing, force-pushes, errors, a corrupt
+// clone. The network transports are in transports_test.cc.
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "sources/git/git_source.h"
+#include "tests/git/git_servers.h"
+#include "tests/git/manifests.h"
+
+namespace ballast::git {
+namespace {
+
+using testing::DeploymentYaml;
+using testing::RepoFarm;
+using testing::ServiceYaml;
+using testing::TempDir;
+
+class SourceTest : public ::testing::Test {
+ protected:
+  SourceConfig Config(const std::string& url, const std::string& ref = "main",
+                      const std::string& path = "deploy") {
+    SourceConfig c;
+    c.remote.url = url;
+    c.ref = ref;
+    c.path = path;
+    c.clone_dir = state_.path() / ("clone-" + std::to_string(next_clone_++));
+    return c;
+  }
+
+  RepoFarm farm_;
+  TempDir state_;
+  int next_clone_ = 0;
+};
+
+TEST_F(SourceTest, LocalPathClonesReadsPathAndSeesNewCommit) {
+  std::string bare = farm_.CreateBare("app.git");
+  std::string first = farm_.Commit("app.git",
+                                   {{"deploy/web.yaml", DeploymentYaml("web", 1, "keep me")},
+                                    {"deploy/README.md", "not a manifest\n"},
+                                    {"deploy/svc/web.yml", ServiceYaml("web", 80)},
+                                    {"other/x.yaml", DeploymentYaml("x", 1)}},
+                                   "first commit\n\nwith a body");
+  GitSource source(Config(bare));
+  auto snap = source.Poll();
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  EXPECT_EQ(snap->commit.sha, first);
+  EXPECT_EQ(snap->commit.author_name, "tester");
+  EXPECT_EQ(snap->commit.Summary(), "first commit");
+  EXPECT_GT(snap->commit.time, 0);
+  EXPECT_TRUE(snap->changed);
+  EXPECT_FALSE(snap->history_rewritten);
+  ASSERT_EQ(snap->tree->files.size(), 3u);
+  EXPECT_EQ(snap->tree->files[0].path, "README.md");
+  EXPECT_EQ(snap->tree->files[1].path, "svc/web.yml");
+  EXPECT_EQ(snap->tree->files[2].path, "web.yaml");
+  EXPECT_EQ(snap->tree->files[2].content, DeploymentYaml("web", 1, "keep me"));  // byte for byte
+  ASSERT_EQ(snap->tree->manifests.size(), 2u);
+  EXPECT_TRUE(snap->tree->ok());
+  EXPECT_EQ(snap->tree->manifests[0].key().kind, "Service");
+  EXPECT_EQ(snap->tree->manifests[1].deployment()->spec.replicas, 1);
+  EXPECT_EQ(snap->tree->manifests[1].source.file, "deploy/web.yaml");
+  // The clone is bare: no work tree anywhere in the state directory.
+  EXPECT_TRUE(std::filesystem::exists(source.config().clone_dir / "HEAD"));
+  EXPECT_FALSE(std::filesystem::exists(source.config().clone_dir / "deploy"));
+
+  std::string second =
+      farm_.Commit("app.git", {{"deploy/web.yaml", DeploymentYaml("web", 3)}}, "scale web");
+  auto next = source.Poll();
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(next->commit.sha, second);
+  EXPECT_TRUE(next->changed);
+  EXPECT_EQ(next->previous_sha, first);
+  EXPECT_FALSE(next->history_rewritten);
+  EXPECT_EQ(next->tree->manifests[1].deployment()->spec.replicas, 3);
+
+  auto same = source.Poll();
+  ASSERT_TRUE(same.ok()) << same.status().ToString();
+  EXPECT_FALSE(same->changed);
+  EXPECT_EQ(same->commit.sha, second);
+  EXPECT_EQ(same->tree.get(), next->tree.get());
+}
+
+TEST_F(SourceTest, FileUrlWholeRepository) {
+  std::string bare = farm_.CreateBare("app.git");
+  std::string sha = farm_.Commit("app.git",
+                                 {{"a.yaml", DeploymentYaml("a", 1)},
+                                  {"b/c.json",
+                                   "{\"apiVersion\": \"v1\", "
+                                   "\"kind\": \"ConfigMap\", "
+                                   "\"metadata\": {\"name\": "
+                                   "\"c\"}}"}},
+                                 "init");
+  GitSource source(Config("file://" + bare, "main", ""));
+  auto snap = source.Poll();
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  EXPECT_EQ(snap->commit.sha, sha);
+  ASSERT_EQ(snap->tree->manifests.size(), 2u);
+  EXPECT_EQ(snap->tree->manifests[0].key().name, "a");
+  EXPECT_FALSE(snap->tree->manifests[1].is_supported());  // ConfigMap: listed, not dropped
+  EXPECT_EQ(snap->tree->manifests[1].source.file, "b/c.json");
+}
+
+TEST_F(SourceTest, TagAndShaRefs) {
+  std::string bare = farm_.CreateBare("app.git");
+  std::string v1 = farm_.Commit("app.git", {{"deploy/web.yaml", DeploymentYaml("web", 1)}}, "v1");
+  farm_.Git("app.git", "tag -a v1 -m release-1");
+  farm_.Git("app.git", "tag light");
+  farm_.Git("app.git", "push -q origin v1 light");
+  farm_.Commit("app.git", {{"deploy/web.yaml", DeploymentYaml("web", 2)}}, "v2");
+
+  for (const std::string& ref : std::vector<std::string>{"v1", "refs/tags/v1", "light", v1}) {
+    GitSource source(Config(bare, ref));
+    auto snap = source.Poll();
+    ASSERT_TRUE(snap.ok()) << ref << ": " << snap.status().ToString();
+    EXPECT_EQ(snap->commit.sha, v1) << ref;
+    EXPECT_EQ(snap->tree->manifests.at(0).deployment()->spec.replicas, 1) << ref;
+  }
+  GitSource branch(Config(bare, "refs/heads/main"));
+  auto snap = branch.Poll();
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  EXPECT_EQ(snap->tree->manifests.at(0).deployment()->spec.replicas, 2);
+
+  GitSource missing(Config(bare, std::string(40, 'a')));
+  auto bad = missing.Poll();
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kNotFound) << bad.status().ToString();
+  EXPECT_NE(bad.status().message().find(std::string(40, 'a')), std::string::npos);
+}
+
+TEST_F(SourceTest, UnknownRefAndMissingPathAreReportedNotFatal) {
+  std::string bare = farm_.CreateBare("app.git");
+  farm_.Commit("app.git", {{"deploy/web.yaml", DeploymentYaml("web", 1)}}, "init");
+
+  GitSource unknown(Config(bare, "nope"));
+  auto r = unknown.Poll();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find("ref 'nope'"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(bare), std::string::npos) << r.status().ToString();
+
+  GitSource source(Config(bare));
+  ASSERT_TRUE(source.Poll().ok());
+  // The path disappears in a later commit: reported with the commit, then recovered.
+  std::string gone = farm_.Commit(
+      "app.git", {{"deploy/web.yaml", std::nullopt}, {"elsewhere.txt", "x"}}, "move away");
+  auto missing = source.Poll();
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("path 'deploy'"), std::string::npos)
+      << missing.status().ToString();
+  EXPECT_NE(missing.status().message().find(gone), std::string::npos);
+  farm_.Commit("app.git", {{"deploy/web.yaml", DeploymentYaml("web", 4)}}, "back");
+  auto back = source.Poll();
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->tree->manifests.at(0).deployment()->spec.replicas, 4);
+}
+
+TEST_F(SourceTest, UnreachableRemotes) {
+  GitSource no_path(Config(state_ / "does-not-exist.git"));
+  auto a = no_path.Poll();
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(a.status().message().find("does-not-exist.git"), std::string::npos)
+      << a.status().ToString();
+
+  int port = testing::PickFreePort();  // nothing listens there
+  std::string url = "git://127.0.0.1:" + std::to_string(port) + "/app.git";
+  GitSource closed(Config(url));
+  auto b = closed.Poll();
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), StatusCode::kUnavailable) << b.status().ToString();
+  EXPECT_NE(b.status().message().find(url), std::string::npos) << b.status().ToString();
+}
+
+TEST_F(SourceTest, OneFileChangeReparsesOneFile) {
+  std::string bare = farm_.CreateBare("app.git");
+  std::map<std::string, std::optional<std::string>> files;
+  for (int i = 0; i < 20; ++i) {
+    files["deploy/d" + std::to_string(i) + ".yaml"] = DeploymentYaml("d" + std::to_string(i), 1);
+  }
+  farm_.Commit("app.git", files, "twenty");
+  GitSource source(Config(bare));
+  auto first = source.Poll();
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->tree->manifests.size(), 20u);
+  EXPECT_EQ(source.files_parsed(), 20u);
+
+  ASSERT_TRUE(source.Poll().ok());  // no new commit: nothing parsed
+  EXPECT_EQ(source.files_parsed(), 20u);
+
+  farm_.Commit("app.git", {{"deploy/d7.yaml", DeploymentYaml("d7", 9)}}, "one file");
+  auto second = source.Poll();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(source.files_parsed(), 21u);
+  EXPECT_EQ(second->tree->manifests.size(), 20u);
+  int nines = 0;
+  for (const auto& m : second->tree->manifests) nines += m.deployment()->spec.replicas == 9;
+  EXPECT_EQ(nines, 1);
+
+  farm_.Commit("app.git", {{"deploy/d7.yaml", std::nullopt}, {"deploy/README", "x"}},
+               "delete one, add a non-manifest");
+  auto third = source.Poll();
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  EXPECT_EQ(source.files_parsed(), 21u);
+  EXPECT_EQ(third->tree->manifests.size(), 19u);
+}
+
+TEST_F(SourceTest, InvalidAndDuplicateManifestsAreDiagnosticsNotErrors) {
+  std::string bare = farm_.CreateBare("app.git");
+  farm_.Commit("app.git",
+               {{"deploy/bad.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: [\n"},
+                {"deploy/a.yaml", DeploymentYaml("web", 1)},
+                {"deploy/b.yaml", DeploymentYaml("web", 2)}},
+               "broken");
+  GitSource source(Config(bare));
+  auto snap = source.Poll();
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  EXPECT_FALSE(snap->tree->ok());
+  bool bad_file = false, duplicate = false;
+  for (const auto& d : snap->tree->diagnostics) {
+    if (d.where.file == "deploy/bad.yaml" && d.where.line > 0) bad_file = true;
+    if (d.message.find("web") != std::string::npos && d.where.file == "deploy/b.yaml") {
+      duplicate = true;
+    }
+  }
+  EXPECT_TRUE(bad_file);
+  EXPECT_TRUE(duplicate);
+}
+
+TEST_F(SourceTest, ForcePushIsAcceptedAndRecordedAsRewrite) {
+  std::string bare = farm_.CreateBare("app.git");
+  farm_.Commit("app.git", {{"deploy/web.yaml", DeploymentYaml("web", 1)}}, "a");
+  std::string b = farm_.Commit("app.git", {{"deploy/web.yaml", DeploymentYaml("web", 2)}}, "b");
+  SourceConfig config = Config(bare);
+  {
+    GitSource source(config);
+    ASSERT_TRUE(source.Poll().ok());
+    std::string c = farm_.Commit("app.git", {{"deploy/web.yaml", DeploymentYaml("web", 3)}},
+                                 "c replaces b", /*force=*/true);
+    auto snap = source.Poll();
+    ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+    EXPECT_EQ(snap->commit.sha, c);
+    EXPECT_EQ(snap->previous_sha, b);
+    EXPECT_TRUE(snap->history_rewritten);
+    EXPECT_EQ(snap->tree->manifests.at(0).deployment()->spec.replicas, 3);
+    auto again = source.Poll();
+    ASSERT_TRUE(again.ok());
+    EXPECT_FALSE(again->history_rewritten);
+  }
+  // A new process on the same clone still knows what it saw last.
+  std::string d = farm_.Commit("app.git", {{"deploy/web.yaml", DeploymentYaml("web", 4)}},
+                               "d replaces c", /*force=*/true);
+  GitSource restarted(config);
+  auto snap = restarted.Poll();
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  EXPECT_EQ(snap->commit.sha, d);
+  EXPECT_TRUE(snap->history_rewritten);
+}
+
+TEST_F(SourceTest, CorruptCloneIsClonedAgain) {
+  std::string bare = farm_.CreateBare("app.git");
+  farm_.Commit("app.git", {{"deploy/web.yaml", DeploymentYaml("web", 1)}}, "a");
+  SourceConfig config = Config(bare);
+  {
+    GitSource source(config);
+    ASSERT_TRUE(source.Poll().ok());
+  }
+  // Every object file of the clone overwritten with garbage.
+  for (const auto& e :
+       std::filesystem::recursive_directory_iterator(config.clone_dir / "objects")) {
+    if (e.is_regular_file()) {
+      std::filesystem::permissions(e.path(), std::filesystem::perms::owner_write,
+                                   std::filesystem::perm_options::add);
+      std::ofstream(e.path(), std::ios::binary | std::ios::trunc) << "garbage";
+    }
+  }
+  std::string b = farm_.Commit("app.git", {{"deploy/web.yaml", DeploymentYaml("web", 2)}}, "b");
+  GitSource source(config);
+  auto snap = source.Poll();
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  EXPECT_EQ(snap->commit.sha, b);
+  EXPECT_EQ(snap->tree->manifests.at(0).deployment()->spec.replicas, 2);
+
+  // An unreadable repository (HEAD and config destroyed) is also cloned again.
+  std::ofstream(config.clone_dir / "HEAD", std::ios::trunc) << "not a ref";
+  std::ofstream(config.clone_dir / "config", std::ios::trunc) << "[[[";
+  GitSource fresh(config);
+  auto again = fresh.Poll();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->recloned);
+  EXPECT_EQ(again->commit.sha, b);
+}
+
+}  // namespace
+}  // namespace ballast::git
