@@ -67,7 +67,7 @@ int RunPlan(const Args& args) {
   if (flags.positional().size() != 1 || (output != "text" && output != "json")) {
     std::fprintf(stderr, "%s\n\n%s",
                  flags.positional().size() != 1 ? "error: exactly one PATH is required"
-                                                 : "error: --output must be text or json",
+                                                : "error: --output must be text or json",
                  flags.Help().c_str());
     return 2;
   }
@@ -112,9 +112,9 @@ int RunPlan(const Args& args) {
   if (output == "json") {
     diff::JsonOptions jo;
     jo.include_diff = flags.GetBool("diff");
-    std::printf("%s\n", diff::ToJson(plan, jo).dump(2, ' ', false,
-                                                    model::Json::error_handler_t::replace)
-                            .c_str());
+    std::printf(
+        "%s\n",
+        diff::ToJson(plan, jo).dump(2, ' ', false, model::Json::error_handler_t::replace).c_str());
   } else {
     diff::TextOptions to;
     to.verbose = flags.GetBool("verbose");

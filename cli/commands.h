@@ -18,6 +18,7 @@ struct Command {
 
 int RunVersion(const Args& args);
 int RunValidate(const Args& args);
+int RunPlan(const Args& args);
 
 // All registered commands, in the order `ballast --help` lists them.
 const std::vector<Command>& Commands();

@@ -12,6 +12,8 @@ const std::vector<Command>& Commands() {
   // Keep in the order a user meets them; each entry's function lives in cmd_<name>.cc.
   static const std::vector<Command> kCommands = {
       {"validate", "parse and validate manifests offline (file:line:col errors)", RunValidate},
+      {"plan", "show what applying manifests would change (offline, --against STATE.json)",
+       RunPlan},
       {"version", "print the version", RunVersion},
   };
   return kCommands;

@@ -1,0 +1,44 @@
+#pragma once
+
+// Renderings of a Plan: text for people (in the spirit of `nomad job plan`), a unified diff of
+// the normalized YAML per object (status page), and JSON for the API. Pure.
+
+#include <string>
+
+#include "diff/plan.h"
+#include "model/object.h"
+
+namespace ballast::diff {
+
+struct TextOptions {
+  bool verbose = false;  // also list unchanged, unsupported and in-sync objects
+};
+
+// One block per object that changes or drifts (all objects when verbose):
+//
+//   +/- Deployment default/api (update: forces rolling update, 1 change)
+//       +/- spec.template.spec.containers[api].image: "app:1" => "app:2"
+//           revision: bcdfghjklm => 2456789bcd
+//
+// then "Scheduler dry-run:" and a closing "Plan: ..." count line.
+std::string RenderText(const Plan& plan, const TextOptions& options = {});
+
+// The unified diff (3 lines of context) of the object's normalized YAML, applied side as
+// "a/<Kind>/<namespace>/<name>", desired side as "b/..."; "" when both sides are equal.
+std::string RenderUnifiedDiff(const ObjectPlan& object);
+
+struct JsonOptions {
+  bool include_diff = false;       // add "diff": unified diff text to each changed object
+  bool include_documents = false;  // add "old"/"new": the normalized documents
+};
+
+// {"changed": bool, "liveKnown": bool, "summary": {...}, "objects": [...],
+//  "schedulerDryRun": null | {"allPlaced": bool, "notes": [...]}}. Documented in
+// diff/README.md.
+model::Json ToJson(const Plan& plan, const JsonOptions& options = {});
+
+// The text a field value is shown as: strings JSON-quoted, numbers and booleans plain,
+// lists and objects as compact JSON.
+std::string FormatValue(const model::Json& value);
+
+}  // namespace ballast::diff

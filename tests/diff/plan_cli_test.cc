@@ -1,0 +1,162 @@
+// The real `ballast plan` binary on the golden cases: exit codes 0/1/2 and both output formats.
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Outcome {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+class PlanCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ballast-plan-cli-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  Outcome Plan(const std::string& args) {
+    std::string cmd = std::string(Quote(BALLAST_BINARY)) + " plan " + args + " >" +
+                      Quote((dir_ / "out").string()) + " 2>" + Quote((dir_ / "err").string()) +
+                      " </dev/null";
+    int status = std::system(cmd.c_str());
+    Outcome r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = Slurp(dir_ / "out");
+    r.err = Slurp(dir_ / "err");
+    return r;
+  }
+
+  static std::string Case(const std::string& name, const std::string& file) {
+    return Quote((fs::path(BALLAST_SOURCE_DIR) / "tests/testdata/diff" / name / file).string());
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(PlanCli, AgainstNothingEverythingIsCreatedAndExitIsOne) {
+  Outcome r = Plan(Case("create", "desired.yaml"));
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.out.find("+ Deployment default/web (create)\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("+ Service default/web (create)\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Plan: 2 to create, 0 to update, 0 to delete"), std::string::npos);
+}
+
+TEST_F(PlanCli, NoChangesExitsZero) {
+  Outcome r = Plan(Case("env-reordered", "desired.yaml") + " --against " +
+                   Case("env-reordered", "state.json"));
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("No changes: 1 unchanged."), std::string::npos) << r.out;
+}
+
+TEST_F(PlanCli, ADirectoryIsReadRecursively) {
+  fs::create_directories(dir_ / "tree/apps");
+  fs::copy_file(fs::path(BALLAST_SOURCE_DIR) / "tests/testdata/diff/image-change/desired.yaml",
+                dir_ / "tree/apps/api.yaml");
+  Outcome r = Plan(Quote((dir_ / "tree").string()) + " --against " +
+                   Case("image-change", "state.json") + " --diff");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.out.find("+/- Deployment default/api (update: forces rolling update, 1 change)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("--- a/Deployment/default/api\n+++ b/Deployment/default/api\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("\n- +image: registry.local/api:1.4.2\n"
+                                                  "\\+ +image: registry.local/api:1.5.0\n")))
+      << r.out;
+}
+
+TEST_F(PlanCli, JsonOutput) {
+  Outcome r = Plan(Case("replicas-only", "desired.yaml") + " --against " +
+                   Case("replicas-only", "state.json") + " -o json --diff");
+  EXPECT_EQ(r.code, 1) << r.err;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out;
+  EXPECT_EQ(j["changed"], true);
+  EXPECT_EQ(j["objects"][0]["action"], "update");
+  EXPECT_EQ(j["objects"][0]["rollout"], "inPlace");
+  EXPECT_EQ(j["objects"][0]["changes"][0]["path"], "/spec/replicas");
+  EXPECT_EQ(j["objects"][0]["changes"][0]["new"], 5);
+  EXPECT_NE(j["objects"][0]["diff"].get<std::string>().find("-  replicas: 3\n+  replicas: 5\n"),
+            std::string::npos)
+      << j["objects"][0]["diff"];
+}
+
+TEST_F(PlanCli, RefusedChangeExitsTwo) {
+  Outcome r = Plan(Case("immutable-selector", "desired.yaml") + " --against " +
+                   Case("immutable-selector", "state.json"));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("field is immutable"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("refused"), std::string::npos) << r.err;
+}
+
+TEST_F(PlanCli, GlobalIgnoreFlag) {
+  std::string base =
+      Case("replicas-only", "desired.yaml") + " --against " + Case("replicas-only", "state.json");
+  EXPECT_EQ(Plan(base + " --ignore-differences Deployment:/spec/replicas").code, 0);
+  Outcome bad = Plan(base + " --ignore-differences spec.replicas");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("spec.replicas"), std::string::npos) << bad.err;
+}
+
+TEST_F(PlanCli, ErrorsExitTwo) {
+  EXPECT_EQ(Plan("").code, 2);                  // no PATH
+  EXPECT_EQ(Plan("--no-such-flag x").code, 2);  // unknown flag
+  EXPECT_EQ(Plan(Case("create", "desired.yaml") + " -o xml").code, 2);
+  Outcome missing = Plan(Quote((dir_ / "nope").string()));
+  EXPECT_EQ(missing.code, 2);
+  Outcome no_state =
+      Plan(Case("create", "desired.yaml") + " --against " + Quote((dir_ / "nope.json").string()));
+  EXPECT_EQ(no_state.code, 2);
+  EXPECT_NE(no_state.err.find("nope.json"), std::string::npos) << no_state.err;
+
+  std::ofstream(dir_ / "bad-state.json") << "{\"objects\": [ {\"kind\": ";
+  Outcome bad_state = Plan(Case("create", "desired.yaml") + " --against " +
+                           Quote((dir_ / "bad-state.json").string()));
+  EXPECT_EQ(bad_state.code, 2);
+  EXPECT_NE(bad_state.err.find("not valid JSON"), std::string::npos) << bad_state.err;
+
+  std::ofstream(dir_ / "bad.yaml") << "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n"
+                                      "  name: web\nspec:\n  replicas: many\n";
+  Outcome invalid = Plan(Quote((dir_ / "bad.yaml").string()));
+  EXPECT_EQ(invalid.code, 2);
+  EXPECT_NE(invalid.err.find("bad.yaml:6:"), std::string::npos) << invalid.err;
+}
+
+TEST_F(PlanCli, HelpExitsZero) {
+  Outcome r = Plan("--help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("--against"), std::string::npos);
+}
+
+}  // namespace
