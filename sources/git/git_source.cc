@@ -542,6 +542,12 @@ Result<RestoreResult> GitSource::Impl::Restore(const RestoreRequest& request) {
     git_push_options options = GIT_PUSH_OPTIONS_INIT;
     options.callbacks = *op.callbacks();
     int rc = git_remote_push(remote.get(), &array, &options);
+    // Taken before any other libgit2 call replaces the last error.
+    Status push_error = rc != 0 ? op.Error(rc, "roll back: push to") : Status::Ok();
+    std::string libgit2_reason;
+    if (const git_error* e = git_error_last(); rc != 0 && e != nullptr && e->message != nullptr) {
+      libgit2_reason = e->message;
+    }
     git_reference* restore_ref = nullptr;
     if (git_reference_lookup(&restore_ref, repo_.get(), kRestoreRef) == 0) {
       git_reference_delete(restore_ref);
@@ -558,8 +564,8 @@ Result<RestoreResult> GitSource::Impl::Restore(const RestoreRequest& request) {
     std::string reason;
     if (!rejections.empty()) {
       reason = rejections.begin()->second;
-    } else if (const git_error* e = git_error_last(); e != nullptr && e->message != nullptr) {
-      reason = e->message;
+    } else {
+      reason = libgit2_reason;
     }
     bool moved = rc == GIT_ENONFASTFORWARD ||
                  reason.find("non-fast-forward") != std::string::npos ||
@@ -587,7 +593,7 @@ Result<RestoreResult> GitSource::Impl::Restore(const RestoreRequest& request) {
       return PermissionDenied("roll back: push to " + Where() + " " + fetched.remote_ref +
                               " refused: " + reason);
     }
-    return op.Error(rc, "roll back: push to");
+    return push_error;
   }
   return Aborted("roll back: unreachable");
 }
