@@ -1,0 +1,82 @@
+#pragma once
+
+// HTTP values shared by the server and the client, and the helpers handlers use: JSON bodies,
+// error bodies, bearer-token checks, URL and query parsing. No Boost in this header.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/status.h"
+
+namespace ballast::net {
+
+using Json = nlohmann::json;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// Case-insensitive header lookup; nullptr when absent.
+const std::string* FindHeader(const Headers& headers, std::string_view name);
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // as sent: "/api/v1/agent/desired?node=a&version=3"
+  std::string path;    // target without the query, percent-decoded: "/api/v1/agent/desired"
+  std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
+  Headers headers;
+  std::string body;
+  std::string remote;  // "127.0.0.1:53422"
+
+  // The first value of query parameter `name`, or `fallback`.
+  std::string Query(std::string_view name, std::string fallback = "") const;
+  const std::string* Header(std::string_view name) const { return FindHeader(headers, name); }
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  Headers headers;  // extra headers (Content-Type and Content-Length are set from the fields)
+  std::string body;
+};
+
+Response TextResponse(int status, std::string body);
+Response JsonResponse(int status, const Json& body);
+// {"error": message} with `status`.
+Response ErrorResponse(int status, const std::string& message);
+// The HTTP status that matches a Status code (InvalidArgument 400, NotFound 404, ...), body
+// {"error": message, "code": "NotFound"}.
+Response StatusResponse(const Status& status);
+
+// Parses the request body as JSON. InvalidArgument naming the parse error otherwise.
+Result<Json> ParseJsonBody(const Request& request);
+
+// True when `token` is empty (no token configured) or the request carries
+// "Authorization: Bearer <token>". Compares in constant time.
+bool CheckBearer(const Request& request, const std::string& token);
+// The 401 response that goes with a failed CheckBearer.
+Response UnauthorizedResponse();
+
+std::string PercentDecode(std::string_view text);
+std::string PercentEncode(std::string_view text);  // for query values
+std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query);
+
+struct Url {
+  std::string scheme;  // "http" or "https"
+  std::string host;    // without brackets for IPv6
+  uint16_t port = 0;   // defaulted from the scheme
+  std::string target;  // path and query, "/" at least
+  bool tls() const { return scheme == "https"; }
+  std::string HostPort() const;  // "host:port"
+};
+
+// Parses "http://host[:port][/path][?query]" and "https://...". InvalidArgument otherwise.
+Result<Url> ParseUrl(std::string_view url);
+
+// Reads a token file: the first line, surrounding whitespace trimmed. NotFound / InvalidArgument
+// (empty file) otherwise.
+Result<std::string> ReadTokenFile(const std::string& path);
+
+}  // namespace ballast::net

@@ -1,0 +1,324 @@
+// The one Beast translation unit of the server. Shape of Beast's advanced server example:
+// a session per connection on a strand, parser limits, tcp_stream expiry for timeouts.
+
+#include "net/server.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace ballast::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void Close() = 0;
+};
+
+}  // namespace
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  explicit Impl(ServerOptions o) : options(std::move(o)), acceptor(ioc) {}
+
+  ServerOptions options;
+  asio::io_context ioc;
+  tcp::acceptor acceptor;
+  std::optional<ssl::context> tls;
+  Router router;
+  std::vector<std::thread> threads;
+  uint16_t port = 0;
+
+  std::mutex mu;         // guards the fields below
+  bool closing = false;  // Stop() began: new connections are dropped
+  bool stopped = false;  // Stop() finished: nothing more is posted
+  std::map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
+
+  void Accept();
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+
+  // Posts `fn` to `executor` unless the server stopped (then drops it), so that nothing is
+  // queued on an io_context that no thread will run again.
+  template <class Executor, class Fn>
+  void PostUnlessStopped(const Executor& executor, Fn&& fn) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (stopped) return;
+    asio::post(executor, std::forward<Fn>(fn));
+  }
+};
+
+namespace {
+
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(std::shared_ptr<HttpServer::Impl> impl, Stream&& stream, std::string remote)
+      : impl_(std::move(impl)), stream_(std::move(stream)), remote_(std::move(remote)) {}
+
+  ~Session() override {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->sessions.erase(this);
+  }
+
+  void Start() {
+    {
+      std::lock_guard<std::mutex> lock(impl_->mu);
+      if (impl_->closing) return;  // dropped with its socket
+      impl_->sessions[this] = this->weak_from_this();
+    }
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] { self->Begin(); });
+  }
+
+  void Close() override {
+    asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      beast::error_code ec;
+      beast::get_lowest_layer(self->stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
+      beast::get_lowest_layer(self->stream_).close();
+    });
+  }
+
+  // Called through the Responder, from any thread.
+  void Deliver(Response response) {
+    auto self = this->shared_from_this();
+    impl_->PostUnlessStopped(stream_.get_executor(), [self, r = std::move(response)]() mutable {
+      self->Write(std::move(r));
+    });
+  }
+
+ private:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  void Begin() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(impl_->options.read_timeout);
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (!ec) self->Read();
+                              });
+    } else {
+      Read();
+    }
+  }
+
+  void Read() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(impl_->options.max_header_bytes));
+    parser_->body_limit(impl_->options.max_body_bytes);
+    beast::get_lowest_layer(stream_).expires_after(impl_->options.read_timeout);
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      keep_alive_ = false;
+      Write(ErrorResponse(413, "request body larger than " +
+                                   std::to_string(impl_->options.max_body_bytes) + " bytes"));
+      return;
+    }
+    if (ec == http::error::header_limit) {
+      keep_alive_ = false;
+      Write(ErrorResponse(431, "request headers too large"));
+      return;
+    }
+    if (ec) return;  // end of stream, timeout, reset, malformed: drop the connection
+    auto& msg = parser_->get();
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    std::string_view target = req.target;
+    size_t q = target.find('?');
+    req.path = PercentDecode(target.substr(0, q));
+    if (q != std::string_view::npos) req.query = ParseQuery(target.substr(q + 1));
+    for (const auto& field : msg) {
+      req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    req.body = std::move(msg.body());
+    req.remote = remote_;
+    keep_alive_ = msg.keep_alive();
+    head_ = msg.method() == http::verb::head;
+    version_ = msg.version();
+    // The handler may answer later (long-poll): no read deadline while it works.
+    beast::get_lowest_layer(stream_).expires_never();
+    auto sink = std::make_shared<SessionSink>(this->shared_from_this());
+    impl_->router.Dispatch(req, Responder(std::move(sink)));
+  }
+
+  void Write(Response r) {
+    auto& res = res_.emplace();
+    res.version(version_);
+    res.result(static_cast<unsigned>(r.status));
+    res.set(http::field::server, "ballast");
+    res.set(http::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res.set(k, v);
+    res.keep_alive(keep_alive_);
+    res.body() = head_ ? std::string() : std::move(r.body);
+    res.prepare_payload();
+    if (head_) res.content_length(r.body.size());
+    beast::get_lowest_layer(stream_).expires_after(impl_->options.write_timeout);
+    http::async_write(
+        stream_, res,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    if (ec) return;
+    if (!keep_alive_) {
+      Shutdown();
+      return;
+    }
+    Read();
+  }
+
+  void Shutdown() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
+    } else {
+      beast::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+  }
+
+  struct SessionSink : Responder::Sink {
+    explicit SessionSink(std::shared_ptr<Session> s) : session(std::move(s)) {}
+    void Deliver(Response response) override { session->Deliver(std::move(response)); }
+    std::shared_ptr<Session> session;
+  };
+
+  std::shared_ptr<HttpServer::Impl> impl_;
+  Stream stream_;
+  std::string remote_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> res_;
+  bool keep_alive_ = false;
+  bool head_ = false;
+  unsigned version_ = 11;
+};
+
+}  // namespace
+
+void HttpServer::Impl::Accept() {
+  acceptor.async_accept(asio::make_strand(ioc),
+                        [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                          self->OnAccept(ec, std::move(socket));
+                        });
+}
+
+void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+  if (!ec) {
+    beast::error_code ignored;
+    auto ep = socket.remote_endpoint(ignored);
+    std::string remote = ignored ? "" : ep.address().to_string() + ":" + std::to_string(ep.port());
+    socket.set_option(tcp::no_delay(true), ignored);
+    if (tls) {
+      using S = beast::ssl_stream<beast::tcp_stream>;
+      std::make_shared<Session<S>>(shared_from_this(),
+                                   S(beast::tcp_stream(std::move(socket)), *tls), std::move(remote))
+          ->Start();
+    } else {
+      std::make_shared<Session<beast::tcp_stream>>(
+          shared_from_this(), beast::tcp_stream(std::move(socket)), std::move(remote))
+          ->Start();
+    }
+  }
+  Accept();  // errors such as EMFILE are transient: keep accepting
+}
+
+HttpServer::HttpServer(ServerOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+Status HttpServer::Start(Router router) {
+  Impl& im = *impl_;
+  im.router = std::move(router);
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(im.options.address, ec);
+  if (ec) return InvalidArgument("listen address \"" + im.options.address + "\": " + ec.message());
+  if (!im.options.tls_cert_file.empty() || !im.options.tls_key_file.empty()) {
+    im.tls.emplace(ssl::context::tls_server);
+    im.tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    im.tls->use_certificate_chain_file(im.options.tls_cert_file, ec);
+    if (ec)
+      return InvalidArgument("TLS certificate " + im.options.tls_cert_file + ": " + ec.message());
+    im.tls->use_private_key_file(im.options.tls_key_file, ssl::context::pem, ec);
+    if (ec) return InvalidArgument("TLS key " + im.options.tls_key_file + ": " + ec.message());
+  }
+  tcp::endpoint endpoint(addr, im.options.port);
+  std::string where = im.options.address + ":" + std::to_string(im.options.port);
+  im.acceptor.open(endpoint.protocol(), ec);
+  if (!ec) im.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) im.acceptor.bind(endpoint, ec);
+  if (!ec) im.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return Unavailable("listen on " + where + ": " + ec.message());
+  im.port = im.acceptor.local_endpoint().port();
+  im.Accept();
+  int n = std::max(1, im.options.threads);
+  for (int i = 0; i < n; ++i) {
+    im.threads.emplace_back([impl = impl_] { impl->ioc.run(); });
+  }
+  return Status::Ok();
+}
+
+void HttpServer::Stop() {
+  Impl& im = *impl_;
+  std::vector<std::shared_ptr<SessionBase>> live;
+  {
+    std::lock_guard<std::mutex> lock(im.mu);
+    if (im.closing) return;
+    im.closing = true;
+    for (auto& [ptr, weak] : im.sessions) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+  }
+  asio::post(im.ioc, [impl = impl_] {
+    beast::error_code ec;
+    impl->acceptor.close(ec);
+  });
+  for (auto& s : live) s->Close();
+  live.clear();
+  // Threads return once every connection has wound down; a connection waiting on a long-poll
+  // handler holds no pending operation, so this does not wait for handlers.
+  for (auto& t : im.threads) {
+    if (t.joinable()) t.join();
+  }
+  im.threads.clear();
+  {
+    std::lock_guard<std::mutex> lock(im.mu);
+    im.stopped = true;
+  }
+  // Run what was posted between the last thread's exit and `stopped` (aborted operations).
+  im.ioc.restart();
+  im.ioc.run();
+}
+
+uint16_t HttpServer::port() const { return impl_->port; }
+const std::string& HttpServer::address() const { return impl_->options.address; }
+std::string HttpServer::url() const {
+  bool v6 = impl_->options.address.find(':') != std::string::npos;
+  std::string host = v6 ? "[" + impl_->options.address + "]" : impl_->options.address;
+  return std::string(impl_->tls ? "https" : "http") + "://" + host + ":" + std::to_string(port());
+}
+
+}  // namespace ballast::net

@@ -1,0 +1,57 @@
+#pragma once
+
+// An HTTP/1.1 server (Boost.Beast underneath, hidden here): keep-alive, optional TLS, request
+// header and body limits, read and write timeouts, long-poll friendly responses (see Responder),
+// clean stop.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "model/status.h"
+#include "net/router.h"
+
+namespace ballast::net {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;  // 0: any free port, read back with HttpServer::port()
+  int threads = 1;
+  size_t max_header_bytes = 16 * 1024;
+  size_t max_body_bytes = 1024 * 1024;  // larger bodies get 413
+  // A request (headers and body, or the wait for the next one on a kept-alive connection) must
+  // arrive within read_timeout; a response must be written within write_timeout. A handler that
+  // completes later (long-poll) is not limited by either.
+  std::chrono::milliseconds read_timeout{30000};
+  std::chrono::milliseconds write_timeout{30000};
+  // Both set: serve https with this PEM certificate (chain) and key.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+};
+
+class HttpServer {
+ public:
+  explicit HttpServer(ServerOptions options);
+  ~HttpServer();  // Stop()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds, listens and starts the server threads. Unavailable when the address cannot be bound,
+  // InvalidArgument for a bad address or TLS files.
+  Status Start(Router router);
+  // Closes the listener and every connection, joins the threads. Responses sent after Stop are
+  // dropped. Idempotent; safe to call from any thread but a handler.
+  void Stop();
+
+  uint16_t port() const;
+  const std::string& address() const;
+  std::string url() const;  // "http://127.0.0.1:PORT" (https when TLS)
+
+  struct Impl;  // in server.cc; public only so that its connection types can name it
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace ballast::net

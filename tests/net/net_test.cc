@@ -1,0 +1,321 @@
+// The HTTP server and client against each other over real loopback sockets.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "net/client.h"
+#include "net/http.h"
+#include "net/router.h"
+#include "net/server.h"
+
+namespace ballast::net {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A Responder sink that records what it got.
+struct Captured : Responder::Sink {
+  std::vector<Response> got;
+  void Deliver(Response r) override { got.push_back(std::move(r)); }
+};
+
+Response Dispatch(const Router& router, const std::string& method, const std::string& path) {
+  auto sink = std::make_shared<Captured>();
+  Request req;
+  req.method = method;
+  req.path = path;
+  router.Dispatch(req, Responder(sink));
+  EXPECT_EQ(sink->got.size(), 1u);
+  return sink->got.empty() ? Response{} : sink->got[0];
+}
+
+TEST(RouterTest, ExactPrefixNotFoundAndMethodNotAllowed) {
+  Router router;
+  router.HandleSync("GET", "/healthz", [](const Request&) { return TextResponse(200, "ok"); });
+  router.HandleSync("GET", "/api/v1/pods/*",
+                    [](const Request& r) { return TextResponse(200, "pod " + r.path); });
+  router.HandleSync("GET", "/api/v1/pods/special",
+                    [](const Request&) { return TextResponse(200, "exact"); });
+  router.HandleSync("POST", "/api/v1/sync",
+                    [](const Request&) { return TextResponse(202, "queued"); });
+  EXPECT_EQ(Dispatch(router, "GET", "/healthz").body, "ok");
+  EXPECT_EQ(Dispatch(router, "GET", "/api/v1/pods/web-1").body, "pod /api/v1/pods/web-1");
+  EXPECT_EQ(Dispatch(router, "GET", "/api/v1/pods/special").body, "exact");
+  EXPECT_EQ(Dispatch(router, "GET", "/api/v1/pods").status, 404);
+  Response r = Dispatch(router, "GET", "/api/v1/sync");
+  EXPECT_EQ(r.status, 405);
+  ASSERT_NE(FindHeader(r.headers, "allow"), nullptr);
+  EXPECT_EQ(*FindHeader(r.headers, "allow"), "POST");
+  EXPECT_EQ(Dispatch(router, "HEAD", "/healthz").status, 200);
+}
+
+TEST(RouterTest, DroppedResponderAnswers500AndThrowingHandlerToo) {
+  Router router;
+  router.Handle("GET", "/forget", [](const Request&, Responder) {});
+  router.Handle("GET", "/throw",
+                [](const Request&, Responder) { throw std::runtime_error("boom"); });
+  EXPECT_EQ(Dispatch(router, "GET", "/forget").status, 500);
+  Response r = Dispatch(router, "GET", "/throw");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_NE(r.body.find("boom"), std::string::npos);
+}
+
+TEST(HttpTest, UrlsQueriesAndTokens) {
+  auto u = ParseUrl("https://127.0.0.1:8443/api/v1/x?a=1");
+  ASSERT_TRUE(u.ok());
+  EXPECT_TRUE(u->tls());
+  EXPECT_EQ(u->host, "127.0.0.1");
+  EXPECT_EQ(u->port, 8443);
+  EXPECT_EQ(u->target, "/api/v1/x?a=1");
+  EXPECT_EQ(ParseUrl("http://example.com")->port, 80);
+  EXPECT_EQ(ParseUrl("http://[::1]:9/")->host, "::1");
+  EXPECT_FALSE(ParseUrl("ftp://x/").ok());
+  EXPECT_FALSE(ParseUrl("http://h:99999/").ok());
+  EXPECT_FALSE(ParseUrl("127.0.0.1:80").ok());
+  auto q = ParseQuery("node=a%20b&wait=30&flag&x=1+2");
+  ASSERT_EQ(q.size(), 4u);
+  EXPECT_EQ(q[0].second, "a b");
+  EXPECT_EQ(q[3].second, "1 2");
+  EXPECT_EQ(PercentDecode(PercentEncode("a/b c&d=é")), "a/b c&d=é");
+  EXPECT_EQ(PercentDecode("%4"), "%4");
+
+  Request req;
+  EXPECT_TRUE(CheckBearer(req, ""));
+  EXPECT_FALSE(CheckBearer(req, "s3cret"));
+  req.headers.emplace_back("authorization", "Bearer s3cret");
+  EXPECT_TRUE(CheckBearer(req, "s3cret"));
+  EXPECT_FALSE(CheckBearer(req, "s3cre"));
+  EXPECT_FALSE(CheckBearer(req, "s3cretX"));
+}
+
+ClientOptions MakeOptions(const std::function<void(ClientOptions&)>& set) {
+  ClientOptions o;
+  set(o);
+  return o;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void StartServer(ServerOptions options = {}) {
+    Router router;
+    router.HandleSync("GET", "/hello", [](const Request& r) {
+      return JsonResponse(200, Json{{"hello", r.Query("name", "world")}});
+    });
+    router.HandleSync("POST", "/echo", [](const Request& r) {
+      auto j = ParseJsonBody(r);
+      if (!j.ok()) return StatusResponse(j.status());
+      return JsonResponse(200, *j);
+    });
+    router.HandleSync("POST", "/secret", [](const Request& r) {
+      if (!CheckBearer(r, "tok")) return UnauthorizedResponse();
+      return TextResponse(200, "in");
+    });
+    router.Handle("GET", "/wait", [this](const Request&, Responder res) {
+      std::lock_guard<std::mutex> lock(mu_);
+      waiting_.push_back(std::move(res));
+    });
+    server_ = std::make_unique<HttpServer>(options);
+    ASSERT_TRUE(server_->Start(std::move(router)).ok());
+  }
+
+  size_t Waiting() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return waiting_.size();
+  }
+  void WaitForWaiting(size_t n) {
+    for (int i = 0; i < 3000 && Waiting() < n; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_GE(Waiting(), n);
+  }
+
+  std::mutex mu_;
+  std::vector<Responder> waiting_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(ServerTest, JsonRoundTripKeepAliveAndErrors) {
+  StartServer();
+  HttpClient client;
+  auto r = client.Get(server_->url() + "/hello?name=ballast");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->JsonBody()->at("hello"), "ballast");
+  auto e = client.PostJson(server_->url() + "/echo", Json{{"a", {1, 2, 3}}});
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->JsonBody()->at("a").size(), 3u);
+  ClientRequest bad;
+  bad.method = "POST";
+  bad.url = server_->url() + "/echo";
+  bad.body = "{not json";
+  EXPECT_EQ(client.Do(bad)->status, 400);
+  EXPECT_EQ(client.Get(server_->url() + "/nope")->status, 404);
+  EXPECT_EQ(client.PostJson(server_->url() + "/secret", Json::object())->status, 401);
+  HttpClient authed(MakeOptions([](ClientOptions& o) { o.bearer_token = "tok"; }));
+  EXPECT_EQ(authed.PostJson(server_->url() + "/secret", Json::object())->status, 200);
+}
+
+TEST_F(ServerTest, BodyLimitGives413) {
+  ServerOptions o;
+  o.max_body_bytes = 1000;
+  StartServer(o);
+  HttpClient client;
+  ClientRequest big;
+  big.method = "POST";
+  big.url = server_->url() + "/echo";
+  big.body = "\"" + std::string(5000, 'x') + "\"";
+  auto r = client.Do(big);
+  // The server answers 413 and closes; depending on timing the client sees the 413 or a reset
+  // while still writing. Either way it must not hang and must not be a 200.
+  if (r.ok()) {
+    EXPECT_EQ(r->status, 413);
+  } else {
+    EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().ToString();
+  }
+}
+
+TEST_F(ServerTest, LongPollCompletesFromAnotherThread) {
+  StartServer();
+  HttpClient client;
+  std::thread completer([this] {
+    WaitForWaiting(1);
+    std::lock_guard<std::mutex> lock(mu_);
+    waiting_[0].Send(TextResponse(200, "later"));
+  });
+  auto r = client.Get(server_->url() + "/wait");
+  completer.join();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, "later");
+}
+
+TEST_F(ServerTest, ClientTimeoutAndCancel) {
+  StartServer();
+  HttpClient client(MakeOptions([](ClientOptions& o) { o.timeout = 300ms; }));
+  auto r = client.Get(server_->url() + "/wait");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status().ToString();
+
+  HttpClient patient(MakeOptions([](ClientOptions& o) { o.timeout = 60s; }));
+  std::thread canceller([&] {
+    WaitForWaiting(2);
+    patient.Cancel();
+  });
+  auto c = patient.Get(server_->url() + "/wait");
+  canceller.join();
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kAborted) << c.status().ToString();
+  EXPECT_EQ(patient.Get(server_->url() + "/hello").status().code(), StatusCode::kAborted);
+}
+
+TEST_F(ServerTest, StopEndsPendingLongPollsAndRefusesAfterwards) {
+  StartServer();
+  std::string url = server_->url();
+  HttpClient client(MakeOptions([](ClientOptions& o) { o.timeout = 60s; }));
+  std::thread stopper([this] {
+    WaitForWaiting(1);
+    server_->Stop();
+  });
+  auto r = client.Get(url + "/wait");
+  stopper.join();
+  EXPECT_FALSE(r.ok());
+  auto after = client.Get(url + "/hello");
+  ASSERT_FALSE(after.ok());
+  EXPECT_EQ(after.status().code(), StatusCode::kUnavailable);
+  // A response for the stopped server is dropped, not crashed on.
+  std::lock_guard<std::mutex> lock(mu_);
+  waiting_[0].Send(TextResponse(200, "too late"));
+}
+
+TEST_F(ServerTest, SlowClientIsDisconnectedAfterReadTimeout) {
+  ServerOptions o;
+  o.read_timeout = 300ms;
+  StartServer(o);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server_->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string partial = "GET /hello HTTP/1.1\r\nHost: x\r\n";
+  ASSERT_EQ(::write(fd, partial.data(), partial.size()), static_cast<ssize_t>(partial.size()));
+  timeval tv{30, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[64];
+  auto start = std::chrono::steady_clock::now();
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  EXPECT_LE(n, 0);  // closed by the server, not by our 30 s guard
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 25s);
+  ::close(fd);
+}
+
+TEST(ClientTest, RefusedIsUnavailableAndNamesTheUrl) {
+  // Bind then close to get a port nobody listens on.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  HttpClient client;
+  std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/x";
+  auto r = client.Get(url);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(r.status().message().find(url), std::string::npos);
+}
+
+// https with a throw-away CA made by the openssl command line tool.
+TEST(TlsTest, VerifiesAgainstCaFile) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("ballast-net-tls-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string d = dir.string();
+  std::string cmd =
+      "cd " + d +
+      " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+      "-subj /CN=ballast-test-ca >/dev/null 2>&1"
+      " && openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
+      "-subj /CN=127.0.0.1 >/dev/null 2>&1"
+      " && printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf"
+      " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+      "-out server.pem -days 2 -extfile ext.cnf >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl could not make test certificates";
+  ServerOptions o;
+  o.tls_cert_file = d + "/server.pem";
+  o.tls_key_file = d + "/server.key";
+  HttpServer server(o);
+  Router router;
+  router.HandleSync("GET", "/hi", [](const Request&) { return TextResponse(200, "secure"); });
+  ASSERT_TRUE(server.Start(std::move(router)).ok());
+  EXPECT_EQ(server.url().rfind("https://", 0), 0u);
+
+  HttpClient trusted(MakeOptions([&](ClientOptions& o) { o.ca_file = d + "/ca.pem"; }));
+  auto r = trusted.Get(server.url() + "/hi");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, "secure");
+
+  HttpClient untrusted;  // system store: does not know our CA
+  auto u = untrusted.Get(server.url() + "/hi");
+  ASSERT_FALSE(u.ok());
+  EXPECT_EQ(u.status().code(), StatusCode::kUnavailable);
+
+  HttpClient bad_ca(MakeOptions([&](ClientOptions& o) { o.ca_file = d + "/missing.pem"; }));
+  EXPECT_EQ(bad_ca.Get(server.url() + "/hi").status().code(), StatusCode::kInvalidArgument);
+  server.Stop();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ballast::net
