@@ -1,8 +1,10 @@
 #include "diff/plan.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <set>
+#include <string_view>
 #include <utility>
 
 #include "diff/json_diff.h"
@@ -123,6 +125,16 @@ PlanCounts Plan::counts() const {
     if (!o.drift.empty()) ++c.drift;
   }
   return c;
+}
+
+const std::string& RevisionCache::Get(const ObjectKey& key, const model::PodTemplateSpec& t) {
+  auto it = entries_.find(key);
+  if (it != entries_.end() && it->second.template_ == t) return it->second.hash;
+  ++misses_;
+  Entry e{t, model::PodTemplateHash(t)};
+  if (it == entries_.end()) return entries_.emplace(key, std::move(e)).first->second.hash;
+  it->second = std::move(e);
+  return it->second.hash;
 }
 
 const ObjectPlan* Plan::Find(const ObjectKey& key) const {
@@ -287,7 +299,13 @@ std::string Plural(size_t n, const char* one, const char* many) {
 
 constexpr size_t kNamesShown = 5;
 
-using PodGroups = std::map<std::pair<std::string, std::string>, std::vector<const model::Pod*>>;
+// Pods by (namespace, deployment), viewing the strings of the LiveState, which outlives the
+// plan computation. `claimed` marks groups whose Deployment is in git or applied.
+struct PodGroup {
+  std::vector<const model::Pod*> pods;
+  bool claimed = false;
+};
+using PodGroups = std::map<std::pair<std::string_view, std::string_view>, PodGroup>;
 
 // Drift of one Deployment's pods against the applied revision and replica count. With
 // `nodes_only`, only pods on unusable nodes are reported (an update already replaces the rest).
@@ -365,23 +383,28 @@ struct Keyed {
   const Manifest* manifest;
 };
 
-// Sorted by key; duplicates after the first are reported in `dups`.
+// Sorted by key; duplicates after the first are reported in `dups`. Sorts indices rather than
+// the keys themselves: cheaper than moving three strings per swap.
 std::vector<Keyed> SortedByKey(const std::vector<Manifest>& list, std::set<ObjectKey>* dups) {
+  std::vector<ObjectKey> keys;
+  keys.reserve(list.size());
+  for (const auto& m : list) keys.push_back(m.key());
+  std::vector<uint32_t> order(list.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    auto c = keys[a] <=> keys[b];
+    return c < 0 || (c == 0 && a < b);
+  });
   std::vector<Keyed> out;
-  out.reserve(list.size());
-  for (const auto& m : list) out.push_back({m.key(), &m});
-  std::stable_sort(out.begin(), out.end(),
-                   [](const Keyed& a, const Keyed& b) { return a.key < b.key; });
-  std::vector<Keyed> unique;
-  unique.reserve(out.size());
-  for (auto& k : out) {
-    if (!unique.empty() && unique.back().key == k.key) {
-      dups->insert(k.key);
+  out.reserve(order.size());
+  for (uint32_t i : order) {
+    if (!out.empty() && out.back().key == keys[i]) {
+      dups->insert(keys[i]);
       continue;
     }
-    unique.push_back(std::move(k));
+    out.push_back({std::move(keys[i]), &list[i]});
   }
-  return unique;
+  return out;
 }
 
 bool PruneDisabled(const Manifest& m) {
@@ -392,7 +415,8 @@ bool PruneDisabled(const Manifest& m) {
 
 class Planner {
  public:
-  Planner(const model::LiveState* live, const PlanOptions& options) : live_(live) {
+  Planner(const model::LiveState* live, const PlanOptions& options)
+      : live_(live), cache_(options.revisions) {
     for (const auto& r : options.ignore_differences) {
       auto segs = ParsePointer(r.pointer);
       if (segs.ok()) {
@@ -403,7 +427,7 @@ class Planner {
     }
     if (live_ != nullptr) {
       for (const auto& p : live_->pods) {
-        pods_[{p.namespace_, p.deployment}].push_back(&p);
+        pods_[{p.namespace_, p.deployment}].pods.push_back(&p);
       }
     }
   }
@@ -414,7 +438,7 @@ class Planner {
     o.action = Action::kCreate;
     o.new_doc = Normalize(want, RulesFor(want, global_, &o.warnings));
     if (const auto* d = want.deployment()) {
-      o.new_revision = model::PodTemplateHash(d->spec.template_);
+      o.new_revision = Hash(key, d->spec.template_);
       UsePods(key);
     }
     return o;
@@ -425,7 +449,7 @@ class Planner {
     ObjectPlan o = Start(key, had);
     o.old_doc = Normalize(had, global_);
     if (const auto* d = had.deployment()) {
-      o.old_revision = model::PodTemplateHash(d->spec.template_);
+      o.old_revision = Hash(key, d->spec.template_);
       UsePods(key);
     }
     if (PruneDisabled(had)) {
@@ -469,9 +493,8 @@ class Planner {
     }
     auto violations = ImmutableViolations(key.kind, old_doc, new_doc);
     if (wd != nullptr && hd != nullptr) {
-      o.old_revision = model::PodTemplateHash(hd->spec.template_);
-      o.new_revision =
-          template_changed ? model::PodTemplateHash(wd->spec.template_) : o.old_revision;
+      o.old_revision = Hash(key, hd->spec.template_);
+      o.new_revision = template_changed ? Hash(key, wd->spec.template_) : o.old_revision;
     }
     if (!violations.empty()) {
       o.action = Action::kRefused;
@@ -500,11 +523,11 @@ class Planner {
   // Deployments whose pods run but that neither git nor the last sync knows.
   void AddOrphans(std::vector<ObjectPlan>* objects) {
     if (live_ == nullptr) return;
-    for (const auto& [k, pods] : pods_) {
-      ObjectKey key{"Deployment", k.first, k.second};
-      if (used_.count(key) || k.second.empty()) continue;
+    for (const auto& [k, group] : pods_) {
+      if (group.claimed || k.second.empty()) continue;
+      ObjectKey key{"Deployment", std::string(k.first), std::string(k.second)};
       std::vector<std::string> names;
-      for (const model::Pod* p : pods) {
+      for (const model::Pod* p : group.pods) {
         if (!p->terminating) names.push_back(p->name);
       }
       if (names.empty()) continue;
@@ -540,12 +563,20 @@ class Planner {
     return o;
   }
 
-  void UsePods(const ObjectKey& key) { used_.insert(key); }
+  void UsePods(const ObjectKey& key) {
+    if (live_ == nullptr) return;
+    auto it = pods_.find({key.namespace_, key.name});
+    if (it != pods_.end()) it->second.claimed = true;
+  }
+
+  std::string Hash(const ObjectKey& key, const model::PodTemplateSpec& t) {
+    return cache_ != nullptr ? cache_->Get(key, t) : model::PodTemplateHash(t);
+  }
 
   const std::vector<const model::Pod*>& PodsOf(const ObjectKey& key) {
     static const std::vector<const model::Pod*> kNone;
     auto it = pods_.find({key.namespace_, key.name});
-    return it == pods_.end() ? kNone : it->second;
+    return it == pods_.end() ? kNone : it->second.pods;
   }
 
   void AddFullDrift(ObjectPlan& o, const model::Deployment& applied) {
@@ -553,7 +584,7 @@ class Planner {
     const auto& pods = PodsOf(o.key);
     // Hashing costs a canonical document: only when there are pods to compare with.
     if (o.old_revision.empty() && !pods.empty()) {
-      o.old_revision = model::PodTemplateHash(applied.spec.template_);
+      o.old_revision = Hash(o.key, applied.spec.template_);
       if (o.new_revision.empty()) o.new_revision = o.old_revision;
     }
     o.drift = DeploymentDrift(pods, *live_, o.old_revision, applied.spec.replicas,
@@ -561,10 +592,10 @@ class Planner {
   }
 
   const model::LiveState* live_;
+  RevisionCache* cache_;
   std::vector<CompiledRule> global_;
   std::vector<std::string> global_errors_;
   PodGroups pods_;
-  std::set<ObjectKey> used_;
 };
 
 }  // namespace

@@ -323,6 +323,42 @@ TEST(ComputePlan, IsDeterministicWhateverTheInputOrder) {
                              [](const auto& x, const auto& y) { return x.key < y.key; }));
 }
 
+TEST(RevisionCache, HashesOnlyWhatChanged) {
+  auto a = Parse(Deployment("web", 1, "app:1"));
+  auto b = Parse(Deployment("web", 1, "app:2"));
+  const auto& ta = a[0].deployment()->spec.template_;
+  const auto& tb = b[0].deployment()->spec.template_;
+  RevisionCache cache;
+  model::ObjectKey key = DeploymentKey("web");
+  EXPECT_EQ(cache.Get(key, ta), model::PodTemplateHash(ta));
+  EXPECT_EQ(cache.Get(key, ta), model::PodTemplateHash(ta));
+  EXPECT_EQ(cache.misses(), 1u);
+  EXPECT_EQ(cache.Get(key, tb), model::PodTemplateHash(tb));
+  EXPECT_EQ(cache.misses(), 2u);
+  EXPECT_EQ(cache.size(), 1u);
+}
+
+TEST(ComputePlanDrift, SamePlanWithARevisionCache) {
+  auto had = Parse(Deployment("web", 2, "app:1") + "---\n" + Deployment("api", 1, "api:1"));
+  auto want = Parse(Deployment("web", 2, "app:2") + "---\n" + Deployment("api", 1, "api:1"));
+  model::LiveState live = Nodes({{"n1", true}});
+  live.pods.push_back(MakePod("api-1", "api", "stale12345", "n1"));
+  live.pods.push_back(MakePod("web-1", "web", "stale12345", "n1"));
+  RevisionCache cache;
+  PlanOptions with_cache;
+  with_cache.revisions = &cache;
+  Plan plain = ComputePlan(want, had, &live);
+  for (int round = 0; round < 2; ++round) {
+    Plan cached = ComputePlan(want, had, &live, with_cache);
+    ASSERT_EQ(cached.objects.size(), plain.objects.size());
+    for (size_t i = 0; i < plain.objects.size(); ++i) {
+      EXPECT_EQ(cached.objects[i].old_revision, plain.objects[i].old_revision);
+      EXPECT_EQ(cached.objects[i].new_revision, plain.objects[i].new_revision);
+      EXPECT_EQ(cached.objects[i].drift, plain.objects[i].drift);
+    }
+  }
+}
+
 TEST(ComputePlan, DuplicateKeysKeepTheFirstWithAWarning) {
   auto want = Parse(Deployment("web", 1, "app:1"));
   auto twice = want;
