@@ -54,9 +54,14 @@ struct SourceTree {
   std::vector<model::SourceFile> files;
   // Manifests parsed from the files whose names pass model::IsManifestFileName, in file order.
   // Their SourceRef::file is the path from the repository root, as a user would look it up.
-  std::vector<model::Manifest> manifests;
+  // The pointers point into `parsed_files` and live as long as this SourceTree (hold the
+  // shared_ptr); unchanged files share their parse results across snapshots, so a new commit
+  // costs no copy of the unchanged objects.
+  std::vector<const model::Manifest*> manifests;
   // Per-file diagnostics plus duplicate objects across files.
   std::vector<model::Diagnostic> diagnostics;
+  // One parse result per manifest file, in file order (owner of what `manifests` points to).
+  std::vector<std::shared_ptr<const model::FileParseResult>> parsed_files;
   bool ok() const { return model::CountErrors(diagnostics) == 0; }
 };
 

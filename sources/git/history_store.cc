@@ -187,7 +187,7 @@ class HistoryStore::Impl {
 
   Result<HistoryEntry> Append(const HistoryRecord& record,
                               const std::vector<model::SourceFile>& source_files,
-                              const std::vector<model::Manifest>& objects) {
+                              const std::vector<const model::Manifest*>& objects) {
     CommitPtr head;
     int64_t head_id = 0;
     if (Status s = Head(&head, &head_id); !s.ok()) return s;
@@ -201,10 +201,10 @@ class HistoryStore::Impl {
     std::set<std::string> seen;
     std::vector<std::string> object_paths;
     object_paths.reserve(objects.size());
-    for (const auto& m : objects) {
-      std::string path = "objects/" + HistoryObjectPath(m.key());
+    for (const model::Manifest* m : objects) {
+      std::string path = "objects/" + HistoryObjectPath(m->key());
       if (!seen.insert(path).second) continue;
-      storage.push_back(model::ToYaml(m));
+      storage.push_back(model::ToYaml(*m));
       object_paths.push_back(std::move(path));
     }
     for (size_t i = 0; i < object_paths.size(); ++i) {
@@ -415,9 +415,18 @@ Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(const std::filesystem::
 
 Result<HistoryEntry> HistoryStore::Append(const HistoryRecord& record,
                                           const std::vector<model::SourceFile>& source_files,
-                                          const std::vector<model::Manifest>& objects) {
+                                          const std::vector<const model::Manifest*>& objects) {
   std::lock_guard lock(mu_);
   return impl_->Append(record, source_files, objects);
+}
+
+Result<HistoryEntry> HistoryStore::Append(const HistoryRecord& record,
+                                          const std::vector<model::SourceFile>& source_files,
+                                          const std::vector<model::Manifest>& objects) {
+  std::vector<const model::Manifest*> pointers;
+  pointers.reserve(objects.size());
+  for (const model::Manifest& m : objects) pointers.push_back(&m);
+  return Append(record, source_files, pointers);
 }
 
 Result<std::vector<HistoryEntry>> HistoryStore::List(int64_t before_id, size_t limit) const {

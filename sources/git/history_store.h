@@ -78,6 +78,9 @@ class HistoryStore {
   // stored as objects/<kind>/<namespace>/<name>.yaml (the first of duplicate keys wins).
   Result<HistoryEntry> Append(const HistoryRecord& record,
                               const std::vector<model::SourceFile>& source_files,
+                              const std::vector<const model::Manifest*>& objects);
+  Result<HistoryEntry> Append(const HistoryRecord& record,
+                              const std::vector<model::SourceFile>& source_files,
                               const std::vector<model::Manifest>& objects);
 
   // Newest first: up to `limit` entries with id < `before_id` (0: start at the newest).

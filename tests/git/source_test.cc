@@ -59,9 +59,9 @@ TEST_F(SourceTest, LocalPathClonesReadsPathAndSeesNewCommit) {
   EXPECT_EQ(snap->tree->files[2].content, DeploymentYaml("web", 1, "keep me"));  // byte for byte
   ASSERT_EQ(snap->tree->manifests.size(), 2u);
   EXPECT_TRUE(snap->tree->ok());
-  EXPECT_EQ(snap->tree->manifests[0].key().kind, "Service");
-  EXPECT_EQ(snap->tree->manifests[1].deployment()->spec.replicas, 1);
-  EXPECT_EQ(snap->tree->manifests[1].source.file, "deploy/web.yaml");
+  EXPECT_EQ(snap->tree->manifests[0]->key().kind, "Service");
+  EXPECT_EQ(snap->tree->manifests[1]->deployment()->spec.replicas, 1);
+  EXPECT_EQ(snap->tree->manifests[1]->source.file, "deploy/web.yaml");
   // The clone is bare: no work tree anywhere in the state directory.
   EXPECT_TRUE(std::filesystem::exists(source.config().clone_dir / "HEAD"));
   EXPECT_FALSE(std::filesystem::exists(source.config().clone_dir / "deploy"));
@@ -74,7 +74,7 @@ TEST_F(SourceTest, LocalPathClonesReadsPathAndSeesNewCommit) {
   EXPECT_TRUE(next->changed);
   EXPECT_EQ(next->previous_sha, first);
   EXPECT_FALSE(next->history_rewritten);
-  EXPECT_EQ(next->tree->manifests[1].deployment()->spec.replicas, 3);
+  EXPECT_EQ(next->tree->manifests[1]->deployment()->spec.replicas, 3);
 
   auto same = source.Poll();
   ASSERT_TRUE(same.ok()) << same.status().ToString();
@@ -98,9 +98,9 @@ TEST_F(SourceTest, FileUrlWholeRepository) {
   ASSERT_TRUE(snap.ok()) << snap.status().ToString();
   EXPECT_EQ(snap->commit.sha, sha);
   ASSERT_EQ(snap->tree->manifests.size(), 2u);
-  EXPECT_EQ(snap->tree->manifests[0].key().name, "a");
-  EXPECT_FALSE(snap->tree->manifests[1].is_supported());  // ConfigMap: listed, not dropped
-  EXPECT_EQ(snap->tree->manifests[1].source.file, "b/c.json");
+  EXPECT_EQ(snap->tree->manifests[0]->key().name, "a");
+  EXPECT_FALSE(snap->tree->manifests[1]->is_supported());  // ConfigMap: listed, not dropped
+  EXPECT_EQ(snap->tree->manifests[1]->source.file, "b/c.json");
 }
 
 TEST_F(SourceTest, TagAndShaRefs) {
@@ -116,12 +116,12 @@ TEST_F(SourceTest, TagAndShaRefs) {
     auto snap = source.Poll();
     ASSERT_TRUE(snap.ok()) << ref << ": " << snap.status().ToString();
     EXPECT_EQ(snap->commit.sha, v1) << ref;
-    EXPECT_EQ(snap->tree->manifests.at(0).deployment()->spec.replicas, 1) << ref;
+    EXPECT_EQ(snap->tree->manifests.at(0)->deployment()->spec.replicas, 1) << ref;
   }
   GitSource branch(Config(bare, "refs/heads/main"));
   auto snap = branch.Poll();
   ASSERT_TRUE(snap.ok()) << snap.status().ToString();
-  EXPECT_EQ(snap->tree->manifests.at(0).deployment()->spec.replicas, 2);
+  EXPECT_EQ(snap->tree->manifests.at(0)->deployment()->spec.replicas, 2);
 
   GitSource missing(Config(bare, std::string(40, 'a')));
   auto bad = missing.Poll();
@@ -155,7 +155,7 @@ TEST_F(SourceTest, UnknownRefAndMissingPathAreReportedNotFatal) {
   farm_.Commit("app.git", {{"deploy/web.yaml", DeploymentYaml("web", 4)}}, "back");
   auto back = source.Poll();
   ASSERT_TRUE(back.ok()) << back.status().ToString();
-  EXPECT_EQ(back->tree->manifests.at(0).deployment()->spec.replicas, 4);
+  EXPECT_EQ(back->tree->manifests.at(0)->deployment()->spec.replicas, 4);
 }
 
 TEST_F(SourceTest, UnreachableRemotes) {
@@ -196,7 +196,7 @@ TEST_F(SourceTest, OneFileChangeReparsesOneFile) {
   EXPECT_EQ(source.files_parsed(), 21u);
   EXPECT_EQ(second->tree->manifests.size(), 20u);
   int nines = 0;
-  for (const auto& m : second->tree->manifests) nines += m.deployment()->spec.replicas == 9;
+  for (const auto* m : second->tree->manifests) nines += m->deployment()->spec.replicas == 9;
   EXPECT_EQ(nines, 1);
 
   farm_.Commit("app.git", {{"deploy/d7.yaml", std::nullopt}, {"deploy/README", "x"}},
@@ -244,7 +244,7 @@ TEST_F(SourceTest, ForcePushIsAcceptedAndRecordedAsRewrite) {
     EXPECT_EQ(snap->commit.sha, c);
     EXPECT_EQ(snap->previous_sha, b);
     EXPECT_TRUE(snap->history_rewritten);
-    EXPECT_EQ(snap->tree->manifests.at(0).deployment()->spec.replicas, 3);
+    EXPECT_EQ(snap->tree->manifests.at(0)->deployment()->spec.replicas, 3);
     auto again = source.Poll();
     ASSERT_TRUE(again.ok());
     EXPECT_FALSE(again->history_rewritten);
@@ -281,7 +281,7 @@ TEST_F(SourceTest, CorruptCloneIsClonedAgain) {
   auto snap = source.Poll();
   ASSERT_TRUE(snap.ok()) << snap.status().ToString();
   EXPECT_EQ(snap->commit.sha, b);
-  EXPECT_EQ(snap->tree->manifests.at(0).deployment()->spec.replicas, 2);
+  EXPECT_EQ(snap->tree->manifests.at(0)->deployment()->spec.replicas, 2);
 
   // An unreadable repository (HEAD and config destroyed) is also cloned again.
   std::ofstream(config.clone_dir / "HEAD", std::ios::trunc) << "not a ref";

@@ -50,14 +50,14 @@ class TransportTest : public ::testing::Test {
     ASSERT_TRUE(snap.ok()) << snap.status().ToString();
     EXPECT_EQ(snap->commit.sha, first_);
     ASSERT_EQ(snap->tree->manifests.size(), 1u);
-    EXPECT_EQ(snap->tree->manifests[0].deployment()->spec.replicas, 1);
+    EXPECT_EQ(snap->tree->manifests[0]->deployment()->spec.replicas, 1);
     std::string second =
         farm_.Commit("app.git", {{"deploy/web.yaml", DeploymentYaml("web", 2)}}, "second");
     auto next = source.Poll();
     ASSERT_TRUE(next.ok()) << next.status().ToString();
     EXPECT_EQ(next->commit.sha, second);
     EXPECT_TRUE(next->changed);
-    EXPECT_EQ(next->tree->manifests.at(0).deployment()->spec.replicas, 2);
+    EXPECT_EQ(next->tree->manifests.at(0)->deployment()->spec.replicas, 2);
     auto same = source.Poll();
     ASSERT_TRUE(same.ok()) << same.status().ToString();
     EXPECT_FALSE(same->changed);
