@@ -124,15 +124,20 @@ struct Scheduler::State {
     std::vector<model::Taint> taints;  // declared ones, then not-ready when the node is not ready
     std::vector<std::string> runtimes;
     bool unschedulable = false;
-    int64_t cpu_alloc = 0;
-    int64_t mem_alloc = 0;
-    int32_t max_pods = 0;
-    int64_t cpu_req = 0;
+    std::vector<uint32_t> ports;  // host ports in use
+  };
+
+  // What changes as pods are placed, kept apart and small: filtering and scoring read it for
+  // hundreds of nodes per pod.
+  struct Load {
+    int64_t cpu_alloc = 0;  // milli-cpu
+    int64_t mem_alloc = 0;  // bytes
+    int64_t cpu_req = 0;    // requests as written
     int64_t mem_req = 0;
-    int64_t cpu_nz = 0;
+    int64_t cpu_nz = 0;  // requests with kube-scheduler's non-zero defaults, for scoring
     int64_t mem_nz = 0;
     int32_t pods = 0;
-    std::vector<uint32_t> ports;
+    int32_t max_pods = 0;
   };
 
   // Templates that filter nodes alike share the static part of the filters.
@@ -193,6 +198,7 @@ struct Scheduler::State {
   PlacementOptions options;
   int32_t nodes_to_score = 0;
   std::vector<NodeRec> nodes;
+  std::vector<Load> load;  // per node
   std::unordered_map<std::string, int32_t> node_index;
   std::vector<std::string> reasons;  // interned reason texts
   std::unordered_map<std::string, int32_t> reason_index;
@@ -250,11 +256,13 @@ void Scheduler::State::Init(std::vector<const model::Node*> sorted, PlacementOpt
     if (!n->ready) r.taints.push_back({"node.kubernetes.io/not-ready", "", "NoSchedule"});
     r.runtimes = n->runtimes;
     r.unschedulable = n->unschedulable;
-    r.cpu_alloc = ResourceOf(n->allocatable, n->capacity, "cpu", true);
-    r.mem_alloc = ResourceOf(n->allocatable, n->capacity, "memory", false);
-    r.max_pods = n->max_pods;
+    Load l;
+    l.cpu_alloc = ResourceOf(n->allocatable, n->capacity, "cpu", true);
+    l.mem_alloc = ResourceOf(n->allocatable, n->capacity, "memory", false);
+    l.max_pods = n->max_pods;
     node_index.emplace(r.name, static_cast<int32_t>(nodes.size()));
     nodes.push_back(std::move(r));
+    load.push_back(l);
   }
   int32_t n = static_cast<int32_t>(nodes.size());
   if (options.nodes_to_score == kAdaptiveNodesToScore) {
@@ -403,11 +411,12 @@ int32_t Scheduler::State::AddCounter(Counter c) {
 void Scheduler::State::AddPod(int32_t t, int32_t node, int sign) {
   Tmpl& tm = templates[t];
   NodeRec& n = nodes[node];
-  n.cpu_req += sign * tm.cpu;
-  n.mem_req += sign * tm.mem;
-  n.cpu_nz += sign * tm.cpu_nz;
-  n.mem_nz += sign * tm.mem_nz;
-  n.pods += sign;
+  Load& l = load[node];
+  l.cpu_req += sign * tm.cpu;
+  l.mem_req += sign * tm.mem;
+  l.cpu_nz += sign * tm.cpu_nz;
+  l.mem_nz += sign * tm.mem_nz;
+  l.pods += sign;
   for (uint32_t p : tm.ports) {
     if (sign > 0) {
       n.ports.push_back(p);
@@ -428,13 +437,16 @@ int Scheduler::State::Filter(const Tmpl& t, int32_t node, int32_t out[4]) const 
     out[0] = static_reason;
     return 1;
   }
-  const NodeRec& n = nodes[node];
-  for (uint32_t p : t.ports) {
-    if (std::find(n.ports.begin(), n.ports.end(), p) != n.ports.end()) {
-      out[0] = kReasonHostPorts;
-      return 1;
+  if (!t.ports.empty()) {
+    const std::vector<uint32_t>& used = nodes[node].ports;
+    for (uint32_t p : t.ports) {
+      if (std::find(used.begin(), used.end(), p) != used.end()) {
+        out[0] = kReasonHostPorts;
+        return 1;
+      }
     }
   }
+  const Load& n = load[node];
   int k = 0;
   if (n.pods + 1 > n.max_pods) out[k++] = kReasonTooManyPods;
   if (t.cpu > 0 && t.cpu > n.cpu_alloc - n.cpu_req) out[k++] = kReasonCpu;
@@ -474,104 +486,54 @@ void Scheduler::State::Score(const Tmpl& t, const std::vector<int32_t>& cand,
                              Scratch& scratch) const {
   const size_t m = cand.size();
   std::vector<int64_t>& out = scratch.scores;
-  std::vector<int64_t>& raw = scratch.raw;
-  std::vector<uint32_t>& zone_stamp_buf = scratch.zone_stamp;
-  uint32_t& stamp_value = scratch.stamp;
-  out.assign(m, 0);
+  out.resize(m);
   const StaticClass& cls = classes[t.cls];
-
-  // TaintToleration: fewer untolerated PreferNoSchedule taints is better (reverse-normalized).
-  int64_t max_taint = 0;
-  for (int32_t node : cand) max_taint = std::max<int64_t>(max_taint, cls.prefer_no_schedule[node]);
-  if (max_taint == 0) {
-    for (size_t i = 0; i < m; ++i) out[i] += kWeightTaintToleration * kMaxNodeScore;
-  } else {
-    for (size_t i = 0; i < m; ++i) {
-      int64_t s = kMaxNodeScore * cls.prefer_no_schedule[cand[i]] / max_taint;
-      out[i] += kWeightTaintToleration * (kMaxNodeScore - s);
-    }
-  }
-
-  // PodTopologySpread with the system default constraints, over the Deployment's pods.
-  if (t.group >= 0) {
-    const double host_weight = std::log(static_cast<double>(m) + 2.0);
-    double zone_weight = 0;
-    const bool use_zone = t.zone_counter >= 0;
-    if (use_zone) {
-      if (++stamp_value == 0) {
-        std::fill(zone_stamp_buf.begin(), zone_stamp_buf.end(), 0);
-        stamp_value = 1;
-      }
-      zone_stamp_buf.resize(topologies[zone_topo].domains, 0);
-      int64_t zones = 0;
-      for (int32_t node : cand) {
-        int32_t d = topologies[zone_topo].domain[node];
-        if (d >= 0 && zone_stamp_buf[d] != stamp_value) {
-          zone_stamp_buf[d] = stamp_value;
-          ++zones;
-        }
-      }
-      zone_weight = std::log(static_cast<double>(zones) + 2.0);
-    }
-    raw.resize(m);
-    int64_t min_s = std::numeric_limits<int64_t>::max();
-    int64_t max_s = 0;
-    const Counter& host = counters[t.host_counter];
-    const std::vector<int32_t>& host_domain = topologies[host.topo].domain;
-    for (size_t i = 0; i < m; ++i) {
-      const int32_t node = cand[i];
-      double s = static_cast<double>(host.counts[host_domain[node]]) * host_weight +
-                 static_cast<double>(kHostnameMaxSkew - 1);
-      if (use_zone) {
-        int32_t d = topologies[zone_topo].domain[node];
-        if (d >= 0) {
-          s += static_cast<double>(counters[t.zone_counter].counts[d]) * zone_weight +
-               static_cast<double>(kZoneMaxSkew - 1);
-        }
-      }
-      raw[i] = static_cast<int64_t>(std::llround(s));
-      min_s = std::min(min_s, raw[i]);
-      max_s = std::max(max_s, raw[i]);
-    }
-    for (size_t i = 0; i < m; ++i) {
-      int64_t s = max_s == 0 ? kMaxNodeScore : kMaxNodeScore * (max_s + min_s - raw[i]) / max_s;
-      out[i] += kWeightPodTopologySpread * s;
-    }
-  }
-
-  // InterPodAffinity: preferred anti-affinity, the pod's own terms and placed pods' terms.
-  if (!t.anti_preferred.empty() || !t.existing_preferred.empty()) {
-    raw.resize(m);
-    int64_t min_s = std::numeric_limits<int64_t>::max();
-    int64_t max_s = std::numeric_limits<int64_t>::min();
-    for (size_t i = 0; i < m; ++i) {
-      int64_t s = 0;
-      for (auto [c, w] : t.anti_preferred) s -= static_cast<int64_t>(w) * CountAt(c, cand[i]);
-      for (auto [c, w] : t.existing_preferred) s -= static_cast<int64_t>(w) * CountAt(c, cand[i]);
-      raw[i] = s;
-      min_s = std::min(min_s, s);
-      max_s = std::max(max_s, s);
-    }
-    const int64_t diff = max_s - min_s;
-    if (diff > 0) {
-      for (size_t i = 0; i < m; ++i) {
-        double f = static_cast<double>(kMaxNodeScore) * static_cast<double>(raw[i] - min_s) /
-                   static_cast<double>(diff);
-        out[i] += kWeightInterPodAffinity * static_cast<int64_t>(f);
-      }
-    }
-  }
-
-  // NodeResourcesFit (non-zero requests) and BalancedAllocation (actual requests).
   const bool most = options.scoring == ResourceScoring::kMostAllocated;
+
+  // Spread weights depend on how many hostnames and zones are being scored.
+  const bool spread = t.group >= 0;
+  const bool use_zone = spread && t.zone_counter >= 0;
+  const double host_weight = std::log(static_cast<double>(m) + 2.0);
+  double zone_weight = 0;
+  if (use_zone) {
+    if (++scratch.stamp == 0) {
+      std::fill(scratch.zone_stamp.begin(), scratch.zone_stamp.end(), 0);
+      scratch.stamp = 1;
+    }
+    scratch.zone_stamp.resize(topologies[zone_topo].domains, 0);
+    int64_t zones = 0;
+    for (int32_t node : cand) {
+      const int32_t d = topologies[zone_topo].domain[node];
+      if (d >= 0 && scratch.zone_stamp[d] != scratch.stamp) {
+        scratch.zone_stamp[d] = scratch.stamp;
+        ++zones;
+      }
+    }
+    zone_weight = std::log(static_cast<double>(zones) + 2.0);
+  }
+  const Counter* host = spread ? &counters[t.host_counter] : nullptr;
+  const std::vector<int32_t>* host_domain = spread ? &topologies[host->topo].domain : nullptr;
+  const Counter* zone = use_zone ? &counters[t.zone_counter] : nullptr;
+  const std::vector<int32_t>* zone_domain = use_zone ? &topologies[zone_topo].domain : nullptr;
+  const bool affinity = !t.anti_preferred.empty() || !t.existing_preferred.empty();
+
+  // Pass 1: the plugins scored per node alone (resources, balance), and the raw values of the
+  // plugins normalized over all candidates (taints, spread, inter-pod affinity).
+  scratch.raw.resize(3 * m);
+  int64_t* raw_taint = scratch.raw.data();
+  int64_t* raw_spread = raw_taint + m;
+  int64_t* raw_affinity = raw_spread + m;
+  int64_t max_taint = 0;
+  int64_t min_spread = std::numeric_limits<int64_t>::max(), max_spread = 0;
+  int64_t min_aff = std::numeric_limits<int64_t>::max();
+  int64_t max_aff = std::numeric_limits<int64_t>::min();
   for (size_t i = 0; i < m; ++i) {
-    const NodeRec& n = nodes[cand[i]];
+    const int32_t node = cand[i];
+    const Load& n = load[node];
     const int64_t cpu = n.cpu_nz + t.cpu_nz;
     const int64_t mem = n.mem_nz + t.mem_nz;
-    int64_t fit = most ? MostAllocated(cpu, n.cpu_alloc) + MostAllocated(mem, n.mem_alloc)
-                       : LeastAllocated(cpu, n.cpu_alloc) + LeastAllocated(mem, n.mem_alloc);
-    out[i] += kWeightNodeResourcesFit * (fit / 2);
-
+    const int64_t fit = most ? MostAllocated(cpu, n.cpu_alloc) + MostAllocated(mem, n.mem_alloc)
+                             : LeastAllocated(cpu, n.cpu_alloc) + LeastAllocated(mem, n.mem_alloc);
     double fractions[2];
     int used = 0;
     if (n.cpu_alloc > 0) {
@@ -582,9 +544,58 @@ void Scheduler::State::Score(const Tmpl& t, const std::vector<int32_t>& cand,
       fractions[used++] =
           std::min(1.0, static_cast<double>(n.mem_req + t.mem) / static_cast<double>(n.mem_alloc));
     }
-    double std_dev = used == 2 ? std::fabs(fractions[0] - fractions[1]) / 2.0 : 0.0;
-    out[i] += kWeightBalancedAllocation *
-              static_cast<int64_t>((1.0 - std_dev) * static_cast<double>(kMaxNodeScore));
+    const double std_dev = used == 2 ? std::fabs(fractions[0] - fractions[1]) / 2.0 : 0.0;
+    out[i] = kWeightNodeResourcesFit * (fit / 2) +
+             kWeightBalancedAllocation *
+                 static_cast<int64_t>((1.0 - std_dev) * static_cast<double>(kMaxNodeScore));
+
+    raw_taint[i] = cls.prefer_no_schedule[node];
+    max_taint = std::max(max_taint, raw_taint[i]);
+
+    if (spread) {
+      double sc = static_cast<double>(host->counts[(*host_domain)[node]]) * host_weight +
+                  static_cast<double>(kHostnameMaxSkew - 1);
+      if (use_zone) {
+        const int32_t d = (*zone_domain)[node];
+        if (d >= 0) {
+          sc += static_cast<double>(zone->counts[d]) * zone_weight +
+                static_cast<double>(kZoneMaxSkew - 1);
+        }
+      }
+      raw_spread[i] = static_cast<int64_t>(std::llround(sc));
+      min_spread = std::min(min_spread, raw_spread[i]);
+      max_spread = std::max(max_spread, raw_spread[i]);
+    }
+    if (affinity) {
+      int64_t a = 0;
+      for (auto [c, w] : t.anti_preferred) a -= static_cast<int64_t>(w) * CountAt(c, node);
+      for (auto [c, w] : t.existing_preferred) a -= static_cast<int64_t>(w) * CountAt(c, node);
+      raw_affinity[i] = a;
+      min_aff = std::min(min_aff, a);
+      max_aff = std::max(max_aff, a);
+    }
+  }
+
+  // Pass 2: normalize as each kube-scheduler plugin does and add with its weight.
+  const int64_t aff_range = affinity ? max_aff - min_aff : 0;
+  for (size_t i = 0; i < m; ++i) {
+    // TaintToleration: fewer untolerated PreferNoSchedule taints is better (reversed).
+    const int64_t taint =
+        max_taint == 0 ? kMaxNodeScore : kMaxNodeScore - kMaxNodeScore * raw_taint[i] / max_taint;
+    int64_t total = out[i] + kWeightTaintToleration * taint;
+    if (spread) {
+      total += kWeightPodTopologySpread *
+               (max_spread == 0
+                    ? kMaxNodeScore
+                    : kMaxNodeScore * (max_spread + min_spread - raw_spread[i]) / max_spread);
+    }
+    if (aff_range > 0) {
+      const double f = static_cast<double>(kMaxNodeScore) *
+                       static_cast<double>(raw_affinity[i] - min_aff) /
+                       static_cast<double>(aff_range);
+      total += kWeightInterPodAffinity * static_cast<int64_t>(f);
+    }
+    out[i] = total;
   }
 }
 
@@ -842,8 +853,9 @@ int32_t Scheduler::nodes_to_score() const { return state_->nodes_to_score; }
 std::vector<NodeUsage> Scheduler::Usage() const {
   std::vector<NodeUsage> out;
   out.reserve(state_->nodes.size());
-  for (const auto& n : state_->nodes) {
-    out.push_back({n.name, n.cpu_req, n.cpu_alloc, n.mem_req, n.mem_alloc, n.pods});
+  for (size_t i = 0; i < state_->nodes.size(); ++i) {
+    const State::Load& l = state_->load[i];
+    out.push_back({state_->nodes[i].name, l.cpu_req, l.cpu_alloc, l.mem_req, l.mem_alloc, l.pods});
   }
   return out;
 }
