@@ -1,5 +1,7 @@
 #include "diff/render.h"
 
+#include <algorithm>
+
 #include "diff/json_diff.h"
 #include "diff/unified.h"
 #include "model/codec.h"
@@ -254,6 +256,10 @@ Json ToJson(const Plan& plan, const JsonOptions& options) {
   PlanCounts c = plan.counts();
   Json objects = Json::array();
   for (const auto& o : plan.objects) {
+    if (options.out_of_sync_only && o.in_sync() && o.warnings.empty() &&
+        o.action != Action::kUnsupported && o.action != Action::kPruneSkipped) {
+      continue;
+    }
     Json changes = Json::array();
     for (const auto& ch : o.changes) {
       Json j = {{"path", ch.path},
@@ -305,6 +311,143 @@ Json ToJson(const Plan& plan, const JsonOptions& options) {
           {"warnings", plan.warnings},
           {"objects", std::move(objects)},
           {"schedulerDryRun", DryRunJson(plan.scheduler)}};
+}
+
+}  // namespace ballast::diff
+
+namespace ballast::diff {
+namespace {
+
+template <typename Enum>
+bool ParseName(const Json& j, const char* (*name)(Enum), std::initializer_list<Enum> all,
+               Enum* out) {
+  if (!j.is_string()) return false;
+  for (Enum e : all) {
+    if (j.get<std::string>() == name(e)) {
+      *out = e;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string Str(const Json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::vector<std::string> Strings(const Json& j, const char* key) {
+  std::vector<std::string> out;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_array()) return out;
+  for (const auto& s : *it) {
+    if (s.is_string()) out.push_back(s.get<std::string>());
+  }
+  return out;
+}
+
+Result<ObjectPlan> ObjectFromJson(const Json& j) {
+  if (!j.is_object()) return InvalidArgument("want an object");
+  ObjectPlan o;
+  o.key = {Str(j, "kind"), Str(j, "namespace"), Str(j, "name")};
+  if (o.key.kind.empty() || o.key.name.empty()) return InvalidArgument("kind and name required");
+  o.api_version = Str(j, "apiVersion");
+  if (!ParseName(j.value("action", Json()), ActionName,
+                 {Action::kCreate, Action::kUpdate, Action::kDelete, Action::kUnchanged,
+                  Action::kPruneSkipped, Action::kUnsupported, Action::kRefused},
+                 &o.action)) {
+    return InvalidArgument("action: unknown value " + DumpCompact(j.value("action", Json())));
+  }
+  if (!ParseName(j.value("rollout", Json("none")), RolloutName,
+                 {Rollout::kNone, Rollout::kInPlace, Rollout::kRollingUpdate, Rollout::kRecreate},
+                 &o.rollout)) {
+    return InvalidArgument("rollout: unknown value");
+  }
+  o.old_revision = Str(j, "oldRevision");
+  o.new_revision = Str(j, "newRevision");
+  o.message = Str(j, "message");
+  o.warnings = Strings(j, "warnings");
+  if (auto cs = j.find("changes"); cs != j.end() && cs->is_array()) {
+    for (size_t i = 0; i < cs->size(); ++i) {
+      const Json& c = (*cs)[i];
+      FieldChange fc;
+      if (!c.is_object() ||
+          !ParseName(c.value("op", Json()), ChangeOpName,
+                     {ChangeOp::kAdd, ChangeOp::kRemove, ChangeOp::kReplace}, &fc.op)) {
+        return InvalidArgument("changes[" + std::to_string(i) + "]: want an op");
+      }
+      fc.path = Str(c, "path");
+      fc.field = Str(c, "field");
+      fc.old_value = c.value("old", Json());
+      fc.new_value = c.value("new", Json());
+      fc.forces_rollout = c.value("forcesRollout", false);
+      o.changes.push_back(std::move(fc));
+    }
+  }
+  if (auto ds = j.find("drift"); ds != j.end() && ds->is_array()) {
+    for (size_t i = 0; i < ds->size(); ++i) {
+      const Json& d = (*ds)[i];
+      Drift dr;
+      if (!d.is_object() || !ParseName(d.value("reason", Json()), DriftKindName,
+                                       {DriftKind::kReplicasMissing, DriftKind::kExtraReplicas,
+                                        DriftKind::kOldRevision, DriftKind::kNodeGone,
+                                        DriftKind::kNodeNotReady, DriftKind::kOrphanPods},
+                                       &dr.kind)) {
+        return InvalidArgument("drift[" + std::to_string(i) + "]: unknown reason");
+      }
+      dr.message = Str(d, "message");
+      dr.pods = Strings(d, "pods");
+      o.drift.push_back(std::move(dr));
+    }
+  }
+  o.old_doc = j.value("old", Json());
+  o.new_doc = j.value("new", Json());
+  return o;
+}
+
+}  // namespace
+
+namespace {
+
+Result<Plan> PlanFromJsonOrThrow(const Json& json) {
+  if (!json.is_object()) return InvalidArgument("plan: want a JSON object");
+  Plan plan;
+  plan.live_known = json.value("liveKnown", false);
+  plan.warnings = Strings(json, "warnings");
+  auto objects = json.find("objects");
+  if (objects == json.end() || !objects->is_array()) {
+    return InvalidArgument("plan: \"objects\" must be a list");
+  }
+  for (size_t i = 0; i < objects->size(); ++i) {
+    auto o = ObjectFromJson((*objects)[i]);
+    if (!o.ok()) return o.status().WithContext("plan: objects[" + std::to_string(i) + "]");
+    plan.objects.push_back(std::move(*o));
+  }
+  std::sort(plan.objects.begin(), plan.objects.end(),
+            [](const ObjectPlan& a, const ObjectPlan& b) { return a.key < b.key; });
+  if (auto s = json.find("schedulerDryRun"); s != json.end() && s->is_object()) {
+    SchedulerDryRun dry;
+    dry.all_placed = s->value("allPlaced", true);
+    if (auto notes = s->find("notes"); notes != s->end() && notes->is_array()) {
+      for (const auto& n : *notes) {
+        if (!n.is_object()) continue;
+        dry.notes.push_back({Str(n, "object"), Str(n, "message"), n.value("problem", false)});
+      }
+    }
+    plan.scheduler = std::move(dry);
+  }
+  return plan;
+}
+
+}  // namespace
+
+Result<Plan> PlanFromJson(const Json& json) {
+  try {
+    return PlanFromJsonOrThrow(json);
+  } catch (const Json::exception& e) {
+    // A field of the wrong type (value() throws): the adapter's error, not an exception.
+    return InvalidArgument(std::string("plan: ") + e.what());
+  }
 }
 
 }  // namespace ballast::diff

@@ -30,12 +30,19 @@ std::string RenderUnifiedDiff(const ObjectPlan& object);
 struct JsonOptions {
   bool include_diff = false;       // add "diff": unified diff text to each changed object
   bool include_documents = false;  // add "old"/"new": the normalized documents
+  // Leave out objects that are in sync (unchanged, no drift, no warning); the summary still
+  // counts them. Unsupported and prune-skipped objects are always listed.
+  bool out_of_sync_only = false;
 };
 
 // {"changed": bool, "liveKnown": bool, "summary": {...}, "objects": [...],
 //  "schedulerDryRun": null | {"allPlaced": bool, "notes": [...]}}. Documented in
 // diff/README.md.
 model::Json ToJson(const Plan& plan, const JsonOptions& options = {});
+
+// The inverse of ToJson, for clients that render a plan they received (`ballast plan` against
+// a server). Objects keep their documents only when they were included. Errors name the entry.
+Result<Plan> PlanFromJson(const model::Json& json);
 
 // The text a field value is shown as: strings JSON-quoted, numbers and booleans plain,
 // lists and objects as compact JSON.

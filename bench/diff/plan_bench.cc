@@ -231,6 +231,20 @@ void BM_ToJson(benchmark::State& state) {
 }
 BENCHMARK(BM_ToJson)->Unit(benchmark::kMillisecond);
 
+// What the status page asks for: only what is out of sync, with unified diffs.
+void BM_ToJsonOutOfSyncWithDiffs(benchmark::State& state) {
+  const Fleet& f = TheFleet();
+  Plan plan = ComputePlan(f.desired, f.applied, nullptr);
+  JsonOptions options;
+  options.out_of_sync_only = true;
+  options.include_diff = true;
+  for (auto _ : state) {
+    std::string text = ToJson(plan, options).dump();
+    benchmark::DoNotOptimize(text);
+  }
+}
+BENCHMARK(BM_ToJsonOutOfSyncWithDiffs)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 }  // namespace ballast::diff
 

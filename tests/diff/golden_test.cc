@@ -116,6 +116,15 @@ TEST_P(GoldenPlan, MatchesExpected) {
 
   Plan plan = ComputePlan(desired, applied, live ? &*live : nullptr, options);
   std::string got_text = RenderText(plan);
+
+  // What a client receives from the API renders the same.
+  JsonOptions full;
+  full.include_documents = true;
+  auto back = PlanFromJson(Json::parse(ToJson(plan, full).dump()));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(RenderText(*back), got_text);
+  EXPECT_EQ(ToJson(*back, full), ToJson(plan, full));
+
   std::string got_json = ToJson(plan).dump(2) + "\n";
   // Desired placeholders win where both sides have the same hash.
   for (const std::string side : {"desired", "applied"}) {

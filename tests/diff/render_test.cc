@@ -104,6 +104,27 @@ TEST(ToJson, CarriesActionsChangesAndSummary) {
   EXPECT_FALSE(j["objects"][2].contains("diff"));  // unchanged: no diff
 }
 
+TEST(PlanFromJson, RejectsMalformedPlansWithoutThrowing) {
+  EXPECT_FALSE(PlanFromJson(Json::array()).ok());
+  EXPECT_FALSE(PlanFromJson(Json{{"objects", 3}}).ok());
+  auto bad_action = PlanFromJson(
+      Json{{"objects", {{{"kind", "Deployment"}, {"name", "web"}, {"action", "explode"}}}}});
+  ASSERT_FALSE(bad_action.ok());
+  EXPECT_NE(bad_action.status().message().find("objects[0]: action"), std::string::npos)
+      << bad_action.status().message();
+  auto wrong_type =
+      PlanFromJson(Json{{"objects", Json::array()}, {"schedulerDryRun", {{"allPlaced", "yes"}}}});
+  EXPECT_FALSE(wrong_type.ok());
+}
+
+TEST(ToJson, OutOfSyncOnlyLeavesInSyncObjectsOut) {
+  JsonOptions options;
+  options.out_of_sync_only = true;
+  Json j = ToJson(SamplePlan(), options);
+  ASSERT_EQ(j["objects"].size(), 3u);  // update, delete, unsupported; not the unchanged one
+  EXPECT_EQ(j["summary"]["unchanged"], 1);
+}
+
 TEST(FormatValue, QuotesStringsOnly) {
   EXPECT_EQ(FormatValue("a\"b"), "\"a\\\"b\"");
   EXPECT_EQ(FormatValue(3), "3");
