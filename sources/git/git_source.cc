@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 
@@ -354,6 +356,13 @@ bool GitSource::Impl::ReadTree(const git_commit* commit, std::shared_ptr<const S
   decltype(blobs_) blobs_next;
   decltype(parsed_) parsed_next;
   uint64_t total = 0;
+  struct PendingParse {
+    size_t slot;
+    std::string display;
+    std::shared_ptr<const std::string> content;
+  };
+  std::vector<PendingParse> pending;
+  std::vector<std::pair<std::string, std::string>> parsed_keys;
   for (const internal::TreeBlob& b : blobs) {
     std::string key(reinterpret_cast<const char*>(b.id.id), GIT_OID_RAWSZ);
     std::shared_ptr<const std::string> content;
@@ -385,19 +394,44 @@ bool GitSource::Impl::ReadTree(const git_commit* commit, std::shared_ptr<const S
     // Diagnostics name the file from the repository root.
     std::string display = tree == nullptr ? path_ : path_.empty() ? b.path : path_ + "/" + b.path;
     auto cache_key = std::make_pair(display, key);
-    std::shared_ptr<const model::FileParseResult> parsed;
     if (auto it = parsed_.find(cache_key); it != parsed_.end()) {
-      parsed = it->second;
+      result->parsed_files.push_back(it->second);
     } else {
-      parsed = std::make_shared<const model::FileParseResult>(
-          model::ParseManifestFile(display, *content, config_.parse_limits));
-      ++files_parsed;
+      result->parsed_files.push_back(nullptr);
+      pending.push_back({result->parsed_files.size() - 1, std::move(display), content});
     }
-    parsed_next.emplace(cache_key, parsed);
+    parsed_keys.push_back(std::move(cache_key));
+  }
+
+  // Cache misses are parsed in parallel: model functions are pure, and a cold clone of a large
+  // repository is dominated by parsing.
+  auto parse = [&](size_t i) {
+    const PendingParse& p = pending[i];
+    result->parsed_files[p.slot] = std::make_shared<const model::FileParseResult>(
+        model::ParseManifestFile(p.display, *p.content, config_.parse_limits));
+  };
+  size_t workers = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), 8);
+  if (pending.size() < 64) workers = 1;
+  if (workers <= 1) {
+    for (size_t i = 0; i < pending.size(); ++i) parse(i);
+  } else {
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> threads;
+    for (size_t w = 0; w < workers; ++w) {
+      threads.emplace_back([&] {
+        for (size_t i = next++; i < pending.size(); i = next++) parse(i);
+      });
+    }
+    for (auto& t : threads) t.join();
+  }
+  files_parsed += pending.size();
+
+  for (size_t i = 0; i < result->parsed_files.size(); ++i) {
+    const auto& parsed = result->parsed_files[i];
+    parsed_next.emplace(std::move(parsed_keys[i]), parsed);
     for (const model::Manifest& m : parsed->manifests) result->manifests.push_back(&m);
     result->diagnostics.insert(result->diagnostics.end(), parsed->diagnostics.begin(),
                                parsed->diagnostics.end());
-    result->parsed_files.push_back(std::move(parsed));
   }
   auto duplicates = CheckDuplicates(result->manifests);
   result->diagnostics.insert(result->diagnostics.end(), duplicates.begin(), duplicates.end());
