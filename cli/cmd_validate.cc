@@ -17,9 +17,9 @@ std::string Plural(size_t n, const char* one, const char* many) {
 }
 
 model::Json DiagnosticJson(const model::Diagnostic& d) {
-  return {{"file", d.where.file},     {"line", d.where.line}, {"column", d.where.column},
-          {"message", d.message},     {"field", d.field},
-          {"severity", d.is_error() ? "error" : "warning"}};
+  return {{"file", d.where.file},     {"line", d.where.line},
+          {"column", d.where.column}, {"message", d.message},
+          {"field", d.field},         {"severity", d.is_error() ? "error" : "warning"}};
 }
 
 }  // namespace
@@ -58,8 +58,10 @@ int RunValidate(const Args& args) {
   size_t deployments = 0, services = 0, unsupported = 0;
   std::set<std::string> unsupported_kinds;
   for (const auto& m : set.manifests) {
-    if (m.deployment()) ++deployments;
-    else if (m.service()) ++services;
+    if (m.deployment())
+      ++deployments;
+    else if (m.service())
+      ++services;
     else {
       ++unsupported;
       unsupported_kinds.insert(m.key().kind);
@@ -81,9 +83,12 @@ int RunValidate(const Args& args) {
     }
     for (const auto& m : set.manifests) {
       auto key = m.key();
-      model::Json o = {{"kind", key.kind},          {"namespace", key.namespace_},
-                       {"name", key.name},          {"file", m.source.file},
-                       {"line", m.source.line},     {"column", m.source.column},
+      model::Json o = {{"kind", key.kind},
+                       {"namespace", key.namespace_},
+                       {"name", key.name},
+                       {"file", m.source.file},
+                       {"line", m.source.line},
+                       {"column", m.source.column},
                        {"supported", m.is_supported()}};
       if (flags.GetBool("verbose")) o["ignoredFields"] = m.ignored_fields;
       out["objects"].push_back(std::move(o));
@@ -95,8 +100,8 @@ int RunValidate(const Args& args) {
   for (const auto& d : set.diagnostics) std::printf("%s\n", d.ToString().c_str());
   for (const auto& m : set.manifests) {
     const auto key = m.key();
-    std::string where = m.source.file + ":" + std::to_string(m.source.line) + ":" +
-                        std::to_string(m.source.column);
+    std::string where =
+        m.source.file + ":" + std::to_string(m.source.line) + ":" + std::to_string(m.source.column);
     if (!m.is_supported()) {
       std::printf("%s: unsupported: %s (%s) is kept but not run by ballast\n", where.c_str(),
                   key.ToString().c_str(), m.api_version.c_str());

@@ -96,8 +96,10 @@ std::string FlagSet::Help() const {
     left += f.short_name.empty() ? "    " : "-" + f.short_name + ", ";
     left += "--" + f.name;
     if (!f.is_bool) left += " VALUE";
-    if (left.size() < 30) left.resize(30, ' ');
-    else left += "  ";
+    if (left.size() < 30)
+      left.resize(30, ' ');
+    else
+      left += "  ";
     out += left + f.help;
     if (!f.is_bool && !f.value.empty()) out += " (default " + f.value + ")";
     out += "\n";

@@ -23,8 +23,7 @@ Result<std::string> ReadPrefix(const fs::path& p, size_t max_bytes) {
 
 }  // namespace
 
-Result<std::vector<model::SourceFile>> ReadManifestTree(const std::string& path,
-                                                        size_t max_bytes) {
+Result<std::vector<model::SourceFile>> ReadManifestTree(const std::string& path, size_t max_bytes) {
   std::error_code ec;
   fs::file_status st = fs::status(path, ec);
   if (ec || !fs::exists(st)) return NotFound(path + ": no such file or directory");

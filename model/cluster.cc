@@ -32,18 +32,23 @@ T Get(const Json& j, const char* key, T fallback) {
 
 const char* PodPhaseName(PodPhase phase) {
   switch (phase) {
-    case PodPhase::kPending: return "Pending";
-    case PodPhase::kRunning: return "Running";
-    case PodPhase::kSucceeded: return "Succeeded";
-    case PodPhase::kFailed: return "Failed";
-    case PodPhase::kUnknown: return "Unknown";
+    case PodPhase::kPending:
+      return "Pending";
+    case PodPhase::kRunning:
+      return "Running";
+    case PodPhase::kSucceeded:
+      return "Succeeded";
+    case PodPhase::kFailed:
+      return "Failed";
+    case PodPhase::kUnknown:
+      return "Unknown";
   }
   return "Unknown";
 }
 
 PodPhase ParsePodPhase(const std::string& name) {
-  for (PodPhase p : {PodPhase::kPending, PodPhase::kRunning, PodPhase::kSucceeded,
-                     PodPhase::kFailed}) {
+  for (PodPhase p :
+       {PodPhase::kPending, PodPhase::kRunning, PodPhase::kSucceeded, PodPhase::kFailed}) {
     if (name == PodPhaseName(p)) return p;
   }
   return PodPhase::kUnknown;
@@ -83,8 +88,7 @@ Result<Node> NodeFromJson(const Json& j) {
                             Get<std::string>(t, "effect", "")});
       }
     }
-    if (auto s = ResourcesFromJson(j.value("capacity", Json()), "capacity", &n.capacity);
-        !s.ok()) {
+    if (auto s = ResourcesFromJson(j.value("capacity", Json()), "capacity", &n.capacity); !s.ok()) {
       return s.WithContext("node " + n.name);
     }
     if (auto s = ResourcesFromJson(j.value("allocatable", Json()), "allocatable", &n.allocatable);

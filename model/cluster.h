@@ -29,7 +29,7 @@ struct Node {
   ResourceList allocatable;  // what pods may request in total
   int32_t max_pods = 110;
   bool ready = false;
-  bool unschedulable = false;  // cordoned
+  bool unschedulable = false;                       // cordoned
   std::vector<std::string> runtimes = {"process"};  // "process", "docker"
   bool limits_enforced = false;
   std::string agent_version;
@@ -38,7 +38,7 @@ struct Node {
 };
 
 enum class PodPhase { kPending, kRunning, kSucceeded, kFailed, kUnknown };
-const char* PodPhaseName(PodPhase phase);  // "Pending", "Running", ...
+const char* PodPhaseName(PodPhase phase);         // "Pending", "Running", ...
 PodPhase ParsePodPhase(const std::string& name);  // kUnknown for anything else
 
 struct ContainerStatus {
@@ -67,7 +67,7 @@ struct Pod {
   int64_t ready_since_ms = 0;  // when it last became ready; 0 when not ready
   int32_t restarts = 0;
   bool terminating = false;
-  std::string address;                 // host:port of the first declared port, "" when none
+  std::string address;                        // host:port of the first declared port, "" when none
   std::map<std::string, int32_t> host_ports;  // container port name (or number) -> host port
   std::vector<ContainerStatus> containers;
   int64_t created_ms = 0;

@@ -213,9 +213,8 @@ Json ServiceJson(const Service& svc) {
   const ServiceSpec& s = svc.spec;
   Json ports = Json::array();
   for (const auto& p : s.ports) {
-    Json x = {{"port", p.port},
-              {"protocol", p.protocol},
-              {"targetPort", IntOrStringJson(p.target_port)}};
+    Json x = {
+        {"port", p.port}, {"protocol", p.protocol}, {"targetPort", IntOrStringJson(p.target_port)}};
     if (!p.name.empty()) x["name"] = p.name;
     if (p.node_port != 0) x["nodePort"] = p.node_port;
     MergeExtra(x, p.extra);
@@ -332,9 +331,7 @@ std::vector<std::string> OrderedKeys(const Json& obj) {
   return keys;
 }
 
-bool IsInline(const Json& v) {
-  return !v.is_structured() || v.empty();
-}
+bool IsInline(const Json& v) { return !v.is_structured() || v.empty(); }
 
 std::string InlineValue(const Json& v) {
   if (v.is_object()) return "{}";

@@ -9,6 +9,15 @@
 namespace ballast::model {
 
 void Reporter::Add(Severity severity, const std::string& field, std::string message) {
+  if (suppress_ && severity == Severity::kError) {
+    for (const std::string& f : error_fields_) {
+      if (field.rfind(f, 0) == 0 &&
+          (field.size() == f.size() || field[f.size()] == '.' || field[f.size()] == '[')) {
+        return;
+      }
+    }
+  }
+  if (severity == Severity::kError && !suppress_) error_fields_.push_back(field);
   Diagnostic d;
   d.severity = severity;
   d.where = document_;
@@ -32,15 +41,22 @@ namespace {
 
 const char* TypeName(const Json& j) {
   switch (j.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::object: return "object";
-    case Json::value_t::array: return "array";
-    case Json::value_t::string: return "string";
-    case Json::value_t::boolean: return "boolean";
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::object:
+      return "object";
+    case Json::value_t::array:
+      return "array";
+    case Json::value_t::string:
+      return "string";
+    case Json::value_t::boolean:
+      return "boolean";
     case Json::value_t::number_integer:
     case Json::value_t::number_unsigned:
-    case Json::value_t::number_float: return "number";
-    default: return "value";
+    case Json::value_t::number_float:
+      return "number";
+    default:
+      return "value";
   }
 }
 
@@ -53,35 +69,107 @@ std::string ScalarText(const Json& j) {
 // reported as an unknown field (a warning, as kubectl gives one), and kept all the same.
 using Names = std::initializer_list<std::string_view>;
 const Names kTopFields = {"apiVersion", "kind", "metadata", "spec", "status"};
-const Names kMetaFields = {"annotations",     "creationTimestamp", "deletionGracePeriodSeconds",
-                           "deletionTimestamp", "finalizers",      "generateName",
-                           "generation",      "labels",            "managedFields",
-                           "name",            "namespace",         "ownerReferences",
-                           "resourceVersion", "selfLink",          "uid"};
-const Names kDeploymentSpecFields = {"minReadySeconds",      "paused",   "progressDeadlineSeconds",
-                                     "replicas",             "selector", "revisionHistoryLimit",
-                                     "strategy",             "template"};
-const Names kPodSpecFields = {
-    "activeDeadlineSeconds", "affinity", "automountServiceAccountToken", "containers",
-    "dnsConfig", "dnsPolicy", "enableServiceLinks", "ephemeralContainers", "hostAliases",
-    "hostIPC", "hostNetwork", "hostPID", "hostUsers", "hostname", "imagePullSecrets",
-    "initContainers", "nodeName", "nodeSelector", "os", "overhead", "preemptionPolicy",
-    "priority", "priorityClassName", "readinessGates", "resourceClaims", "restartPolicy",
-    "runtimeClassName", "schedulerName", "schedulingGates", "securityContext", "serviceAccount",
-    "serviceAccountName", "setHostnameAsFQDN", "shareProcessNamespace", "subdomain",
-    "terminationGracePeriodSeconds", "tolerations", "topologySpreadConstraints", "volumes"};
-const Names kContainerFields = {
-    "args", "command", "env", "envFrom", "image", "imagePullPolicy", "lifecycle",
-    "livenessProbe", "name", "ports", "readinessProbe", "resizePolicy", "resources",
-    "restartPolicy", "securityContext", "startupProbe", "stdin", "stdinOnce",
-    "terminationMessagePath", "terminationMessagePolicy", "tty", "volumeDevices", "volumeMounts",
-    "workingDir"};
-const Names kServiceSpecFields = {
-    "allocateLoadBalancerNodePorts", "clusterIP", "clusterIPs", "externalIPs", "externalName",
-    "externalTrafficPolicy", "healthCheckNodePort", "internalTrafficPolicy", "ipFamilies",
-    "ipFamilyPolicy", "loadBalancerClass", "loadBalancerIP", "loadBalancerSourceRanges", "ports",
-    "publishNotReadyAddresses", "selector", "sessionAffinity", "sessionAffinityConfig",
-    "trafficDistribution", "type"};
+const Names kMetaFields = {"annotations",
+                           "creationTimestamp",
+                           "deletionGracePeriodSeconds",
+                           "deletionTimestamp",
+                           "finalizers",
+                           "generateName",
+                           "generation",
+                           "labels",
+                           "managedFields",
+                           "name",
+                           "namespace",
+                           "ownerReferences",
+                           "resourceVersion",
+                           "selfLink",
+                           "uid"};
+const Names kDeploymentSpecFields = {"minReadySeconds", "paused",   "progressDeadlineSeconds",
+                                     "replicas",        "selector", "revisionHistoryLimit",
+                                     "strategy",        "template"};
+const Names kPodSpecFields = {"activeDeadlineSeconds",
+                              "affinity",
+                              "automountServiceAccountToken",
+                              "containers",
+                              "dnsConfig",
+                              "dnsPolicy",
+                              "enableServiceLinks",
+                              "ephemeralContainers",
+                              "hostAliases",
+                              "hostIPC",
+                              "hostNetwork",
+                              "hostPID",
+                              "hostUsers",
+                              "hostname",
+                              "imagePullSecrets",
+                              "initContainers",
+                              "nodeName",
+                              "nodeSelector",
+                              "os",
+                              "overhead",
+                              "preemptionPolicy",
+                              "priority",
+                              "priorityClassName",
+                              "readinessGates",
+                              "resourceClaims",
+                              "restartPolicy",
+                              "runtimeClassName",
+                              "schedulerName",
+                              "schedulingGates",
+                              "securityContext",
+                              "serviceAccount",
+                              "serviceAccountName",
+                              "setHostnameAsFQDN",
+                              "shareProcessNamespace",
+                              "subdomain",
+                              "terminationGracePeriodSeconds",
+                              "tolerations",
+                              "topologySpreadConstraints",
+                              "volumes"};
+const Names kContainerFields = {"args",
+                                "command",
+                                "env",
+                                "envFrom",
+                                "image",
+                                "imagePullPolicy",
+                                "lifecycle",
+                                "livenessProbe",
+                                "name",
+                                "ports",
+                                "readinessProbe",
+                                "resizePolicy",
+                                "resources",
+                                "restartPolicy",
+                                "securityContext",
+                                "startupProbe",
+                                "stdin",
+                                "stdinOnce",
+                                "terminationMessagePath",
+                                "terminationMessagePolicy",
+                                "tty",
+                                "volumeDevices",
+                                "volumeMounts",
+                                "workingDir"};
+const Names kServiceSpecFields = {"allocateLoadBalancerNodePorts",
+                                  "clusterIP",
+                                  "clusterIPs",
+                                  "externalIPs",
+                                  "externalName",
+                                  "externalTrafficPolicy",
+                                  "healthCheckNodePort",
+                                  "internalTrafficPolicy",
+                                  "ipFamilies",
+                                  "ipFamilyPolicy",
+                                  "loadBalancerClass",
+                                  "loadBalancerIP",
+                                  "loadBalancerSourceRanges",
+                                  "ports",
+                                  "publishNotReadyAddresses",
+                                  "selector",
+                                  "sessionAffinity",
+                                  "sessionAffinityConfig",
+                                  "trafficDistribution",
+                                  "type"};
 
 // Walks one JSON object: typed readers consume known keys; Finish() keeps the rest in `extra`,
 // lists them as ignored, and warns about names Kubernetes does not define at this level.
@@ -89,7 +177,11 @@ class ObjectReader {
  public:
   ObjectReader(const Json& j, std::string path, Reporter& r, std::vector<std::string>* ignored,
                Json* extra, const Names* known_names = nullptr)
-      : j_(j), path_(std::move(path)), r_(r), ignored_(ignored), extra_(extra),
+      : j_(j),
+        path_(std::move(path)),
+        r_(r),
+        ignored_(ignored),
+        extra_(extra),
         known_names_(known_names) {
     ok_ = j.is_object();
     if (!ok_ && !j.is_null()) {
@@ -175,8 +267,8 @@ class ObjectReader {
     for (size_t i = 0; i < v->size(); ++i) {
       const Json& e = (*v)[i];
       if (!e.is_string()) {
-        r_.Error(IndexPath(Child(key), i), std::string("Invalid type: expected string, got ") +
-                                               TypeName(e) + QuoteHint(e));
+        r_.Error(IndexPath(Child(key), i),
+                 std::string("Invalid type: expected string, got ") + TypeName(e) + QuoteHint(e));
         continue;
       }
       out->push_back(e.get<std::string>());
@@ -198,8 +290,8 @@ class ObjectReader {
         continue;
       }
       if (!e.is_string()) {
-        r_.Error(ChildPath(Child(key), k), std::string("Invalid type: expected string, got ") +
-                                               TypeName(e) + QuoteHint(e));
+        r_.Error(ChildPath(Child(key), k),
+                 std::string("Invalid type: expected string, got ") + TypeName(e) + QuoteHint(e));
         continue;
       }
       (*out)[k] = e.get<std::string>();
@@ -274,8 +366,8 @@ void DecodeMeta(const Json& j, const std::string& path, Reporter& r, ObjectMeta*
   if (out->namespace_.empty()) out->namespace_ = "default";
   m.StrMap("labels", &out->labels);
   m.StrMap("annotations", &out->annotations);
-  for (const char* k : {"uid", "resourceVersion", "generation", "creationTimestamp",
-                        "managedFields", "selfLink"}) {
+  for (const char* k :
+       {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink"}) {
     m.Take(k);
   }
   m.Finish();
@@ -373,8 +465,8 @@ void DecodeContainer(const Json& j, const std::string& path, Reporter& r, Contai
     if (const Json* vf = er.Take("valueFrom")) {
       var.value_from = *vf;
       r.Warning(er.Child("valueFrom"),
-                "valueFrom is not supported yet: the variable is set to its value (\"" +
-                    var.value + "\")");
+                "valueFrom is not supported yet: the variable is set to its value (\"" + var.value +
+                    "\")");
     }
     er.Finish();
     c->env.push_back(std::move(var));
@@ -430,8 +522,7 @@ void DecodeContainer(const Json& j, const std::string& path, Reporter& r, Contai
   cr.Finish();
 }
 
-void DecodeAffinityTerm(const Json& j, const std::string& path, Reporter& r,
-                        PodAffinityTerm* out) {
+void DecodeAffinityTerm(const Json& j, const std::string& path, Reporter& r, PodAffinityTerm* out) {
   ObjectReader tr(j, path, r, nullptr, nullptr);
   tr.Nested("labelSelector", [&](const Json& v, const std::string& p) {
     DecodeSelector(v, p, r, &out->label_selector);
@@ -556,8 +647,7 @@ void DecodeDeployment(const Json& doc, Reporter& r, Deployment* d,
   top.Finish();
 }
 
-void DecodeService(const Json& doc, Reporter& r, Service* svc,
-                   std::vector<std::string>* ignored) {
+void DecodeService(const Json& doc, Reporter& r, Service* svc, std::vector<std::string>* ignored) {
   ObjectReader top(doc, "", r, ignored, &svc->extra, &kTopFields);
   top.Take("apiVersion");
   top.Take("kind");
@@ -638,12 +728,14 @@ bool DecodeObject(const Json& doc, Reporter& r, Manifest* out) {
   if (kind == "Deployment" && api_version == "apps/v1") {
     Deployment d;
     DecodeDeployment(doc, r, &d, &out->ignored_fields);
-    if (r.errors() == errors_before) ValidateDeployment(d, r);
+    r.SuppressUnderReportedFields();
+    ValidateDeployment(d, r);
     out->value = std::move(d);
   } else if (kind == "Service" && api_version == "v1") {
     Service s;
     DecodeService(doc, r, &s, &out->ignored_fields);
-    if (r.errors() == errors_before) ValidateService(s, r);
+    r.SuppressUnderReportedFields();
+    ValidateService(s, r);
     out->value = std::move(s);
   } else if ((kind == "Deployment" &&
               (api_version == "extensions/v1beta1" || api_version == "apps/v1beta1" ||

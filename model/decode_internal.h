@@ -33,6 +33,11 @@ class Reporter {
     Add(Severity::kWarning, field, std::move(message));
   }
   size_t errors() const { return errors_; }
+
+  // From here on, errors at or under a field that already has an error are dropped: validation
+  // runs on partly decoded objects so that every independent problem shows at once, without
+  // repeating one that decoding already reported.
+  void SuppressUnderReportedFields() { suppress_ = true; }
   const SourceRef& document() const { return document_; }
 
  private:
@@ -43,6 +48,8 @@ class Reporter {
   std::vector<Diagnostic>* out_;
   std::string lookup_prefix_;
   size_t errors_ = 0;
+  bool suppress_ = false;
+  std::vector<std::string> error_fields_;
 };
 
 // Decodes one object (a document or a List item). Returns false when nothing usable could be

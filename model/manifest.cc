@@ -1,6 +1,8 @@
 #include "model/manifest.h"
 
+#include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "model/decode_internal.h"
 #include "model/yaml_tree.h"
@@ -90,6 +92,11 @@ FileParseResult ParseManifestFile(std::string_view path, std::string_view conten
     }
   }
   for (auto& e : parsed.errors) result.diagnostics.push_back(std::move(e));
+  std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) {
+                     return std::tie(a.where.line, a.where.column) <
+                            std::tie(b.where.line, b.where.column);
+                   });
   return result;
 }
 

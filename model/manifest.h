@@ -17,8 +17,8 @@ namespace ballast::model {
 // Bounds that keep hostile input (huge files, deep nesting, alias "billion laughs" bombs) to
 // bounded time and memory.
 struct ParseLimits {
-  size_t max_file_bytes = 4u << 20;     // 4 MiB
-  int max_depth = 64;                   // nesting of maps and sequences
+  size_t max_file_bytes = 4u << 20;      // 4 MiB
+  int max_depth = 64;                    // nesting of maps and sequences
   size_t max_nodes_per_file = 1u << 20;  // nodes visited, aliases expanded
 };
 

@@ -35,7 +35,8 @@ bool LabelSelector::Matches(const StringMap& labels) const {
   for (const auto& req : match_expressions) {
     auto it = labels.find(req.key);
     bool has = it != labels.end();
-    bool in = has && std::find(req.values.begin(), req.values.end(), it->second) != req.values.end();
+    bool in =
+        has && std::find(req.values.begin(), req.values.end(), it->second) != req.values.end();
     if (req.op == "In" && !in) return false;
     if (req.op == "NotIn" && in) return false;
     if (req.op == "Exists" && !has) return false;

@@ -49,7 +49,7 @@ struct IntOrString {
   std::variant<int64_t, std::string> value = int64_t{0};
 
   IntOrString() = default;
-  IntOrString(int64_t v) : value(v) {}              // NOLINT: implicit like the API type
+  IntOrString(int64_t v) : value(v) {}                 // NOLINT: implicit like the API type
   IntOrString(std::string v) : value(std::move(v)) {}  // NOLINT
   bool is_int() const { return std::holds_alternative<int64_t>(value); }
   int64_t int_value() const { return is_int() ? std::get<int64_t>(value) : 0; }
@@ -188,12 +188,11 @@ struct PodAffinityTerm {
 struct WeightedPodAffinityTerm {
   int32_t weight = 0;
   PodAffinityTerm term;
-  friend bool operator==(const WeightedPodAffinityTerm&,
-                         const WeightedPodAffinityTerm&) = default;
+  friend bool operator==(const WeightedPodAffinityTerm&, const WeightedPodAffinityTerm&) = default;
 };
 
 struct PodAntiAffinity {
-  std::vector<PodAffinityTerm> required;   // requiredDuringSchedulingIgnoredDuringExecution
+  std::vector<PodAffinityTerm> required;           // requiredDuringSchedulingIgnoredDuringExecution
   std::vector<WeightedPodAffinityTerm> preferred;  // preferredDuringScheduling...
   friend bool operator==(const PodAntiAffinity&, const PodAntiAffinity&) = default;
 };
@@ -211,9 +210,9 @@ struct PodSpec {
   std::vector<Toleration> tolerations;
   std::optional<Affinity> affinity;
   int64_t termination_grace_period_seconds = 30;
-  std::optional<int64_t> run_as_user;  // securityContext.runAsUser
+  std::optional<int64_t> run_as_user;            // securityContext.runAsUser
   Json security_context_extra = Json::object();  // the rest of securityContext
-  Json extra = Json::object();  // volumes, serviceAccountName, initContainers, ...
+  Json extra = Json::object();                   // volumes, serviceAccountName, initContainers, ...
   friend bool operator==(const PodSpec&, const PodSpec&) = default;
 };
 
@@ -257,8 +256,8 @@ struct ServicePort {
   std::string name;
   std::string protocol = "TCP";
   int32_t port = 0;
-  IntOrString target_port;  // defaults to port
-  int32_t node_port = 0;    // 0: none (or allocated later for NodePort/LoadBalancer)
+  IntOrString target_port;      // defaults to port
+  int32_t node_port = 0;        // 0: none (or allocated later for NodePort/LoadBalancer)
   Json extra = Json::object();  // appProtocol
   friend bool operator==(const ServicePort&, const ServicePort&) = default;
 };

@@ -84,7 +84,7 @@ Result<Quantity> Quantity::Parse(std::string_view text) {
   if (digits == 0) return InvalidArgument(kSyntaxError);
 
   std::string_view suffix = text.substr(i);
-  int exp10 = 0;   // decimal exponent from the suffix
+  int exp10 = 0;    // decimal exponent from the suffix
   int pow1024 = 0;  // binary exponent from the suffix
   Format format = Format::kDecimalSI;
   if (suffix.empty()) {
@@ -94,18 +94,36 @@ Result<Quantity> Quantity::Parse(std::string_view text) {
     if (k == std::string_view::npos) return InvalidArgument(kSyntaxError);
     pow1024 = int(k) + 1;
     format = Format::kBinarySI;
-  } else if (suffix.size() == 1 && std::string_view("numkMGTPE").find(suffix[0]) !=
-                                       std::string_view::npos) {
+  } else if (suffix.size() == 1 &&
+             std::string_view("numkMGTPE").find(suffix[0]) != std::string_view::npos) {
     switch (suffix[0]) {
-      case 'n': exp10 = -9; break;
-      case 'u': exp10 = -6; break;
-      case 'm': exp10 = -3; break;
-      case 'k': exp10 = 3; break;
-      case 'M': exp10 = 6; break;
-      case 'G': exp10 = 9; break;
-      case 'T': exp10 = 12; break;
-      case 'P': exp10 = 15; break;
-      case 'E': exp10 = 18; break;
+      case 'n':
+        exp10 = -9;
+        break;
+      case 'u':
+        exp10 = -6;
+        break;
+      case 'm':
+        exp10 = -3;
+        break;
+      case 'k':
+        exp10 = 3;
+        break;
+      case 'M':
+        exp10 = 6;
+        break;
+      case 'G':
+        exp10 = 9;
+        break;
+      case 'T':
+        exp10 = 12;
+        break;
+      case 'P':
+        exp10 = 15;
+        break;
+      case 'E':
+        exp10 = 18;
+        break;
     }
   } else if (suffix[0] == 'e' || suffix[0] == 'E') {
     std::string_view rest = suffix.substr(1);
@@ -181,8 +199,8 @@ std::string Quantity::ToString() const {
   static const struct {
     int exp;
     const char* si;
-  } kDecimal[] = {{18, "E"}, {15, "P"}, {12, "T"}, {9, "G"}, {6, "M"}, {3, "k"},
-                  {0, ""},   {-3, "m"}, {-6, "u"}, {-9, "n"}};
+  } kDecimal[] = {{18, "E"}, {15, "P"}, {12, "T"}, {9, "G"},  {6, "M"},
+                  {3, "k"},  {0, ""},   {-3, "m"}, {-6, "u"}, {-9, "n"}};
   for (const auto& d : kDecimal) {
     i128 div = Pow10(d.exp + 9);
     if (abs % div == 0) {

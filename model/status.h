@@ -14,14 +14,14 @@ namespace ballast {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,   // bad input: a manifest, a request, a flag
-  kNotFound,          // a ref, a path, an entry that does not exist
+  kInvalidArgument,  // bad input: a manifest, a request, a flag
+  kNotFound,         // a ref, a path, an entry that does not exist
   kAlreadyExists,
   kFailedPrecondition,  // the operation is not allowed in the current state
-  kPermissionDenied,  // authentication or authorization refused
-  kUnavailable,       // a peer (remote, agent) could not be reached; retrying may help
+  kPermissionDenied,    // authentication or authorization refused
+  kUnavailable,         // a peer (remote, agent) could not be reached; retrying may help
   kDeadlineExceeded,
-  kAborted,           // a concurrent change won (e.g. a rejected push)
+  kAborted,            // a concurrent change won (e.g. a rejected push)
   kResourceExhausted,  // a size, depth or count limit was hit
   kInternal,
 };
@@ -52,7 +52,9 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status FailedPrecondition(std::string m) {
   return {StatusCode::kFailedPrecondition, std::move(m)};
@@ -71,7 +73,7 @@ inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(v_).ok() && "Result built from an OK status");
   }

@@ -69,6 +69,11 @@ bool IsEnvVarName(std::string_view s) {
                      [](char c) { return IsAlnum(c) || c == '-' || c == '_' || c == '.'; });
 }
 
+// A nested field below `parent` by its dotted name ("httpGet.port").
+std::string Sub(const std::string& parent, const char* dotted) {
+  return parent.empty() ? dotted : parent + "." + dotted;
+}
+
 std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 const char kDns1123SubdomainMsg[] =
@@ -116,7 +121,8 @@ void ValidateMeta(const ObjectMeta& m, bool dns1035_name, Reporter& r) {
                                  (dns1035_name ? kDns1035LabelMsg : kDns1123SubdomainMsg));
   }
   if (!IsDns1123Label(m.namespace_)) {
-    r.Error("metadata.namespace", "Invalid value: " + Quote(m.namespace_) + ": " + kDns1123LabelMsg);
+    r.Error("metadata.namespace",
+            "Invalid value: " + Quote(m.namespace_) + ": " + kDns1123LabelMsg);
   }
   ValidateLabels(m.labels, "metadata.labels", r);
   size_t annotation_bytes = 0;
@@ -167,7 +173,8 @@ void ValidatePortRef(const IntOrString& port, const std::string& path,
                      const std::set<std::string>& port_names, Reporter& r) {
   if (port.is_int()) {
     if (port.int_value() < 1 || port.int_value() > 65535) {
-      r.Error(path, "Invalid value: " + port.ToString() + ": must be between 1 and 65535, inclusive");
+      r.Error(path,
+              "Invalid value: " + port.ToString() + ": must be between 1 and 65535, inclusive");
     }
     return;
   }
@@ -186,17 +193,17 @@ void ValidateProbe(const Probe& p, const std::string& path, bool success_must_be
   if (handlers == 0) r.Error(path, "Required value: must specify a handler type");
   if (handlers > 1) r.Error(path, "Forbidden: may not specify more than 1 handler type");
   if (p.http_get) {
-    ValidatePortRef(p.http_get->port, ChildPath(path, "httpGet.port"), port_names, r);
+    ValidatePortRef(p.http_get->port, Sub(path, "httpGet.port"), port_names, r);
     if (p.http_get->scheme != "HTTP" && p.http_get->scheme != "HTTPS") {
-      r.Error(ChildPath(path, "httpGet.scheme"), "Unsupported value: " + Quote(p.http_get->scheme) +
-                                                     ": supported values: \"HTTP\", \"HTTPS\"");
+      r.Error(Sub(path, "httpGet.scheme"), "Unsupported value: " + Quote(p.http_get->scheme) +
+                                               ": supported values: \"HTTP\", \"HTTPS\"");
     }
   }
   if (p.tcp_socket) {
-    ValidatePortRef(p.tcp_socket->port, ChildPath(path, "tcpSocket.port"), port_names, r);
+    ValidatePortRef(p.tcp_socket->port, Sub(path, "tcpSocket.port"), port_names, r);
   }
   if (p.exec && p.exec->command.empty()) {
-    r.Error(ChildPath(path, "exec.command"), "Required value");
+    r.Error(Sub(path, "exec.command"), "Required value");
   }
   auto at_least = [&](int32_t v, int32_t min, const char* field) {
     if (v < min) {
@@ -270,8 +277,8 @@ void ValidateContainer(const Container& c, const std::string& path,
                         ": must be a standard resource type or fully qualified");
       }
       if (q.IsNegative()) {
-        r.Error(qp, "Invalid value: " + Quote(q.ToString()) +
-                        ": must be greater than or equal to 0");
+        r.Error(qp,
+                "Invalid value: " + Quote(q.ToString()) + ": must be greater than or equal to 0");
       }
     }
   };
@@ -317,8 +324,8 @@ void ValidatePodSpec(const PodSpec& s, const std::string& path, Reporter& r) {
     const Toleration& t = s.tolerations[i];
     std::string tp = IndexPath(ChildPath(path, "tolerations"), i);
     if (t.op != "Exists" && t.op != "Equal") {
-      r.Error(ChildPath(tp, "operator"), "Unsupported value: " + Quote(t.op) +
-                                             ": supported values: \"Equal\", \"Exists\"");
+      r.Error(ChildPath(tp, "operator"),
+              "Unsupported value: " + Quote(t.op) + ": supported values: \"Equal\", \"Exists\"");
     }
     if (t.key.empty() && t.op != "Exists") {
       r.Error(ChildPath(tp, "operator"),
@@ -327,9 +334,8 @@ void ValidatePodSpec(const PodSpec& s, const std::string& path, Reporter& r) {
                   "and all keys\"");
     }
     if (t.op == "Exists" && !t.value.empty()) {
-      r.Error(ChildPath(tp, "operator"),
-              "Invalid value: " + Quote(t.value) +
-                  ": value must be empty when `operator` is 'Exists'");
+      r.Error(ChildPath(tp, "operator"), "Invalid value: " + Quote(t.value) +
+                                             ": value must be empty when `operator` is 'Exists'");
     }
     if (!t.effect.empty() && t.effect != "NoSchedule" && t.effect != "PreferNoSchedule" &&
         t.effect != "NoExecute") {
@@ -345,9 +351,10 @@ void ValidatePodSpec(const PodSpec& s, const std::string& path, Reporter& r) {
   }
   if (s.affinity && s.affinity->pod_anti_affinity) {
     const auto& anti = *s.affinity->pod_anti_affinity;
-    std::string ap = ChildPath(path, "affinity.podAntiAffinity");
+    std::string ap = Sub(path, "affinity.podAntiAffinity");
     for (size_t i = 0; i < anti.required.size(); ++i) {
-      std::string tp = IndexPath(ChildPath(ap, "requiredDuringSchedulingIgnoredDuringExecution"), i);
+      std::string tp =
+          IndexPath(ChildPath(ap, "requiredDuringSchedulingIgnoredDuringExecution"), i);
       if (anti.required[i].topology_key.empty()) {
         r.Error(ChildPath(tp, "topologyKey"), "Required value: can not be empty");
       }
@@ -357,12 +364,12 @@ void ValidatePodSpec(const PodSpec& s, const std::string& path, Reporter& r) {
       std::string tp =
           IndexPath(ChildPath(ap, "preferredDuringSchedulingIgnoredDuringExecution"), i);
       if (anti.preferred[i].weight < 1 || anti.preferred[i].weight > 100) {
-        r.Error(ChildPath(tp, "weight"), "Invalid value: " +
-                                             std::to_string(anti.preferred[i].weight) +
-                                             ": must be in the range 1-100");
+        r.Error(ChildPath(tp, "weight"),
+                "Invalid value: " + std::to_string(anti.preferred[i].weight) +
+                    ": must be in the range 1-100");
       }
       if (anti.preferred[i].term.topology_key.empty()) {
-        r.Error(ChildPath(tp, "podAffinityTerm.topologyKey"), "Required value: can not be empty");
+        r.Error(Sub(tp, "podAffinityTerm.topologyKey"), "Required value: can not be empty");
       }
     }
   }
@@ -372,7 +379,7 @@ void ValidatePodSpec(const PodSpec& s, const std::string& path, Reporter& r) {
                 ": must be greater than or equal to 0");
   }
   if (s.run_as_user && *s.run_as_user < 0) {
-    r.Error(ChildPath(path, "securityContext.runAsUser"),
+    r.Error(Sub(path, "securityContext.runAsUser"),
             "Invalid value: " + std::to_string(*s.run_as_user) +
                 ": must be between 0 and 2147483647, inclusive");
   }
@@ -404,7 +411,7 @@ int64_t ValidateIntOrPercent(const IntOrString& v, const std::string& path, Repo
 }  // namespace
 
 void ValidatePodTemplateSpec(const PodTemplateSpec& t, const std::string& path, Reporter& r) {
-  ValidateLabels(t.labels, ChildPath(path, "metadata.labels"), r);
+  ValidateLabels(t.labels, Sub(path, "metadata.labels"), r);
   ValidatePodSpec(t.spec, ChildPath(path, "spec"), r);
 }
 
@@ -413,7 +420,8 @@ void ValidateDeployment(const Deployment& d, Reporter& r) {
   const DeploymentSpec& s = d.spec;
   auto non_negative = [&](int64_t v, const char* field) {
     if (v < 0) {
-      r.Error(field, "Invalid value: " + std::to_string(v) + ": must be greater than or equal to 0");
+      r.Error(field,
+              "Invalid value: " + std::to_string(v) + ": must be greater than or equal to 0");
     }
   };
   non_negative(s.replicas, "spec.replicas");
@@ -501,8 +509,8 @@ void ValidateService(const Service& svc, Reporter& r) {
                                              ": supported values: \"SCTP\", \"TCP\", \"UDP\"");
     }
     if (!ports.insert({p.port, p.protocol}).second) {
-      r.Error(pp, "Duplicate value: {port: " + std::to_string(p.port) + ", protocol: " +
-                      Quote(p.protocol) + "}");
+      r.Error(pp, "Duplicate value: {port: " + std::to_string(p.port) +
+                      ", protocol: " + Quote(p.protocol) + "}");
     }
     if (p.target_port.is_int()) {
       if (p.target_port.int_value() < 1 || p.target_port.int_value() > 65535) {
@@ -515,8 +523,7 @@ void ValidateService(const Service& svc, Reporter& r) {
     }
     if (p.node_port != 0) {
       if (s.type == "ClusterIP") {
-        r.Error(ChildPath(pp, "nodePort"),
-                "Forbidden: may not be used when `type` is 'ClusterIP'");
+        r.Error(ChildPath(pp, "nodePort"), "Forbidden: may not be used when `type` is 'ClusterIP'");
       } else if (p.node_port < 30000 || p.node_port > 32767) {
         r.Error(ChildPath(pp, "nodePort"),
                 "Invalid value: " + std::to_string(p.node_port) +

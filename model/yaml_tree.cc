@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <set>
 #include <sstream>
 
 #include <yaml-cpp/eventhandler.h>
@@ -125,10 +126,10 @@ bool ParseFloat(const std::string& s, Json* out) {
 // Resolves a plain (unquoted, untagged) scalar as go-yaml v2 does.
 Json ResolvePlain(const std::string& s) {
   if (IsOneOf(s, {"", "~", "null", "Null", "NULL"})) return nullptr;
-  if (IsOneOf(s, {"true", "True", "TRUE", "yes", "Yes", "YES", "y", "Y", "on", "On", "ON"})) {
-    return true;
-  }
-  if (IsOneOf(s, {"false", "False", "FALSE", "no", "No", "NO", "n", "N", "off", "Off", "OFF"})) {
+  // go-yaml v2 also reads y/Y/n/N as booleans; nothing else in the Kubernetes tool chain
+  // (kustomize, helm, yaml.v3) does, and `name: Y` is a real variable name: kept as strings.
+  if (IsOneOf(s, {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"})) return true;
+  if (IsOneOf(s, {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"})) {
     return false;
   }
   Json v;
@@ -182,7 +183,7 @@ class JsonBuilder : public YAML::EventHandler {
       top->key_is_merge = (tag == "?" && value == "<<");
       top->has_key = true;
       top->key_mark = mark;
-      if (!top->key_is_merge && top->value.contains(value)) {
+      if (!top->key_is_merge && top->value.contains(value) && !top->merged_keys.count(value)) {
         throw LimitExceeded{"mapping key \"" + value + "\" already defined", mark};
       }
       return;
@@ -212,6 +213,7 @@ class JsonBuilder : public YAML::EventHandler {
     bool has_key = false;
     bool key_is_merge = false;
     YAML::Mark key_mark;
+    std::set<std::string> merged_keys;  // keys that came from `<<`; explicit keys override them
   };
 
   void Count(const YAML::Mark& mark, size_t n) {
@@ -238,9 +240,8 @@ class JsonBuilder : public YAML::EventHandler {
 
   void Push(const YAML::Mark& mark, YAML::anchor_t anchor, Json empty) {
     if (static_cast<int>(stack_.size()) >= limits_.max_depth) {
-      throw LimitExceeded{"nesting deeper than " + std::to_string(limits_.max_depth) +
-                              " levels; refused",
-                          mark};
+      throw LimitExceeded{
+          "nesting deeper than " + std::to_string(limits_.max_depth) + " levels; refused", mark};
     }
     Count(mark, 1);
     Frame f;
@@ -292,7 +293,10 @@ class JsonBuilder : public YAML::EventHandler {
       auto merge_one = [&](const Json& m) {
         if (!m.is_object()) throw LimitExceeded{"merge key value must be a mapping", mark};
         for (const auto& [k, v] : m.items()) {
-          if (!top.value.contains(k)) top.value[k] = v;
+          if (!top.value.contains(k)) {
+            top.value[k] = v;
+            top.merged_keys.insert(k);
+          }
         }
       };
       if (value.is_array()) {
@@ -301,6 +305,7 @@ class JsonBuilder : public YAML::EventHandler {
         merge_one(value);
       }
     } else {
+      top.merged_keys.erase(top.key);
       top.value[top.key] = std::move(value);
     }
     top.has_key = false;

@@ -1,0 +1,73 @@
+// Hostile input is refused with a clear error, in bounded time and memory.
+
+#include <gtest/gtest.h>
+
+#include "model/manifest.h"
+#include "test_util.h"
+
+namespace ballast::model {
+namespace {
+
+using testing::Errors;
+
+TEST(HostileInputTest, FileOverFourMiBIsRefused) {
+  std::string big(4u * 1024 * 1024 + 1, '#');
+  FileParseResult r = ParseManifestFile("big.yaml", big);
+  auto errors = Errors(r);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find("larger than the limit"), std::string::npos);
+  EXPECT_EQ(errors[0].where.file, "big.yaml");
+  // Exactly at the limit is read (and here is just comments).
+  EXPECT_TRUE(Errors(ParseManifestFile("ok.yaml", std::string(4u * 1024 * 1024, '#'))).empty());
+}
+
+TEST(HostileInputTest, DeepFlowNestingIsRefused) {
+  std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  auto errors = Errors(ParseManifestFile("deep.yaml", deep));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].where.line, 1);
+}
+
+TEST(HostileInputTest, DeepBlockNestingIsRefused) {
+  std::string deep;
+  for (int i = 0; i < 200; ++i) deep += std::string(i * 2, ' ') + "k" + std::to_string(i) + ":\n";
+  deep += std::string(400, ' ') + "leaf\n";
+  auto errors = Errors(ParseManifestFile("deep.yaml", deep));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find("nesting deeper than"), std::string::npos);
+}
+
+TEST(HostileInputTest, BillionLaughsIsRefused) {
+  std::string y =
+      "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  char prev = 'a';
+  for (char c = 'b'; c <= 'i'; ++c) {
+    y += std::string(1, c) + ": &" + c + " [";
+    for (int i = 0; i < 9; ++i) y += std::string(i ? "," : "") + "*" + prev;
+    y += "]\n";
+    prev = c;
+  }
+  FileParseResult r = ParseManifestFile("lol.yaml", y);
+  auto errors = Errors(r);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find("alias"), std::string::npos);
+}
+
+TEST(HostileInputTest, UnknownAliasAndBinaryGarbage) {
+  EXPECT_EQ(Errors(ParseManifestFile("a.yaml", "a: *nope\n")).size(), 1u);
+  std::string garbage;
+  for (int i = 0; i < 4096; ++i) garbage.push_back(static_cast<char>((i * 7919) % 256));
+  FileParseResult r = ParseManifestFile("bin.yaml", garbage);
+  EXPECT_FALSE(Errors(r).empty());
+  EXPECT_TRUE(r.manifests.empty());
+}
+
+TEST(HostileInputTest, LimitsAreConfigurable) {
+  ParseLimits limits;
+  limits.max_nodes_per_file = 10;
+  auto errors = Errors(ParseManifestFile("s.yaml", testing::kMinimalDeployment, limits));
+  ASSERT_EQ(errors.size(), 1u);
+}
+
+}  // namespace
+}  // namespace ballast::model

@@ -1,0 +1,111 @@
+// `ballast validate` as a user runs it: the real binary on real files.
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RunResult {
+  int exit_code;
+  std::string out;
+};
+
+RunResult Ballast(const std::string& args) {
+  std::string cmd = std::string(BALLAST_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+const std::string kShared = std::string(BALLAST_SOURCE_DIR) + "/../shared/testdata";
+
+TEST(ValidateCliTest, SockShopIsValid) {
+  if (!fs::exists(kShared)) GTEST_SKIP() << "no ../shared/testdata beside the checkout";
+  RunResult r = Ballast("validate " + kShared + "/sock-shop");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("ok: 14 deployments, 14 services, 2 unsupported (Ingress, Kustomization), "
+                       "0 errors"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("front-end-ingress.yaml:2:1: unsupported: Ingress"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("kustomization.yaml:1:1: unsupported: Kustomization"), std::string::npos)
+      << r.out;
+  RunResult g = Ballast("validate " + kShared + "/guestbook");
+  EXPECT_EQ(g.exit_code, 0) << g.out;
+  EXPECT_NE(g.out.find("ok: 1 deployment, 1 service"), std::string::npos) << g.out;
+}
+
+TEST(ValidateCliTest, OneBrokenFieldGivesItsPosition) {
+  if (!fs::exists(kShared)) GTEST_SKIP() << "no ../shared/testdata beside the checkout";
+  fs::path dir = fs::temp_directory_path() / ("ballast-validate-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::copy(kShared + "/sock-shop", dir, fs::copy_options::recursive);
+  // carts-dep.yaml line 30: "            cpu: 300m" under limits.
+  fs::path f = dir / "base" / "carts-dep.yaml";
+  std::ifstream in(f);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  size_t at = text.find("cpu: 300m");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, 9, "cpu: 300q");
+  std::ofstream(f) << text;
+  size_t line = 1 + std::count(text.begin(), text.begin() + at, '\n');
+  size_t column = at - text.rfind('\n', at) + 5;  // the value, after "cpu: "
+
+  RunResult r = Ballast("validate " + dir.string());
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  std::string want = f.string() + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                     ": error: Invalid value: \"300q\"";
+  EXPECT_NE(r.out.find(want), std::string::npos) << "want " << want << "\n" << r.out;
+  EXPECT_NE(r.out.find("(spec.template.spec.containers[0].resources.limits.cpu)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("invalid: 13 deployments, 14 services"), std::string::npos) << r.out;
+
+  RunResult j = Ballast("validate -o json " + dir.string());
+  EXPECT_EQ(j.exit_code, 1);
+  EXPECT_NE(j.out.find("\"line\": " + std::to_string(line)), std::string::npos) << j.out;
+  fs::remove_all(dir);
+}
+
+TEST(ValidateCliTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(Ballast("validate").exit_code, 2);
+  EXPECT_EQ(Ballast("validate --bogus x").exit_code, 2);
+  EXPECT_EQ(Ballast("validate /nonexistent/path").exit_code, 2);
+  EXPECT_EQ(Ballast("no-such-command").exit_code, 2);
+  RunResult help = Ballast("validate --help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("Usage: ballast validate"), std::string::npos);
+  RunResult top = Ballast("--help");
+  EXPECT_EQ(top.exit_code, 0);
+  EXPECT_NE(top.out.find("validate"), std::string::npos);
+  RunResult v = Ballast("version");
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_NE(v.out.find("ballast "), std::string::npos);
+}
+
+TEST(ValidateCliTest, VerboseListsIgnoredFields) {
+  if (!fs::exists(kShared)) GTEST_SKIP() << "no ../shared/testdata beside the checkout";
+  RunResult r = Ballast("validate --verbose " + kShared + "/sock-shop/base/carts-dep.yaml");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("ignored: spec.template.spec.volumes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ignored: spec.template.spec.containers[0].securityContext"),
+            std::string::npos)
+      << r.out;
+}
+
+}  // namespace
