@@ -13,6 +13,20 @@ constexpr int64_t kMaxNodeScore = 100;
 constexpr int64_t kDefaultMilliCpuRequest = 100;
 constexpr int64_t kDefaultMemoryRequest = 200LL * 1024 * 1024;
 
+// Quantities are clamped to 2^50 (a pebibyte, or 10^12 cpus) and per-node sums saturate at
+// 2^62, so that no score or fit computation can overflow whatever nodes and pods declare.
+constexpr int64_t kMaxQuantity = int64_t{1} << 50;
+constexpr int64_t kMaxSum = int64_t{1} << 62;
+
+int64_t Clamp(int64_t v) { return v < 0 ? 0 : v > kMaxQuantity ? kMaxQuantity : v; }
+
+// a + sign * b kept within [0, kMaxSum], for a in [0, kMaxSum] and b in [0, kMaxQuantity]
+// (so a + b cannot overflow).
+int64_t SatAddScaled(int64_t a, int sign, int64_t b) {
+  const int64_t r = sign > 0 ? a + b : a - b;
+  return r < 0 ? 0 : r > kMaxSum ? kMaxSum : r;
+}
+
 constexpr char kHostnameKey[] = "kubernetes.io/hostname";
 constexpr char kZoneKey[] = "topology.kubernetes.io/zone";
 constexpr int64_t kHostnameMaxSkew = 3;
@@ -77,7 +91,7 @@ int64_t ResourceOf(const model::ResourceList& allocatable, const model::Resource
     it = capacity.find(name);
     if (it == capacity.end()) return 0;
   }
-  return milli ? it->second.MilliValue() : it->second.Value();
+  return Clamp(milli ? it->second.MilliValue() : it->second.Value());
 }
 
 uint32_t PortKey(const std::string& protocol, int32_t port) {
@@ -412,10 +426,10 @@ void Scheduler::State::AddPod(int32_t t, int32_t node, int sign) {
   Tmpl& tm = templates[t];
   NodeRec& n = nodes[node];
   Load& l = load[node];
-  l.cpu_req += sign * tm.cpu;
-  l.mem_req += sign * tm.mem;
-  l.cpu_nz += sign * tm.cpu_nz;
-  l.mem_nz += sign * tm.mem_nz;
+  l.cpu_req = SatAddScaled(l.cpu_req, sign, tm.cpu);
+  l.mem_req = SatAddScaled(l.mem_req, sign, tm.mem);
+  l.cpu_nz = SatAddScaled(l.cpu_nz, sign, tm.cpu_nz);
+  l.mem_nz = SatAddScaled(l.mem_nz, sign, tm.mem_nz);
   l.pods += sign;
   for (uint32_t p : tm.ports) {
     if (sign > 0) {
@@ -653,12 +667,15 @@ TemplateId Scheduler::AddTemplate(const PodTemplate& pod_template) {
     for (const auto& c : pod_template.spec.containers) {
       auto cpu = c.resources.requests.find("cpu");
       auto mem = c.resources.requests.find("memory");
-      const int64_t cpu_milli = cpu == c.resources.requests.end() ? 0 : cpu->second.MilliValue();
-      const int64_t mem_bytes = mem == c.resources.requests.end() ? 0 : mem->second.Value();
-      t.cpu += cpu_milli;
-      t.mem += mem_bytes;
-      t.cpu_nz += cpu == c.resources.requests.end() ? kDefaultMilliCpuRequest : cpu_milli;
-      t.mem_nz += mem == c.resources.requests.end() ? kDefaultMemoryRequest : mem_bytes;
+      const int64_t cpu_milli =
+          cpu == c.resources.requests.end() ? 0 : Clamp(cpu->second.MilliValue());
+      const int64_t mem_bytes = mem == c.resources.requests.end() ? 0 : Clamp(mem->second.Value());
+      t.cpu = Clamp(t.cpu + cpu_milli);
+      t.mem = Clamp(t.mem + mem_bytes);
+      t.cpu_nz = Clamp(t.cpu_nz +
+                       (cpu == c.resources.requests.end() ? kDefaultMilliCpuRequest : cpu_milli));
+      t.mem_nz =
+          Clamp(t.mem_nz + (mem == c.resources.requests.end() ? kDefaultMemoryRequest : mem_bytes));
       for (const auto& p : c.ports) {
         if (p.host_port > 0) t.ports.push_back(PortKey(p.protocol, p.host_port));
       }

@@ -23,10 +23,19 @@ struct RevisionSet {
   int32_t size() const { return static_cast<int32_t>(pods.size()); }
 };
 
+// Times come from agents' reports: add without overflowing, whatever they say.
+int64_t SatAdd(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) {
+    return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  }
+  return r;
+}
+
 bool IsAvailable(const model::Pod& p, int32_t min_ready_seconds, int64_t now_ms) {
   if (!p.ready) return false;
   if (min_ready_seconds <= 0) return true;
-  return p.ready_since_ms + int64_t{min_ready_seconds} * 1000 < now_ms;
+  return SatAdd(p.ready_since_ms, int64_t{min_ready_seconds} * 1000) < now_ms;
 }
 
 bool IsFinished(const model::Pod& p) {
@@ -402,7 +411,7 @@ RolloutStep StepRollout(const model::Deployment& deployment, std::string_view re
       } else if (cur != nullptr && cur->reason != kReasonNewReplicaSetAvailable) {
         const bool timed_out =
             cur->reason == kReasonProgressDeadlineExceeded ||
-            cur->last_update_ms + int64_t{spec.progress_deadline_seconds} * 1000 < now_ms;
+            SatAdd(cur->last_update_ms, int64_t{spec.progress_deadline_seconds} * 1000) < now_ms;
         if (timed_out) {
           SetCondition(conds,
                        MakeCondition(
@@ -435,14 +444,14 @@ RolloutStep StepRollout(const model::Deployment& deployment, std::string_view re
     for (const auto& [rev, s] : sets) {
       for (const model::Pod* p : s.pods) {
         if (p->ready && !IsAvailable(*p, min_ready, now_ms)) {
-          consider(p->ready_since_ms + int64_t{min_ready} * 1000 + 1);
+          consider(SatAdd(p->ready_since_ms, int64_t{min_ready} * 1000 + 1));
         }
       }
     }
   }
   if (has_deadline && !spec.paused && prog != nullptr && prog->status == kStatusTrue &&
       prog->reason != kReasonNewReplicaSetAvailable) {
-    consider(prog->last_update_ms + int64_t{spec.progress_deadline_seconds} * 1000 + 1);
+    consider(SatAdd(prog->last_update_ms, int64_t{spec.progress_deadline_seconds} * 1000 + 1));
   }
   step.requeue_at_ms = requeue;
   step.status = std::move(status);

@@ -4,6 +4,7 @@
 #include "scheduler/node_lifecycle.h"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -162,6 +163,24 @@ TEST(NodeLifecycle, FailoverWithStepperKeepsDesiredCount) {
   sim.Settle();
   EXPECT_EQ(sim.Active(), 3);
   EXPECT_TRUE(lost.empty()) << "the surplus copy was stopped and forgotten";
+}
+
+}  // namespace
+}  // namespace ballast::scheduler
+
+namespace ballast::scheduler {
+namespace {
+
+TEST(NodeLifecycle, AbsurdHeartbeatsDoNotOverflow) {
+  std::map<std::string, model::Node> nodes;
+  nodes["future"] = MakeNode("future", 1000, kGi);
+  nodes["future"].last_heartbeat_ms = std::numeric_limits<int64_t>::max();
+  nodes["past"] = MakeNode("past", 1000, kGi);
+  nodes["past"].last_heartbeat_ms = std::numeric_limits<int64_t>::min();
+  auto d = EvaluateNodes(nodes, {PodOn("p", "past")}, {}, 0, {});
+  EXPECT_TRUE(d.nodes[0].ready);
+  EXPECT_FALSE(d.nodes[1].ready);
+  EXPECT_EQ(d.newly_lost, std::vector<std::string>{"p"});
 }
 
 }  // namespace

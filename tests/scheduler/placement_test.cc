@@ -2,6 +2,7 @@
 
 #include "scheduler/placement.h"
 
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -415,6 +416,32 @@ TEST(PlacementTemplates, FromNodeMapOfLiveState) {
   Scheduler s = Scheduler::FromNodeMap(live.nodes);
   EXPECT_EQ(s.Place(s.AddTemplate(testing::MakeTemplate("web", 100, testing::kMi))).node, "b");
   EXPECT_EQ(s.Usage().size(), 2u);
+}
+
+}  // namespace
+}  // namespace ballast::scheduler
+
+namespace ballast::scheduler {
+namespace {
+
+TEST(PlacementInput, AbsurdQuantitiesNeitherOverflowNorCrash) {
+  // Under -fsanitize=undefined any overflow in fit or score arithmetic aborts this test.
+  auto huge = testing::MakeNode("huge", 0, 0);
+  huge.allocatable["cpu"] = model::Quantity::FromUnits(std::numeric_limits<int64_t>::max() / 2);
+  huge.allocatable["memory"] = model::Quantity::FromUnits(std::numeric_limits<int64_t>::max());
+  auto tiny = testing::MakeNode("tiny", 1, 1);
+  Scheduler s({huge, tiny});
+  auto pod = testing::MakeTemplate("web", 0, 0);
+  pod.spec.containers[0].resources.requests["memory"] =
+      model::Quantity::FromUnits(std::numeric_limits<int64_t>::max());
+  pod.spec.containers.push_back(pod.spec.containers[0]);
+  TemplateId t = s.AddTemplate(pod);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(s.Bind(t, "huge"));
+  EXPECT_EQ(s.Place(t).reason, "0/2 nodes are available: 2 Insufficient memory.");
+  TemplateId small = s.AddTemplate(testing::MakeTemplate("api", 1, 1));
+  // "huge" is over-committed by the bound pods: only "tiny" fits.
+  EXPECT_EQ(s.ScoreAllFeasible(small).size(), 1u);
+  EXPECT_EQ(s.Place(small).node, "tiny");
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include "scheduler/rollout.h"
 
+#include <limits>
 #include <regex>
 #include <set>
 #include <string>
@@ -358,6 +359,26 @@ TEST(PodNamesTest, KubernetesShapeDeterministicAndUnique) {
   auto again = NewPodNames("web", "5d8f7c9b4x", 1, taken, 42);
   ASSERT_EQ(again.size(), 1u);
   EXPECT_NE(again[0], names[0]);
+}
+
+}  // namespace
+}  // namespace ballast::scheduler
+
+namespace ballast::scheduler {
+namespace {
+
+TEST(RolloutInput, AbsurdTimesDoNotOverflow) {
+  testing::RolloutSim sim{testing::MakeDeployment("web", 2), "aaaa"};
+  sim.deployment.spec.min_ready_seconds = std::numeric_limits<int32_t>::max();
+  sim.deployment.spec.progress_deadline_seconds = std::numeric_limits<int32_t>::max() - 1;
+  sim.AddReady("aaaa", 2);
+  sim.pods[0].ready_since_ms = std::numeric_limits<int64_t>::max();
+  sim.now_ms = std::numeric_limits<int64_t>::max() - 5;
+  RolloutStep step = sim.StepAndApply();
+  EXPECT_EQ(step.status.available_replicas, 1);
+  sim.revision = "bbbb";
+  step = sim.StepAndApply();
+  EXPECT_FALSE(step.start.empty());
 }
 
 }  // namespace
