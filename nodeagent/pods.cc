@@ -1,0 +1,722 @@
+#include "nodeagent/pods.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "nodeagent/expand.h"
+
+namespace ballast::nodeagent {
+namespace fs = std::filesystem;
+using model::Json;
+
+namespace {
+
+enum ProbeKind { kStartup = 0, kLiveness = 1, kReadiness = 2 };
+
+std::string LogPath(const std::string& pod_dir, const std::string& container, const char* stream) {
+  return pod_dir + "/logs/" + container + "." + stream + ".log";
+}
+
+// "a/../b" and absolute paths are kept inside the pod's work directory.
+std::string SafeJoin(const std::string& base, const std::string& rel) {
+  fs::path out(base);
+  for (const auto& part : fs::path(rel)) {
+    if (part == "/" || part == "." || part == ".." || part.empty()) continue;
+    out /= part;
+  }
+  return out.string();
+}
+
+bool WriteFileAtomically(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return false;
+    out << content;
+    if (!out.flush()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+const model::Probe* ProbeOf(const model::Container& c, int kind) {
+  const auto& p = kind == kStartup    ? c.startup_probe
+                  : kind == kLiveness ? c.liveness_probe
+                                      : c.readiness_probe;
+  return p ? &*p : nullptr;
+}
+
+bool ShouldRestart(const std::string& policy, int exit_code) {
+  if (policy == "Never") return false;
+  if (policy == "OnFailure") return exit_code != 0;
+  return true;  // Always
+}
+
+CgroupLimits PodLimits(const DesiredPod& desired) {
+  CgroupLimits limits;
+  for (const auto& c : desired.template_.spec.containers) {
+    auto mem = c.resources.limits.find("memory");
+    if (mem != c.resources.limits.end()) limits.memory_bytes += mem->second.Value();
+    auto cpu = c.resources.limits.find("cpu");
+    if (cpu != c.resources.limits.end()) limits.cpu_millis += cpu->second.MilliValue();
+  }
+  return limits;
+}
+
+}  // namespace
+
+Result<int32_t> FreePort(const std::string& address) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  if (::inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1) {
+    return InvalidArgument("node address " + address + " is not an IPv4 address");
+  }
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Internal(std::string("socket: ") + std::strerror(errno));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::string m = std::strerror(errno);
+    ::close(fd);
+    return Unavailable("bind " + address + ":0: " + m);
+  }
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return static_cast<int32_t>(ntohs(addr.sin_port));
+}
+
+PodManager::PodManager(PodManagerOptions options, const Clock& clock, Cgroups* cgroups)
+    : options_(std::move(options)),
+      clock_(clock),
+      cgroups_(cgroups),
+      workers_(std::make_unique<WorkerPool>(std::max(1, options_.probe_threads))) {
+  const char* path = std::getenv("PATH");
+  agent_path_ = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  std::error_code ec;
+  fs::create_directories(options_.work_dir + "/pods", ec);
+}
+
+PodManager::~PodManager() { workers_.reset(); }
+
+void PodManager::SetDesired(const std::vector<DesiredPod>& pods,
+                            const std::vector<DesiredService>& services) {
+  std::map<std::string, const DesiredPod*> wanted;
+  for (const auto& p : pods) wanted[p.namespace_ + "_" + p.name] = &p;
+  for (auto& [id, pod] : pods_) {
+    auto it = wanted.find(id);
+    bool same = it != wanted.end() && it->second->revision == pod.desired.revision &&
+                it->second->template_ == pod.desired.template_;
+    if (!same && !pod.terminating) BeginStop(pod);
+  }
+  for (const auto& [id, desired] : wanted) {
+    auto it = pods_.find(id);
+    if (it == pods_.end()) {
+      StartPod(*desired, services);
+    } else if (!it->second.terminating && it->second.desired.deployment != desired->deployment) {
+      it->second.desired.deployment = desired->deployment;  // bookkeeping only
+    }
+  }
+  Publish();
+}
+
+void PodManager::StartPod(const DesiredPod& desired, const std::vector<DesiredService>& services) {
+  PodRun pod;
+  pod.desired = desired;
+  pod.id = desired.namespace_ + "_" + desired.name;
+  pod.dir = options_.work_dir + "/pods/" + pod.id;
+  pod.created_wall_ms = clock_.WallMs();
+  std::error_code ec;
+  fs::create_directories(pod.dir + "/logs", ec);
+  fs::create_directories(pod.dir + "/work", ec);
+  for (const auto& c : desired.template_.spec.containers) {
+    for (const auto& p : c.ports) {
+      if (p.protocol != "TCP" && !p.protocol.empty()) continue;
+      auto port = FreePort(options_.node_address);
+      if (!port.ok()) continue;  // reported through the missing mapping; the pod still runs
+      pod.host_ports[p.name.empty() ? std::to_string(p.container_port) : p.name] = *port;
+      pod.ports_by_number[p.container_port] = *port;
+    }
+  }
+  pod.service_env = ServiceEnvironment(services, desired.namespace_, options_.node_address);
+  for (const auto& [k, v] : desired.env) pod.service_env[k] = v;
+  if (cgroups_ != nullptr && cgroups_->enforced()) {
+    pod.cgroup = cgroups_->Create(pod.id, PodLimits(desired)).ok();
+  }
+  for (const auto& spec : desired.template_.spec.containers) {
+    ContainerRun c;
+    c.spec = spec;
+    c.backoff = CrashLoopBackoff(options_.backoff);
+    pod.containers.push_back(std::move(c));
+  }
+  auto [it, inserted] = pods_.emplace(pod.id, std::move(pod));
+  for (auto& c : it->second.containers) StartContainer(it->second, c);
+  Persist(it->second);
+}
+
+void PodManager::StartContainer(PodRun& pod, ContainerRun& c) {
+  int64_t now = clock_.NowMs();
+  const auto& spec = c.spec;
+  // Environment, in Kubernetes' order of precedence: ours, then Services, then the container's
+  // own env (each value may reference the ones before it).
+  std::map<std::string, std::string> env;
+  std::vector<std::string> order;
+  auto set = [&](const std::string& k, const std::string& v) {
+    if (env.find(k) == env.end()) order.push_back(k);
+    env[k] = v;
+  };
+  set("PATH", agent_path_);
+  set("HOME", pod.dir + "/work");
+  set("HOSTNAME", pod.desired.name);
+  set("HOST", options_.node_address);
+  int32_t first_port = 0;
+  for (const auto& p : spec.ports) {
+    auto it = pod.ports_by_number.find(p.container_port);
+    if (it != pod.ports_by_number.end() && first_port == 0) first_port = it->second;
+  }
+  if (first_port == 0 && !pod.ports_by_number.empty())
+    first_port = pod.ports_by_number.begin()->second;
+  if (first_port != 0) set("PORT", std::to_string(first_port));
+  for (const auto& other : pod.desired.template_.spec.containers) {
+    for (const auto& p : other.ports) {
+      auto it = pod.ports_by_number.find(p.container_port);
+      if (!p.name.empty() && it != pod.ports_by_number.end()) {
+        set("PORT_" + EnvVarName(p.name), std::to_string(it->second));
+      }
+    }
+  }
+  set("BALLAST_POD_NAME", pod.desired.name);
+  set("BALLAST_POD_NAMESPACE", pod.desired.namespace_);
+  set("BALLAST_REVISION", pod.desired.revision);
+  set("BALLAST_NODE_NAME", options_.node_name);
+  for (const auto& [k, v] : pod.service_env) set(k, v);
+  for (const auto& e : spec.env) {
+    if (!e.value_from.is_null()) continue;  // valueFrom is not supported yet
+    set(e.name, ExpandVars(e.value, env));
+  }
+  std::vector<std::string> argv;
+  for (const auto& a : spec.command) argv.push_back(ExpandVars(a, env));
+  for (const auto& a : spec.args) argv.push_back(ExpandVars(a, env));
+
+  ProcessSpec ps;
+  for (const auto& k : order) ps.env.push_back(k + "=" + env[k]);
+  ps.argv = argv;
+  ps.cwd = SafeJoin(pod.dir + "/work", spec.working_dir);
+  std::error_code ec;
+  fs::create_directories(ps.cwd, ec);
+  ps.stdout_path = LogPath(pod.dir, spec.name, "stdout");
+  ps.stderr_path = LogPath(pod.dir, spec.name, "stderr");
+  if (pod.desired.template_.spec.run_as_user && ::geteuid() == 0) {
+    auto uid = static_cast<uid_t>(*pod.desired.template_.spec.run_as_user);
+    ps.uid = uid;
+    const auto& sc = pod.desired.template_.spec.security_context_extra;
+    if (sc.is_object() && sc.contains("runAsGroup") && sc["runAsGroup"].is_number_integer()) {
+      ps.gid = sc["runAsGroup"].get<gid_t>();
+    } else if (passwd* pw = ::getpwuid(uid)) {
+      ps.gid = pw->pw_gid;
+    }
+    // The pod's files must be usable by that user.
+    for (const auto& p : {pod.dir, pod.dir + "/work", pod.dir + "/logs", ps.cwd}) {
+      (void)::chown(p.c_str(), uid, ps.gid.value_or(uid));
+    }
+    for (const auto& p : {ps.stdout_path, ps.stderr_path}) {
+      std::ofstream touch(p, std::ios::app);
+      (void)::chown(p.c_str(), uid, ps.gid.value_or(uid));
+    }
+  }
+  if (c.ran_before) c.restarts++;
+  c.ran_before = true;
+  c.incarnation++;
+  c.kill_deadline_ms = 0;
+  c.kill_reason.clear();
+  c.startup = c.liveness = c.readiness = ProbeState{};
+  c.ready = false;
+
+  ballast::Status failure;
+  if (argv.empty()) {
+    failure = InvalidArgument("container " + spec.name +
+                              ": no command or args (images' entrypoints are not supported)");
+  } else {
+    std::string path_env = env["PATH"];
+    auto exe = ResolveExecutable(argv[0], path_env);
+    if (!exe.ok()) {
+      failure = exe.status();
+    } else {
+      ps.executable = *exe;
+      if (pod.cgroup && cgroups_ != nullptr) {
+        auto files = cgroups_->Create(pod.id, PodLimits(pod.desired));
+        if (files.ok()) ps.cgroup_procs_files = *files;
+      }
+      auto pid = SpawnProcess(ps);
+      if (pid.ok()) {
+        c.pid = *pid;
+        c.start_ticks = ProcessStartTime(*pid);
+        c.adopted = false;
+        c.state = "running";
+        c.reason.clear();
+        c.message.clear();
+        c.started_ms = now;
+        c.started_wall_ms = clock_.WallMs();
+        c.oom_kills_at_start = pod.cgroup ? cgroups_->OomKills(pod.id) : 0;
+        c.started = !spec.startup_probe.has_value();
+        c.ready = c.started && !spec.readiness_probe.has_value();
+        for (int kind : {kStartup, kLiveness, kReadiness}) {
+          const model::Probe* p = ProbeOf(spec, kind);
+          ProbeState& st = kind == kStartup    ? c.startup
+                           : kind == kLiveness ? c.liveness
+                                               : c.readiness;
+          if (p) st.next_at_ms = now + int64_t{p->initial_delay_seconds} * 1000;
+        }
+        return;
+      }
+      failure = pid.status();
+    }
+  }
+  // Could not start: like a container that exited at once.
+  c.pid = 0;
+  c.started_ms = now;
+  c.message = failure.message();
+  OnContainerExit(pod, c, 128, 0, true);
+  c.last_reason = "StartError";
+  c.message = failure.message();
+}
+
+void PodManager::OnContainerExit(PodRun& pod, ContainerRun& c, int exit_code, int signal,
+                                 bool known) {
+  int64_t now = clock_.NowMs();
+  if (c.pid > 0) SignalGroup(c.pid, SIGKILL);  // no orphans: the rest of its process group
+  std::string reason;
+  if (!known) {
+    reason = "Unknown";
+  } else if (pod.cgroup && cgroups_ != nullptr && signal == SIGKILL &&
+             cgroups_->OomKills(pod.id) > c.oom_kills_at_start) {
+    reason = "OOMKilled";
+  } else {
+    reason = exit_code == 0 ? "Completed" : "Error";
+  }
+  c.pid = 0;
+  c.start_ticks = 0;
+  c.adopted = false;
+  c.ready = false;
+  c.last_exit_code = known ? exit_code : 0;
+  c.last_reason = reason;
+  c.state = "terminated";
+  c.reason = reason;
+  if (!c.kill_reason.empty()) c.message = c.kill_reason;
+  c.kill_deadline_ms = 0;
+  c.kill_reason.clear();
+  if (!pod.terminating && ShouldRestart(pod.desired.template_.spec.restart_policy, exit_code)) {
+    int64_t delay = c.backoff.NextDelay(c.started_ms, now);
+    c.state = "waiting";
+    c.reason = "CrashLoopBackOff";
+    c.message = "back-off " + std::to_string(delay / 1000) +
+                "s restarting failed container=" + c.spec.name + " pod=" + pod.desired.name;
+    c.restart_at_ms = now + delay;
+  }
+  Persist(pod);
+}
+
+void PodManager::BeginStop(PodRun& pod) {
+  pod.terminating = true;
+  pod.stop_deadline_ms =
+      clock_.NowMs() + pod.desired.template_.spec.termination_grace_period_seconds * 1000;
+  for (auto& c : pod.containers) {
+    c.ready = false;
+    if (c.pid > 0) {
+      SignalGroup(c.pid, SIGTERM);
+    } else {
+      c.state = "terminated";
+    }
+  }
+}
+
+void PodManager::StopAll() {
+  for (auto& [id, pod] : pods_) {
+    if (!pod.terminating) BeginStop(pod);
+  }
+}
+
+bool PodManager::SuperviseContainer(PodRun& pod, ContainerRun& c) {
+  int64_t now = clock_.NowMs();
+  if (c.pid > 0) {
+    if (c.adopted) {
+      if (ProcessStartTime(c.pid) != c.start_ticks) {
+        OnContainerExit(pod, c, 0, 0, false);
+        return true;
+      }
+    } else if (auto exit = TryReap(c.pid)) {
+      OnContainerExit(pod, c, exit->exit_code, exit->signal, true);
+      return true;
+    }
+    if (c.kill_deadline_ms != 0 && now >= c.kill_deadline_ms) SignalGroup(c.pid, SIGKILL);
+    if (!pod.terminating && c.kill_deadline_ms == 0) ScheduleProbes(pod, c);
+    return false;
+  }
+  if (!pod.terminating && c.state == "waiting" && now >= c.restart_at_ms) {
+    StartContainer(pod, c);
+    Persist(pod);
+    return true;
+  }
+  return false;
+}
+
+void PodManager::ScheduleProbes(PodRun& pod, ContainerRun& c) {
+  int64_t now = clock_.NowMs();
+  for (int kind : {kStartup, kLiveness, kReadiness}) {
+    const model::Probe* probe = ProbeOf(c.spec, kind);
+    if (probe == nullptr) continue;
+    if (kind == kStartup && c.started) continue;
+    if (kind != kStartup && !c.started) continue;
+    ProbeState& st = kind == kStartup ? c.startup : kind == kLiveness ? c.liveness : c.readiness;
+    if (st.in_flight || now < st.next_at_ms) continue;
+    st.in_flight = true;
+    st.next_at_ms = now + std::max<int64_t>(1, probe->period_seconds) * 1000;
+    ProbeContext ctx;
+    ctx.host = options_.node_address;
+    ctx.ports_by_name.clear();
+    for (const auto& other : pod.desired.template_.spec.containers) {
+      for (const auto& p : other.ports) {
+        auto it = pod.ports_by_number.find(p.container_port);
+        if (it != pod.ports_by_number.end() && !p.name.empty())
+          ctx.ports_by_name[p.name] = it->second;
+      }
+    }
+    ctx.ports_by_number = pod.ports_by_number;
+    ctx.exec_base.cwd = SafeJoin(pod.dir + "/work", c.spec.working_dir);
+    ctx.exec_base.env = {"PATH=" + agent_path_, "HOST=" + options_.node_address,
+                         "HOSTNAME=" + pod.desired.name};
+    for (const auto& e : c.spec.env) ctx.exec_base.env.push_back(e.name + "=" + e.value);
+    if (pod.desired.template_.spec.run_as_user && ::geteuid() == 0) {
+      ctx.exec_base.uid = static_cast<uid_t>(*pod.desired.template_.spec.run_as_user);
+    }
+    ProbeResult base{
+        pod.id, static_cast<size_t>(&c - pod.containers.data()), c.incarnation, kind, {}};
+    workers_->Submit([probe = *probe, ctx = std::move(ctx), base, mu = results_mu_,
+                      results = results_]() mutable {
+      base.outcome = RunProbe(probe, ctx);
+      std::lock_guard<std::mutex> lock(*mu);
+      results->push_back(std::move(base));
+    });
+  }
+}
+
+bool PodManager::ApplyProbeResults() {
+  std::vector<ProbeResult> results;
+  {
+    std::lock_guard<std::mutex> lock(*results_mu_);
+    results.swap(*results_);
+  }
+  bool changed = false;
+  int64_t now = clock_.NowMs();
+  for (auto& r : results) {
+    auto it = pods_.find(r.pod_id);
+    if (it == pods_.end() || r.container >= it->second.containers.size()) continue;
+    PodRun& pod = it->second;
+    ContainerRun& c = pod.containers[r.container];
+    if (c.incarnation != r.incarnation || c.pid <= 0) continue;
+    const model::Probe* probe = ProbeOf(c.spec, r.kind);
+    if (probe == nullptr) continue;
+    ProbeState& st = r.kind == kStartup    ? c.startup
+                     : r.kind == kLiveness ? c.liveness
+                                           : c.readiness;
+    st.in_flight = false;
+    if (r.outcome.success) {
+      st.successes++;
+      st.failures = 0;
+    } else {
+      st.failures++;
+      st.successes = 0;
+    }
+    if (pod.terminating || c.kill_deadline_ms != 0) continue;
+    auto kill = [&](const std::string& why) {
+      int64_t grace = probe->termination_grace_period_seconds.value_or(
+          pod.desired.template_.spec.termination_grace_period_seconds);
+      c.kill_reason = why;
+      c.kill_deadline_ms = now + grace * 1000;
+      c.ready = false;
+      SignalGroup(c.pid, SIGTERM);
+      changed = true;
+    };
+    switch (r.kind) {
+      case kStartup:
+        if (st.successes >= 1) {
+          c.started = true;
+          c.ready = !c.spec.readiness_probe.has_value();
+          for (int k : {kLiveness, kReadiness}) {
+            const model::Probe* p = ProbeOf(c.spec, k);
+            ProbeState& s2 = k == kLiveness ? c.liveness : c.readiness;
+            if (p)
+              s2.next_at_ms =
+                  std::max(now, c.started_ms + int64_t{p->initial_delay_seconds} * 1000);
+          }
+          changed = true;
+        } else if (st.failures >= std::max(1, probe->failure_threshold)) {
+          kill("Container " + c.spec.name +
+               " failed startup probe, will be restarted: " + r.outcome.message);
+        }
+        break;
+      case kLiveness:
+        if (st.failures >= std::max(1, probe->failure_threshold)) {
+          kill("Container " + c.spec.name +
+               " failed liveness probe, will be restarted: " + r.outcome.message);
+        }
+        break;
+      case kReadiness:
+        if (!c.ready && st.successes >= std::max(1, probe->success_threshold)) {
+          c.ready = true;
+          changed = true;
+        } else if (c.ready && st.failures >= std::max(1, probe->failure_threshold)) {
+          c.ready = false;
+          c.message = "Readiness probe failed: " + r.outcome.message;
+          changed = true;
+        }
+        break;
+    }
+  }
+  return changed;
+}
+
+bool PodManager::Tick() {
+  bool changed = ApplyProbeResults();
+  int64_t now = clock_.NowMs();
+  for (auto it = pods_.begin(); it != pods_.end();) {
+    PodRun& pod = it->second;
+    for (auto& c : pod.containers) changed |= SuperviseContainer(pod, c);
+    if (pod.terminating) {
+      bool running = std::any_of(pod.containers.begin(), pod.containers.end(),
+                                 [](const ContainerRun& c) { return c.pid > 0; });
+      if (!running) {
+        if (pod.cgroup && cgroups_ != nullptr) {
+          cgroups_->KillAll(pod.id);
+          cgroups_->Remove(pod.id);
+        }
+        std::error_code ec;
+        fs::remove_all(pod.dir, ec);
+        it = pods_.erase(it);
+        changed = true;
+        continue;
+      }
+      if (now >= pod.stop_deadline_ms) {
+        for (auto& c : pod.containers) {
+          if (c.pid > 0) SignalGroup(c.pid, SIGKILL);
+        }
+        if (pod.cgroup && cgroups_ != nullptr) cgroups_->KillAll(pod.id);
+      }
+    }
+    ++it;
+  }
+  if (now - last_rotate_ms_ >= 1000) {
+    last_rotate_ms_ = now;
+    RotateLogs();
+  }
+  Publish();
+  std::map<std::string, std::pair<std::string, bool>> reported;
+  {
+    std::lock_guard<std::mutex> lock(status_mu_);
+    for (const auto& p : status_) {
+      reported[p.namespace_ + "_" + p.name] = {
+          std::string(model::PodPhaseName(p.phase)) + "/" + std::to_string(p.restarts), p.ready};
+    }
+  }
+  if (reported != last_reported_) {
+    last_reported_ = std::move(reported);
+    changed = true;
+  }
+  return changed;
+}
+
+void PodManager::RotateLogs() {
+  for (const auto& [id, pod] : pods_) {
+    for (const auto& c : pod.containers) {
+      for (const char* stream : {"stdout", "stderr"}) {
+        std::string path = LogPath(pod.dir, c.spec.name, stream);
+        std::error_code ec;
+        auto size = fs::file_size(path, ec);
+        if (ec || static_cast<int64_t>(size) <= options_.log_max_bytes) continue;
+        // Copy, then truncate: the process keeps its O_APPEND descriptor, which survives an
+        // agent restart (a pipe to the agent would not).
+        fs::copy_file(path, path + ".1", fs::copy_options::overwrite_existing, ec);
+        ::truncate(path.c_str(), 0);
+      }
+    }
+  }
+}
+
+model::Pod PodManager::Report(const PodRun& pod) const {
+  model::Pod p;
+  p.name = pod.desired.name;
+  p.namespace_ = pod.desired.namespace_;
+  p.deployment = pod.desired.deployment;
+  p.revision = pod.desired.revision;
+  p.node = options_.node_name;
+  p.terminating = pod.terminating;
+  p.host_ports = pod.host_ports;
+  p.created_ms = pod.created_wall_ms;
+  for (const auto& c : pod.desired.template_.spec.containers) {
+    if (!c.ports.empty()) {
+      auto it = pod.ports_by_number.find(c.ports[0].container_port);
+      if (it != pod.ports_by_number.end()) {
+        p.address = options_.node_address + ":" + std::to_string(it->second);
+        break;
+      }
+    }
+  }
+  bool all_ready = !pod.containers.empty() && !pod.terminating;
+  bool any_ran = false, any_running = false, all_done = true, all_succeeded = true;
+  for (const auto& c : pod.containers) {
+    model::ContainerStatus s;
+    s.name = c.spec.name;
+    s.ready = c.ready;
+    s.restarts = c.restarts;
+    s.state = c.state;
+    s.reason = c.reason;
+    s.message = c.message;
+    s.last_exit_code = c.last_exit_code;
+    s.last_reason = c.last_reason;
+    s.started_at_ms = c.pid > 0 ? c.started_wall_ms : 0;
+    p.restarts += c.restarts;
+    all_ready = all_ready && c.ready;
+    any_ran = any_ran || c.ran_before;
+    any_running = any_running || c.pid > 0;
+    bool done = c.state == "terminated";
+    all_done = all_done && done;
+    all_succeeded = all_succeeded && done && c.last_exit_code == 0 && c.last_reason == "Completed";
+    p.containers.push_back(std::move(s));
+  }
+  p.ready = all_ready;
+  p.ready_since_ms = all_ready ? pod.ready_since_ms : 0;
+  if (all_done && !pod.terminating && any_ran) {
+    p.phase = all_succeeded ? model::PodPhase::kSucceeded : model::PodPhase::kFailed;
+  } else if (any_running || any_ran) {
+    p.phase = model::PodPhase::kRunning;
+  } else {
+    p.phase = model::PodPhase::kPending;
+  }
+  return p;
+}
+
+void PodManager::Publish() {
+  std::vector<model::Pod> out;
+  int64_t wall = clock_.WallMs();
+  for (auto& [id, pod] : pods_) {
+    model::Pod p = Report(pod);
+    if (p.ready && pod.ready_since_ms == 0) pod.ready_since_ms = wall;
+    if (!p.ready) pod.ready_since_ms = 0;
+    p.ready_since_ms = pod.ready_since_ms;
+    out.push_back(std::move(p));
+  }
+  std::lock_guard<std::mutex> lock(status_mu_);
+  status_ = std::move(out);
+}
+
+std::vector<model::Pod> PodManager::Status() const {
+  std::lock_guard<std::mutex> lock(status_mu_);
+  return status_;
+}
+
+void PodManager::Persist(const PodRun& pod) const {
+  Json containers = Json::array();
+  for (const auto& c : pod.containers) {
+    containers.push_back(Json{{"name", c.spec.name},
+                              {"pid", c.pid},
+                              {"startTicks", c.start_ticks},
+                              {"restarts", c.restarts},
+                              {"lastExitCode", c.last_exit_code},
+                              {"lastReason", c.last_reason},
+                              {"started", c.started},
+                              {"ready", c.ready},
+                              {"ranBefore", c.ran_before},
+                              {"startedWallMs", c.started_wall_ms}});
+  }
+  Json ports_by_number = Json::object();
+  for (const auto& [k, v] : pod.ports_by_number) ports_by_number[std::to_string(k)] = v;
+  Json j{{"desired", ToJson(pod.desired)},   {"hostPorts", pod.host_ports},
+         {"portsByNumber", ports_by_number}, {"serviceEnv", pod.service_env},
+         {"createdMs", pod.created_wall_ms}, {"cgroup", pod.cgroup},
+         {"terminating", pod.terminating},   {"containers", containers}};
+  WriteFileAtomically(pod.dir + "/pod.json", j.dump(2));
+}
+
+int PodManager::Restore() {
+  int adopted = 0;
+  std::error_code ec;
+  int64_t now = clock_.NowMs();
+  for (const auto& entry : fs::directory_iterator(options_.work_dir + "/pods", ec)) {
+    std::ifstream in(entry.path() / "pod.json");
+    if (!in) continue;
+    Json j = Json::parse(in, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) continue;
+    auto desired = DesiredPodFromJson(j.value("desired", Json::object()));
+    if (!desired.ok()) continue;
+    PodRun pod;
+    pod.desired = std::move(*desired);
+    pod.id = pod.desired.namespace_ + "_" + pod.desired.name;
+    pod.dir = entry.path().string();
+    try {
+      pod.host_ports = j.value("hostPorts", std::map<std::string, int32_t>{});
+      const Json ports = j.contains("portsByNumber") ? j["portsByNumber"] : Json::object();
+      for (auto p = ports.begin(); p != ports.end(); ++p) {
+        pod.ports_by_number[std::stoi(p.key())] = p.value().get<int32_t>();
+      }
+      pod.service_env = j.value("serviceEnv", model::StringMap{});
+      pod.created_wall_ms = j.value("createdMs", int64_t{0});
+      pod.cgroup = j.value("cgroup", false) && cgroups_ != nullptr && cgroups_->enforced();
+      pod.terminating = j.value("terminating", false);
+    } catch (const std::exception&) {
+      continue;
+    }
+    Json saved = j.value("containers", Json::array());
+    for (const auto& spec : pod.desired.template_.spec.containers) {
+      ContainerRun c;
+      c.spec = spec;
+      c.backoff = CrashLoopBackoff(options_.backoff);
+      for (const auto& s : saved) {
+        if (!s.is_object() || s.value("name", "") != spec.name) continue;
+        pid_t pid = s.value("pid", 0);
+        uint64_t ticks = s.value("startTicks", uint64_t{0});
+        c.restarts = s.value("restarts", 0);
+        c.last_exit_code = s.value("lastExitCode", 0);
+        c.last_reason = s.value("lastReason", "");
+        c.ran_before = s.value("ranBefore", false);
+        if (pid > 0 && ticks != 0 && ProcessStartTime(pid) == ticks) {
+          c.pid = pid;
+          c.start_ticks = ticks;
+          c.adopted = true;
+          c.state = "running";
+          c.reason.clear();
+          c.started = s.value("started", true);
+          c.ready = s.value("ready", false);
+          c.started_ms = now;
+          c.started_wall_ms = s.value("startedWallMs", int64_t{0});
+          c.incarnation = 1;
+          c.oom_kills_at_start = pod.cgroup ? cgroups_->OomKills(pod.id) : 0;
+          adopted++;
+        } else if (c.ran_before) {
+          c.state = "waiting";
+          c.reason = "CrashLoopBackOff";
+          c.last_reason = "Unknown";
+          c.message = "exited while the agent was not running";
+          c.restart_at_ms = now;
+        }
+      }
+      pod.containers.push_back(std::move(c));
+    }
+    if (pod.terminating) {
+      pod.stop_deadline_ms =
+          now + pod.desired.template_.spec.termination_grace_period_seconds * 1000;
+    }
+    pods_.emplace(pod.id, std::move(pod));
+  }
+  Publish();
+  return adopted;
+}
+
+}  // namespace ballast::nodeagent

@@ -1,0 +1,154 @@
+#pragma once
+
+// The agent's pod supervisor: runs each desired pod's containers as processes, restarts them
+// with CrashLoopBackOff, runs probes, rotates logs, stops pods (SIGTERM, then SIGKILL after the
+// grace period, whole process group and cgroup), records every pod in the work directory and
+// adopts still-running ones after an agent restart.
+//
+// Threading: every method except Status() must be called from one thread (the agent's
+// supervision loop). Probes run on a private worker pool and hand their results back to Tick().
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/cluster.h"
+#include "model/object.h"
+#include "nodeagent/backoff.h"
+#include "nodeagent/cgroups.h"
+#include "nodeagent/clock.h"
+#include "nodeagent/probes.h"
+#include "nodeagent/protocol.h"
+
+namespace ballast::nodeagent {
+
+struct PodManagerOptions {
+  std::string node_name = "node";
+  std::string node_address = "127.0.0.1";    // where pods' ports and probes bind
+  std::string work_dir;                      // pods live in work_dir/pods/<namespace>_<name>
+  int64_t log_max_bytes = 10 * 1024 * 1024;  // per stream; one rotated copy (.1) is kept
+  BackoffPolicy backoff;
+  int probe_threads = 4;
+};
+
+class PodManager {
+ public:
+  // `clock` and `cgroups` (may be null: no limits) must outlive the manager.
+  PodManager(PodManagerOptions options, const Clock& clock, Cgroups* cgroups);
+  ~PodManager();  // leaves pods running (they are adopted by the next agent)
+  PodManager(const PodManager&) = delete;
+  PodManager& operator=(const PodManager&) = delete;
+
+  // Loads the pods recorded in the work directory. Containers whose process still runs (same
+  // pid and start time) are adopted; the others count a restart and start per restart policy.
+  // Returns how many containers were adopted.
+  int Restore();
+
+  // Applies a complete desired set: starts pods not running yet, stops the ones not in it.
+  // `services` give the pods' Service environment (read when a pod starts).
+  void SetDesired(const std::vector<DesiredPod>& pods, const std::vector<DesiredService>& services);
+
+  // One round of supervision. Returns true when a pod's phase, readiness or restarts changed.
+  bool Tick();
+
+  // Every pod's status, as reported to the reconciler. Thread-safe (a copy made by Tick).
+  std::vector<model::Pod> Status() const;
+
+  // Begins stopping every pod (for `ballast agent --stop-pods-on-exit`); keep calling Tick()
+  // until Empty().
+  void StopAll();
+  bool Empty() const { return pods_.empty(); }
+
+  struct ProbeState {
+    int64_t next_at_ms = 0;
+    int successes = 0;
+    int failures = 0;
+    bool in_flight = false;
+  };
+  struct ContainerRun {
+    model::Container spec;
+    pid_t pid = 0;
+    uint64_t start_ticks = 0;
+    bool adopted = false;  // not our child: watched through /proc
+    std::string state = "waiting";
+    std::string reason = "ContainerCreating";
+    std::string message;
+    int32_t restarts = 0;
+    int32_t last_exit_code = 0;
+    std::string last_reason;
+    int64_t started_ms = 0;  // monotonic
+    int64_t started_wall_ms = 0;
+    int64_t restart_at_ms = 0;  // while waiting in back-off
+    CrashLoopBackoff backoff;
+    uint64_t incarnation = 0;  // bumps on each start; stale probe results are dropped
+    ProbeState startup, liveness, readiness;
+    bool started = false;  // startup probe passed (or none)
+    bool ready = false;
+    bool ran_before = false;       // a start after this one is a restart
+    int64_t kill_deadline_ms = 0;  // a liveness/startup kill in progress
+    std::string kill_reason;
+    int64_t oom_kills_at_start = 0;
+  };
+  struct PodRun {
+    DesiredPod desired;
+    std::string id;                              // "<namespace>_<name>"
+    std::string dir;                             // work_dir/pods/<id>
+    std::map<std::string, int32_t> host_ports;   // port name (or number) -> host port
+    std::map<int32_t, int32_t> ports_by_number;  // containerPort -> host port
+    model::StringMap service_env;
+    std::vector<ContainerRun> containers;
+    int64_t created_wall_ms = 0;
+    int64_t ready_since_ms = 0;
+    bool terminating = false;
+    int64_t stop_deadline_ms = 0;
+    bool cgroup = false;
+  };
+
+ private:
+  void StartPod(const DesiredPod& desired, const std::vector<DesiredService>& services);
+  void StartContainer(PodRun& pod, ContainerRun& c);
+  void OnContainerExit(PodRun& pod, ContainerRun& c, int exit_code, int signal, bool known);
+  void BeginStop(PodRun& pod);
+  bool SuperviseContainer(PodRun& pod, ContainerRun& c);
+  void ScheduleProbes(PodRun& pod, ContainerRun& c);
+  bool ApplyProbeResults();
+  void RotateLogs();
+  void Persist(const PodRun& pod) const;
+  void Publish();
+  model::Pod Report(const PodRun& pod) const;
+
+  struct ProbeResult {
+    std::string pod_id;
+    size_t container;
+    uint64_t incarnation;
+    int kind;  // 0 startup, 1 liveness, 2 readiness
+    ProbeOutcome outcome;
+  };
+
+  PodManagerOptions options_;
+  const Clock& clock_;
+  Cgroups* cgroups_;
+  std::map<std::string, PodRun> pods_;  // by id
+  std::string agent_path_;              // PATH handed to pods
+  int64_t last_rotate_ms_ = 0;
+  std::map<std::string, std::pair<std::string, bool>> last_reported_;  // id -> (phase, ready)
+
+  std::shared_ptr<std::mutex> results_mu_ = std::make_shared<std::mutex>();
+  std::shared_ptr<std::vector<ProbeResult>> results_ = std::make_shared<std::vector<ProbeResult>>();
+
+  mutable std::mutex status_mu_;  // guards status_
+  std::vector<model::Pod> status_;
+
+  std::unique_ptr<WorkerPool> workers_;  // last: joined first on destruction
+};
+
+// A free TCP port on `address` (bound and released; the caller's process binds it next).
+Result<int32_t> FreePort(const std::string& address);
+
+}  // namespace ballast::nodeagent

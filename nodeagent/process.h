@@ -1,0 +1,62 @@
+#pragma once
+
+// Processes as the agent runs them: each in its own session and process group, stdout/stderr
+// appended to files, optionally placed in cgroups and switched to another user before exec.
+// Plain POSIX/Linux; no threads of its own.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/status.h"
+
+namespace ballast::nodeagent {
+
+struct ProcessSpec {
+  std::string executable;         // absolute path (see ResolveExecutable)
+  std::vector<std::string> argv;  // argv[0] included
+  std::vector<std::string> env;   // "NAME=value", the whole environment
+  std::string cwd;
+  std::string stdout_path;  // opened O_APPEND (so copy-truncate rotation works), created 0640
+  std::string stderr_path;
+  std::optional<uid_t> uid;  // switch to this user (and gid) before exec; requires root
+  std::optional<gid_t> gid;
+  // Files such as ".../cgroup.procs" the child writes its pid to before exec.
+  std::vector<std::string> cgroup_procs_files;
+};
+
+// Starts the process: a new session (so its process group id is its pid), stdin /dev/null,
+// signals reset, every other descriptor closed. Returns the pid once exec succeeded; an exec
+// failure is an error naming the executable and errno text.
+Result<pid_t> SpawnProcess(const ProcessSpec& spec);
+
+// `name` as is when it contains '/', else searched in `path_env` (colon-separated).
+// NotFound when there is no such executable file.
+Result<std::string> ResolveExecutable(const std::string& name, const std::string& path_env);
+
+// Field 22 of /proc/PID/stat (start time in clock ticks since boot); 0 when there is no such
+// process or it is a zombie. With the pid it identifies a process across pid reuse.
+uint64_t ProcessStartTime(pid_t pid);
+
+struct ExitInfo {
+  int exit_code = 0;  // the exit status, or 128 + signal as Kubernetes reports it
+  int signal = 0;     // terminating signal, 0 when it exited normally
+};
+
+// Reaps the child `pid` if it has exited (WNOHANG). std::nullopt while it runs. A pid that is
+// not our child (adopted) gives std::nullopt too; use ProcessStartTime for those.
+std::optional<ExitInfo> TryReap(pid_t pid);
+
+// kill(-pgid, sig); true when at least one member received it.
+bool SignalGroup(pid_t pgid, int sig);
+// True while a live (not zombie) process of the group exists. Scans /proc.
+bool GroupAlive(pid_t pgid);
+
+// Runs `argv` to completion with a deadline (for exec probes): its own process group, killed
+// with SIGKILL at the deadline. Returns the exit code; DeadlineExceeded on timeout.
+Result<int> RunWithTimeout(const ProcessSpec& spec, int timeout_ms);
+
+}  // namespace ballast::nodeagent

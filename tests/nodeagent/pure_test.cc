@@ -1,0 +1,95 @@
+// Pure parts of the agent: $(VAR) expansion, CrashLoopBackOff, protocol codecs.
+
+#include <gtest/gtest.h>
+
+#include "nodeagent/backoff.h"
+#include "nodeagent/expand.h"
+#include "nodeagent/protocol.h"
+
+namespace ballast::nodeagent {
+namespace {
+
+TEST(ExpandTest, KubernetesSemantics) {
+  std::map<std::string, std::string> vars = {{"A", "alpha"}, {"B", "$(A)"}, {"EMPTY", ""}};
+  EXPECT_EQ(ExpandVars("$(A)", vars), "alpha");
+  EXPECT_EQ(ExpandVars("x-$(A)-y", vars), "x-alpha-y");
+  EXPECT_EQ(ExpandVars("$(A)$(A)", vars), "alphaalpha");
+  EXPECT_EQ(ExpandVars("$(UNKNOWN)", vars), "$(UNKNOWN)");
+  EXPECT_EQ(ExpandVars("$$(A)", vars), "$(A)");  // escaped
+  EXPECT_EQ(ExpandVars("$$$(A)", vars), "$alpha");
+  EXPECT_EQ(ExpandVars("$$$$", vars), "$$");
+  EXPECT_EQ(ExpandVars("$(B)", vars), "$(A)");  // values are not expanded again
+  EXPECT_EQ(ExpandVars("$(EMPTY)x", vars), "x");
+  EXPECT_EQ(ExpandVars("$A", vars), "$A");              // not an expression
+  EXPECT_EQ(ExpandVars("cost: 5$", vars), "cost: 5$");  // trailing operator
+  EXPECT_EQ(ExpandVars("$(A", vars), "$(A");            // incomplete reference
+  EXPECT_EQ(ExpandVars("$()", vars), "$()");
+  EXPECT_EQ(ExpandVars("", vars), "");
+  EXPECT_EQ(ExpandVars("$(A)$(", vars), "alpha$(");
+}
+
+TEST(BackoffTest, DoublesToFiveMinutesAndResetsAfterTenMinutesRunning) {
+  CrashLoopBackoff b;
+  int64_t t = 0;
+  std::vector<int64_t> delays;
+  for (int i = 0; i < 8; ++i) {
+    int64_t d = b.NextDelay(t, t + 1000);
+    delays.push_back(d);
+    t += 1000 + d;
+  }
+  EXPECT_EQ(delays,
+            (std::vector<int64_t>{10000, 20000, 40000, 80000, 160000, 300000, 300000, 300000}));
+  EXPECT_EQ(b.NextDelay(t, t + 600'000), 10000);  // ran 10 minutes: back to the start
+  EXPECT_EQ(b.NextDelay(t, t + 599'999 + 0), 20000);
+}
+
+TEST(ProtocolTest, ServiceEnvironmentNamesAsKubernetes) {
+  DesiredService s;
+  s.name = "my-db";
+  s.ports = {DesiredServicePort{"pg", "TCP", 5432, 0, {}},
+             DesiredServicePort{"", "TCP", 9187, 0, {}}};
+  DesiredService other = s;
+  other.namespace_ = "elsewhere";
+  other.name = "hidden";
+  auto env = ServiceEnvironment({s, other}, "default", "127.0.0.5");
+  EXPECT_EQ(env["MY_DB_SERVICE_HOST"], "127.0.0.5");
+  EXPECT_EQ(env["MY_DB_SERVICE_PORT"], "5432");
+  EXPECT_EQ(env["MY_DB_SERVICE_PORT_PG"], "5432");
+  EXPECT_EQ(env.count("HIDDEN_SERVICE_HOST"), 0u);
+}
+
+TEST(ProtocolTest, DesiredStateRoundTripsAndRejectsBadInput) {
+  DesiredState st;
+  st.node = "n1";
+  st.version = 4;
+  DesiredPod p;
+  p.name = "web-abc-x1";
+  p.deployment = "web";
+  p.revision = "abc";
+  model::Container c;
+  c.name = "main";
+  c.command = {"/bin/true"};
+  c.ports.push_back(model::ContainerPort{"http", 8080, "TCP", 0, model::Json::object()});
+  p.template_.spec.containers.push_back(c);
+  p.env = {{"X", "1"}};
+  st.pods.push_back(p);
+  DesiredService s;
+  s.name = "web";
+  s.ports = {DesiredServicePort{"http", "TCP", 80, 30080, {"127.0.0.2:4000"}}};
+  st.services.push_back(s);
+  auto back = DesiredStateFromJson(ToJson(st));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->pods.at(0).name, st.pods[0].name);
+  EXPECT_EQ(back->pods.at(0).template_.spec.containers.at(0).command, c.command);
+  EXPECT_EQ(back->services, st.services);
+  EXPECT_EQ(back->version, 4);
+
+  EXPECT_FALSE(DesiredStateFromJson(model::Json::array()).ok());
+  EXPECT_FALSE(DesiredStateFromJson(model::Json{{"pods", {{{"name", "x"}}}}}).ok());
+  EXPECT_FALSE(DesiredStateFromJson(model::Json{{"version", "seven"}}).ok());
+  auto bad_port = model::Json{{"services", {{{"name", "s"}, {"ports", {{{"port", 70000}}}}}}}};
+  EXPECT_FALSE(DesiredStateFromJson(bad_port).ok());
+}
+
+}  // namespace
+}  // namespace ballast::nodeagent
