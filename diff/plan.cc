@@ -129,12 +129,20 @@ PlanCounts Plan::counts() const {
 
 const std::string& RevisionCache::Get(const ObjectKey& key, const model::PodTemplateSpec& t) {
   auto it = entries_.find(key);
-  if (it != entries_.end() && it->second.template_ == t) return it->second.hash;
+  if (it != entries_.end() && it->second.template_ == t) {
+    it->second.used = generation_;
+    return it->second.hash;
+  }
   ++misses_;
-  Entry e{t, model::PodTemplateHash(t)};
+  Entry e{t, model::PodTemplateHash(t), generation_};
   if (it == entries_.end()) return entries_.emplace(key, std::move(e)).first->second.hash;
   it->second = std::move(e);
   return it->second.hash;
+}
+
+void RevisionCache::EndPlan() {
+  std::erase_if(entries_, [&](const auto& kv) { return kv.second.used != generation_; });
+  ++generation_;
 }
 
 const ObjectPlan* Plan::Find(const ObjectKey& key) const {
@@ -650,6 +658,7 @@ Plan ComputePlan(const std::vector<Manifest>& desired, const std::vector<Manifes
                        [](const ObjectPlan& a, const ObjectPlan& b) { return a.key < b.key; });
   }
   plan.warnings = planner.global_errors();
+  if (options.revisions != nullptr) options.revisions->EndPlan();
   return plan;
 }
 

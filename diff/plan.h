@@ -15,6 +15,7 @@
 // metadata.uid/resourceVersion/generation/creationTimestamp/managedFields and kubectl's
 // last-applied annotation) and the paths the user asked to ignore.
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -166,6 +167,9 @@ class RevisionCache {
  public:
   // The hash of `t`, recomputed only when `t` differs from what was last seen for `key`.
   const std::string& Get(const model::ObjectKey& key, const model::PodTemplateSpec& t);
+  // Forgets the entries no Get asked for since the previous EndPlan, so objects that left
+  // git do not stay forever. ComputePlan calls it when it is done.
+  void EndPlan();
   size_t size() const { return entries_.size(); }
   size_t misses() const { return misses_; }
 
@@ -173,8 +177,10 @@ class RevisionCache {
   struct Entry {
     model::PodTemplateSpec template_;
     std::string hash;
+    uint64_t used = 0;  // generation of the last Get
   };
   std::map<model::ObjectKey, Entry> entries_;
+  uint64_t generation_ = 0;
   size_t misses_ = 0;
 };
 

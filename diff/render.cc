@@ -148,8 +148,11 @@ void SummaryLines(const ObjectPlan& o, const Json& doc, const char* sign, std::s
     if (containers != nullptr) {
       for (const auto& c : *containers) {
         std::string base = "spec.template.spec.containers[" + ItemKey("containers", c) + "]";
-        if (auto im = c.find("image"); im != c.end()) {
+        // ballast runs processes: a container may have a command and no image.
+        if (auto im = c.find("image"); im != c.end() && !(im->is_string() && im->empty())) {
           *out += prefix + base + ".image: " + FormatValue(*im) + "\n";
+        } else if (auto cmd = c.find("command"); cmd != c.end()) {
+          *out += prefix + base + ".command: " + FormatValue(*cmd) + "\n";
         }
       }
     }

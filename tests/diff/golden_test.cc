@@ -154,6 +154,49 @@ INSTANTIATE_TEST_SUITE_P(Cases, GoldenPlan, ::testing::ValuesIn(CaseNames()),
                            return n;
                          });
 
+// Every case's desired state against every case's recorded state: whatever the mix, planning
+// and every rendering succeed, and the plan survives its JSON round trip.
+TEST(GoldenPlanCases, EveryDesiredAgainstEveryState) {
+  std::vector<std::vector<model::Manifest>> desired_sets;
+  std::vector<RecordedState> states;
+  for (const auto& name : CaseNames()) {
+    std::string text;
+    if (ReadText(CasesDir() / name / "desired.yaml", &text)) {
+      desired_sets.push_back(model::ParseManifestFile("desired.yaml", text).manifests);
+    }
+    if (ReadText(CasesDir() / name / "state.json", &text)) {
+      ReplaceAll(&text, "{{", "r");
+      ReplaceAll(&text, "}}", "");
+      auto state = StateFromJson(Json::parse(text), "state.json");
+      ASSERT_TRUE(state.ok()) << name << ": " << state.status().ToString();
+      states.push_back(std::move(*state));
+    }
+  }
+  ASSERT_GE(desired_sets.size(), 10u);
+  ASSERT_GE(states.size(), 10u);
+  int changed = 0;
+  for (const auto& want : desired_sets) {
+    for (const auto& had : states) {
+      Plan plan = ComputePlan(want, had.objects, had.live ? &*had.live : nullptr);
+      EXPECT_FALSE(RenderText(plan).empty());
+      for (const auto& o : plan.objects) {
+        if (o.is_change() && !o.old_doc.is_null() && !o.new_doc.is_null()) {
+          EXPECT_NE(RenderUnifiedDiff(o), "") << o.key.ToString();
+        }
+      }
+      JsonOptions full;
+      full.include_documents = true;
+      full.include_diff = true;
+      Json j = ToJson(plan, full);
+      auto back = PlanFromJson(j);
+      ASSERT_TRUE(back.ok()) << back.status().ToString();
+      EXPECT_EQ(RenderText(*back), RenderText(plan));
+      changed += plan.has_changes() ? 1 : 0;
+    }
+  }
+  EXPECT_GT(changed, 0);
+}
+
 // The cases issue 4 asks for are all there (a folder removed by mistake fails here).
 TEST(GoldenPlanCases, RequiredCasesExist) {
   auto names = CaseNames();

@@ -336,6 +336,10 @@ TEST(RevisionCache, HashesOnlyWhatChanged) {
   EXPECT_EQ(cache.Get(key, tb), model::PodTemplateHash(tb));
   EXPECT_EQ(cache.misses(), 2u);
   EXPECT_EQ(cache.size(), 1u);
+  cache.EndPlan();  // used in this round: kept
+  EXPECT_EQ(cache.size(), 1u);
+  cache.EndPlan();  // not asked for since: forgotten
+  EXPECT_EQ(cache.size(), 0u);
 }
 
 TEST(ComputePlanDrift, SamePlanWithARevisionCache) {
