@@ -13,6 +13,8 @@
 //   caller stops them, so each Deployment goes back to its desired count.
 // A node whose agent reports itself not ready while still sending heartbeats is NotReady (and
 // placement avoids it) but its pods are not replaced: the agent still runs them.
+// Set model::Node::ready from NodeHealth::ready before building a Scheduler: placement treats a
+// node that is not ready as tainted node.kubernetes.io/not-ready:NoSchedule.
 //
 // Pure: no I/O, no clock; the same input gives the same decision.
 

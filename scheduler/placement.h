@@ -117,7 +117,17 @@ using TemplateId = int32_t;
 
 // Places pods onto a fixed set of nodes, one at a time, keeping track of what each node already
 // runs. Build one per scheduling pass: construct with the live nodes, AddTemplate the revisions
-// involved, Bind the pods that exist, then Place the new ones.
+// involved, Bind the pods that exist, then Place the new ones. For example:
+//
+//   Scheduler s = Scheduler::FromNodeMap(live.nodes);  // Node::ready as EvaluateNodes says
+//   std::map<std::pair<std::string, std::string>, TemplateId> ids;  // (deployment, revision)
+//   ... ids[{d.name, rev}] = s.AddTemplate(TemplateOf(d)) for every revision that has pods
+//   for (const model::Pod& p : live.pods) {  // terminating pods still hold their resources
+//     if (!p.node.empty()) s.Bind(ids.at({p.deployment, p.revision}), p.node);
+//   }
+//   Placement where = s.Place(ids.at({d.name, rev}));  // once per pod StepRollout starts
+//
+// Building and binding 100,000 pods on 5,000 nodes takes ~35 ms (bench/README.md).
 //
 // Not thread-safe; a Scheduler is a value owned by one caller.
 class Scheduler {

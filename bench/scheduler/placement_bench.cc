@@ -204,6 +204,26 @@ void BM_PlaceQuality(benchmark::State& state) {
   }
 }
 
+// Building a Scheduler for a pass: the nodes, one template per Deployment, and binding every
+// pod that runs (the state BM_Place ends in). Items are pods bound.
+void BM_BuildAndBind(benchmark::State& state) {
+  const int num_nodes = static_cast<int>(state.range(0));
+  const Workload& w = WorkloadFor(num_nodes);
+  for (auto _ : state) {
+    Scheduler s(w.nodes);
+    int i = 0;
+    for (const auto& t : w.templates) {
+      TemplateId id = s.AddTemplate(t);
+      for (int r = 0; r < kReplicas; ++r) {
+        s.Bind(id, w.nodes[static_cast<size_t>(i++) % w.nodes.size()].name);
+      }
+    }
+    benchmark::DoNotOptimize(s);
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(w.templates.size()) *
+                          kReplicas);
+}
+
 // One stepper call for a Deployment of 1,000 replicas halfway through a rollout.
 void BM_StepRollout(benchmark::State& state) {
   const int replicas = static_cast<int>(state.range(0));
@@ -243,6 +263,7 @@ BENCHMARK(BM_PlaceQuality)
     ->Args({5000, 1000})
     ->Unit(benchmark::kMillisecond)
     ->Iterations(1);
+BENCHMARK(BM_BuildAndBind)->Arg(500)->Arg(5000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StepRollout)->Arg(1000)->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "scheduler/placement.h"
 #include "scheduler/rollout.h"
 #include "tests/scheduler/fixtures.h"
 #include "tests/scheduler/rollout_sim.h"
@@ -181,6 +182,33 @@ TEST(NodeLifecycle, AbsurdHeartbeatsDoNotOverflow) {
   EXPECT_TRUE(d.nodes[0].ready);
   EXPECT_FALSE(d.nodes[1].ready);
   EXPECT_EQ(d.newly_lost, std::vector<std::string>{"p"});
+}
+
+}  // namespace
+}  // namespace ballast::scheduler
+
+namespace ballast::scheduler {
+namespace {
+
+TEST(NodeLifecycle, ReplacementsAvoidTheNotReadyNode) {
+  std::map<std::string, model::Node> nodes;
+  for (const char* name : {"a", "b", "c"}) {
+    nodes[name] = MakeNode(name, 4000, 8 * kGi);
+    nodes[name].last_heartbeat_ms = 1'000'000;
+  }
+  nodes["b"].last_heartbeat_ms = 0;
+  auto d = EvaluateNodes(nodes, {PodOn("web-aaaa-bbbbb", "b")}, {}, 1'000'000, {});
+  ASSERT_EQ(d.newly_lost, std::vector<std::string>{"web-aaaa-bbbbb"});
+  for (const NodeHealth& h : d.nodes) nodes[h.node].ready = h.ready;
+  Scheduler s = Scheduler::FromNodeMap(nodes);
+  TemplateId t = s.AddTemplate(testing::MakeTemplate("web", 100, 64 * testing::kMi));
+  for (int i = 0; i < 20; ++i) EXPECT_NE(s.Place(t).node, "b");
+  // With only the NotReady node left, the reason says why.
+  std::map<std::string, model::Node> only_b{{"b", nodes["b"]}};
+  Scheduler s2 = Scheduler::FromNodeMap(only_b);
+  EXPECT_EQ(s2.Place(s2.AddTemplate(testing::MakeTemplate("web", 100, testing::kMi))).reason,
+            "0/1 nodes are available: 1 node(s) had untolerated taint "
+            "{node.kubernetes.io/not-ready: }.");
 }
 
 }  // namespace
