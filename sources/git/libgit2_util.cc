@@ -1,8 +1,16 @@
 #include "sources/git/libgit2_util.h"
 
+#include <git2/sys/stream.h>
+#include <netdb.h>
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <fcntl.h>
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -187,6 +195,164 @@ int PushUpdateReferenceCallback(const char* refname, const char* status, void* p
   return 0;
 }
 
+// The operation running on this thread, so sockets opened for it honour its deadline.
+thread_local CallbackState* t_operation = nullptr;
+
+// ---- A socket stream with timeouts --------------------------------------------------------
+// libgit2 1.5 has no connect or read timeout. ballast registers its own plain socket stream
+// (libgit2 layers TLS and the git, http and ssh transports on it) whose connect, reads and
+// writes wait at most until the current operation's deadline. The first members mirror
+// libgit2's internal git_socket_stream, because its ssh transport reads the descriptor from
+// there.
+struct TimedSocketStream {
+  git_stream parent;
+  char* host;
+  char* port;
+  int s;
+};
+
+int RemainingMs(std::chrono::steady_clock::time_point* deadline) {
+  *deadline = t_operation != nullptr ? t_operation->deadline
+                                     : std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  *deadline - std::chrono::steady_clock::now())
+                  .count();
+  return static_cast<int>(std::clamp<int64_t>(left, 0, 24 * 3600 * 1000));
+}
+
+int StreamTimeout(TimedSocketStream* st, const char* doing) {
+  std::string message = std::string("timed out ") + doing + " " + st->host + ":" + st->port;
+  if (t_operation != nullptr) {
+    t_operation->failure = {
+        StatusCode::kDeadlineExceeded,
+        message + " (limit " + std::to_string(t_operation->config->timeout.count()) + "s)"};
+  }
+  git_error_set_str(GIT_ERROR_NET, message.c_str());
+  return -1;
+}
+
+// Waits for `events` on the socket until the deadline: 1 ready, 0 timed out, -1 error.
+int WaitSocket(int fd, short events) {
+  std::chrono::steady_clock::time_point deadline;
+  for (;;) {
+    pollfd p{fd, events, 0};
+    int rc = poll(&p, 1, RemainingMs(&deadline));
+    if (rc > 0) return 1;
+    if (rc == 0) return 0;
+    if (errno != EINTR) return -1;
+  }
+}
+
+int StreamConnect(git_stream* stream) {
+  auto* st = reinterpret_cast<TimedSocketStream*>(stream);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* info = nullptr;
+  if (int rc = getaddrinfo(st->host, st->port, &hints, &info); rc != 0) {
+    std::string m =
+        std::string("failed to resolve address for ") + st->host + ": " + gai_strerror(rc);
+    git_error_set_str(GIT_ERROR_NET, m.c_str());
+    return -1;
+  }
+  std::string last_error = "no address";
+  for (addrinfo* a = info; a != nullptr; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    if (fd < 0) continue;
+    int rc = connect(fd, a->ai_addr, a->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      int ready = WaitSocket(fd, POLLOUT);
+      if (ready == 0) {
+        close(fd);
+        freeaddrinfo(info);
+        return StreamTimeout(st, "connecting to");
+      }
+      int err = 0;
+      socklen_t len = sizeof(err);
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      rc = ready > 0 && err == 0 ? 0 : -1;
+      if (err != 0) errno = err;
+    }
+    if (rc == 0) {
+      // Blocking from here on: reads and writes wait through WaitSocket first.
+      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+      st->s = fd;
+      freeaddrinfo(info);
+      return 0;
+    }
+    last_error = std::strerror(errno);
+    close(fd);
+  }
+  freeaddrinfo(info);
+  std::string m =
+      std::string("failed to connect to ") + st->host + ":" + st->port + ": " + last_error;
+  git_error_set_str(GIT_ERROR_NET, m.c_str());
+  return -1;
+}
+
+ssize_t StreamRead(git_stream* stream, void* data, size_t len) {
+  auto* st = reinterpret_cast<TimedSocketStream*>(stream);
+  int ready = WaitSocket(st->s, POLLIN);
+  if (ready == 0) return StreamTimeout(st, "reading from");
+  ssize_t n;
+  do {
+    n = recv(st->s, data, len, 0);
+  } while (n < 0 && errno == EINTR);
+  if (ready < 0 || n < 0) {
+    std::string m =
+        std::string("error receiving data from ") + st->host + ": " + std::strerror(errno);
+    git_error_set_str(GIT_ERROR_NET, m.c_str());
+    return -1;
+  }
+  return n;
+}
+
+ssize_t StreamWrite(git_stream* stream, const char* data, size_t len, int) {
+  auto* st = reinterpret_cast<TimedSocketStream*>(stream);
+  int ready = WaitSocket(st->s, POLLOUT);
+  if (ready == 0) return StreamTimeout(st, "sending to");
+  ssize_t n;
+  do {
+    n = send(st->s, data, len, MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (ready < 0 || n < 0) {
+    std::string m = std::string("error sending data to ") + st->host + ": " + std::strerror(errno);
+    git_error_set_str(GIT_ERROR_NET, m.c_str());
+    return -1;
+  }
+  return n;
+}
+
+int StreamClose(git_stream* stream) {
+  auto* st = reinterpret_cast<TimedSocketStream*>(stream);
+  if (st->s >= 0) close(st->s);
+  st->s = -1;
+  return 0;
+}
+
+void StreamFree(git_stream* stream) {
+  auto* st = reinterpret_cast<TimedSocketStream*>(stream);
+  StreamClose(stream);
+  std::free(st->host);
+  std::free(st->port);
+  delete st;
+}
+
+int StreamInit(git_stream** out, const char* host, const char* port) {
+  auto* st = new TimedSocketStream{};
+  st->parent.version = GIT_STREAM_VERSION;
+  st->parent.connect = StreamConnect;
+  st->parent.read = StreamRead;
+  st->parent.write = StreamWrite;
+  st->parent.close = StreamClose;
+  st->parent.free = StreamFree;
+  st->host = strdup(host != nullptr ? host : "");
+  st->port = strdup(port != nullptr ? port : "");
+  st->s = -1;
+  *out = &st->parent;
+  return 0;
+}
+
 }  // namespace
 
 void EnsureLibgit2() {
@@ -196,6 +362,10 @@ void EnsureLibgit2() {
     // to a missing object.
     git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
     git_libgit2_opts(GIT_OPT_SET_USER_AGENT, "ballast");
+    static git_stream_registration registration = {GIT_STREAM_VERSION, StreamInit, nullptr};
+    if (git_stream_register(GIT_STREAM_STANDARD, &registration) != 0) {
+      spdlog::warn("git: cannot install the socket stream with timeouts: {}", LastErrorMessage());
+    }
   });
 }
 
@@ -293,6 +463,8 @@ RemoteOperation::RemoteOperation(const RemoteConfig& config) {
   state_.deadline = std::chrono::steady_clock::now() + config.timeout;
   state_.max_bytes = config.max_fetch_bytes;
   callbacks_ = MakeCallbacks(&state_);
+  previous_operation_ = t_operation;
+  t_operation = &state_;
   if (config.insecure_skip_verify) {
     spdlog::warn(
         "git: INSECURE: TLS certificate and ssh host key verification are DISABLED for "
@@ -316,7 +488,7 @@ RemoteOperation::RemoteOperation(const RemoteConfig& config) {
   }
 }
 
-RemoteOperation::~RemoteOperation() = default;
+RemoteOperation::~RemoteOperation() { t_operation = previous_operation_; }
 
 Status RemoteOperation::Error(int rc, std::string_view what) const {
   std::string context = std::string(what) + " " + RedactUrl(state_.config->url);

@@ -95,6 +95,7 @@ class RemoteOperation {
 
  private:
   CallbackState state_;
+  CallbackState* previous_operation_ = nullptr;
   git_remote_callbacks callbacks_;
   std::unique_lock<std::mutex> ca_lock_;
 };

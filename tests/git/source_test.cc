@@ -3,6 +3,9 @@
 // clone. The network transports are in transports_test.cc.
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -172,6 +175,30 @@ TEST_F(SourceTest, UnreachableRemotes) {
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().code(), StatusCode::kUnavailable) << b.status().ToString();
   EXPECT_NE(b.status().message().find(url), std::string::npos) << b.status().ToString();
+}
+
+TEST_F(SourceTest, SilentRemoteTimesOut) {
+  // A listening socket nobody serves: connections complete in the kernel's backlog and then
+  // never see a byte. Without read deadlines a poll would hang here forever.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 16), 0);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::string host = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  for (const std::string& url : {"git://" + host + "/app.git", "http://" + host + "/app.git"}) {
+    SourceConfig config = Config(url);
+    config.remote.timeout = std::chrono::seconds(2);
+    GitSource source(config);
+    auto r = source.Poll();
+    ASSERT_FALSE(r.ok()) << url;
+    EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("timed out"), std::string::npos) << r.status().ToString();
+  }
+  close(fd);
 }
 
 TEST_F(SourceTest, OneFileChangeReparsesOneFile) {
