@@ -3,6 +3,7 @@
 // node can take it, and the same input and seed give the same answers.
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <random>
 #include <string>
@@ -198,8 +199,19 @@ std::vector<std::string> RunCase(const RandomCase& c) {
     }
     bool any = false;
     for (size_t n = 0; n < c.nodes.size(); ++n) any = any || ref.Feasible(arg, static_cast<int>(n));
+    // Scoring every node, the chosen node is one of the best scored.
+    std::map<std::string, int64_t> scores;
+    int64_t best = std::numeric_limits<int64_t>::min();
+    for (const auto& ns : s.ScoreAllFeasible(ids[arg])) {
+      scores[ns.node] = ns.score;
+      best = std::max(best, ns.score);
+    }
     Placement p = s.Place(ids[arg]);
     answers.push_back(p.ok() ? p.node : p.reason);
+    if (p.ok() && c.options.nodes_to_score == kScoreAllNodes) {
+      EXPECT_EQ(scores.at(p.node), best) << "exhaustive placement missed the best node";
+    }
+    EXPECT_EQ(p.ok(), !scores.empty());
     if (p.ok()) {
       const int node = index.at(p.node);
       EXPECT_TRUE(ref.Feasible(arg, node))
