@@ -1,6 +1,7 @@
 // The manifest source on a generated repository of 10,000 manifest files, each ballast figure
 // beside its floor measured in the same run on the same repository with the git command line:
 //   cold clone        ballast Poll() into an empty dir   vs  git clone --bare (+ read every blob)
+//                     (NoParse: the same blobs named *.txt, so nothing is parsed)
 //   no-change poll    ballast Poll()                     vs  git fetch
 //   one-file change   ballast Poll()                     vs  git fetch + git ls-tree -r + git
 //   cat-file --batch
@@ -100,6 +101,17 @@ struct World {
       stream << "M 100644 inline " << FilePath(i) << "\ndata " << content.size() << "\n"
              << content << "\n";
     }
+    // Branch `raw`: the same blobs under names that are not manifests (.txt), so a poll of it
+    // measures fetching and reading without parsing.
+    stream << "commit refs/heads/raw\ncommitter bench <bench@example.com> 1700000000 +0000\n"
+              "data 4\nraw\n";
+    for (int i = 0; i < kFiles; ++i) {
+      std::string content = Manifest(i, 1);
+      std::string path = FilePath(i);
+      path.replace(path.size() - 5, 5, ".txt");
+      stream << "M 100644 inline " << path << "\ndata " << content.size() << "\n"
+             << content << "\n";
+    }
     std::ofstream((root / "init.fi").string()) << stream.str();
     Sh("git init -q --bare -b main " + remote + " && cd " + remote +
        " && git fast-import --quiet < " + (root / "init.fi").string());
@@ -172,6 +184,20 @@ void BM_ColdClone_Ballast(benchmark::State& state) {
     ballast::git::GitSource source(w.Config("cold"));
     auto snap = source.Poll();
     if (!snap.ok() || snap->tree->manifests.size() != kFiles) state.SkipWithError("poll failed");
+  }
+}
+
+void BM_ColdClone_BallastNoParse(benchmark::State& state) {
+  World& w = TheWorld();
+  for (auto _ : state) {
+    state.PauseTiming();
+    fs::remove_all(w.root / "cold");
+    state.ResumeTiming();
+    auto config = w.Config("cold");
+    config.ref = "raw";
+    ballast::git::GitSource source(config);
+    auto snap = source.Poll();
+    if (!snap.ok() || snap->tree->files.size() != kFiles) state.SkipWithError("poll failed");
   }
 }
 
@@ -268,6 +294,7 @@ void BM_OneFileChangePoll_FloorGitFetchAndRead(benchmark::State& state) {
 }
 
 BENCHMARK(BM_ColdClone_Ballast)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_ColdClone_BallastNoParse)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_ColdClone_FloorGitClone)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_ColdClone_FloorGitCloneAndRead)
     ->Unit(benchmark::kMillisecond)
