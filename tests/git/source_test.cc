@@ -201,6 +201,33 @@ TEST_F(SourceTest, SilentRemoteTimesOut) {
   close(fd);
 }
 
+TEST_F(SourceTest, SizeLimitsAreErrorsNotCrashes) {
+  std::string bare = farm_.CreateBare("app.git");
+  farm_.Commit("app.git",
+               {{"deploy/a.yaml", DeploymentYaml("a", 1)},
+                {"deploy/b.yaml", DeploymentYaml("b", 1)},
+                {"deploy/c.yaml", DeploymentYaml("c", 1)}},
+               "three");
+  SourceConfig few = Config(bare);
+  few.max_files = 2;
+  auto a = GitSource(few).Poll();
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().code(), StatusCode::kResourceExhausted) << a.status().ToString();
+
+  SourceConfig small = Config(bare);
+  small.max_total_bytes = 100;
+  auto b = GitSource(small).Poll();
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), StatusCode::kResourceExhausted) << b.status().ToString();
+  EXPECT_NE(b.status().message().find("100 bytes"), std::string::npos) << b.status().ToString();
+
+  SourceConfig tiny_fetch = Config("file://" + bare);
+  tiny_fetch.remote.max_fetch_bytes = 10;
+  auto c = GitSource(tiny_fetch).Poll();
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kResourceExhausted) << c.status().ToString();
+}
+
 TEST_F(SourceTest, OneFileChangeReparsesOneFile) {
   std::string bare = farm_.CreateBare("app.git");
   std::map<std::string, std::optional<std::string>> files;
