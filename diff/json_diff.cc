@@ -231,6 +231,18 @@ int RemoveAt(Json& node, const std::vector<std::string>& segs, size_t i,
 
 }  // namespace
 
+bool JsonDeeperThan(const Json& value, int max_depth) {
+  std::vector<std::pair<const Json*, int>> stack = {{&value, 0}};
+  while (!stack.empty()) {
+    auto [v, depth] = stack.back();
+    stack.pop_back();
+    if (!v->is_structured()) continue;
+    if (depth + 1 > max_depth) return true;
+    for (const auto& child : *v) stack.push_back({&child, depth + 1});
+  }
+  return false;
+}
+
 std::string DumpCompact(const Json& value) {
   return value.dump(-1, ' ', false, Json::error_handler_t::replace);
 }

@@ -13,6 +13,13 @@
 
 namespace ballast::diff {
 
+// Maximum nesting of JSON accepted from outside (recorded states, API plans). Kubernetes objects
+// nest about 15 levels; copying or comparing a much deeper value would recurse off the stack.
+inline constexpr int kMaxJsonDepth = 100;
+
+// True when `value` nests deeper than `max_depth` maps and lists. Iterative: safe on any input.
+bool JsonDeeperThan(const model::Json& value, int max_depth);
+
 // Compact JSON text; invalid UTF-8 in strings is replaced, never thrown.
 std::string DumpCompact(const model::Json& value);
 

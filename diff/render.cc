@@ -445,6 +445,10 @@ Result<Plan> PlanFromJsonOrThrow(const Json& json) {
 }  // namespace
 
 Result<Plan> PlanFromJson(const Json& json) {
+  if (JsonDeeperThan(json, kMaxJsonDepth + 10)) {  // plans hold documents a few levels down
+    return InvalidArgument("plan: nested deeper than " + std::to_string(kMaxJsonDepth + 10) +
+                           " levels");
+  }
   try {
     return PlanFromJsonOrThrow(json);
   } catch (const Json::exception& e) {

@@ -1,5 +1,6 @@
 #include "diff/state.h"
 
+#include "diff/json_diff.h"
 #include "model/codec.h"
 #include "model/diagnostic.h"
 #include "model/manifest.h"
@@ -29,6 +30,10 @@ Result<RecordedState> StateFromJson(const Json& state, const std::string& source
       return InvalidArgument(source + ": unknown key \"" + it.key() +
                              "\" (want \"objects\", \"nodes\", \"pods\")");
     }
+  }
+  if (JsonDeeperThan(state, kMaxJsonDepth)) {
+    return InvalidArgument(source + ": nested deeper than " + std::to_string(kMaxJsonDepth) +
+                           " levels");
   }
   RecordedState out;
   auto objects = ListAt(state, "objects");

@@ -163,3 +163,22 @@ TEST(RemoveAtPointer, RemovesByKeyIndexNamePortAndWildcard) {
 
 }  // namespace
 }  // namespace ballast::diff
+
+namespace ballast::diff {
+namespace {
+
+model::Json Nested(int depth) {
+  model::Json v = 1;
+  for (int i = 0; i < depth; ++i) v = model::Json::array({std::move(v)});
+  return v;
+}
+
+TEST(JsonDeeperThan, CountsMapsAndLists) {
+  EXPECT_FALSE(JsonDeeperThan(model::Json(3), 0));
+  EXPECT_FALSE(JsonDeeperThan(Nested(5), 5));
+  EXPECT_TRUE(JsonDeeperThan(Nested(6), 5));
+  EXPECT_TRUE(JsonDeeperThan(model::Json{{"a", {{"b", Nested(3)}}}}, 4));
+}
+
+}  // namespace
+}  // namespace ballast::diff

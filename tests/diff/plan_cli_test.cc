@@ -146,6 +146,17 @@ TEST_F(PlanCli, ErrorsExitTwo) {
   EXPECT_EQ(bad_state.code, 2);
   EXPECT_NE(bad_state.err.find("not valid JSON"), std::string::npos) << bad_state.err;
 
+  {
+    // Hostile nesting: refused with a message, not a stack overflow.
+    std::ofstream deep(dir_ / "deep.json");
+    deep << "{\"objects\": [{\"kind\": \"Service\", \"x\": " << std::string(200000, '[')
+         << std::string(200000, ']') << "}]}";
+  }
+  Outcome deep =
+      Plan(Case("create", "desired.yaml") + " --against " + Quote((dir_ / "deep.json").string()));
+  EXPECT_EQ(deep.code, 2);
+  EXPECT_NE(deep.err.find("nested deeper"), std::string::npos) << deep.err;
+
   std::ofstream(dir_ / "bad.yaml") << "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n"
                                       "  name: web\nspec:\n  replicas: many\n";
   Outcome invalid = Plan(Quote((dir_ / "bad.yaml").string()));

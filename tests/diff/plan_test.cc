@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <string>
 
+#include "diff/state.h"
 #include "model/codec.h"
 #include "model/manifest.h"
 
@@ -361,6 +362,54 @@ TEST(ComputePlanDrift, SamePlanWithARevisionCache) {
       EXPECT_EQ(cached.objects[i].drift, plain.objects[i].drift);
     }
   }
+}
+
+TEST(StateFromJson, ReadsObjectsNodesAndPods) {
+  model::Json j = {{"objects",
+                    {{{"apiVersion", "v1"},
+                      {"kind", "Service"},
+                      {"metadata", {{"name", "web"}}},
+                      {"spec", {{"selector", {{"app", "web"}}}, {"ports", {{{"port", 80}}}}}}}}},
+                   {"nodes", {{{"name", "n1"}, {"ready", true}}}},
+                   {"pods", {{{"name", "web-1"}, {"deployment", "web"}, {"node", "n1"}}}}};
+  auto s = StateFromJson(j, "state.json");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_EQ(s->objects.size(), 1u);
+  EXPECT_EQ(s->objects[0].service()->spec.ports.at(0).port, 80);
+  ASSERT_TRUE(s->live.has_value());
+  EXPECT_TRUE(s->live->nodes.at("n1").ready);
+  EXPECT_EQ(s->live->pods.at(0).deployment, "web");
+  // Objects only: the live state is unknown, not empty.
+  auto objects_only = StateFromJson({{"objects", j["objects"]}}, "state.json");
+  ASSERT_TRUE(objects_only.ok());
+  EXPECT_FALSE(objects_only->live.has_value());
+  // And back.
+  auto again = StateFromJson(ToJson(*s), "again.json");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->objects[0].value, s->objects[0].value);
+  EXPECT_EQ(again->live->pods, s->live->pods);
+}
+
+TEST(StateFromJson, ErrorsNameTheEntry) {
+  auto unknown = StateFromJson({{"object", model::Json::array()}}, "s.json");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("unknown key \"object\""), std::string::npos);
+  auto bad_object = StateFromJson(
+      {{"objects", {{{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"metadata", 3}}}}},
+      "s.json");
+  ASSERT_FALSE(bad_object.ok());
+  EXPECT_NE(bad_object.status().message().find("objects[0]"), std::string::npos)
+      << bad_object.status().message();
+  auto dup_node = StateFromJson({{"nodes", {{{"name", "n1"}}, {{"name", "n1"}}}}}, "s.json");
+  ASSERT_FALSE(dup_node.ok());
+  EXPECT_NE(dup_node.status().message().find("listed twice"), std::string::npos);
+  EXPECT_FALSE(StateFromJson({{"pods", 3}}, "s.json").ok());
+  EXPECT_FALSE(StateFromJson(model::Json::array(), "s.json").ok());
+  model::Json deep = 1;
+  for (int i = 0; i < 5000; ++i) deep = model::Json::array({std::move(deep)});
+  auto too_deep = StateFromJson({{"objects", {{{"kind", "Service"}, {"x", deep}}}}}, "s.json");
+  ASSERT_FALSE(too_deep.ok());
+  EXPECT_NE(too_deep.status().message().find("nested deeper"), std::string::npos);
 }
 
 TEST(ComputePlan, DuplicateKeysKeepTheFirstWithAWarning) {
