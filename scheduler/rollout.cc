@@ -1,7 +1,9 @@
 #include "scheduler/rollout.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <map>
 
@@ -107,6 +109,46 @@ const DeploymentCondition* RolloutStatus::Find(std::string_view type) const {
     if (c.type == type) return &c;
   }
   return nullptr;
+}
+
+std::string FormatRfc3339(int64_t ms) {
+  // Floor division, so that times before the epoch format too.
+  int64_t secs = ms / 1000 - (ms % 1000 < 0 ? 1 : 0);
+  int64_t days = secs / 86400 - (secs % 86400 < 0 ? 1 : 0);
+  int64_t rem = secs - days * 86400;
+  // Keep the year within what year_month_day holds (+-32767).
+  days = std::clamp<int64_t>(days, -11'000'000, 11'000'000);
+  const std::chrono::year_month_day ymd{
+      std::chrono::sys_days{std::chrono::days{static_cast<int32_t>(days)}}};
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(rem / 3600), static_cast<int>(rem / 60 % 60),
+                static_cast<int>(rem % 60));
+  return buf;
+}
+
+model::Json StatusToJson(const RolloutStatus& status) {
+  model::Json j = model::Json::object();
+  auto count = [&](const char* name, int32_t v) {
+    if (v != 0) j[name] = v;
+  };
+  count("replicas", status.replicas);
+  count("updatedReplicas", status.updated_replicas);
+  count("readyReplicas", status.ready_replicas);
+  count("availableReplicas", status.available_replicas);
+  count("unavailableReplicas", status.unavailable_replicas);
+  model::Json conditions = model::Json::array();
+  for (const auto& c : status.conditions) {
+    conditions.push_back({{"type", c.type},
+                          {"status", c.status},
+                          {"lastUpdateTime", FormatRfc3339(c.last_update_ms)},
+                          {"lastTransitionTime", FormatRfc3339(c.last_transition_ms)},
+                          {"reason", c.reason},
+                          {"message", c.message}});
+  }
+  if (!conditions.empty()) j["conditions"] = std::move(conditions);
+  return j;
 }
 
 RolloutBounds ResolveBounds(const model::DeploymentSpec& spec) {

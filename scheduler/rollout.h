@@ -125,6 +125,15 @@ struct RolloutBounds {
 };
 RolloutBounds ResolveBounds(const model::DeploymentSpec& spec);
 
+// `status` as the Kubernetes API shows a Deployment's status: replicas, updatedReplicas,
+// readyReplicas, availableReplicas, unavailableReplicas (counts that are 0 left out, as the API
+// server does) and conditions with lastUpdateTime / lastTransitionTime in RFC 3339 (seconds, UTC).
+// The stepper's own bookkeeping (complete_revision, observed_*) is not part of it.
+model::Json StatusToJson(const RolloutStatus& status);
+
+// Milliseconds since the epoch as RFC 3339 in UTC, to the second: "2026-11-25T17:36:36Z".
+std::string FormatRfc3339(int64_t ms);
+
 // One step for `deployment`, whose current pod template hash is `revision`. `pods` may hold
 // other Deployments' pods too; only those with this Deployment's namespace and name count.
 // `now_ms` is the time in ms since the epoch.

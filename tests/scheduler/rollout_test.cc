@@ -383,3 +383,34 @@ TEST(RolloutInput, AbsurdTimesDoNotOverflow) {
 
 }  // namespace
 }  // namespace ballast::scheduler
+
+namespace ballast::scheduler {
+namespace {
+
+TEST(RolloutStatusJson, KubernetesShape) {
+  EXPECT_EQ(FormatRfc3339(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(FormatRfc3339(1'764'092'196'999), "2025-11-25T17:36:36Z");
+  EXPECT_EQ(FormatRfc3339(-1), "1969-12-31T23:59:59Z");
+  EXPECT_FALSE(FormatRfc3339(std::numeric_limits<int64_t>::max()).empty());
+  EXPECT_FALSE(FormatRfc3339(std::numeric_limits<int64_t>::min()).empty());
+
+  testing::RolloutSim sim{testing::MakeDeployment("web", 2), "aaaa"};
+  sim.now_ms = 1'764'092'196'000;
+  sim.AddReady("aaaa", 2);
+  model::Json j = StatusToJson(sim.StepAndApply().status);
+  EXPECT_EQ(j["replicas"], 2);
+  EXPECT_EQ(j["updatedReplicas"], 2);
+  EXPECT_EQ(j["readyReplicas"], 2);
+  EXPECT_EQ(j["availableReplicas"], 2);
+  EXPECT_FALSE(j.contains("unavailableReplicas"));
+  ASSERT_EQ(j["conditions"].size(), 2u);
+  EXPECT_EQ(j["conditions"][0]["type"], "Available");
+  EXPECT_EQ(j["conditions"][0]["status"], "True");
+  EXPECT_EQ(j["conditions"][0]["lastUpdateTime"], "2025-11-25T17:36:36Z");
+  EXPECT_EQ(j["conditions"][1]["type"], "Progressing");
+  EXPECT_EQ(j["conditions"][1]["reason"], "NewReplicaSetAvailable");
+  EXPECT_EQ(j["conditions"][1]["message"], "ReplicaSet \"web-aaaa\" has successfully progressed.");
+}
+
+}  // namespace
+}  // namespace ballast::scheduler
