@@ -400,13 +400,32 @@ Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(const std::filesystem::
       }
     }
   } else {
-    std::filesystem::create_directories(dir, ec);
+    // Created beside its final name and renamed into place, so a crash during creation leaves
+    // either no repository or a whole one (a leftover from an earlier crash is removed here).
+    if (std::filesystem::exists(dir, ec)) {
+      if (!std::filesystem::is_empty(dir, ec)) {
+        return FailedPrecondition("history: " + path +
+                                  " exists and is not a git repository; refusing to touch it");
+      }
+      std::filesystem::remove(dir, ec);
+    }
+    std::filesystem::path staging = dir;
+    staging += ".creating";
+    std::filesystem::remove_all(staging, ec);
+    std::filesystem::create_directories(dir.parent_path().empty() ? "." : dir.parent_path(), ec);
     git_repository_init_options options = GIT_REPOSITORY_INIT_OPTIONS_INIT;
     options.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
     options.initial_head = "main";
     options.description = "ballast history: one commit per applied sync";
-    if (int rc = git_repository_init_ext(&raw, path.c_str(), &options); rc != 0) {
+    if (int rc = git_repository_init_ext(&raw, staging.string().c_str(), &options); rc != 0) {
       return Libgit2Error(rc, "history: create " + path);
+    }
+    git_repository_free(raw);
+    raw = nullptr;
+    std::filesystem::rename(staging, dir, ec);
+    if (ec) return Internal("history: create " + path + ": " + ec.message());
+    if (int rc = git_repository_open_bare(&raw, path.c_str()); rc != 0) {
+      return Libgit2Error(rc, "history: open " + path);
     }
   }
   auto impl = std::make_unique<Impl>(RepoPtr(raw));

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -166,8 +167,11 @@ TEST(HistoryStoreTest, CrashAtAnyPointLeavesWholeEntriesAndFsckClean) {
     waitpid(child, &status, 0);
     ASSERT_TRUE(WIFSIGNALED(status)) << "writer exited with " << WEXITSTATUS(status);
 
-    auto fsck = Sh("git fsck --full --strict --no-dangling", path.string());
-    EXPECT_EQ(fsck.exit_code, 0) << fsck.output;
+    // Killed before the repository was created there is none yet; otherwise it is whole.
+    if (std::filesystem::exists(path)) {
+      auto fsck = Sh("git fsck --full --strict --no-dangling", path.string());
+      EXPECT_EQ(fsck.exit_code, 0) << fsck.output;
+    }
     auto store = HistoryStore::Open(path);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     auto latest = (*store)->LatestId();
@@ -194,6 +198,22 @@ TEST(HistoryStoreTest, CrashAtAnyPointLeavesWholeEntriesAndFsckClean) {
     last = next->id;
   }
   EXPECT_GT(last, 6);
+}
+
+}  // namespace
+}  // namespace ballast::git
+
+namespace ballast::git {
+namespace {
+
+TEST(HistoryStoreTest, RefusesADirectoryThatIsNotARepository) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() / "history.git");
+  std::ofstream((dir.path() / "history.git" / "notes.txt").string()) << "mine";
+  auto store = HistoryStore::Open(dir.path() / "history.git");
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition) << store.status().ToString();
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "history.git" / "notes.txt"));
 }
 
 }  // namespace
