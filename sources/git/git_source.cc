@@ -183,6 +183,14 @@ Status GitSource::Impl::Wipe() {
   repo_.reset();
   last_tree_.reset();
   std::error_code ec;
+  // Only ever delete what looks like a git directory: a misconfigured clone_dir pointing at
+  // someone's files is refused instead.
+  const auto& dir = config_.clone_dir;
+  if (!std::filesystem::is_empty(dir, ec) && !std::filesystem::exists(dir / "HEAD", ec) &&
+      !std::filesystem::exists(dir / "objects", ec) && !std::filesystem::exists(dir / "refs", ec)) {
+    return FailedPrecondition("clone directory " + dir.string() +
+                              " is not a git repository; refusing to delete it");
+  }
   std::filesystem::remove_all(config_.clone_dir, ec);
   if (ec) {
     return Internal("cannot remove local clone " + config_.clone_dir.string() + ": " +

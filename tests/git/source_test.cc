@@ -228,6 +228,18 @@ TEST_F(SourceTest, SizeLimitsAreErrorsNotCrashes) {
   EXPECT_EQ(c.status().code(), StatusCode::kResourceExhausted) << c.status().ToString();
 }
 
+TEST_F(SourceTest, ClonesNeverDeleteAForeignDirectory) {
+  std::string bare = farm_.CreateBare("app.git");
+  farm_.Commit("app.git", {{"deploy/web.yaml", DeploymentYaml("web", 1)}}, "a");
+  SourceConfig config = Config(bare);
+  std::filesystem::create_directories(config.clone_dir);
+  std::ofstream((config.clone_dir / "precious.txt").string()) << "keep";
+  auto r = GitSource(config).Poll();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition) << r.status().ToString();
+  EXPECT_TRUE(std::filesystem::exists(config.clone_dir / "precious.txt"));
+}
+
 TEST_F(SourceTest, OneFileChangeReparsesOneFile) {
   std::string bare = farm_.CreateBare("app.git");
   std::map<std::string, std::optional<std::string>> files;
