@@ -3,6 +3,7 @@
 // Includes the race with a concurrent push and the refused push.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -196,6 +197,24 @@ TEST_F(RestoreTest, OverHttpWithCredentialsAndRefusedCredentials) {
 
   auto result = source.Restore(Request(entry));
   ASSERT_TRUE(result.ok()) << result.status().ToString() << server.log();
+  EXPECT_TRUE(result->pushed);
+  EXPECT_EQ(RemoteHead(), result->commit);
+  EXPECT_EQ(RemoteFile("deploy/web.yaml"), DeploymentYaml("web", 1, "v1 comment"));
+}
+
+TEST_F(RestoreTest, OverSsh) {
+  testing::SshServer sshd;
+  if (!sshd.Start()) {
+    if (geteuid() != 0) GTEST_SKIP() << "sshd cannot run for a non-root user: " << sshd.error();
+    FAIL() << sshd.error();
+  }
+  SourceConfig config = Config(sshd.Url(bare_));
+  config.remote.ssh_key_file = sshd.client_key();
+  config.remote.ssh_host_fingerprint = sshd.host_fingerprint();
+  GitSource source(config);
+  HistoryEntryContents entry = RecordFirstThenChange(source);
+  auto result = source.Restore(Request(entry));
+  ASSERT_TRUE(result.ok()) << result.status().ToString() << sshd.log();
   EXPECT_TRUE(result->pushed);
   EXPECT_EQ(RemoteHead(), result->commit);
   EXPECT_EQ(RemoteFile("deploy/web.yaml"), DeploymentYaml("web", 1, "v1 comment"));
