@@ -33,6 +33,7 @@ constexpr int64_t kHostnameMaxSkew = 3;
 constexpr int64_t kZoneMaxSkew = 5;
 
 constexpr int64_t kWeightTaintToleration = 3;
+constexpr int64_t kWeightNodeAffinity = 2;
 constexpr int64_t kWeightPodTopologySpread = 2;
 constexpr int64_t kWeightInterPodAffinity = 2;
 constexpr int64_t kWeightNodeResourcesFit = 1;
@@ -99,6 +100,139 @@ uint32_t PortKey(const std::string& protocol, int32_t port) {
   return (proto << 16) | static_cast<uint32_t>(port & 0xffff);
 }
 
+// spec.affinity.nodeAffinity, read from the fields the model keeps verbatim. Malformed parts
+// never throw: a requirement that cannot be read matches no node.
+struct NodeSelectorRequirement {
+  std::string key;
+  std::string op;
+  std::vector<std::string> values;
+  bool field = false;  // matchFields (metadata.name) rather than matchExpressions
+  bool valid = true;
+};
+using NodeSelectorTerm = std::vector<NodeSelectorRequirement>;
+
+struct NodeAffinity {
+  bool has_required = false;
+  std::vector<NodeSelectorTerm> required;  // ORed
+  std::vector<std::pair<int32_t, NodeSelectorTerm>> preferred;
+  std::string canonical;  // for grouping templates that filter alike
+};
+
+NodeSelectorTerm ParseTerm(const model::Json& j) {
+  NodeSelectorTerm term;
+  if (!j.is_object()) return term;
+  for (const char* list : {"matchExpressions", "matchFields"}) {
+    auto it = j.find(list);
+    if (it == j.end() || !it->is_array()) continue;
+    for (const auto& e : *it) {
+      NodeSelectorRequirement req;
+      req.field = std::string(list) == "matchFields";
+      if (!e.is_object()) {
+        req.valid = false;
+        term.push_back(std::move(req));
+        continue;
+      }
+      auto key = e.find("key");
+      auto op = e.find("operator");
+      if (key != e.end() && key->is_string()) req.key = key->get<std::string>();
+      if (op != e.end() && op->is_string()) req.op = op->get<std::string>();
+      auto values = e.find("values");
+      if (values != e.end() && values->is_array()) {
+        for (const auto& v : *values) {
+          if (v.is_string()) {
+            req.values.push_back(v.get<std::string>());
+          } else {
+            req.valid = false;
+          }
+        }
+      }
+      if (req.key.empty() || req.op.empty()) req.valid = false;
+      term.push_back(std::move(req));
+    }
+  }
+  return term;
+}
+
+NodeAffinity ParseNodeAffinity(const model::PodSpec& spec) {
+  NodeAffinity na;
+  if (!spec.affinity || !spec.affinity->extra.is_object()) return na;
+  auto it = spec.affinity->extra.find("nodeAffinity");
+  if (it == spec.affinity->extra.end() || !it->is_object()) return na;
+  na.canonical = it->dump();
+  auto req = it->find("requiredDuringSchedulingIgnoredDuringExecution");
+  if (req != it->end() && req->is_object()) {
+    na.has_required = true;
+    auto terms = req->find("nodeSelectorTerms");
+    if (terms != req->end() && terms->is_array()) {
+      for (const auto& t : *terms) na.required.push_back(ParseTerm(t));
+    }
+  }
+  auto pref = it->find("preferredDuringSchedulingIgnoredDuringExecution");
+  if (pref != it->end() && pref->is_array()) {
+    for (const auto& p : *pref) {
+      if (!p.is_object()) continue;
+      auto weight = p.find("weight");
+      auto preference = p.find("preference");
+      if (weight == p.end() || !weight->is_number_integer() || preference == p.end()) continue;
+      const int64_t w = weight->get<int64_t>();
+      if (w <= 0 || w > 100) continue;
+      na.preferred.emplace_back(static_cast<int32_t>(w), ParseTerm(*preference));
+    }
+  }
+  return na;
+}
+
+bool ParseInt(const std::string& s, int64_t* out) {
+  if (s.empty() || s.size() > 19) return false;
+  size_t i = s[0] == '-' ? 1 : 0;
+  if (i == s.size()) return false;
+  int64_t v = 0;
+  for (; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = s[0] == '-' ? -v : v;
+  return true;
+}
+
+// Kubernetes' NodeSelectorRequirement semantics; an empty term matches no node.
+bool TermMatches(const NodeSelectorTerm& term, const std::string& node_name,
+                 const model::StringMap& labels) {
+  if (term.empty()) return false;
+  for (const auto& r : term) {
+    if (!r.valid) return false;
+    const std::string* value = nullptr;
+    if (r.field) {
+      if (r.key != "metadata.name") return false;
+      value = &node_name;
+    } else {
+      auto it = labels.find(r.key);
+      if (it != labels.end()) value = &it->second;
+    }
+    const bool in =
+        value != nullptr && std::find(r.values.begin(), r.values.end(), *value) != r.values.end();
+    if (r.op == "In") {
+      if (!in) return false;
+    } else if (r.op == "NotIn") {
+      if (in) return false;
+    } else if (r.op == "Exists" && !r.field) {
+      if (value == nullptr) return false;
+    } else if (r.op == "DoesNotExist" && !r.field) {
+      if (value != nullptr) return false;
+    } else if ((r.op == "Gt" || r.op == "Lt") && !r.field) {
+      int64_t have = 0, want = 0;
+      if (value == nullptr || r.values.size() != 1 || !ParseInt(*value, &have) ||
+          !ParseInt(r.values[0], &want)) {
+        return false;
+      }
+      if (r.op == "Gt" ? !(have > want) : !(have < want)) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string RequiredRuntime(const model::PodTemplateSpec& template_spec) {
@@ -159,7 +293,10 @@ struct Scheduler::State {
     model::StringMap node_selector;
     std::vector<model::Toleration> tolerations;
     std::string runtime;
+    std::string node_affinity;                // canonical JSON of spec.affinity.nodeAffinity
     std::vector<int32_t> reason;              // per node: reason id, -1 when it passes
+    std::vector<int32_t> preferred_affinity;  // per node: matching preferred terms' weights;
+                                              // empty when the pod has none
     std::vector<uint8_t> prefer_no_schedule;  // per node: untolerated PreferNoSchedule taints
   };
 
@@ -321,10 +458,11 @@ int32_t Scheduler::State::Topo(const std::string& key) {
 }
 
 int32_t Scheduler::State::Class(const model::PodSpec& spec, const std::string& runtime) {
+  const NodeAffinity affinity = ParseNodeAffinity(spec);
   for (size_t i = 0; i < classes.size(); ++i) {
     const StaticClass& c = classes[i];
     if (c.node_selector == spec.node_selector && c.tolerations == spec.tolerations &&
-        c.runtime == runtime) {
+        c.runtime == runtime && c.node_affinity == affinity.canonical) {
       return static_cast<int32_t>(i);
     }
   }
@@ -332,6 +470,8 @@ int32_t Scheduler::State::Class(const model::PodSpec& spec, const std::string& r
   c.node_selector = spec.node_selector;
   c.tolerations = spec.tolerations;
   c.runtime = runtime;
+  c.node_affinity = affinity.canonical;
+  if (!affinity.preferred.empty()) c.preferred_affinity.assign(nodes.size(), 0);
   c.reason.assign(nodes.size(), -1);
   c.prefer_no_schedule.assign(nodes.size(), 0);
   const model::Taint unschedulable_taint{"node.kubernetes.io/unschedulable", "", "NoSchedule"};
@@ -344,6 +484,9 @@ int32_t Scheduler::State::Class(const model::PodSpec& spec, const std::string& r
       if (taint.effect == "PreferNoSchedule" && !ToleratedByAny(c.tolerations, taint)) ++pns;
     }
     c.prefer_no_schedule[i] = static_cast<uint8_t>(std::min(pns, 255));
+    for (const auto& [weight, term] : affinity.preferred) {
+      if (TermMatches(term, n.name, n.labels)) c.preferred_affinity[i] += weight;
+    }
     if (n.unschedulable && !tolerates_unschedulable) {
       c.reason[i] = kReasonUnschedulable;
       continue;
@@ -367,6 +510,15 @@ int32_t Scheduler::State::Class(const model::PodSpec& spec, const std::string& r
       if (it == n.labels.end() || it->second != v) {
         selector_ok = false;
         break;
+      }
+    }
+    if (selector_ok && affinity.has_required) {
+      selector_ok = false;
+      for (const auto& term : affinity.required) {
+        if (TermMatches(term, n.name, n.labels)) {
+          selector_ok = true;
+          break;
+        }
       }
     }
     if (!selector_ok) {
@@ -538,6 +690,13 @@ void Scheduler::State::Score(const Tmpl& t, const std::vector<int32_t>& cand,
   int64_t* raw_spread = raw_taint + m;
   int64_t* raw_affinity = raw_spread + m;
   int64_t max_taint = 0;
+  const bool node_pref = !cls.preferred_affinity.empty();
+  int64_t max_node_pref = 0;
+  if (node_pref) {
+    for (int32_t node : cand) {
+      max_node_pref = std::max<int64_t>(max_node_pref, cls.preferred_affinity[node]);
+    }
+  }
   int64_t min_spread = std::numeric_limits<int64_t>::max(), max_spread = 0;
   int64_t min_aff = std::numeric_limits<int64_t>::max();
   int64_t max_aff = std::numeric_limits<int64_t>::min();
@@ -597,6 +756,11 @@ void Scheduler::State::Score(const Tmpl& t, const std::vector<int32_t>& cand,
     const int64_t taint =
         max_taint == 0 ? kMaxNodeScore : kMaxNodeScore - kMaxNodeScore * raw_taint[i] / max_taint;
     int64_t total = out[i] + kWeightTaintToleration * taint;
+    // NodeAffinity: preferred terms' weights, scaled so the best node gets 100.
+    if (max_node_pref > 0) {
+      total +=
+          kWeightNodeAffinity * kMaxNodeScore * cls.preferred_affinity[cand[i]] / max_node_pref;
+    }
     if (spread) {
       total += kWeightPodTopologySpread *
                (max_spread == 0

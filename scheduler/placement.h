@@ -11,13 +11,16 @@
 //   TaintToleration    NoSchedule / NoExecute taints; a node that is not ready carries
 //                      node.kubernetes.io/not-ready:NoSchedule, as the node lifecycle
 //                      controller puts it there in Kubernetes
-//   NodeAffinity       spec.nodeSelector
+//   NodeAffinity       spec.nodeSelector and required nodeAffinity (nodeSelectorTerms ORed;
+//                      In, NotIn, Exists, DoesNotExist, Gt, Lt; matchFields metadata.name),
+//                      read from the fields the model keeps verbatim in Affinity::extra
 //   Runtime            (ballast) the node must offer the pod's runtime, see RequiredRuntime
 //   NodePorts          hostPort conflicts (same port and protocol)
 //   NodeResourcesFit   allocatable cpu, memory and pods (max_pods, 110 by default)
 //   InterPodAffinity   required podAntiAffinity of the pod and of the pods already placed
 // Scores (0-100 each, normalized like kube-scheduler's plugins) and their default weights:
 //   TaintToleration 3      fewer untolerated PreferNoSchedule taints
+//   NodeAffinity 2         weights of the matching preferred nodeAffinity terms
 //   PodTopologySpread 2    a Deployment's replicas spread over kubernetes.io/hostname
 //                          (maxSkew 3) and topology.kubernetes.io/zone (maxSkew 5): the system
 //                          default constraints, counting all revisions of the Deployment
@@ -25,7 +28,6 @@
 //   NodeResourcesFit 1     LeastAllocated (default) or MostAllocated, cpu and memory weight 1,
 //                          pods without requests counted as 100m cpu / 200Mi memory
 //   BalancedAllocation 1   cpu and memory fractions close to each other
-// NodeAffinity's score is constant here (only nodeSelector is supported) and left out.
 //
 // How many nodes are scored per pod: as kube-scheduler, nodes are filtered round-robin from
 // where the previous pod stopped until `nodes_to_score` feasible nodes are found (or every node

@@ -446,3 +446,101 @@ TEST(PlacementInput, AbsurdQuantitiesNeitherOverflowNorCrash) {
 
 }  // namespace
 }  // namespace ballast::scheduler
+
+namespace ballast::scheduler {
+namespace {
+
+PodTemplate WithNodeAffinity(const std::string& json) {
+  PodTemplate t = testing::MakeTemplate("web", 100, testing::kMi);
+  t.spec.affinity.emplace();
+  t.spec.affinity->extra["nodeAffinity"] = model::Json::parse(json);
+  return t;
+}
+
+std::set<std::string> FeasibleNodes(const std::vector<model::Node>& nodes, const PodTemplate& t) {
+  Scheduler s(nodes);
+  std::set<std::string> out;
+  for (const auto& ns : s.ScoreAllFeasible(s.AddTemplate(t))) out.insert(ns.node);
+  return out;
+}
+
+TEST(PlacementNodeAffinity, RequiredTermsFilterWithKubernetesOperators) {
+  using testing::kGi;
+  std::vector<model::Node> nodes{
+      testing::MakeNode("a", 4000, kGi, {{"disk", "ssd"}, {"cores", "8"}}),
+      testing::MakeNode("b", 4000, kGi, {{"disk", "hdd"}, {"cores", "32"}}),
+      testing::MakeNode("c", 4000, kGi, {{"cores", "x"}})};
+  struct Case {
+    std::string expressions;
+    std::set<std::string> feasible;
+  };
+  const std::vector<Case> cases = {
+      {R"({"key":"disk","operator":"In","values":["ssd"]})", {"a"}},
+      {R"({"key":"disk","operator":"NotIn","values":["ssd"]})", {"b", "c"}},
+      {R"({"key":"disk","operator":"Exists"})", {"a", "b"}},
+      {R"({"key":"disk","operator":"DoesNotExist"})", {"c"}},
+      {R"({"key":"cores","operator":"Gt","values":["16"]})", {"b"}},
+      {R"({"key":"cores","operator":"Lt","values":["16"]})", {"a"}},
+      {R"({"key":"cores","operator":"Gt","values":["x"]})", {}},
+      {R"({"key":"disk","operator":"Near","values":["ssd"]})", {}},
+      {R"({"key":"disk","operator":"In","values":["ssd"]},
+          {"key":"cores","operator":"In","values":["32"]})",
+       {}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.expressions);
+    auto t = WithNodeAffinity(
+        R"({"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[
+            {"matchExpressions":[)" +
+        c.expressions + "]}]}}");
+    EXPECT_EQ(FeasibleNodes(nodes, t), c.feasible);
+  }
+  // Terms are ORed; matchFields selects by node name.
+  auto ored = WithNodeAffinity(R"({"requiredDuringSchedulingIgnoredDuringExecution":
+      {"nodeSelectorTerms":[{"matchExpressions":[{"key":"disk","operator":"In","values":["ssd"]}]},
+                            {"matchFields":[{"key":"metadata.name","operator":"In","values":["c"]}]}]}})");
+  EXPECT_EQ(FeasibleNodes(nodes, ored), (std::set<std::string>{"a", "c"}));
+  Scheduler s(nodes);
+  auto none = WithNodeAffinity(R"({"requiredDuringSchedulingIgnoredDuringExecution":
+      {"nodeSelectorTerms":[{"matchExpressions":[{"key":"gpu","operator":"Exists"}]}]}})");
+  EXPECT_EQ(s.Place(s.AddTemplate(none)).reason,
+            "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.");
+}
+
+TEST(PlacementNodeAffinity, MalformedAffinityNeverThrows) {
+  std::vector<model::Node> nodes{testing::MakeNode("a", 4000, testing::kGi)};
+  for (
+      const char* json :
+      {R"("junk")", R"({"requiredDuringSchedulingIgnoredDuringExecution":7})",
+       R"({"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[3, {"matchExpressions":[1,{"key":5}]}]}})",
+       R"({"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":"x"},{"weight":500,"preference":{}},7]})"}) {
+    SCOPED_TRACE(json);
+    Scheduler s(nodes);
+    (void)s.Place(s.AddTemplate(WithNodeAffinity(json)));
+  }
+}
+
+TEST(PlacementNodeAffinity, PreferredTermsPullPods) {
+  // Equal nodes; the preferred one wins every time, whatever the seed.
+  std::vector<model::Node> nodes{
+      testing::MakeNode("a", 1'000'000, 1024 * testing::kGi, {{"disk", "hdd"}}),
+      testing::MakeNode("b", 1'000'000, 1024 * testing::kGi, {{"disk", "ssd"}})};
+  auto t = WithNodeAffinity(R"({"preferredDuringSchedulingIgnoredDuringExecution":[
+      {"weight":50,"preference":{"matchExpressions":[{"key":"disk","operator":"In","values":["ssd"]}]}}]})");
+  t.deployment = "";  // no topology spread pushing the second pod away
+  for (uint64_t seed = 0; seed < 5; ++seed) {
+    PlacementOptions o;
+    o.seed = seed;
+    Scheduler s(nodes, o);
+    TemplateId id = s.AddTemplate(t);
+    EXPECT_EQ(s.Place(id).node, "b");
+    EXPECT_EQ(s.Place(id).node, "b");
+  }
+  Scheduler s(nodes);
+  auto scores = s.ScoreAllFeasible(s.AddTemplate(t));
+  ASSERT_EQ(scores.size(), 2u);
+  EXPECT_EQ(scores[1].score - scores[0].score, 2 * 100) << "NodeAffinity weight 2, normalized";
+}
+
+}  // namespace
+}  // namespace ballast::scheduler
