@@ -10,12 +10,14 @@
 #include <fcntl.h>
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 namespace ballast::git::internal {
 namespace {
@@ -209,7 +211,65 @@ struct TimedSocketStream {
   char* host;
   char* port;
   int s;
+  CallbackState* operation;  // the operation that opened it (may be null)
 };
+
+// Cuts (shutdown, not close) every connection still open at its operation's deadline. The
+// poll-based waits below already bound git:// and http(s); this also bounds ssh, where libssh2
+// reads the socket itself. Only sockets this file opened are ever touched, and a socket is
+// unregistered under the lock before it is closed, so a reused descriptor is never cut.
+class SocketWatchdog {
+ public:
+  void Add(TimedSocketStream* st, std::chrono::steady_clock::time_point deadline) {
+    std::lock_guard lock(mu_);
+    live_[st] = deadline;
+    if (!started_) {
+      started_ = true;
+      std::thread([this] { Run(); }).detach();
+    }
+    cv_.notify_one();
+  }
+  void Remove(TimedSocketStream* st) {
+    std::lock_guard lock(mu_);
+    live_.erase(st);
+  }
+  void Forget(CallbackState* operation) {
+    std::lock_guard lock(mu_);
+    for (auto& [st, deadline] : live_) {
+      if (st->operation == operation) st->operation = nullptr;
+    }
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      auto now = std::chrono::steady_clock::now();
+      auto next = now + std::chrono::hours(1);
+      for (auto it = live_.begin(); it != live_.end();) {
+        if (it->second <= now) {
+          shutdown(it->first->s, SHUT_RDWR);
+          if (it->first->operation != nullptr) it->first->operation->timed_out = true;
+          it = live_.erase(it);
+        } else {
+          next = std::min(next, it->second);
+          ++it;
+        }
+      }
+      cv_.wait_until(lock, next);
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<TimedSocketStream*, std::chrono::steady_clock::time_point> live_;
+  bool started_ = false;
+};
+
+SocketWatchdog& Watchdog() {
+  static auto* watchdog = new SocketWatchdog();  // never destroyed: its thread is detached
+  return *watchdog;
+}
 
 int RemainingMs(std::chrono::steady_clock::time_point* deadline) {
   *deadline = t_operation != nullptr ? t_operation->deadline
@@ -277,6 +337,10 @@ int StreamConnect(git_stream* stream) {
       // Blocking from here on: reads and writes wait through WaitSocket first.
       fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
       st->s = fd;
+      st->operation = t_operation;
+      std::chrono::steady_clock::time_point deadline;
+      RemainingMs(&deadline);
+      Watchdog().Add(st, deadline);
       freeaddrinfo(info);
       return 0;
     }
@@ -325,6 +389,7 @@ ssize_t StreamWrite(git_stream* stream, const char* data, size_t len, int) {
 
 int StreamClose(git_stream* stream) {
   auto* st = reinterpret_cast<TimedSocketStream*>(stream);
+  Watchdog().Remove(st);
   if (st->s >= 0) close(st->s);
   st->s = -1;
   return 0;
@@ -488,11 +553,19 @@ RemoteOperation::RemoteOperation(const RemoteConfig& config) {
   }
 }
 
-RemoteOperation::~RemoteOperation() { t_operation = previous_operation_; }
+RemoteOperation::~RemoteOperation() {
+  Watchdog().Forget(&state_);
+  t_operation = previous_operation_;
+}
 
 Status RemoteOperation::Error(int rc, std::string_view what) const {
   std::string context = std::string(what) + " " + RedactUrl(state_.config->url);
   if (!state_.failure.ok()) return state_.failure.WithContext(context);
+  if (state_.timed_out) {
+    return Status(StatusCode::kDeadlineExceeded,
+                  "timed out after " + std::to_string(state_.config->timeout.count()) + "s")
+        .WithContext(context);
+  }
   return Libgit2Error(rc, context);
 }
 

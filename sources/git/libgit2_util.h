@@ -6,6 +6,7 @@
 
 #include <git2.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -71,6 +72,8 @@ struct CallbackState {
   uint64_t max_bytes = 0;
   // Per-ref rejection reasons from a push ("non-fast-forward", "fetch first", ...).
   std::map<std::string, std::string> push_rejections;
+  // Set by the socket watchdog when it cut a connection of this operation at its deadline.
+  std::atomic<bool> timed_out{false};
 };
 
 // Callbacks wired to `state` (which must outlive the operation).
