@@ -1,6 +1,9 @@
 // `ballast plan PATH [--against STATE.json]`: the offline plan of a manifest tree, against
-// nothing (everything is a create) or against a recorded state. Exit 0 no changes, 1 changes,
-// 2 error (bad flags, unreadable or invalid input, or a change the API server would refuse).
+// nothing (everything is a create) or against a recorded state.
+// `ballast plan [--server URL]`: the plan of a running reconciler (GET /api/v1/plan, whose body
+// is diff::ToJson of its plan), rendered here.
+// Exit 0 no changes, 1 changes, 2 error (bad flags, unreadable or invalid input, unreachable
+// server, or a change the API server would refuse).
 
 #include <cstdio>
 #include <fstream>
@@ -14,6 +17,7 @@
 #include "diff/render.h"
 #include "diff/state.h"
 #include "model/manifest.h"
+#include "net/client.h"
 
 namespace ballast::cli {
 namespace {
@@ -44,16 +48,89 @@ Result<diff::RecordedState> LoadState(const std::string& path) {
   return diff::StateFromJson(j, path);
 }
 
+void Print(const diff::Plan& plan, const model::Json& as_json, bool json_output, bool verbose) {
+  if (json_output) {
+    std::printf("%s\n", as_json.dump(2, ' ', false, model::Json::error_handler_t::replace).c_str());
+  } else {
+    diff::TextOptions to;
+    to.verbose = verbose;
+    std::fputs(diff::RenderText(plan, to).c_str(), stdout);
+  }
+}
+
+int ExitCode(const diff::Plan& plan) {
+  if (plan.has_refused()) {
+    std::fprintf(stderr, "error: %d change(s) refused: see \"update refused\" above\n",
+                 plan.counts().refused);
+    return 2;
+  }
+  return plan.has_changes() ? 1 : 0;
+}
+
+int RunRemotePlan(const FlagSet& flags) {
+  net::ClientOptions options;
+  if (flags.IsSet("token-file")) {
+    auto token = net::ReadTokenFile(flags.Get("token-file"));
+    if (!token.ok()) {
+      std::fprintf(stderr, "error: --token-file: %s\n", token.status().message().c_str());
+      return 2;
+    }
+    options.bearer_token = *token;
+  }
+  options.max_body_bytes = kMaxStateBytes;
+  net::HttpClient client(options);
+  std::string url = flags.Get("server");
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  url += "/api/v1/plan";
+  const bool want_diff = flags.GetBool("diff");
+  if (want_diff) url += "?diff=true";
+  auto response = client.Get(url);
+  if (!response.ok()) {
+    std::fprintf(stderr, "error: %s\n", response.status().message().c_str());
+    return 2;
+  }
+  auto body = response->JsonBody();
+  if (response->status != 200) {
+    std::string why = response->body.substr(0, 300);
+    if (body.ok() && body->is_object() && body->contains("error") && (*body)["error"].is_string()) {
+      why = (*body)["error"].get<std::string>();
+    }
+    std::fprintf(stderr, "error: GET %s: HTTP %d: %s\n", url.c_str(), response->status,
+                 why.c_str());
+    return 2;
+  }
+  if (!body.ok()) {
+    std::fprintf(stderr, "error: GET %s: %s\n", url.c_str(), body.status().message().c_str());
+    return 2;
+  }
+  auto plan = diff::PlanFromJson(*body);
+  if (!plan.ok()) {
+    std::fprintf(stderr, "error: GET %s: %s\n", url.c_str(), plan.status().message().c_str());
+    return 2;
+  }
+  const bool json_output = flags.Get("output") == "json";
+  Print(*plan, *body, json_output, flags.GetBool("verbose"));
+  if (want_diff && !json_output && (*body)["objects"].is_array()) {
+    for (const auto& o : (*body)["objects"]) {
+      auto d = o.find("diff");
+      if (d != o.end() && d->is_string())
+        std::fputs(("\n" + d->get<std::string>()).c_str(), stdout);
+    }
+  }
+  return ExitCode(*plan);
+}
+
 }  // namespace
 
 int RunPlan(const Args& args) {
   FlagSet flags(
-      "ballast plan [flags] PATH",
+      "ballast plan [flags] PATH | ballast plan [--server URL]",
       "Show what applying the manifests under PATH (a file or a directory, read recursively)\n"
       "would change: creates, updates (in place or rolling), deletes, refused changes, and,\n"
       "given live nodes and pods in the state, the drift of what runs. Offline.\n"
       "STATE.json is {\"objects\": [manifests as JSON], \"nodes\": [...], \"pods\": [...]},\n"
       "every key optional (see diff/README.md).\n"
+      "Without PATH, show the plan of a running reconciler (--server).\n"
       "Exit 0 when there is nothing to change, 1 when there is, 2 on an error (including a\n"
       "change the API server would refuse, such as a Deployment selector change).");
   flags.AddString("against", "", "", "recorded state to plan against (STATE.json)");
@@ -62,15 +139,27 @@ int RunPlan(const Args& args) {
                   "comma-separated [Kind:]/json/pointer entries to leave out of the comparison");
   flags.AddBool("diff", "", "also show the unified diff of each changed object (json: \"diff\")");
   flags.AddBool("verbose", "v", "also list unchanged objects");
+  flags.AddString("server", "", "http://127.0.0.1:7070",
+                  "without PATH: the reconciler whose plan to show");
+  flags.AddString("token-file", "", "", "without PATH: file holding the API bearer token");
   if (auto rc = ParseOrExit(flags, args)) return *rc;
   const std::string output = flags.Get("output");
-  if (flags.positional().size() != 1 || (output != "text" && output != "json")) {
-    std::fprintf(stderr, "%s\n\n%s",
-                 flags.positional().size() != 1 ? "error: exactly one PATH is required"
-                                                : "error: --output must be text or json",
-                 flags.Help().c_str());
+  const char* usage_error = nullptr;
+  if (output != "text" && output != "json") {
+    usage_error = "error: --output must be text or json";
+  } else if (flags.positional().size() > 1) {
+    usage_error = "error: at most one PATH";
+  } else if (flags.positional().empty() &&
+             (flags.IsSet("against") || flags.IsSet("ignore-differences"))) {
+    usage_error = "error: --against and --ignore-differences need a PATH";
+  } else if (!flags.positional().empty() && (flags.IsSet("server") || flags.IsSet("token-file"))) {
+    usage_error = "error: --server and --token-file show a server's plan: give no PATH";
+  }
+  if (usage_error != nullptr) {
+    std::fprintf(stderr, "%s\n\n%s", usage_error, flags.Help().c_str());
     return 2;
   }
+  if (flags.positional().empty()) return RunRemotePlan(flags);
 
   diff::PlanOptions options;
   if (flags.IsSet("ignore-differences")) {
@@ -109,28 +198,16 @@ int RunPlan(const Args& args) {
 
   diff::Plan plan = diff::ComputePlan(desired.manifests, state.objects,
                                       state.live ? &*state.live : nullptr, options);
-  if (output == "json") {
-    diff::JsonOptions jo;
-    jo.include_diff = flags.GetBool("diff");
-    std::printf(
-        "%s\n",
-        diff::ToJson(plan, jo).dump(2, ' ', false, model::Json::error_handler_t::replace).c_str());
-  } else {
-    diff::TextOptions to;
-    to.verbose = flags.GetBool("verbose");
-    std::fputs(diff::RenderText(plan, to).c_str(), stdout);
-    if (flags.GetBool("diff")) {
-      for (const auto& o : plan.objects) {
-        if (o.is_change()) std::fputs(("\n" + diff::RenderUnifiedDiff(o)).c_str(), stdout);
-      }
+  diff::JsonOptions jo;
+  jo.include_diff = flags.GetBool("diff");
+  Print(plan, output == "json" ? diff::ToJson(plan, jo) : model::Json(), output == "json",
+        flags.GetBool("verbose"));
+  if (output != "json" && flags.GetBool("diff")) {
+    for (const auto& o : plan.objects) {
+      if (o.is_change()) std::fputs(("\n" + diff::RenderUnifiedDiff(o)).c_str(), stdout);
     }
   }
-  if (plan.has_refused()) {
-    std::fprintf(stderr, "error: %d change(s) refused: see \"update refused\" above\n",
-                 plan.counts().refused);
-    return 2;
-  }
-  return plan.has_changes() ? 1 : 0;
+  return ExitCode(plan);
 }
 
 }  // namespace ballast::cli

@@ -13,6 +13,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "diff/plan.h"
+#include "diff/render.h"
+#include "diff/state.h"
+#include "model/manifest.h"
+#include "net/server.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -162,6 +168,62 @@ TEST_F(PlanCli, ErrorsExitTwo) {
   Outcome invalid = Plan(Quote((dir_ / "bad.yaml").string()));
   EXPECT_EQ(invalid.code, 2);
   EXPECT_NE(invalid.err.find("bad.yaml:6:"), std::string::npos) << invalid.err;
+}
+
+// The plan a reconciler would serve: image-change's desired state against its recorded one.
+nlohmann::json ServedPlan(bool with_diff) {
+  fs::path dir = fs::path(BALLAST_SOURCE_DIR) / "tests/testdata/diff/image-change";
+  auto desired = ballast::model::ParseManifestFile("desired.yaml", Slurp(dir / "desired.yaml"));
+  auto state =
+      ballast::diff::StateFromJson(nlohmann::json::parse(Slurp(dir / "state.json")), "state.json");
+  EXPECT_TRUE(state.ok());
+  ballast::diff::Plan plan = ballast::diff::ComputePlan(desired.manifests, state->objects, nullptr);
+  ballast::diff::JsonOptions options;
+  options.include_diff = with_diff;
+  return ballast::diff::ToJson(plan, options);
+}
+
+TEST_F(PlanCli, ShowsTheServersPlan) {
+  ballast::net::Router router;
+  router.HandleSync("GET", "/api/v1/plan", [](const ballast::net::Request& r) {
+    if (!ballast::net::CheckBearer(r, "s3cret")) return ballast::net::UnauthorizedResponse();
+    return ballast::net::JsonResponse(200, ServedPlan(r.Query("diff") == "true"));
+  });
+  ballast::net::HttpServer server({});
+  ASSERT_TRUE(server.Start(router).ok());
+  std::ofstream(dir_ / "token") << "s3cret\n";
+  std::string auth =
+      " --server " + server.url() + " --token-file " + Quote((dir_ / "token").string());
+
+  Outcome text = Plan(auth + " --diff");
+  EXPECT_EQ(text.code, 1) << text.err;
+  EXPECT_NE(text.out.find("+/- Deployment default/api (update: forces rolling update, 1 change)"),
+            std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find("--- a/Deployment/default/api"), std::string::npos) << text.out;
+
+  Outcome json = Plan(auth + " -o json");
+  EXPECT_EQ(json.code, 1) << json.err;
+  auto j = nlohmann::json::parse(json.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << json.out;
+  EXPECT_EQ(j["objects"][0]["action"], "update");
+
+  Outcome refused = Plan(" --server " + server.url());  // no token
+  EXPECT_EQ(refused.code, 2);
+  EXPECT_NE(refused.err.find("HTTP 401"), std::string::npos) << refused.err;
+
+  EXPECT_EQ(Plan(auth + " --against x.json").code, 2);  // --against needs a PATH
+  server.Stop();
+}
+
+TEST_F(PlanCli, UnreachableServerExitsTwo) {
+  ballast::net::HttpServer server({});
+  ASSERT_TRUE(server.Start(ballast::net::Router()).ok());
+  std::string url = server.url();
+  server.Stop();  // nothing listens on that port any more
+  Outcome r = Plan("--server " + url);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("/api/v1/plan"), std::string::npos) << r.err;
 }
 
 TEST_F(PlanCli, HelpExitsZero) {
