@@ -41,10 +41,11 @@ function(ballast_test name)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES ${ARG_PROPERTIES})
 endfunction()
 
-# A Google Benchmark executable (built by `make bench`, not part of ctest).
+# A Google Benchmark executable: built by `make bench` (target ballast_benchmarks), not by the
+# default build, so `make test` does not pay for it.
 function(ballast_benchmark name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
-  add_executable(${name} ${ARG_SOURCES})
+  add_executable(${name} EXCLUDE_FROM_ALL ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} benchmark::benchmark Threads::Threads)
   ballast_set_warnings(${name})
   add_dependencies(ballast_benchmarks ${name})
