@@ -8,6 +8,18 @@
 // Errors (unreachable remote, refused credentials, unknown ref, missing path) come back as a
 // Status naming the remote and the cause; none is fatal, the next Poll() tries again. A corrupt
 // local clone is deleted and cloned again within the same Poll().
+//
+// Typical use (the reconciler, on a worker thread since Poll() blocks on the network):
+//   GitSource source({.remote = {.url = url, .password_file = token_file},
+//                     .ref = "main", .path = "deploy", .clone_dir = state_dir / "source.git"});
+//   auto snap = source.Poll();
+//   if (!snap.ok())            -> report snap.status(); keep running the last good state
+//   else if (!snap->changed)   -> nothing new
+//   else if (!snap->tree->ok())-> report snap->tree->diagnostics (file:line:col)
+//   else                       -> plan snap->tree->manifests; after applying,
+//                                 history.Append(record, snap->tree->files, snap->tree->manifests)
+//   rollback: history.Read(id) -> source.Restore({.entry_id = id, .source_sha = ...,
+//                                                  .files = contents.source_files, ...})
 
 #include <cstdint>
 #include <filesystem>

@@ -34,8 +34,9 @@ struct RemoteConfig {
   // Accept any TLS certificate and any ssh host key. Logged as a warning at every operation.
   bool insecure_skip_verify = false;
 
-  // Bounds for one operation (fetch or push): wall time checked whenever data arrives, and the
-  // bytes received.
+  // Bounds for one operation (a fetch or a push, connection included): its wall time, enforced
+  // on connect, on every socket read and write and by a watchdog (kDeadlineExceeded), and the
+  // bytes received (kResourceExhausted).
   std::chrono::seconds timeout{120};
   uint64_t max_fetch_bytes = uint64_t{2} << 30;  // 2 GiB
 };
