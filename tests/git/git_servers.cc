@@ -217,7 +217,7 @@ bool GitDaemon::Start(const fs::path& base, bool enable_receive_pack) {
     if (!process_.Start(argv, dir_ / "daemon.log")) return false;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline && process_.Running()) {
-      if (WaitForPort(port_, std::chrono::seconds(1))) return true;
+      if (WaitForPort(port_, std::chrono::seconds(1)) && process_.Running()) return true;
     }
     process_.Stop();  // the port was taken meanwhile: try another
   }
@@ -277,7 +277,7 @@ bool HttpGitServer::Start(const fs::path& base, bool https) {
     }
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline && process_.Running()) {
-      if (WaitForPort(port_, std::chrono::seconds(1))) return true;
+      if (WaitForPort(port_, std::chrono::seconds(1)) && process_.Running()) return true;
     }
     process_.Stop();
   }
@@ -325,7 +325,7 @@ bool SshServer::Start() {
     }
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline && process_.Running()) {
-      if (WaitForPort(port_, std::chrono::seconds(1))) return true;
+      if (WaitForPort(port_, std::chrono::seconds(1)) && process_.Running()) return true;
     }
     process_.Stop();
   }
