@@ -19,6 +19,13 @@ struct Command {
 int RunVersion(const Args& args);
 int RunValidate(const Args& args);
 int RunPlan(const Args& args);
+int RunServe(const Args& args);
+int RunStatus(const Args& args);
+int RunSync(const Args& args);
+int RunHistory(const Args& args);
+int RunRollback(const Args& args);
+int RunUnpin(const Args& args);
+int RunGet(const Args& args);
 
 // All registered commands, in the order `ballast --help` lists them.
 const std::vector<Command>& Commands();

@@ -14,6 +14,14 @@ const std::vector<Command>& Commands() {
       {"validate", "parse and validate manifests offline (file:line:col errors)", RunValidate},
       {"plan", "show what applying manifests would change (offline, --against STATE.json)",
        RunPlan},
+      {"serve", "run the reconciler: poll git, plan, roll out through agents, serve the API",
+       RunServe},
+      {"status", "show a running reconciler's sync, health, errors and pin", RunStatus},
+      {"sync", "apply the current source revision (--dry-run: show the plan)", RunSync},
+      {"history", "list applied syncs, newest first", RunHistory},
+      {"rollback", "restore history entry ID through git (--pin: hold it instead)", RunRollback},
+      {"unpin", "release a pinned history entry; auto-sync resumes", RunUnpin},
+      {"get", "list deployments, services, pods or nodes", RunGet},
       {"version", "print the version", RunVersion},
   };
   return kCommands;

@@ -1,0 +1,380 @@
+// Client subcommands against a running `ballast serve`: status, sync, history, rollback, unpin,
+// get. `--server` (or BALLAST_SERVER, default http://127.0.0.1:7070), `--token-file` (or
+// BALLAST_TOKEN). Exit 0 success, 1 failure (unreachable server, refused call), 2 usage.
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "diff/render.h"
+#include "net/client.h"
+#include "net/http.h"
+
+namespace ballast::cli {
+namespace {
+
+using Json = net::Json;
+
+void AddClientFlags(FlagSet& flags) {
+  const char* env = std::getenv("BALLAST_SERVER");
+  flags.AddString("server", "", env != nullptr && *env ? env : "http://127.0.0.1:7070",
+                  "reconciler URL (env BALLAST_SERVER)");
+  flags.AddString("token-file", "", "", "file holding the bearer token (env BALLAST_TOKEN)");
+}
+
+int Usage(const FlagSet& flags, const std::string& message) {
+  std::fprintf(stderr, "error: %s\n\n%s", message.c_str(), flags.Help().c_str());
+  return 2;
+}
+
+struct Call {
+  int exit_code = 0;  // 0 when `json` holds a 2xx answer
+  Json json;
+};
+
+// Performs one API call; prints the error and sets exit_code 1 (or 2 for a bad --server URL /
+// token file) when it fails.
+Call Api(const FlagSet& flags, const std::string& method, const std::string& path,
+         const Json& body = nullptr) {
+  Call call;
+  net::ClientOptions options;
+  options.timeout = std::chrono::seconds(30);
+  if (!flags.Get("token-file").empty()) {
+    auto token = net::ReadTokenFile(flags.Get("token-file"));
+    if (!token.ok()) {
+      std::fprintf(stderr, "error: --token-file: %s\n", token.status().message().c_str());
+      call.exit_code = 2;
+      return call;
+    }
+    options.bearer_token = *token;
+  } else if (const char* env = std::getenv("BALLAST_TOKEN"); env != nullptr) {
+    options.bearer_token = env;
+  }
+  std::string base = flags.Get("server");
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  if (!net::ParseUrl(base).ok()) {
+    std::fprintf(stderr, "error: --server %s: not an http(s) URL\n", base.c_str());
+    call.exit_code = 2;
+    return call;
+  }
+  net::HttpClient client(options);
+  net::ClientRequest req;
+  req.method = method;
+  req.url = base + path;
+  if (!body.is_null()) {
+    req.body = body.dump();
+    req.content_type = "application/json";
+  }
+  auto resp = client.Do(req);
+  if (!resp.ok()) {
+    std::fprintf(stderr, "error: %s\n", resp.status().message().c_str());
+    call.exit_code = 1;
+    return call;
+  }
+  auto json = resp->JsonBody();
+  if (resp->status < 200 || resp->status >= 300) {
+    std::string message = json.ok() && json->is_object() && json->contains("error")
+                              ? (*json)["error"].get<std::string>()
+                              : resp->body;
+    std::fprintf(stderr, "error: %s %s: %d: %s\n", method.c_str(), path.c_str(), resp->status,
+                 message.c_str());
+    call.exit_code = 1;
+    return call;
+  }
+  if (!json.ok()) {
+    std::fprintf(stderr, "error: %s %s: answer is not JSON\n", method.c_str(), path.c_str());
+    call.exit_code = 1;
+    return call;
+  }
+  call.json = std::move(*json);
+  return call;
+}
+
+std::string Str(const Json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  if (j.is_null()) return "";
+  return j.dump();
+}
+
+std::string Short(const std::string& sha) { return sha.substr(0, 12); }
+
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size(), 0);
+  for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size() && i < width.size(); ++i) {
+      width[i] = std::max(width[i], r[i].size());
+    }
+  }
+  auto line = [&](const std::vector<std::string>& r) {
+    std::string out;
+    for (size_t i = 0; i < r.size(); ++i) {
+      out += r[i];
+      if (i + 1 < r.size()) out += std::string(width[i] - r[i].size() + 3, ' ');
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    std::printf("%s\n", out.c_str());
+  };
+  line(header);
+  for (const auto& r : rows) line(r);
+}
+
+bool OutputFlag(FlagSet& flags, bool allow_wide) {
+  const std::string& o = flags.Get("output");
+  return o == "text" || o == "json" || (allow_wide && o == "wide");
+}
+
+}  // namespace
+
+int RunStatus(const Args& args) {
+  FlagSet flags("ballast status [flags]",
+                "Show the reconciler's status: source revision, sync, health, errors with their\n"
+                "file:line:column, the pin, and each object's sync and health.");
+  AddClientFlags(flags);
+  flags.AddString("output", "o", "text", "text or json");
+  if (auto rc = ParseOrExit(flags, args)) return *rc;
+  if (!flags.positional().empty() || !OutputFlag(flags, false)) {
+    return Usage(flags, "usage: ballast status [-o json]");
+  }
+  auto call = Api(flags, "GET", "/api/v1/status");
+  if (call.exit_code != 0) return call.exit_code;
+  const Json& s = call.json;
+  if (flags.Get("output") == "json") {
+    std::printf("%s\n", s.dump(2).c_str());
+    return 0;
+  }
+  std::printf("Revision:  %s\n", Str(s["revision"]).c_str());
+  std::printf("Applied:   %s\n", Str(s["appliedRevision"]).c_str());
+  std::printf("Sync:      %s (%s)\n", Str(s["sync"]).c_str(), Str(s["syncPolicy"]).c_str());
+  std::printf("Health:    %s\n", Str(s["health"]).c_str());
+  if (!s["pinned"].is_null()) {
+    std::printf("Pinned:    #%s (auto-sync paused; `ballast unpin` resumes it)\n",
+                s["pinned"].dump().c_str());
+  }
+  if (s.contains("sourceError") && !s["sourceError"].is_null()) {
+    std::printf("Source:    error for %ss: %s\n", s["sourceError"]["ageSeconds"].dump().c_str(),
+                Str(s["sourceError"]["message"]).c_str());
+  }
+  if (!s["errors"].empty()) {
+    std::printf("Errors:\n");
+    for (const auto& e : s["errors"]) {
+      std::printf("  %s:%s:%s: %s\n", Str(e["file"]).c_str(), e["line"].dump().c_str(),
+                  e["column"].dump().c_str(), Str(e["message"]).c_str());
+    }
+  }
+  if (s.contains("objects") && !s["objects"].empty()) {
+    std::printf("\n");
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& o : s["objects"]) {
+      rows.push_back(
+          {Str(o["kind"]), Str(o["namespace"]), Str(o["name"]), Str(o["sync"]), Str(o["health"])});
+    }
+    PrintTable({"KIND", "NAMESPACE", "NAME", "SYNC", "HEALTH"}, rows);
+  }
+  return 0;
+}
+
+int RunSync(const Args& args) {
+  FlagSet flags("ballast sync [--dry-run] [flags]",
+                "Apply the current source revision (manual sync mode), or with --dry-run show\n"
+                "the plan that applying would carry out.");
+  AddClientFlags(flags);
+  flags.AddBool("dry-run", "", "only show the plan");
+  flags.AddString("output", "o", "text", "text or json");
+  if (auto rc = ParseOrExit(flags, args)) return *rc;
+  if (!flags.positional().empty() || !OutputFlag(flags, false)) {
+    return Usage(flags, "usage: ballast sync [--dry-run] [-o json]");
+  }
+  bool dry = flags.GetBool("dry-run");
+  auto call = Api(flags, "POST", "/api/v1/sync", Json{{"dryRun", dry}});
+  if (call.exit_code != 0) return call.exit_code;
+  if (flags.Get("output") == "json") {
+    std::printf("%s\n", call.json.dump(2).c_str());
+    return 0;
+  }
+  if (dry) {
+    auto plan = diff::PlanFromJson(call.json);
+    if (!plan.ok()) {
+      std::fprintf(stderr, "error: %s\n", plan.status().message().c_str());
+      return 1;
+    }
+    std::fputs(diff::RenderText(*plan).c_str(), stdout);
+    return 0;
+  }
+  std::printf("applied revision %s\n", Str(call.json["revision"]).c_str());
+  return 0;
+}
+
+int RunHistory(const Args& args) {
+  FlagSet flags("ballast history [flags]", "List applied syncs, newest first.");
+  AddClientFlags(flags);
+  flags.AddString("output", "o", "text", "text or json");
+  flags.AddString("limit", "", "50", "how many entries");
+  if (auto rc = ParseOrExit(flags, args)) return *rc;
+  if (!flags.positional().empty() || !OutputFlag(flags, false)) {
+    return Usage(flags, "usage: ballast history [-o json]");
+  }
+  auto call = Api(flags, "GET", "/api/v1/history?limit=" + net::PercentEncode(flags.Get("limit")));
+  if (call.exit_code != 0) return call.exit_code;
+  if (flags.Get("output") == "json") {
+    std::printf("%s\n", call.json.dump(2).c_str());
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : call.json["items"]) {
+    rows.push_back({e["id"].dump(), Short(Str(e["revision"])), Str(e["time"]), Str(e["trigger"]),
+                    Str(e["result"]), Str(e["message"])});
+  }
+  PrintTable({"ID", "REVISION", "TIME", "TRIGGER", "RESULT", "MESSAGE"}, rows);
+  return 0;
+}
+
+int RunRollback(const Args& args) {
+  FlagSet flags("ballast rollback ID [--pin] [flags]",
+                "Restore history entry ID: commit its manifests to the manifest repository and\n"
+                "push (auto-sync then applies them). With --pin, hold that entry without touching\n"
+                "git (for a read-only remote): auto-sync pauses until `ballast unpin`.");
+  AddClientFlags(flags);
+  flags.AddBool("pin", "", "hold the entry instead of pushing to git");
+  if (auto rc = ParseOrExit(flags, args)) return *rc;
+  if (flags.positional().size() != 1) return Usage(flags, "exactly one ID is required");
+  int64_t id = 0;
+  try {
+    size_t pos = 0;
+    id = std::stoll(flags.positional()[0], &pos);
+    if (pos != flags.positional()[0].size() || id <= 0) throw std::invalid_argument("id");
+  } catch (...) {
+    return Usage(flags, "ID must be a positive integer");
+  }
+  auto call =
+      Api(flags, "POST", "/api/v1/rollback", Json{{"id", id}, {"pin", flags.GetBool("pin")}});
+  if (call.exit_code != 0) return call.exit_code;
+  if (flags.GetBool("pin")) {
+    std::printf("pinned to #%lld (revision %s); auto-sync paused until `ballast unpin`\n",
+                static_cast<long long>(id), Short(Str(call.json["revision"])).c_str());
+  } else {
+    std::printf("rolled back to #%lld: pushed %s (revision %s)\n", static_cast<long long>(id),
+                Short(Str(call.json["commit"])).c_str(), Short(Str(call.json["revision"])).c_str());
+  }
+  return 0;
+}
+
+int RunUnpin(const Args& args) {
+  FlagSet flags("ballast unpin [flags]", "Release the pinned history entry; auto-sync resumes.");
+  AddClientFlags(flags);
+  if (auto rc = ParseOrExit(flags, args)) return *rc;
+  if (!flags.positional().empty()) return Usage(flags, "unpin takes no arguments");
+  auto call = Api(flags, "POST", "/api/v1/unpin", Json::object());
+  if (call.exit_code != 0) return call.exit_code;
+  std::printf("unpinned; auto-sync resumed\n");
+  return 0;
+}
+
+int RunGet(const Args& args) {
+  FlagSet flags("ballast get deployments|services|pods|nodes [-o wide|json] [flags]",
+                "List objects the reconciler runs, as kubectl lists them.");
+  AddClientFlags(flags);
+  flags.AddString("output", "o", "text", "text, wide or json");
+  if (auto rc = ParseOrExit(flags, args)) return *rc;
+  if (flags.positional().size() != 1 || !OutputFlag(flags, true)) {
+    return Usage(flags, "usage: ballast get deployments|services|pods|nodes [-o wide|json]");
+  }
+  std::string what = flags.positional()[0];
+  if (what == "deployment" || what == "deploy") what = "deployments";
+  if (what == "service" || what == "svc") what = "services";
+  if (what == "pod" || what == "po") what = "pods";
+  if (what == "node" || what == "no") what = "nodes";
+  if (what != "deployments" && what != "services" && what != "pods" && what != "nodes") {
+    return Usage(flags, "unknown kind \"" + what + "\"");
+  }
+  auto call = Api(flags, "GET", "/api/v1/" + what);
+  if (call.exit_code != 0) return call.exit_code;
+  const std::string& out = flags.Get("output");
+  if (out == "json") {
+    std::printf("%s\n", call.json.dump(2).c_str());
+    return 0;
+  }
+  const bool wide = out == "wide";
+  std::vector<std::vector<std::string>> rows;
+  const Json& items = call.json["items"];
+  if (what == "deployments") {
+    for (const auto& d : items) {
+      std::vector<std::string> r = {Str(d["namespace"]),
+                                    Str(d["name"]),
+                                    d["readyReplicas"].dump() + "/" + d["replicas"].dump(),
+                                    d["updatedReplicas"].dump(),
+                                    d["availableReplicas"].dump(),
+                                    Str(d["sync"]),
+                                    Str(d["health"])};
+      if (wide) r.push_back(Str(d["revision"]));
+      rows.push_back(r);
+    }
+    std::vector<std::string> h = {"NAMESPACE", "NAME", "READY", "UP-TO-DATE",
+                                  "AVAILABLE", "SYNC", "HEALTH"};
+    if (wide) h.push_back("REVISION");
+    PrintTable(h, rows);
+  } else if (what == "services") {
+    for (const auto& s : items) {
+      std::string ports;
+      for (const auto& p : s["ports"]) {
+        if (!ports.empty()) ports += ",";
+        ports += p["port"].dump() + "/" + Str(p["protocol"]);
+      }
+      std::vector<std::string> r = {Str(s["namespace"]), Str(s["name"]), Str(s["type"]), ports,
+                                    std::to_string(s["endpoints"].size())};
+      if (wide) {
+        std::string e;
+        for (const auto& x : s["endpoints"]) e += (e.empty() ? "" : ",") + Str(x);
+        r.push_back(e);
+      }
+      rows.push_back(r);
+    }
+    std::vector<std::string> h = {"NAMESPACE", "NAME", "TYPE", "PORTS", "ENDPOINTS"};
+    if (wide) h.push_back("ADDRESSES");
+    PrintTable(h, rows);
+  } else if (what == "pods") {
+    for (const auto& p : items) {
+      std::vector<std::string> r = {Str(p["namespace"]),
+                                    Str(p["name"]),
+                                    p["ready"].get<bool>() ? "1/1" : "0/1",
+                                    p.value("terminating", false) ? "Terminating" : Str(p["phase"]),
+                                    p["restarts"].dump(),
+                                    Str(p["node"])};
+      if (wide) {
+        r.push_back(Str(p["address"]));
+        r.push_back(Str(p["revision"]));
+      }
+      rows.push_back(r);
+    }
+    std::vector<std::string> h = {"NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "NODE"};
+    if (wide) {
+      h.push_back("ADDRESS");
+      h.push_back("REVISION");
+    }
+    PrintTable(h, rows);
+  } else {
+    for (const auto& n : items) {
+      std::vector<std::string> r = {Str(n["name"]), n["ready"].get<bool>() ? "Ready" : "NotReady",
+                                    Str(n["address"]), n["pods"].dump()};
+      if (wide) {
+        r.push_back(Str(n["agentVersion"]));
+        r.push_back(Str(n["lastHeartbeat"]));
+      }
+      rows.push_back(r);
+    }
+    std::vector<std::string> h = {"NAME", "STATUS", "ADDRESS", "PODS"};
+    if (wide) {
+      h.push_back("AGENT");
+      h.push_back("LAST-HEARTBEAT");
+    }
+    PrintTable(h, rows);
+  }
+  return 0;
+}
+
+}  // namespace ballast::cli

@@ -1,0 +1,158 @@
+// `ballast serve`: the reconciler. Runs until SIGTERM or SIGINT, then stops cleanly.
+
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "net/http.h"
+#include "reconciler/log.h"
+#include "reconciler/service.h"
+
+namespace ballast::cli {
+namespace {
+
+bool ParseInt(const std::string& text, int min, int max, int* out) {
+  try {
+    size_t pos = 0;
+    long v = std::stol(text, &pos);
+    if (pos != text.size() || v < min || v > max) return false;
+    *out = static_cast<int>(v);
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+// "HOST:PORT" (port 0: any free port).
+bool ParseListen(const std::string& text, std::string* host, uint16_t* port) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  int p = 0;
+  if (!ParseInt(text.substr(colon + 1), 0, 65535, &p)) return false;
+  *host = text.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  *port = static_cast<uint16_t>(p);
+  return true;
+}
+
+}  // namespace
+
+int RunServe(const Args& args) {
+  FlagSet flags(
+      "ballast serve --repo URL|PATH [flags]",
+      "Run the reconciler: poll the manifest repository, plan, roll out through the agents,\n"
+      "record every applied sync in STATE_DIR/history.git, and serve the API and status page.\n"
+      "Prints \"listening on URL\" once the API is up. Stops cleanly on SIGTERM or SIGINT.");
+  flags.AddString("repo", "", "", "manifest repository: URL or local path (required)");
+  flags.AddString("branch", "", "main", "branch, tag or commit to follow");
+  flags.AddString("path", "", "", "folder inside the repository to read");
+  flags.AddString("listen", "", "127.0.0.1:7070", "HOST:PORT to serve on (port 0: any free port)");
+  flags.AddString("state-dir", "", "ballast-state", "where history.git and the clone live");
+  flags.AddString("poll", "", "30", "seconds between polls of the repository");
+  flags.AddString("sync", "", "auto", "auto: apply every new revision; manual: on `ballast sync`");
+  flags.AddString("token-file", "", "", "bearer token required for mutating calls and agents");
+  flags.AddString("webhook-secret-file", "", "", "secret for webhook signatures (GitHub, GitLab)");
+  flags.AddString("tls-cert", "", "", "serve https with this PEM certificate");
+  flags.AddString("tls-key", "", "", "... and this PEM key");
+  flags.AddString("log-format", "", "text", "text (key=value) or json");
+  flags.AddString("log-level", "", "info", "debug, info, warn or error");
+  flags.AddString("heartbeat", "", "10", "seconds between agent heartbeats");
+  flags.AddString("node-grace", "", "40", "seconds without heartbeat before a node is NotReady");
+  flags.AddString("node-toleration", "", "300",
+                  "seconds a node may stay NotReady before its pods are replaced elsewhere");
+  flags.AddString("adopt-wait", "", "5",
+                  "seconds after a restart during which no pod is started (agents report first)");
+  if (auto rc = ParseOrExit(flags, args)) return *rc;
+
+  auto usage = [&](const std::string& message) {
+    std::fprintf(stderr, "error: %s\n\n%s", message.c_str(), flags.Help().c_str());
+    return 2;
+  };
+  if (!flags.positional().empty()) return usage("unexpected argument " + flags.positional()[0]);
+  if (flags.Get("repo").empty()) return usage("--repo is required");
+  if (!reconciler::ConfigureLogging(flags.Get("log-format"), flags.Get("log-level"))) {
+    return usage("--log-format must be text or json, --log-level debug|info|warn|error");
+  }
+
+  reconciler::ServiceOptions o;
+  o.source.remote.url = flags.Get("repo");
+  o.source.ref = flags.Get("branch");
+  o.source.path = flags.Get("path");
+  o.state_dir = flags.Get("state-dir");
+  if (!ParseListen(flags.Get("listen"), &o.http.address, &o.http.port)) {
+    return usage("--listen must be HOST:PORT");
+  }
+  o.http.threads = 2;
+  o.http.tls_cert_file = flags.Get("tls-cert");
+  o.http.tls_key_file = flags.Get("tls-key");
+  if (o.http.tls_cert_file.empty() != o.http.tls_key_file.empty()) {
+    return usage("--tls-cert and --tls-key go together");
+  }
+  int poll = 0, heartbeat = 0, grace = 0, toleration = 0, adopt = 0;
+  if (!ParseInt(flags.Get("poll"), 1, 86400, &poll)) return usage("--poll must be 1..86400");
+  if (!ParseInt(flags.Get("heartbeat"), 1, 3600, &heartbeat) ||
+      !ParseInt(flags.Get("node-grace"), 1, 86400, &grace) ||
+      !ParseInt(flags.Get("node-toleration"), 0, 86400, &toleration) ||
+      !ParseInt(flags.Get("adopt-wait"), 0, 3600, &adopt)) {
+    return usage("--heartbeat, --node-grace, --node-toleration, --adopt-wait take seconds");
+  }
+  o.poll_seconds = poll;
+  o.controller.heartbeat_seconds = heartbeat;
+  o.controller.node_lifecycle.grace_period_ms = int64_t{grace} * 1000;
+  o.controller.node_lifecycle.toleration_ms = int64_t{toleration} * 1000;
+  o.controller.adopt_wait_ms = int64_t{adopt} * 1000;
+  if (flags.Get("sync") == "auto") {
+    o.controller.sync = reconciler::SyncPolicy::kAuto;
+  } else if (flags.Get("sync") == "manual") {
+    o.controller.sync = reconciler::SyncPolicy::kManual;
+  } else {
+    return usage("--sync must be auto or manual");
+  }
+  if (!flags.Get("token-file").empty()) {
+    auto token = net::ReadTokenFile(flags.Get("token-file"));
+    if (!token.ok()) {
+      std::fprintf(stderr, "error: --token-file: %s\n", token.status().message().c_str());
+      return 1;
+    }
+    o.token = *token;
+  }
+  if (!flags.Get("webhook-secret-file").empty()) {
+    auto secret = net::ReadTokenFile(flags.Get("webhook-secret-file"));
+    if (!secret.ok()) {
+      std::fprintf(stderr, "error: --webhook-secret-file: %s\n", secret.status().message().c_str());
+      return 1;
+    }
+    o.webhook_secret = *secret;
+  }
+
+  // Block the stop signals in every thread; this one waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  reconciler::SystemClock clock;
+  reconciler::Service service(std::move(o), &clock);
+  if (Status st = service.Start(); !st.ok()) {
+    std::fprintf(stderr, "error: %s\n", st.ToString().c_str());
+    return 1;
+  }
+  std::printf("listening on %s\n", service.url().c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  reconciler::LogEvent(reconciler::LogLevel::kInfo, "stopping",
+                       {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  service.Stop();
+  reconciler::LogEvent(reconciler::LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+}  // namespace ballast::cli

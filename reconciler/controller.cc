@@ -1,0 +1,701 @@
+#include "reconciler/controller.h"
+
+#include <algorithm>
+#include <random>
+
+#include "diff/render.h"
+#include "model/codec.h"
+#include "scheduler/placement.h"
+
+namespace ballast::reconciler {
+namespace {
+
+using model::Json;
+
+constexpr const char* kHealthNames[] = {"Healthy", "Suspended", "Progressing",
+                                        "Missing", "Degraded",  "Unknown"};
+constexpr int kHealthy = 0, kSuspended = 1, kProgressing = 2, kDegraded = 4, kUnknown = 5;
+
+std::string Rfc3339(int64_t ms) {
+  time_t secs = static_cast<time_t>(ms / 1000);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+bool PruneDisabled(const model::Manifest& m) {
+  auto it = m.metadata().annotations.find(model::kAnnotationPrune);
+  return it != m.metadata().annotations.end() && it->second == "false";
+}
+
+const model::Manifest* FindObject(const std::vector<model::Manifest>& objects,
+                                  const model::ObjectKey& key) {
+  for (const auto& m : objects) {
+    if (m.key() == key) return &m;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const char* HealthName(int rank) { return kHealthNames[std::clamp(rank, 0, 5)]; }
+
+Controller::Controller(ControllerOptions options, const Clock* clock)
+    : options_(std::move(options)), clock_(clock), start_ms_(clock->NowMs()) {}
+
+void Controller::RememberTemplates(const std::vector<model::Manifest>& objects) {
+  for (const auto& m : objects) {
+    if (const auto* d = m.deployment()) {
+      templates_[revisions_.Get(m.key(), d->spec.template_)] = d->spec.template_;
+    }
+  }
+}
+
+void Controller::Restore(AppliedState applied, const std::vector<model::Manifest>& older_objects,
+                         bool restarted) {
+  for (const auto& m : older_objects) {
+    if (const auto* d = m.deployment()) {
+      templates_[model::PodTemplateHash(d->spec.template_)] = d->spec.template_;
+    }
+  }
+  applied_ = std::move(applied);
+  RememberTemplates(applied_.objects);
+  restarted_ = restarted;
+  start_ms_ = clock_->NowMs();
+}
+
+void Controller::OnSnapshot(const git::SourceSnapshot& snapshot, const std::string& trigger) {
+  source_error_ = Status::Ok();
+  source_error_since_ms_ = 0;
+  commit_ = snapshot.commit;
+  source_sha_ = snapshot.commit.sha;
+  tree_ = snapshot.tree;
+  if (snapshot.history_rewritten) history_rewritten_ = true;
+  if (!tree_->ok()) return;  // keep the last good desired state
+  if (desired_sha_ != snapshot.commit.sha || desired_.empty()) {
+    desired_.clear();
+    desired_.reserve(tree_->manifests.size());
+    for (const auto* m : tree_->manifests) desired_.push_back(*m);
+    desired_files_ = tree_->files;
+    desired_sha_ = snapshot.commit.sha;
+    source_trigger_ = trigger;
+  }
+}
+
+void Controller::OnSourceError(const Status& status) {
+  if (source_error_.ok()) source_error_since_ms_ = clock_->NowMs();
+  source_error_ = status;
+}
+
+void Controller::OnRegister(model::Node node) {
+  node.last_heartbeat_ms = clock_->NowMs();
+  node.ready = true;
+  nodes_[node.name] = std::move(node);
+}
+
+bool Controller::OnHeartbeat(const nodeagent::Heartbeat& heartbeat) {
+  auto it = nodes_.find(heartbeat.node.name);
+  if (it == nodes_.end()) return false;
+  model::Node node = heartbeat.node;
+  node.last_heartbeat_ms = clock_->NowMs();
+  it->second = std::move(node);
+  auto& pods = reported_[heartbeat.node.name];
+  pods = heartbeat.pods;
+  for (auto& p : pods) p.node = heartbeat.node.name;
+  heard_.insert(heartbeat.node.name);
+  return true;
+}
+
+Status Controller::SyncNow(const std::string& trigger) {
+  if (pinned_) {
+    return FailedPrecondition("pinned to history entry #" + std::to_string(*pinned_) +
+                              ": run `ballast unpin` first");
+  }
+  if (desired_sha_.empty()) {
+    return FailedPrecondition("no valid source revision has been read yet");
+  }
+  if (tree_ && !tree_->ok() && source_sha_ == commit_.sha) {
+    return FailedPrecondition("source revision " + commit_.sha +
+                              " has invalid manifests; not applying it");
+  }
+  Apply(trigger);
+  return Status::Ok();
+}
+
+void Controller::Apply(const std::string& trigger) {
+  // Pruning: objects that left git go, unless annotated ballast.dev/prune: "false".
+  std::vector<model::Manifest> next = desired_;
+  for (const auto& m : applied_.objects) {
+    if (PruneDisabled(m) && FindObject(next, m.key()) == nullptr) next.push_back(m);
+  }
+  Json summary = Json::object();
+  {
+    auto plan = diff::ComputePlan(next, applied_.objects, nullptr);
+    auto c = plan.counts();
+    summary = {{"create", c.create},
+               {"update", c.update},
+               {"delete", c.del},
+               {"unchanged", c.unchanged},
+               {"rolling", c.rolling}};
+  }
+  applied_.objects = std::move(next);
+  applied_.files = desired_files_;
+  applied_.sha = desired_sha_;
+  RememberTemplates(applied_.objects);
+  HistoryAppend h;
+  h.sha = applied_.sha;
+  h.trigger = trigger;
+  h.message = commit_.sha == desired_sha_ ? commit_.Summary() : "";
+  h.files = applied_.files;
+  h.objects = applied_.objects;
+  h.plan_summary = summary;
+  h.history_rewrite = history_rewritten_;
+  history_rewritten_ = false;
+  history_appends_.push_back(std::move(h));
+}
+
+void Controller::Pin(int64_t id, AppliedState applied) {
+  pinned_ = id;
+  applied_ = std::move(applied);
+  RememberTemplates(applied_.objects);
+}
+
+void Controller::Unpin() { pinned_.reset(); }
+
+std::vector<model::Pod> Controller::PodView() const {
+  std::vector<model::Pod> view;
+  std::set<std::string> seen;
+  for (const auto& [node, pods] : reported_) {
+    for (const auto& p : pods) {
+      if (lost_.count(p.name)) continue;
+      model::Pod q = p;
+      if (!intended_.count(p.name)) q.terminating = true;
+      view.push_back(std::move(q));
+      seen.insert(p.name);
+    }
+  }
+  for (const auto& [name, ip] : intended_) {
+    if (seen.count(name)) continue;
+    model::Pod p;
+    p.name = name;
+    p.namespace_ = ip.desired.namespace_;
+    p.deployment = ip.desired.deployment;
+    p.revision = ip.desired.revision;
+    p.node = ip.node;
+    p.phase = model::PodPhase::kPending;
+    p.created_ms = ip.created_ms;
+    view.push_back(std::move(p));
+  }
+  return view;
+}
+
+int64_t Controller::Reconcile() {
+  const int64_t now = clock_->NowMs();
+  int64_t next = 0;
+  auto wake = [&next](int64_t at) {
+    if (at > 0 && (next == 0 || at < next)) next = at;
+  };
+
+  // Auto-sync: a new valid revision is applied unless pinned.
+  if (options_.sync == SyncPolicy::kAuto && !pinned_ && !desired_sha_.empty() &&
+      desired_sha_ != applied_.sha) {
+    Apply(source_trigger_.empty() ? "poll" : source_trigger_);
+  }
+
+  // Node lifecycle: readiness from heartbeats, pods on long-lost nodes replaced elsewhere.
+  {
+    std::vector<model::Pod> all;
+    for (const auto& [node, pods] : reported_) all.insert(all.end(), pods.begin(), pods.end());
+    for (const auto& [name, ip] : intended_) {
+      model::Pod p;
+      p.name = name;
+      p.node = ip.node;
+      all.push_back(std::move(p));
+    }
+    auto decision = scheduler::EvaluateNodes(nodes_, all, lost_, now, options_.node_lifecycle);
+    health_.clear();
+    for (const auto& h : decision.nodes) health_[h.node] = h;
+    for (const auto& name : decision.newly_lost) {
+      lost_.insert(name);
+      intended_.erase(name);
+    }
+    for (const auto& name : decision.forget) lost_.erase(name);
+    wake(decision.next_check_ms);
+  }
+
+  // Adoption: pods an agent runs that belong to an applied Deployment, at a revision whose
+  // template is known, are kept as they are (a restarted reconciler restarts nothing).
+  std::map<std::string, const model::Manifest*> deployments;  // "ns/name"
+  for (const auto& m : applied_.objects) {
+    if (m.deployment()) deployments[m.metadata().namespace_ + "/" + m.metadata().name] = &m;
+  }
+  for (const auto& [node, pods] : reported_) {
+    for (const auto& p : pods) {
+      if (intended_.count(p.name) || stopped_.count(p.name) || lost_.count(p.name) ||
+          p.terminating) {
+        continue;
+      }
+      if (!deployments.count(p.namespace_ + "/" + p.deployment)) continue;
+      auto t = templates_.find(p.revision);
+      if (t == templates_.end()) continue;
+      IntendedPod ip;
+      ip.desired.name = p.name;
+      ip.desired.namespace_ = p.namespace_;
+      ip.desired.deployment = p.deployment;
+      ip.desired.revision = p.revision;
+      ip.desired.template_ = t->second;
+      ip.node = node;
+      ip.created_ms = p.created_ms;
+      intended_[p.name] = std::move(ip);
+    }
+  }
+  // Stopped pods that no agent reports any more are forgotten.
+  {
+    std::set<std::string> reported_names;
+    for (const auto& [node, pods] : reported_) {
+      for (const auto& p : pods) reported_names.insert(p.name);
+    }
+    for (auto it = stopped_.begin(); it != stopped_.end();) {
+      it = reported_names.count(*it) ? std::next(it) : stopped_.erase(it);
+    }
+  }
+  // Pods of Deployments that are no longer applied are stopped (pruned).
+  for (auto it = intended_.begin(); it != intended_.end();) {
+    if (!deployments.count(it->second.desired.namespace_ + "/" + it->second.desired.deployment)) {
+      stopped_.insert(it->first);
+      it = intended_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+
+  const bool settling = restarted_ && now - start_ms_ < options_.adopt_wait_ms;
+  if (settling) wake(start_ms_ + options_.adopt_wait_ms);
+
+  // Rollout steps, then placement of the pods to start.
+  std::optional<scheduler::Scheduler> sched;
+  std::map<std::string, scheduler::TemplateId> template_ids;
+  auto template_id = [&](const std::string& rev, const model::ObjectKey& key) {
+    auto it = template_ids.find(rev);
+    if (it != template_ids.end()) return it->second;
+    scheduler::PodTemplate pt;
+    pt.namespace_ = key.namespace_;
+    pt.deployment = key.name;
+    pt.labels = templates_[rev].labels;
+    pt.spec = templates_[rev].spec;
+    pt.runtime = scheduler::RequiredRuntime(templates_[rev]);
+    auto id = sched->AddTemplate(pt);
+    template_ids[rev] = id;
+    return id;
+  };
+  auto ensure_scheduler = [&]() {
+    if (sched) return;
+    std::map<std::string, model::Node> ready_nodes = nodes_;
+    for (auto& [name, n] : ready_nodes) {
+      auto h = health_.find(name);
+      n.ready = h != health_.end() && h->second.ready;
+    }
+    sched.emplace(scheduler::Scheduler::FromNodeMap(ready_nodes));
+    for (const auto& [name, ip] : intended_) {
+      if (!templates_.count(ip.desired.revision)) continue;
+      sched->Bind(template_id(ip.desired.revision,
+                              {"Deployment", ip.desired.namespace_, ip.desired.deployment}),
+                  ip.node);
+    }
+  };
+
+  placement_problems_.clear();
+  std::set<model::ObjectKey> live_keys;
+  for (const auto& m : applied_.objects) {
+    const auto* d = m.deployment();
+    if (d == nullptr) continue;
+    const auto key = m.key();
+    live_keys.insert(key);
+    const std::string& rev = revisions_.Get(key, d->spec.template_);
+    templates_[rev] = d->spec.template_;
+    std::vector<model::Pod> pods;
+    for (auto& p : PodView()) {
+      if (p.namespace_ == key.namespace_ && p.deployment == key.name) pods.push_back(std::move(p));
+    }
+    auto step = scheduler::StepRollout(*d, rev, pods, rollouts_[key], now);
+    rollouts_[key] = step.status;
+    wake(step.requeue_at_ms);
+    for (const auto& name : step.stop) {
+      if (intended_.erase(name)) stopped_.insert(name);
+    }
+    if (!step.stop.empty()) wake(now + 200);
+    if (settling) continue;
+    for (const auto& start : step.start) {
+      if (!templates_.count(start.revision)) continue;
+      ensure_scheduler();
+      std::set<std::string> taken;
+      for (const auto& p : pods) taken.insert(p.name);
+      for (const auto& [name, ip] : intended_) taken.insert(name);
+      for (const auto& name : stopped_) taken.insert(name);
+      auto names = scheduler::NewPodNames(key.name, start.revision, start.count, taken,
+                                          static_cast<uint64_t>(now) ^ (++name_seed_ << 20));
+      auto tid = template_id(start.revision, key);
+      for (const auto& name : names) {
+        auto placement = sched->Place(tid);
+        if (!placement.ok()) {
+          placement_problems_[key] = placement.reason;
+          wake(now + 2000);
+          break;
+        }
+        IntendedPod ip;
+        ip.desired.name = name;
+        ip.desired.namespace_ = key.namespace_;
+        ip.desired.deployment = key.name;
+        ip.desired.revision = start.revision;
+        ip.desired.template_ = templates_[start.revision];
+        ip.node = placement.node;
+        ip.created_ms = now;
+        intended_[name] = std::move(ip);
+      }
+      wake(now + 200);
+    }
+  }
+  for (auto it = rollouts_.begin(); it != rollouts_.end();) {
+    it = live_keys.count(it->first) ? std::next(it) : rollouts_.erase(it);
+  }
+
+  ComputeDesired();
+  ComputePlan();
+  return next;
+}
+
+void Controller::ComputeDesired() {
+  // Services with their ready endpoints on all nodes.
+  std::vector<nodeagent::DesiredService> services;
+  std::map<std::string, const model::Pod*> reported_by_name;
+  for (const auto& [node, pods] : reported_) {
+    for (const auto& p : pods) reported_by_name[p.name] = &p;
+  }
+  for (const auto& m : applied_.objects) {
+    const auto* s = m.service();
+    if (s == nullptr) continue;
+    nodeagent::DesiredService ds;
+    ds.name = s->metadata.name;
+    ds.namespace_ = s->metadata.namespace_;
+    for (const auto& port : s->spec.ports) {
+      nodeagent::DesiredServicePort dp;
+      dp.name = port.name;
+      dp.protocol = port.protocol;
+      dp.port = port.port;
+      dp.node_port = port.node_port;
+      for (const auto& [name, ip] : intended_) {
+        if (ip.desired.namespace_ != ds.namespace_ || s->spec.selector.empty()) continue;
+        bool match = true;
+        for (const auto& [k, v] : s->spec.selector) {
+          auto l = ip.desired.template_.labels.find(k);
+          if (l == ip.desired.template_.labels.end() || l->second != v) match = false;
+        }
+        if (!match) continue;
+        auto r = reported_by_name.find(name);
+        if (r == reported_by_name.end() || !r->second->ready || r->second->terminating) continue;
+        // The host port that maps the targetPort: by container port name, or by number.
+        std::string port_key;
+        if (port.target_port.is_int()) {
+          int64_t target = port.target_port.int_value();
+          port_key = std::to_string(target);
+          for (const auto& c : ip.desired.template_.spec.containers) {
+            for (const auto& cp : c.ports) {
+              if (cp.container_port == target && !cp.name.empty()) port_key = cp.name;
+            }
+          }
+        } else {
+          port_key = port.target_port.str_value();
+        }
+        auto hp = r->second->host_ports.find(port_key);
+        auto n = nodes_.find(ip.node);
+        if (hp == r->second->host_ports.end() || n == nodes_.end()) continue;
+        dp.endpoints.push_back(n->second.address + ":" + std::to_string(hp->second));
+      }
+      std::sort(dp.endpoints.begin(), dp.endpoints.end());
+      ds.ports.push_back(std::move(dp));
+    }
+    services.push_back(std::move(ds));
+  }
+  for (const auto& node : heard_) {
+    nodeagent::DesiredState state;
+    state.node = node;
+    for (const auto& [name, ip] : intended_) {
+      if (ip.node == node) state.pods.push_back(ip.desired);
+    }
+    state.services = services;
+    auto it = sent_.find(node);
+    if (it != sent_.end()) {
+      state.version = it->second.version;
+      if (it->second == state) continue;
+    }
+    sent_[node] = state;
+    changed_[node] = state;
+  }
+}
+
+void Controller::ComputePlan() {
+  model::LiveState live;
+  live.nodes = nodes_;
+  for (auto& [name, n] : live.nodes) {
+    auto h = health_.find(name);
+    n.ready = h != health_.end() && h->second.ready;
+  }
+  for (const auto& p : PodView()) {
+    if (!p.terminating) live.pods.push_back(p);
+  }
+  const auto& desired = pinned_ ? applied_.objects : desired_;
+  std::vector<model::Manifest> target = desired;
+  for (const auto& m : applied_.objects) {
+    if (PruneDisabled(m) && FindObject(target, m.key()) == nullptr) target.push_back(m);
+  }
+  diff::PlanOptions options;
+  options.revisions = &revisions_;
+  plan_ = diff::ComputePlan(target, applied_.objects, &live, options);
+  diff::SchedulerDryRun dry;
+  for (const auto& [key, reason] : placement_problems_) {
+    dry.all_placed = false;
+    dry.notes.push_back({key.ToString(), reason, true});
+  }
+  plan_.scheduler = dry;
+}
+
+std::vector<HistoryAppend> Controller::TakeHistoryAppends() {
+  std::vector<HistoryAppend> out;
+  out.swap(history_appends_);
+  return out;
+}
+
+std::map<std::string, nodeagent::DesiredState> Controller::TakeDesiredChanges() {
+  std::map<std::string, nodeagent::DesiredState> out;
+  out.swap(changed_);
+  return out;
+}
+
+int Controller::HealthRank(const model::Manifest& m) const {
+  const auto* d = m.deployment();
+  if (d == nullptr) return m.is_supported() ? kHealthy : kUnknown;
+  if (d->spec.paused) return kSuspended;
+  auto it = rollouts_.find(m.key());
+  if (it == rollouts_.end()) return kProgressing;
+  const auto& st = it->second;
+  if (const auto* c = st.Find(scheduler::kConditionProgressing);
+      c != nullptr && c->reason == scheduler::kReasonProgressDeadlineExceeded) {
+    return kDegraded;
+  }
+  if (st.updated_replicas == d->spec.replicas && st.available_replicas >= d->spec.replicas &&
+      st.replicas == d->spec.replicas) {
+    return kHealthy;
+  }
+  return kProgressing;
+}
+
+std::string Controller::SyncStatus() const {
+  if (tree_ && !tree_->ok()) return "Error";
+  if (!source_error_.ok() && desired_sha_.empty()) return "Error";
+  if (!source_sha_ && applied_.sha.empty()) return "Unknown";
+  if (pinned_) return plan_.has_changes() ? "OutOfSync" : "Synced";
+  if (desired_sha_ != applied_.sha || plan_.has_changes()) return "OutOfSync";
+  return "Synced";
+}
+
+std::string Controller::Health() const {
+  int worst = kHealthy;
+  for (const auto& m : applied_.objects) {
+    if (m.is_supported()) worst = std::max(worst, HealthRank(m));
+  }
+  if (applied_.sha.empty() && !pinned_) worst = kUnknown;
+  return HealthName(worst);
+}
+
+model::Json Controller::StatusJson() const {
+  const int64_t now = clock_->NowMs();
+  Json errors = Json::array();
+  if (tree_ && !tree_->ok()) {
+    for (const auto& d : tree_->diagnostics) {
+      if (!d.is_error()) continue;
+      errors.push_back({{"file", d.where.file},
+                        {"line", d.where.line},
+                        {"column", d.where.column},
+                        {"field", d.field},
+                        {"message", d.message}});
+    }
+  }
+  Json source_error = nullptr;
+  if (!source_error_.ok()) {
+    source_error = {{"message", source_error_.message()},
+                    {"since", Rfc3339(source_error_since_ms_)},
+                    {"ageSeconds", (now - source_error_since_ms_) / 1000}};
+  }
+  Json objects = Json::array();
+  for (const auto& o : plan_.objects) {
+    const auto* m = FindObject(applied_.objects, o.key);
+    std::string sync = o.action == diff::Action::kUnsupported ? "Unknown"
+                       : o.in_sync()                          ? "Synced"
+                                                              : "OutOfSync";
+    objects.push_back({{"kind", o.key.kind},
+                       {"namespace", o.key.namespace_},
+                       {"name", o.key.name},
+                       {"action", diff::ActionName(o.action)},
+                       {"sync", sync},
+                       {"health", m ? HealthName(HealthRank(*m)) : "Missing"}});
+  }
+  return {{"revision", source_sha_.value_or("")},
+          {"appliedRevision", applied_.sha},
+          {"sync", SyncStatus()},
+          {"health", Health()},
+          {"errors", errors},
+          {"pinned", pinned_ ? Json(*pinned_) : Json(nullptr)},
+          {"syncPolicy", options_.sync == SyncPolicy::kAuto ? "auto" : "manual"},
+          {"sourceError", source_error},
+          {"commit",
+           {{"sha", commit_.sha}, {"summary", commit_.Summary()}, {"author", commit_.author_name}}},
+          {"objects", objects}};
+}
+
+model::Json Controller::PlanJson(bool include_diff) const {
+  diff::JsonOptions o;
+  o.include_diff = include_diff;
+  Json j = diff::ToJson(plan_, o);
+  j["revision"] = source_sha_.value_or("");
+  j["appliedRevision"] = applied_.sha;
+  j["pinned"] = pinned_ ? Json(*pinned_) : Json(nullptr);
+  return j;
+}
+
+model::Json Controller::DeploymentsJson() const {
+  Json items = Json::array();
+  for (const auto& m : applied_.objects) {
+    const auto* d = m.deployment();
+    if (d == nullptr) continue;
+    auto it = rollouts_.find(m.key());
+    scheduler::RolloutStatus st = it == rollouts_.end() ? scheduler::RolloutStatus{} : it->second;
+    Json conditions = Json::array();
+    for (const auto& c : st.conditions) {
+      conditions.push_back(
+          {{"type", c.type}, {"status", c.status}, {"reason", c.reason}, {"message", c.message}});
+    }
+    const auto* o = plan_.Find(m.key());
+    auto problem = placement_problems_.find(m.key());
+    items.push_back(
+        {{"name", d->metadata.name},
+         {"namespace", d->metadata.namespace_},
+         {"replicas", d->spec.replicas},
+         {"currentReplicas", st.replicas},
+         {"updatedReplicas", st.updated_replicas},
+         {"readyReplicas", st.ready_replicas},
+         {"availableReplicas", st.available_replicas},
+         {"revision", model::PodTemplateHash(d->spec.template_)},
+         {"sync", o == nullptr || o->in_sync() ? "Synced" : "OutOfSync"},
+         {"health", HealthName(HealthRank(m))},
+         {"conditions", conditions},
+         {"unschedulable",
+          problem == placement_problems_.end() ? Json(nullptr) : Json(problem->second)}});
+  }
+  return {{"items", items}};
+}
+
+model::Json Controller::ServicesJson() const {
+  Json items = Json::array();
+  std::map<std::string, nodeagent::DesiredService> by_name;
+  for (const auto& [node, st] : sent_) {
+    for (const auto& s : st.services) by_name[s.namespace_ + "/" + s.name] = s;
+  }
+  for (const auto& m : applied_.objects) {
+    const auto* s = m.service();
+    if (s == nullptr) continue;
+    Json ports = Json::array();
+    Json endpoints = Json::array();
+    auto ds = by_name.find(s->metadata.namespace_ + "/" + s->metadata.name);
+    for (const auto& p : s->spec.ports) {
+      ports.push_back({{"name", p.name},
+                       {"protocol", p.protocol},
+                       {"port", p.port},
+                       {"targetPort", p.target_port.ToString()},
+                       {"nodePort", p.node_port}});
+    }
+    if (ds != by_name.end()) {
+      for (const auto& p : ds->second.ports) {
+        for (const auto& e : p.endpoints) endpoints.push_back(e);
+      }
+    }
+    items.push_back({{"name", s->metadata.name},
+                     {"namespace", s->metadata.namespace_},
+                     {"type", s->spec.type},
+                     {"selector", s->spec.selector},
+                     {"ports", ports},
+                     {"endpoints", endpoints}});
+  }
+  return {{"items", items}};
+}
+
+model::Json Controller::PodsJson() const {
+  Json items = Json::array();
+  for (const auto& p : PodView()) {
+    Json j = model::ToJson(p);
+    j["lost"] = lost_.count(p.name) > 0;
+    items.push_back(std::move(j));
+  }
+  std::sort(items.begin(), items.end(), [](const Json& a, const Json& b) {
+    return std::make_pair(a.value("namespace", ""), a.value("name", "")) <
+           std::make_pair(b.value("namespace", ""), b.value("name", ""));
+  });
+  return {{"items", items}};
+}
+
+model::Json Controller::NodesJson() const {
+  Json items = Json::array();
+  std::map<std::string, int> pods_on;
+  for (const auto& [name, ip] : intended_) ++pods_on[ip.node];
+  for (const auto& [name, n] : nodes_) {
+    auto h = health_.find(name);
+    bool ready = h != health_.end() ? h->second.ready : n.ready;
+    Json capacity = Json::object();
+    for (const auto& [r, q] : n.allocatable) capacity[r] = q.ToString();
+    items.push_back({{"name", n.name},
+                     {"address", n.address},
+                     {"ready", ready},
+                     {"pods", pods_on[name]},
+                     {"allocatable", capacity},
+                     {"labels", n.labels},
+                     {"agentVersion", n.agent_version},
+                     {"lastHeartbeat", Rfc3339(n.last_heartbeat_ms)}});
+  }
+  return {{"items", items}};
+}
+
+Controller::Counts Controller::MetricsCounts() const {
+  Counts c;
+  for (const auto& o : plan_.objects) {
+    ++c.objects_by_sync[o.in_sync() ? "Synced" : "OutOfSync"];
+    const auto* m = FindObject(applied_.objects, o.key);
+    ++c.objects_by_health[m ? HealthName(HealthRank(*m)) : "Missing"];
+  }
+  for (const auto& p : PodView()) ++c.pods_by_phase[model::PodPhaseName(p.phase)];
+  for (const auto& [name, n] : nodes_) {
+    ++c.nodes_total;
+    auto h = health_.find(name);
+    if (h != health_.end() && h->second.ready) ++c.nodes_ready;
+  }
+  return c;
+}
+
+const std::string& Controller::node_address(const std::string& node) const {
+  static const std::string kEmpty;
+  auto it = nodes_.find(node);
+  return it == nodes_.end() ? kEmpty : it->second.address;
+}
+
+std::string Controller::PodNode(const std::string& pod) const {
+  auto it = intended_.find(pod);
+  if (it != intended_.end()) return it->second.node;
+  for (const auto& [node, pods] : reported_) {
+    for (const auto& p : pods) {
+      if (p.name == pod) return node;
+    }
+  }
+  return "";
+}
+
+}  // namespace ballast::reconciler

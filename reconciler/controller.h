@@ -1,0 +1,178 @@
+#pragma once
+
+// The reconcile core: a single-threaded state machine fed with events (a source snapshot or a
+// source error, an agent registration or heartbeat, a timer tick, an API call) that decides what
+// every node should run. It does no I/O and owns no thread: the Service (service.h) calls it from
+// its one event-loop thread, runs the blocking git work elsewhere, and ships the decisions
+// (per-node desired sets, history appends) out.
+//
+// State: the latest source snapshot (and the last good one), what is applied (the target the
+// pods converge to, from history at start), the live state from the agents' heartbeats, the
+// pods this reconciler intends each node to run, the rollout stepper's status per Deployment,
+// and the pinned history entry.
+//
+// Not thread-safe: one thread at a time.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "diff/plan.h"
+#include "model/cluster.h"
+#include "model/manifest.h"
+#include "model/status.h"
+#include "nodeagent/protocol.h"
+#include "reconciler/clock.h"
+#include "scheduler/node_lifecycle.h"
+#include "scheduler/rollout.h"
+#include "sources/git/git_source.h"
+
+namespace ballast::reconciler {
+
+enum class SyncPolicy { kAuto, kManual };
+
+struct ControllerOptions {
+  SyncPolicy sync = SyncPolicy::kAuto;
+  scheduler::NodeLifecycleOptions node_lifecycle;
+  // After a restart with a non-empty history: no pod is started for this long, so every agent
+  // gets the time to report what it runs and nothing is started twice.
+  int64_t adopt_wait_ms = 5000;
+  int heartbeat_seconds = 10;
+};
+
+// What the applied state is: the objects the pods converge to and where they come from.
+struct AppliedState {
+  std::vector<model::Manifest> objects;
+  std::vector<model::SourceFile> files;  // the source files, relative to the tracked path
+  std::string sha;                       // source commit
+};
+
+// A history entry the Service should append (off the loop thread).
+struct HistoryAppend {
+  std::string sha;
+  std::string trigger;
+  std::string message;
+  std::vector<model::SourceFile> files;
+  std::vector<model::Manifest> objects;
+  model::Json plan_summary;
+  bool history_rewrite = false;
+};
+
+// Overall and per-object sync and health, in Argo CD's words.
+const char* HealthName(int rank);  // 0 Healthy .. 5 Unknown
+
+class Controller {
+ public:
+  Controller(ControllerOptions options, const Clock* clock);
+
+  // --- events -------------------------------------------------------------------------------
+  // Start-up: what history says was applied last. `templates_from_history` are older applied
+  // objects whose Deployment templates are needed to adopt pods of earlier revisions.
+  void Restore(AppliedState applied, const std::vector<model::Manifest>& older_objects,
+               bool restarted);
+  // A successful poll. `trigger` names what caused it ("poll", "webhook", "rollback #3").
+  void OnSnapshot(const git::SourceSnapshot& snapshot, const std::string& trigger);
+  void OnSourceError(const Status& status);
+  void OnRegister(model::Node node);
+  // False when the node is unknown (the agent should register again).
+  bool OnHeartbeat(const nodeagent::Heartbeat& heartbeat);
+
+  // `ballast sync`: applies the current source revision. FailedPrecondition when pinned or when
+  // the source is invalid or not read yet.
+  Status SyncNow(const std::string& trigger);
+  // Holds `applied` (a history entry's objects) until Unpin: auto-sync pauses.
+  void Pin(int64_t id, AppliedState applied);
+  void Unpin();
+
+  // Runs the loop body: node lifecycle, auto-sync, adoption, rollout steps, placement, plan.
+  // Returns when it should run again at the latest (ms since the epoch; 0: no timer needed).
+  int64_t Reconcile();
+
+  // --- outputs ------------------------------------------------------------------------------
+  // Appends requested since the last call.
+  std::vector<HistoryAppend> TakeHistoryAppends();
+  // Nodes whose desired set changed since the last call, with their complete desired set. A node
+  // appears only once it has reported its pods (so a restarted reconciler adopts them).
+  std::map<std::string, nodeagent::DesiredState> TakeDesiredChanges();
+
+  // --- views (JSON for the API) -------------------------------------------------------------
+  model::Json StatusJson() const;
+  model::Json PlanJson(bool include_diff) const;
+  model::Json DeploymentsJson() const;
+  model::Json ServicesJson() const;
+  model::Json PodsJson() const;
+  model::Json NodesJson() const;
+  // For /metrics: counts by label.
+  struct Counts {
+    std::map<std::string, int> objects_by_sync, objects_by_health, pods_by_phase;
+    int nodes_ready = 0, nodes_total = 0;
+  };
+  Counts MetricsCounts() const;
+  std::string SyncStatus() const;  // Synced, OutOfSync, Error, Unknown
+  std::string Health() const;
+  std::optional<int64_t> pinned() const { return pinned_; }
+  const AppliedState& applied() const { return applied_; }
+  const std::optional<std::string>& source_sha() const { return source_sha_; }
+  const std::string& node_address(const std::string& node) const;
+  std::string PodNode(const std::string& pod) const;
+
+ private:
+  struct IntendedPod {
+    nodeagent::DesiredPod desired;
+    std::string node;
+    int64_t created_ms = 0;
+  };
+  void Apply(const std::string& trigger);
+  std::vector<model::Pod> PodView() const;
+  void RememberTemplates(const std::vector<model::Manifest>& objects);
+  void ComputeDesired();
+  void ComputePlan();
+  int HealthRank(const model::Manifest& m) const;
+
+  ControllerOptions options_;
+  const Clock* clock_;
+  int64_t start_ms_ = 0;
+  bool restarted_ = false;
+
+  // Source.
+  std::shared_ptr<const git::SourceTree> tree_;  // latest snapshot's tree
+  git::CommitInfo commit_;
+  std::optional<std::string> source_sha_;
+  std::string source_trigger_;
+  bool history_rewritten_ = false;
+  std::vector<model::Manifest> desired_;  // last valid source revision's objects
+  std::vector<model::SourceFile> desired_files_;
+  std::string desired_sha_;
+  Status source_error_;
+  int64_t source_error_since_ms_ = 0;
+
+  // Applied.
+  AppliedState applied_;
+  std::optional<int64_t> pinned_;
+  std::vector<HistoryAppend> history_appends_;
+
+  // Live.
+  std::map<std::string, model::Node> nodes_;
+  std::map<std::string, std::vector<model::Pod>> reported_;  // by node
+  std::set<std::string> heard_;                              // nodes with a heartbeat since start
+  std::map<std::string, scheduler::NodeHealth> health_;
+
+  // Decisions.
+  std::map<std::string, IntendedPod> intended_;  // by pod name
+  std::set<std::string> stopped_;
+  std::set<std::string> lost_;
+  std::map<model::ObjectKey, scheduler::RolloutStatus> rollouts_;
+  std::map<model::ObjectKey, std::string> placement_problems_;
+  std::map<std::string, model::PodTemplateSpec> templates_;  // by revision
+  diff::RevisionCache revisions_;
+  diff::Plan plan_;
+  std::map<std::string, nodeagent::DesiredState> sent_;
+  std::map<std::string, nodeagent::DesiredState> changed_;
+  uint64_t name_seed_ = 0;
+};
+
+}  // namespace ballast::reconciler

@@ -1,0 +1,697 @@
+#include "reconciler/service.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "diff/render.h"
+#include "model/manifest.h"
+#include "nodeagent/protocol.h"
+#include "reconciler/log.h"
+#include "reconciler/metrics.h"
+#include "sources/git/history_store.h"
+
+namespace ballast::reconciler {
+namespace {
+
+using model::Json;
+namespace fs = std::filesystem;
+
+std::string Rfc3339(int64_t ms) {
+  time_t secs = static_cast<time_t>(ms / 1000);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+bool ConstantTimeEquals(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string HmacSha256Hex(const std::string& key, const std::string& data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[mac[i] >> 4];
+    out += kHex[mac[i] & 15];
+  }
+  return out;
+}
+
+// Objects stored in a history entry, parsed back.
+Result<std::vector<model::Manifest>> ParseEntryObjects(const git::HistoryEntryContents& c) {
+  auto set = model::ParseManifests(c.objects);
+  if (!set.ok()) {
+    for (const auto& d : set.diagnostics) {
+      if (d.is_error()) {
+        return Internal("history entry #" + std::to_string(c.entry.id) + ": " + d.ToString());
+      }
+    }
+  }
+  return std::move(set.manifests);
+}
+
+}  // namespace
+
+bool VerifyGithubSignature(const std::string& secret, const std::string& body,
+                           const std::string& header) {
+  const std::string expected = "sha256=" + HmacSha256Hex(secret, body);
+  return ConstantTimeEquals(expected, header);
+}
+
+struct Service::Impl {
+  Impl(ServiceOptions o, const Clock* c)
+      : options(std::move(o)), clock(c), controller(options.controller, c) {}
+
+  ServiceOptions options;
+  const Clock* clock;
+  Controller controller;                       // loop thread only
+  std::unique_ptr<git::GitSource> source;      // worker thread only
+  std::unique_ptr<git::HistoryStore> history;  // thread-safe
+  std::unique_ptr<nodeagent::DesiredStateStore> desired;
+  std::unique_ptr<net::HttpServer> server;
+  Metrics metrics;
+
+  // Event loop.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::function<void()>> events;
+  bool stopping = false;
+  std::thread loop;
+
+  // Worker (blocking libgit2 work).
+  std::mutex wmu;
+  std::condition_variable wcv;
+  std::deque<std::function<void()>> jobs;
+  bool wstopping = false;
+  std::thread worker;
+
+  // Loop-thread state.
+  int64_t next_poll_ms = 0;
+  bool poll_in_flight = false;
+  bool poll_again = false;
+  std::string poll_trigger = "poll";
+  int failures = 0;
+  int64_t next_reconcile_ms = 0;
+
+  void Post(std::function<void()> fn) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stopping) return;
+      events.push_back(std::move(fn));
+    }
+    cv.notify_one();
+  }
+  void PostJob(std::function<void()> fn) {
+    {
+      std::lock_guard<std::mutex> lock(wmu);
+      if (wstopping) return;
+      jobs.push_back(std::move(fn));
+    }
+    wcv.notify_one();
+  }
+
+  void WorkerMain() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> lock(wmu);
+        wcv.wait(lock, [&] { return wstopping || !jobs.empty(); });
+        if (jobs.empty()) return;  // stopping, and every job (history appends) is done
+        job = std::move(jobs.front());
+        jobs.pop_front();
+      }
+      job();
+    }
+  }
+
+  void LoopMain() {
+    for (;;) {
+      std::deque<std::function<void()>> batch;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        int64_t now = clock->NowMs();
+        int64_t due = next_poll_ms;
+        if (next_reconcile_ms > 0) due = std::min(due, next_reconcile_ms);
+        int64_t wait_ms = std::clamp<int64_t>(due - now, 0, 1000);
+        if (events.empty() && wait_ms > 0) {
+          cv.wait_for(lock, std::chrono::milliseconds(wait_ms));
+        }
+        if (stopping) return;
+        batch.swap(events);
+      }
+      for (auto& fn : batch) fn();
+      const int64_t now = clock->NowMs();
+      if (now >= next_poll_ms && !poll_in_flight) StartPoll();
+      auto t0 = std::chrono::steady_clock::now();
+      next_reconcile_ms = controller.Reconcile();
+      metrics.reconcile_duration.Observe(SecondsSince(t0));
+      Ship();
+    }
+  }
+
+  void Ship() {
+    for (auto& [node, state] : controller.TakeDesiredChanges()) {
+      int64_t version = desired->Set(node, state);
+      LogEvent(LogLevel::kDebug, "desired",
+               {{"node", node},
+                {"pods", std::to_string(state.pods.size())},
+                {"version", std::to_string(version)}});
+    }
+    for (auto& h : controller.TakeHistoryAppends()) {
+      LogEvent(LogLevel::kInfo, "sync",
+               {{"revision", h.sha}, {"trigger", h.trigger}, {"message", h.message}});
+      PostJob([this, h = std::move(h)] { AppendHistory(h); });
+    }
+  }
+
+  void AppendHistory(const HistoryAppend& h) {
+    git::HistoryRecord r;
+    r.source_url = options.source.remote.url;
+    r.source_ref = options.source.ref;
+    r.source_path = options.source.path;
+    r.source_sha = h.sha;
+    r.time = Rfc3339(clock->NowMs());
+    r.trigger = h.trigger;
+    r.result = "Succeeded";
+    r.plan_summary = h.plan_summary;
+    r.history_rewrite = h.history_rewrite;
+    r.message = h.message;
+    auto entry = history->Append(r, h.files, h.objects);
+    if (!entry.ok()) {
+      metrics.syncs.Inc("Failed");
+      LogEvent(LogLevel::kError, "history_append_failed",
+               {{"revision", h.sha}, {"error", entry.status().ToString()}});
+      return;
+    }
+    metrics.syncs.Inc("Succeeded");
+    LogEvent(LogLevel::kInfo, "history_appended",
+             {{"id", std::to_string(entry->id)}, {"revision", h.sha}, {"trigger", h.trigger}});
+  }
+
+  void StartPoll() {
+    poll_in_flight = true;
+    std::string trigger = poll_trigger;
+    poll_trigger = "poll";
+    PostJob([this, trigger] {
+      auto t0 = std::chrono::steady_clock::now();
+      auto snapshot = source->Poll();
+      double secs = SecondsSince(t0);
+      metrics.fetch_duration.Observe(secs);
+      if (!snapshot.ok()) metrics.fetch_errors.Inc("");
+      Post([this, trigger, snapshot = std::move(snapshot)]() mutable {
+        OnPollDone(std::move(snapshot), trigger);
+      });
+    });
+  }
+
+  void OnPollDone(Result<git::SourceSnapshot> snapshot, const std::string& trigger) {
+    poll_in_flight = false;
+    const int64_t now = clock->NowMs();
+    if (snapshot.ok()) {
+      if (snapshot->changed) {
+        LogEvent(LogLevel::kInfo, "source",
+                 {{"revision", snapshot->commit.sha},
+                  {"valid", snapshot->tree->ok() ? "true" : "false"},
+                  {"trigger", trigger}});
+      }
+      if (!snapshot->tree->ok()) {
+        for (const auto& d : snapshot->tree->diagnostics) {
+          if (d.is_error() && snapshot->changed) {
+            LogEvent(LogLevel::kWarn, "invalid_manifest",
+                     {{"revision", snapshot->commit.sha}, {"error", d.ToString()}});
+          }
+        }
+      }
+      controller.OnSnapshot(*snapshot, trigger);
+      failures = 0;
+      next_poll_ms = now + int64_t{options.poll_seconds} * 1000;
+    } else {
+      controller.OnSourceError(snapshot.status());
+      ++failures;
+      int64_t backoff = int64_t{options.poll_seconds} << std::min(failures, 10);
+      backoff = std::min<int64_t>(backoff, options.max_backoff_seconds);
+      backoff = std::max<int64_t>(backoff, options.poll_seconds);
+      next_poll_ms = now + backoff * 1000;
+      LogEvent(
+          LogLevel::kWarn, "source_error",
+          {{"error", snapshot.status().ToString()}, {"retry_in_seconds", std::to_string(backoff)}});
+    }
+    if (poll_again) {
+      poll_again = false;
+      next_poll_ms = 0;
+    }
+  }
+
+  // Loop thread: poll at once (webhook, rollback), naming why.
+  void RequestPoll(const std::string& trigger) {
+    poll_trigger = trigger;
+    if (poll_in_flight) {
+      poll_again = true;
+    } else {
+      next_poll_ms = 0;
+    }
+  }
+
+  Status RestoreFromHistory() {
+    auto latest = history->LatestId();
+    if (!latest.ok()) return latest.status();
+    AppliedState applied;
+    std::vector<model::Manifest> older;
+    if (*latest > 0) {
+      auto contents = history->Read(*latest);
+      if (!contents.ok()) return contents.status();
+      auto objects = ParseEntryObjects(*contents);
+      if (!objects.ok()) return objects.status();
+      applied.objects = std::move(*objects);
+      applied.files = contents->source_files;
+      applied.sha = contents->entry.record.source_sha;
+      // Older revisions' templates, to adopt the pods of a rollout that was under way.
+      for (int64_t id = *latest - 1; id > 0 && id > *latest - 5; --id) {
+        auto c = history->Read(id);
+        if (!c.ok()) break;
+        auto o = ParseEntryObjects(*c);
+        if (o.ok()) older.insert(older.end(), o->begin(), o->end());
+      }
+    }
+    controller.Restore(std::move(applied), older, *latest > 0);
+    // The pin survives restarts.
+    std::ifstream pin(options.state_dir / "pin");
+    int64_t pinned = 0;
+    if (pin >> pinned && pinned > 0) {
+      auto contents = history->Read(pinned);
+      auto objects = contents.ok() ? ParseEntryObjects(*contents)
+                                   : Result<std::vector<model::Manifest>>(contents.status());
+      if (objects.ok()) {
+        controller.Pin(pinned, {std::move(*objects), contents->source_files,
+                                contents->entry.record.source_sha});
+      }
+    }
+    LogEvent(LogLevel::kInfo, "restored",
+             {{"history_entries", std::to_string(*latest)},
+              {"applied_revision", controller.applied().sha},
+              {"pinned", pinned > 0 ? std::to_string(pinned) : "none"}});
+    return Status::Ok();
+  }
+
+  // ---- HTTP ---------------------------------------------------------------------------------
+
+  // A handler that reads or changes the controller: runs on the loop thread.
+  net::Handler OnLoop(std::function<net::Response(const net::Request&)> fn, bool mutating,
+                      std::string name) {
+    return [this, fn = std::move(fn), mutating, name = std::move(name)](const net::Request& req,
+                                                                        net::Responder responder) {
+      if (mutating && !net::CheckBearer(req, options.token)) {
+        responder.Send(net::UnauthorizedResponse());
+        return;
+      }
+      auto t0 = std::chrono::steady_clock::now();
+      Post([this, fn, req, responder, t0, name] {
+        responder.Send(fn(req));
+        metrics.api_duration.Observe(SecondsSince(t0));
+      });
+    };
+  }
+
+  net::Response Rollback(const net::Request& req, net::Responder responder) {
+    auto body = net::ParseJsonBody(req);
+    if (!body.ok()) return net::StatusResponse(body.status());
+    if (!body->is_object() || !(*body)["id"].is_number_integer()) {
+      return net::ErrorResponse(400, "body must be {\"id\": N, \"pin\": false}");
+    }
+    int64_t id = (*body)["id"].get<int64_t>();
+    bool pin = body->value("pin", false);
+    PostJob([this, id, pin, responder] {
+      auto contents = history->Read(id);
+      if (!contents.ok()) {
+        responder.Send(net::StatusResponse(contents.status()));
+        return;
+      }
+      if (pin) {
+        auto objects = ParseEntryObjects(*contents);
+        if (!objects.ok()) {
+          responder.Send(net::StatusResponse(objects.status()));
+          return;
+        }
+        {
+          std::ofstream out(options.state_dir / "pin", std::ios::trunc);
+          out << id << "\n";
+        }
+        AppliedState applied{std::move(*objects), contents->source_files,
+                             contents->entry.record.source_sha};
+        Post([this, id, applied = std::move(applied), responder]() mutable {
+          controller.Pin(id, std::move(applied));
+          controller.TakeHistoryAppends();
+          LogEvent(LogLevel::kInfo, "pinned", {{"id", std::to_string(id)}});
+          responder.Send(
+              net::JsonResponse(200, {{"pinned", id}, {"revision", controller.applied().sha}}));
+        });
+        return;
+      }
+      git::RestoreRequest r;
+      r.entry_id = id;
+      r.source_sha = contents->entry.record.source_sha;
+      r.files = contents->source_files;
+      r.requested_by = "api";
+      auto result = source->Restore(r);
+      if (!result.ok()) {
+        const auto& st = result.status();
+        LogEvent(LogLevel::kWarn, "rollback_failed",
+                 {{"id", std::to_string(id)}, {"error", st.ToString()}});
+        std::string message = "rollback to #" + std::to_string(id) + ": " + st.message();
+        if (st.code() == StatusCode::kPermissionDenied) {
+          message += " (the manifest repository cannot be pushed to; `ballast rollback " +
+                     std::to_string(id) + " --pin` holds that entry instead)";
+        }
+        responder.Send(net::StatusResponse(Status(st.code(), message)));
+        return;
+      }
+      LogEvent(LogLevel::kInfo, "rollback_pushed",
+               {{"id", std::to_string(id)}, {"commit", result->commit}});
+      responder.Send(net::JsonResponse(200, {{"id", id},
+                                             {"commit", result->commit},
+                                             {"pushed", result->pushed},
+                                             {"revision", contents->entry.record.source_sha}}));
+      Post([this, id] { RequestPoll("rollback #" + std::to_string(id)); });
+    });
+    return {};
+  }
+
+  void Webhook(const net::Request& req, net::Responder responder) {
+    if (req.body.size() > options.max_webhook_bytes) {
+      metrics.webhooks.Inc("rejected");
+      responder.Send(net::ErrorResponse(413, "payload too large"));
+      return;
+    }
+    if (!options.webhook_secret.empty()) {
+      bool ok = false;
+      if (const auto* sig = req.Header("X-Hub-Signature-256")) {
+        ok = VerifyGithubSignature(options.webhook_secret, req.body, *sig);
+      } else if (const auto* gitea = req.Header("X-Gitea-Signature")) {
+        ok = ConstantTimeEquals(HmacSha256Hex(options.webhook_secret, req.body), *gitea);
+      } else if (const auto* token = req.Header("X-Gitlab-Token")) {
+        ok = ConstantTimeEquals(options.webhook_secret, *token);
+      }
+      if (!ok) {
+        metrics.webhooks.Inc("unauthorized");
+        LogEvent(LogLevel::kWarn, "webhook_rejected", {{"remote", req.remote}});
+        responder.Send(net::ErrorResponse(401, "webhook signature missing or wrong"));
+        return;
+      }
+    }
+    metrics.webhooks.Inc("accepted");
+    Post([this] { RequestPoll("webhook"); });
+    responder.Send(net::JsonResponse(202, {{"accepted", true}}));
+  }
+
+  std::string MetricsText() {
+    auto counts = controller.MetricsCounts();
+    return metrics.Render(counts);
+  }
+
+  std::string StatusPage() {
+    Json s = controller.StatusJson();
+    auto esc = [](const std::string& t) {
+      std::string o;
+      for (char c : t) {
+        if (c == '<') {
+          o += "&lt;";
+        } else if (c == '>') {
+          o += "&gt;";
+        } else if (c == '&') {
+          o += "&amp;";
+        } else {
+          o += c;
+        }
+      }
+      return o;
+    };
+    std::string html =
+        "<!doctype html><html><head><meta charset=utf-8><title>ballast</title>"
+        "<meta http-equiv=refresh content=5><style>body{font-family:sans-serif}"
+        "pre{background:#f4f4f4;padding:8px}</style></head><body><h1>ballast</h1>";
+    html += "<p>revision <code>" + esc(s["revision"].get<std::string>()) +
+            "</code> &middot; sync <b>" + esc(s["sync"].get<std::string>()) +
+            "</b> &middot; health <b>" + esc(s["health"].get<std::string>()) + "</b>";
+    if (!s["pinned"].is_null()) html += " &middot; <b>pinned #" + s["pinned"].dump() + "</b>";
+    html += "</p>";
+    if (!s["errors"].empty()) {
+      html += "<h2>Errors</h2><ul>";
+      for (const auto& e : s["errors"]) {
+        html += "<li><code>" + esc(e["file"].get<std::string>()) + ":" + e["line"].dump() + ":" +
+                e["column"].dump() + "</code> " + esc(e["message"].get<std::string>()) + "</li>";
+      }
+      html += "</ul>";
+    }
+    if (!s["sourceError"].is_null()) {
+      html += "<p>source error (" + s["sourceError"]["ageSeconds"].dump() +
+              " s): " + esc(s["sourceError"]["message"].get<std::string>()) + "</p>";
+    }
+    auto plan = diff::PlanFromJson(controller.PlanJson(true));
+    html += "<h2>Plan</h2><pre>";
+    if (plan.ok()) {
+      html += esc(diff::RenderText(*plan));
+      for (const auto& o : plan->objects) html += esc(diff::RenderUnifiedDiff(o));
+    }
+    html += "</pre></body></html>";
+    return html;
+  }
+
+  net::Router Routes() {
+    net::Router r;
+    r.HandleSync("GET", "/healthz",
+                 [](const net::Request&) { return net::TextResponse(200, "ok\n"); });
+    r.Handle("GET", "/metrics",
+             OnLoop(
+                 [this](const net::Request&) {
+                   net::Response resp = net::TextResponse(200, MetricsText());
+                   resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                   return resp;
+                 },
+                 false, "metrics"));
+    r.Handle("GET", "/",
+             OnLoop(
+                 [this](const net::Request&) {
+                   net::Response resp = net::TextResponse(200, StatusPage());
+                   resp.content_type = "text/html; charset=utf-8";
+                   return resp;
+                 },
+                 false, "page"));
+    r.Handle(
+        "GET", "/api/v1/status",
+        OnLoop(
+            [this](const net::Request&) { return net::JsonResponse(200, controller.StatusJson()); },
+            false, "status"));
+    r.Handle("GET", "/api/v1/plan",
+             OnLoop(
+                 [this](const net::Request& req) {
+                   return net::JsonResponse(200, controller.PlanJson(req.Query("diff") == "true"));
+                 },
+                 false, "plan"));
+    r.Handle("GET", "/api/v1/deployments",
+             OnLoop(
+                 [this](const net::Request&) {
+                   return net::JsonResponse(200, controller.DeploymentsJson());
+                 },
+                 false, "deployments"));
+    r.Handle("GET", "/api/v1/services",
+             OnLoop(
+                 [this](const net::Request&) {
+                   return net::JsonResponse(200, controller.ServicesJson());
+                 },
+                 false, "services"));
+    r.Handle(
+        "GET", "/api/v1/pods",
+        OnLoop(
+            [this](const net::Request&) { return net::JsonResponse(200, controller.PodsJson()); },
+            false, "pods"));
+    r.Handle(
+        "GET", "/api/v1/nodes",
+        OnLoop(
+            [this](const net::Request&) { return net::JsonResponse(200, controller.NodesJson()); },
+            false, "nodes"));
+    r.Handle("POST", "/api/v1/sync",
+             OnLoop(
+                 [this](const net::Request& req) {
+                   bool dry_run = false;
+                   if (!req.body.empty()) {
+                     auto body = net::ParseJsonBody(req);
+                     if (!body.ok()) return net::StatusResponse(body.status());
+                     if (body->is_object()) dry_run = body->value("dryRun", false);
+                   }
+                   if (dry_run) return net::JsonResponse(200, controller.PlanJson(true));
+                   Status st = controller.SyncNow("api");
+                   if (!st.ok()) return net::StatusResponse(st);
+                   controller.Reconcile();
+                   Ship();
+                   return net::JsonResponse(
+                       200, {{"applied", true}, {"revision", controller.applied().sha}});
+                 },
+                 true, "sync"));
+    r.Handle("POST", "/api/v1/unpin",
+             OnLoop(
+                 [this](const net::Request&) {
+                   std::error_code ec;
+                   fs::remove(options.state_dir / "pin", ec);
+                   controller.Unpin();
+                   LogEvent(LogLevel::kInfo, "unpinned");
+                   return net::JsonResponse(200, {{"pinned", nullptr}});
+                 },
+                 true, "unpin"));
+    r.Handle("GET", "/api/v1/history", [this](const net::Request& req, net::Responder responder) {
+      int64_t before = 0;
+      size_t limit = 50;
+      try {
+        before = std::stoll(req.Query("before", "0"));
+        limit = static_cast<size_t>(std::clamp(std::stoll(req.Query("limit", "50")), 1LL, 1000LL));
+      } catch (...) {
+        responder.Send(net::ErrorResponse(400, "before and limit must be integers"));
+        return;
+      }
+      PostJob([this, before, limit, responder] {
+        auto list = history->List(before, limit);
+        if (!list.ok()) {
+          responder.Send(net::StatusResponse(list.status()));
+          return;
+        }
+        Json items = Json::array();
+        for (const auto& e : *list) {
+          items.push_back({{"id", e.id},
+                           {"revision", e.record.source_sha},
+                           {"time", e.record.time},
+                           {"trigger", e.record.trigger},
+                           {"result", e.record.result},
+                           {"message", e.record.message},
+                           {"commit", e.commit}});
+        }
+        responder.Send(net::JsonResponse(200, {{"items", items}}));
+      });
+    });
+    r.Handle("POST", "/api/v1/rollback", [this](const net::Request& req, net::Responder responder) {
+      if (!net::CheckBearer(req, options.token)) {
+        responder.Send(net::UnauthorizedResponse());
+        return;
+      }
+      auto immediate = Rollback(req, responder);
+      if (immediate.status != 200 || !immediate.body.empty()) responder.Send(immediate);
+    });
+    r.Handle(
+        "POST", "/api/v1/webhook/git",
+        [this](const net::Request& req, net::Responder responder) { Webhook(req, responder); });
+    // The agent protocol.
+    r.Handle("POST", nodeagent::kRegisterPath,
+             OnLoop(
+                 [this](const net::Request& req) {
+                   auto body = net::ParseJsonBody(req);
+                   if (!body.ok()) return net::StatusResponse(body.status());
+                   if (!body->is_object() || !body->contains("node")) {
+                     return net::ErrorResponse(400, "body must be {\"node\": Node}");
+                   }
+                   auto node = model::NodeFromJson((*body)["node"]);
+                   if (!node.ok()) return net::StatusResponse(node.status());
+                   LogEvent(LogLevel::kInfo, "node_registered",
+                            {{"node", node->name}, {"address", node->address}});
+                   controller.OnRegister(std::move(*node));
+                   return net::JsonResponse(
+                       200, {{"heartbeatSeconds", options.controller.heartbeat_seconds}});
+                 },
+                 true, "register"));
+    r.Handle("POST", nodeagent::kHeartbeatPath,
+             OnLoop(
+                 [this](const net::Request& req) {
+                   auto body = net::ParseJsonBody(req);
+                   if (!body.ok()) return net::StatusResponse(body.status());
+                   auto hb = nodeagent::HeartbeatFromJson(*body);
+                   if (!hb.ok()) return net::StatusResponse(hb.status());
+                   if (!controller.OnHeartbeat(*hb)) {
+                     return net::ErrorResponse(
+                         404, "unknown node " + hb->node.name + ": register again");
+                   }
+                   return net::JsonResponse(200, Json::object());
+                 },
+                 true, "heartbeat"));
+    r.Handle("GET", nodeagent::kDesiredPath,
+             [this](const net::Request& req, net::Responder responder) {
+               if (!net::CheckBearer(req, options.token)) {
+                 responder.Send(net::UnauthorizedResponse());
+                 return;
+               }
+               desired->Serve(req, responder);
+             });
+    return r;
+  }
+};
+
+Service::Service(ServiceOptions options, const Clock* clock)
+    : impl_(std::make_unique<Impl>(std::move(options), clock)) {}
+
+Service::~Service() { Stop(); }
+
+Status Service::Start() {
+  auto& d = *impl_;
+  std::error_code ec;
+  fs::create_directories(d.options.state_dir, ec);
+  if (ec) {
+    return Unavailable("state dir " + d.options.state_dir.string() + ": " + ec.message());
+  }
+  if (d.options.source.clone_dir.empty()) {
+    d.options.source.clone_dir = d.options.state_dir / "source.git";
+  }
+  auto history = git::HistoryStore::Open(d.options.state_dir / "history.git");
+  if (!history.ok()) return history.status().WithContext("open history");
+  d.history = std::move(*history);
+  if (Status st = d.RestoreFromHistory(); !st.ok()) return st.WithContext("restore history");
+  d.source = std::make_unique<git::GitSource>(d.options.source);
+  d.desired = std::make_unique<nodeagent::DesiredStateStore>(60);
+  d.server = std::make_unique<net::HttpServer>(d.options.http);
+  if (Status st = d.server->Start(d.Routes()); !st.ok()) return st;
+  d.worker = std::thread([&d] { d.WorkerMain(); });
+  d.loop = std::thread([&d] { d.LoopMain(); });
+  LogEvent(LogLevel::kInfo, "listening",
+           {{"url", d.server->url()},
+            {"repo", d.options.source.remote.url},
+            {"ref", d.options.source.ref},
+            {"sync", d.options.controller.sync == SyncPolicy::kAuto ? "auto" : "manual"}});
+  return Status::Ok();
+}
+
+void Service::Stop() {
+  auto& d = *impl_;
+  if (d.server) d.server->Stop();
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    d.stopping = true;
+  }
+  d.cv.notify_all();
+  if (d.loop.joinable()) d.loop.join();
+  {
+    std::lock_guard<std::mutex> lock(d.wmu);
+    d.wstopping = true;
+  }
+  d.wcv.notify_all();
+  if (d.worker.joinable()) d.worker.join();
+  d.desired.reset();
+}
+
+std::string Service::url() const { return impl_->server ? impl_->server->url() : ""; }
+
+}  // namespace ballast::reconciler

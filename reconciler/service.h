@@ -1,0 +1,61 @@
+#pragma once
+
+// The running reconciler (`ballast serve`): the Controller on one event-loop thread, the blocking
+// git work (poll, rollback push, history appends) on one worker thread, and the HTTP API (JSON
+// under /api/v1/, the agent protocol, webhooks, /healthz, /metrics, the status page) on the
+// net/ server.
+//
+// Start-up: opens STATE_DIR/history.git, restores what the newest entry applied (and the pin),
+// polls the source, and adopts the pods agents report before starting anything.
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "model/status.h"
+#include "net/server.h"
+#include "reconciler/clock.h"
+#include "reconciler/controller.h"
+#include "sources/git/git_source.h"
+
+namespace ballast::reconciler {
+
+struct ServiceOptions {
+  git::SourceConfig source;  // clone_dir defaults to STATE_DIR/source.git when empty
+  std::filesystem::path state_dir;
+  net::ServerOptions http;
+  int poll_seconds = 30;
+  int max_backoff_seconds = 300;
+  ControllerOptions controller;
+  std::string token;           // bearer token for mutating calls and agents; empty: none
+  std::string webhook_secret;  // HMAC secret (GitHub, Gitea) / token (GitLab); empty: none
+  size_t max_webhook_bytes = 1 << 20;
+};
+
+class Service {
+ public:
+  Service(ServiceOptions options, const Clock* clock);
+  ~Service();  // Stop()
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // Opens the history, starts the threads and the HTTP server. Errors name the state dir or
+  // the listen address.
+  Status Start();
+  // Stops the HTTP server and the threads. Idempotent.
+  void Stop();
+  std::string url() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// GitHub's X-Hub-Signature-256 check: "sha256=" + hex HMAC-SHA256(secret, body), compared in
+// constant time.
+bool VerifyGithubSignature(const std::string& secret, const std::string& body,
+                           const std::string& header);
+
+}  // namespace ballast::reconciler
