@@ -1,0 +1,52 @@
+#pragma once
+
+// The status page (`GET /`): one HTML document rendered from the JSON documents of the API
+// (DESIGN.md "Contracts"), readable without JavaScript. It embeds its CSS and a small script
+// that polls the same JSON API every ~2 s and re-renders the sections in place (building DOM
+// nodes with textContent, never parsing data as HTML), and drives the Sync, Roll back and Unpin
+// buttons (POST /api/v1/sync, /api/v1/rollback {"id": N}, /api/v1/unpin; the bearer token is
+// asked for when the server answers 401 and kept in sessionStorage).
+//
+// Pure: no I/O, no clock (the caller passes the time), no threads. Every string that comes
+// from git or from the agents is HTML-escaped. Documents that are missing or of an unexpected
+// shape render as "unknown" instead of failing.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "model/object.h"
+
+namespace ballast::reconciler {
+
+struct StatusPageInput {
+  // The bodies of GET /api/v1/status, plan (with "diff"), deployments, services, pods, nodes
+  // and history; null when not available (the section says so).
+  model::Json status;
+  model::Json plan;
+  model::Json deployments;
+  model::Json services;
+  model::Json pods;
+  model::Json nodes;
+  model::Json history;
+  // Where the manifests come from, shown in the header; empty when unknown.
+  std::string repo;
+  std::string branch;
+  std::string path;
+  int64_t now_ms = 0;  // for pod ages; 0: ages are not shown
+};
+
+// The whole page, "<!doctype html>..." with its CSS and script.
+std::string RenderStatusPage(const StatusPageInput& input);
+
+// Escapes & < > " ' for text and attribute values.
+std::string HtmlEscape(std::string_view text);
+
+// The text plan rendered from the plan's JSON, one line per object, change, drift and dry-run
+// note, then a "Plan: ..." count line (the script writes the same lines on every poll).
+std::string PlanTextFromJson(const model::Json& plan);
+
+// The embedded script alone (served inside the page; exposed for tests).
+std::string_view StatusPageScript();
+
+}  // namespace ballast::reconciler
