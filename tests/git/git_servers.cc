@@ -45,7 +45,8 @@ std::string Quote(const std::string& s) {
 }
 
 ShellResult Sh(const std::string& script, const std::string& cwd) {
-  std::string command = "set -e; ";
+  // The developer's own git configuration (signing, hooks, default branch) stays out.
+  std::string command = "set -e; export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null; ";
   if (!cwd.empty()) command += "cd " + Quote(cwd) + "; ";
   command += script;
   std::string full = "/bin/sh -c " + Quote(command) + " 2>&1 </dev/null";
