@@ -243,7 +243,16 @@ bool GitSource::Impl::Fetch(Fetched* out, StepError* error) {
     refspecs = {"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"};
   } else {
     std::vector<std::string> candidates;
-    if (ref.starts_with("refs/")) {
+    if (ref == "HEAD") {
+      // The remote's default branch, by name, so a rollback can push to it.
+      git_buf branch = GIT_BUF_INIT;
+      if (git_remote_default_branch(&branch, remote.get()) != 0) {
+        error->status = NotFound("the remote " + Where() + " has no default branch (HEAD)");
+        return false;
+      }
+      candidates = {std::string(branch.ptr, branch.size)};
+      git_buf_dispose(&branch);
+    } else if (ref.starts_with("refs/")) {
       candidates = {ref};
     } else {
       candidates = {"refs/heads/" + ref, "refs/tags/" + ref};

@@ -36,8 +36,8 @@ namespace ballast::git {
 
 struct SourceConfig {
   RemoteConfig remote;
-  // A branch ("main", "refs/heads/main"), a tag ("v1.2", "refs/tags/v1.2") or a full 40-hex
-  // commit id.
+  // A branch ("main", "refs/heads/main"), a tag ("v1.2", "refs/tags/v1.2"), a full 40-hex
+  // commit id, or "HEAD" (the remote's default branch, looked up at every poll).
   std::string ref = "main";
   // Folder inside the repository whose files are read ("" or "." = the whole tree).
   std::string path;

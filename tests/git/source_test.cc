@@ -126,6 +126,11 @@ TEST_F(SourceTest, TagAndShaRefs) {
   ASSERT_TRUE(snap.ok()) << snap.status().ToString();
   EXPECT_EQ(snap->tree->manifests.at(0)->deployment()->spec.replicas, 2);
 
+  GitSource head(Config(bare, "HEAD"));
+  auto default_branch = head.Poll();
+  ASSERT_TRUE(default_branch.ok()) << default_branch.status().ToString();
+  EXPECT_EQ(default_branch->tree->manifests.at(0)->deployment()->spec.replicas, 2);
+
   GitSource missing(Config(bare, std::string(40, 'a')));
   auto bad = missing.Poll();
   ASSERT_FALSE(bad.ok());
