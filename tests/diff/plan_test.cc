@@ -289,6 +289,25 @@ TEST(ComputePlanDrift, InPlaceUpdateReportsOnlyNodeProblems) {
   EXPECT_EQ(o.drift[0].message, "1 pod on a node that is gone: web-2 on gone-node");
 }
 
+TEST(ComputePlanDrift, AnIgnoredTemplateFieldTriggersNoRollout) {
+  // The image is managed elsewhere: git's image differs from the applied one, the pods run the
+  // applied revision, and the plan says all is in sync.
+  auto had = Parse(Deployment("web", 1, "app:1"));
+  auto want = Parse(Deployment("web", 1, "app:2"));
+  std::string applied = model::PodTemplateHash(had[0].deployment()->spec.template_);
+  model::LiveState live = Nodes({{"n1", true}});
+  live.pods.push_back(MakePod("web-1", "web", applied, "n1"));
+  PlanOptions options;
+  options.ignore_differences =
+      *ParseIgnoreRules("Deployment:/spec/template/spec/containers/*/image");
+  Plan p = ComputePlan(want, had, &live, options);
+  ObjectPlan o = Only(p);
+  EXPECT_EQ(o.action, Action::kUnchanged);
+  EXPECT_TRUE(o.in_sync()) << (o.drift.empty() ? "" : o.drift[0].message);
+  EXPECT_EQ(o.old_revision, applied);
+  EXPECT_FALSE(p.has_changes());
+}
+
 TEST(ComputePlanDrift, OrphanPodsArePlannedForDeletionInKeyOrder) {
   auto want = Parse(Deployment("b", 1, "b:1"));
   model::LiveState live = Nodes({{"n1", true}});
