@@ -71,6 +71,18 @@ std::string Badge(const std::string& v) {
   return std::string("<span class=\"badge ") + Tone(shown) + "\">" + E(shown) + "</span>";
 }
 
+// A remote URL without its user information: "https://user:token@host/x" shows as
+// "https://host/x", so a credential in --repo never reaches the page.
+std::string WithoutCredentials(const std::string& url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  size_t host = scheme + 3;
+  size_t at = url.find('@', host);
+  size_t slash = url.find('/', host);
+  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return url;
+  return url.substr(0, host) + url.substr(at + 1);
+}
+
 std::string Short(const std::string& sha) { return sha.substr(0, 12); }
 
 std::string Table(const std::vector<std::string>& headers, const std::string& rows,
@@ -770,7 +782,7 @@ std::string RenderStatusPage(const StatusPageInput& in) {
       "<title>ballast</title><style>";
   out += kStyle;
   out += "</style></head><body>\n<header><h1>ballast</h1>";
-  std::string source = in.repo;
+  std::string source = WithoutCredentials(in.repo);
   if (!in.branch.empty()) source += (source.empty() ? "" : " ") + std::string("@ ") + in.branch;
   if (!in.path.empty()) source += (source.empty() ? "" : " ") + std::string("path ") + in.path;
   if (!source.empty()) out += "<span class=\"muted\" id=\"source\">" + E(source) + "</span>";
