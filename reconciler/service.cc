@@ -17,6 +17,7 @@
 #include "nodeagent/protocol.h"
 #include "reconciler/log.h"
 #include "reconciler/metrics.h"
+#include "reconciler/status_page.h"
 #include "sources/git/history_store.h"
 
 namespace ballast::reconciler {
@@ -488,14 +489,40 @@ struct Service::Impl {
                    return resp;
                  },
                  false, "metrics"));
-    r.Handle("GET", "/",
-             OnLoop(
-                 [this](const net::Request&) {
-                   net::Response resp = net::TextResponse(200, StatusPage());
-                   resp.content_type = "text/html; charset=utf-8";
-                   return resp;
-                 },
-                 false, "page"));
+    // The status page (reconciler/status_page.h): history read on the worker, the rest on the
+    // loop thread, rendered from the same JSON documents as the API.
+    r.Handle("GET", "/", [this](const net::Request&, net::Responder responder) {
+      PostJob([this, responder] {
+        auto page = std::make_shared<StatusPageInput>();
+        if (auto list = history->List(0, 20); list.ok()) {
+          Json items = Json::array();
+          for (const auto& e : *list) {
+            items.push_back({{"id", e.id},
+                             {"revision", e.record.source_sha},
+                             {"time", e.record.time},
+                             {"trigger", e.record.trigger},
+                             {"result", e.record.result},
+                             {"message", e.record.message}});
+          }
+          page->history = {{"items", items}};
+        }
+        Post([this, responder, page] {
+          page->status = controller.StatusJson();
+          page->plan = controller.PlanJson(true);
+          page->deployments = controller.DeploymentsJson();
+          page->services = controller.ServicesJson();
+          page->pods = controller.PodsJson();
+          page->nodes = controller.NodesJson();
+          page->repo = options.source.remote.url;
+          page->branch = options.source.ref;
+          page->path = options.source.path;
+          page->now_ms = clock->NowMs();
+          net::Response resp = net::TextResponse(200, RenderStatusPage(*page));
+          resp.content_type = "text/html; charset=utf-8";
+          responder.Send(resp);
+        });
+      });
+    });
     r.Handle(
         "GET", "/api/v1/status",
         OnLoop(
