@@ -373,6 +373,9 @@ bool GitSource::Impl::ReadTree(const git_commit* commit, std::shared_ptr<const S
   decltype(blobs_) blobs_next;
   decltype(parsed_) parsed_next;
   uint64_t total = 0;
+  OdbPtr odb;
+  if (git_odb* raw_odb = nullptr; git_repository_odb(&raw_odb, repo_.get()) == 0)
+    odb.reset(raw_odb);
   struct PendingParse {
     size_t slot;
     std::string display;
@@ -386,6 +389,17 @@ bool GitSource::Impl::ReadTree(const git_commit* commit, std::shared_ptr<const S
     if (auto it = blobs_.find(key); it != blobs_.end()) {
       content = it->second;
     } else {
+      // The size from the object header first, so an oversized blob is refused unread.
+      size_t size = 0;
+      git_object_t type = GIT_OBJECT_INVALID;
+      if (odb && git_odb_read_header(&size, &type, odb.get(), &b.id) == 0 &&
+          total + size > config_.max_total_bytes) {
+        error->status =
+            ResourceExhausted("files under '" + path_ + "' at " + sha + " of " + Where() +
+                              " exceed " + std::to_string(config_.max_total_bytes) + " bytes (" +
+                              b.path + " is " + std::to_string(size) + " bytes)");
+        return false;
+      }
       git_blob* raw_blob = nullptr;
       if (int rc = git_blob_lookup(&raw_blob, repo_.get(), &b.id); rc != 0) {
         error->status = Libgit2Error(rc, "read " + b.path + " at " + sha);
@@ -393,7 +407,7 @@ bool GitSource::Impl::ReadTree(const git_commit* commit, std::shared_ptr<const S
         return false;
       }
       BlobPtr blob(raw_blob);
-      auto size = static_cast<size_t>(git_blob_rawsize(blob.get()));
+      size = static_cast<size_t>(git_blob_rawsize(blob.get()));
       content = std::make_shared<const std::string>(
           static_cast<const char*>(git_blob_rawcontent(blob.get())), size);
     }
