@@ -100,23 +100,30 @@ FileParseResult ParseManifestFile(std::string_view path, std::string_view conten
   return result;
 }
 
-std::vector<Diagnostic> CheckDuplicates(const std::vector<Manifest>& manifests) {
+std::vector<Diagnostic> CheckDuplicates(const std::vector<const Manifest*>& manifests) {
   std::vector<Diagnostic> out;
   std::map<ObjectKey, const Manifest*> seen;
-  for (const Manifest& m : manifests) {
-    ObjectKey key = m.key();
+  for (const Manifest* m : manifests) {
+    ObjectKey key = m->key();
     if (key.name.empty()) continue;
-    auto [it, inserted] = seen.emplace(key, &m);
+    auto [it, inserted] = seen.emplace(key, m);
     if (inserted) continue;
     const SourceRef& first = it->second->source;
     Diagnostic d;
-    d.where = m.source;
+    d.where = m->source;
     d.field = "metadata.name";
     d.message = "duplicate object " + key.ToString() + ": also defined at " + first.file + ":" +
                 std::to_string(first.line) + ":" + std::to_string(first.column);
     out.push_back(std::move(d));
   }
   return out;
+}
+
+std::vector<Diagnostic> CheckDuplicates(const std::vector<Manifest>& manifests) {
+  std::vector<const Manifest*> pointers;
+  pointers.reserve(manifests.size());
+  for (const Manifest& m : manifests) pointers.push_back(&m);
+  return CheckDuplicates(pointers);
 }
 
 ManifestSet ParseManifests(const std::vector<SourceFile>& files, const ParseLimits& limits) {

@@ -53,6 +53,8 @@ ManifestSet ParseManifests(const std::vector<SourceFile>& files, const ParseLimi
 
 // Reports duplicate keys among `manifests`, naming both places.
 std::vector<Diagnostic> CheckDuplicates(const std::vector<Manifest>& manifests);
+// The same over manifests held elsewhere (e.g. shared between source snapshots).
+std::vector<Diagnostic> CheckDuplicates(const std::vector<const Manifest*>& manifests);
 
 // Decodes, defaults and validates one object given as JSON (API bodies, recorded state). Errors
 // are positioned at `where` and name the field.

@@ -78,26 +78,6 @@ struct StepError {
   bool local = false;
 };
 
-// model::CheckDuplicates over pointers (same messages), so manifests are not copied to check.
-std::vector<model::Diagnostic> CheckDuplicates(const std::vector<const model::Manifest*>& all) {
-  std::vector<model::Diagnostic> out;
-  std::map<model::ObjectKey, const model::Manifest*> seen;
-  for (const model::Manifest* m : all) {
-    model::ObjectKey key = m->key();
-    if (key.name.empty()) continue;
-    auto [it, inserted] = seen.emplace(key, m);
-    if (inserted) continue;
-    const model::SourceRef& first = it->second->source;
-    model::Diagnostic d;
-    d.where = m->source;
-    d.field = "metadata.name";
-    d.message = "duplicate object " + key.ToString() + ": also defined at " + first.file + ":" +
-                std::to_string(first.line) + ":" + std::to_string(first.column);
-    out.push_back(std::move(d));
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string CommitInfo::Summary() const { return message.substr(0, message.find('\n')); }
@@ -464,7 +444,7 @@ bool GitSource::Impl::ReadTree(const git_commit* commit, std::shared_ptr<const S
     result->diagnostics.insert(result->diagnostics.end(), parsed->diagnostics.begin(),
                                parsed->diagnostics.end());
   }
-  auto duplicates = CheckDuplicates(result->manifests);
+  auto duplicates = model::CheckDuplicates(result->manifests);
   result->diagnostics.insert(result->diagnostics.end(), duplicates.begin(), duplicates.end());
   blobs_ = std::move(blobs_next);
   parsed_ = std::move(parsed_next);
