@@ -24,7 +24,8 @@ std::string Pair(int i) {
          "\n    spec:\n      containers:\n      - name: main\n        image: registry.local/" + n +
          ":1." + std::to_string(i % 9) +
          "\n        command: [\"/srv/bin/server\"]\n        args: [\"--port\", \"$(PORT)\"]"
-         "\n        env:\n        - name: LOG_LEVEL\n          value: info\n        - name: REGION\n"
+         "\n        env:\n        - name: LOG_LEVEL\n          value: info\n        - name: "
+         "REGION\n"
          "          value: eu-west\n        ports:\n        - name: http\n          containerPort: "
          "8080\n        resources:\n          requests:\n            cpu: 100m\n            "
          "memory: 128Mi\n          limits:\n            cpu: \"1\"\n            memory: 256Mi\n"
