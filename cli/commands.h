@@ -26,6 +26,8 @@ int RunHistory(const Args& args);
 int RunRollback(const Args& args);
 int RunUnpin(const Args& args);
 int RunGet(const Args& args);
+int RunAgent(const Args& args);
+int RunDemoApp(const Args& args);
 
 // All registered commands, in the order `ballast --help` lists them.
 const std::vector<Command>& Commands();

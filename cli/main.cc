@@ -22,6 +22,8 @@ const std::vector<Command>& Commands() {
       {"rollback", "restore history entry ID through git (--pin: hold it instead)", RunRollback},
       {"unpin", "release a pinned history entry; auto-sync resumes", RunUnpin},
       {"get", "list deployments, services, pods or nodes", RunGet},
+      {"agent", "run the node agent: pods as processes, service proxy, status reports", RunAgent},
+      {"demo-app", "serve a small demo HTTP app (for examples and tests)", RunDemoApp},
       {"version", "print the version", RunVersion},
   };
   return kCommands;

@@ -310,7 +310,8 @@ void PodManager::OnContainerExit(PodRun& pod, ContainerRun& c, int exit_code, in
   c.last_reason = reason;
   c.state = "terminated";
   c.reason = reason;
-  if (!c.kill_reason.empty()) c.message = c.kill_reason;
+  std::string killed_because = std::move(c.kill_reason);
+  c.message = killed_because;
   c.kill_deadline_ms = 0;
   c.kill_reason.clear();
   if (!pod.terminating && ShouldRestart(pod.desired.template_.spec.restart_policy, exit_code)) {
@@ -319,6 +320,7 @@ void PodManager::OnContainerExit(PodRun& pod, ContainerRun& c, int exit_code, in
     c.reason = "CrashLoopBackOff";
     c.message = "back-off " + std::to_string(delay / 1000) +
                 "s restarting failed container=" + c.spec.name + " pod=" + pod.desired.name;
+    if (!killed_because.empty()) c.message = killed_because + "; " + c.message;
     c.restart_at_ms = now + delay;
   }
   Persist(pod);

@@ -1,0 +1,137 @@
+// `ballast agent`: the node agent. Registers with the reconciler, runs the node's pods as
+// processes, serves the Services, and keeps everything running while the reconciler is away.
+
+#include <signal.h>
+
+#include <cstdio>
+#include <sstream>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "net/http.h"
+#include "nodeagent/agent.h"
+
+namespace ballast::cli {
+namespace {
+
+bool ParseLabels(const std::string& text, model::StringMap* out) {
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) return false;
+    (*out)[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  return true;
+}
+
+// "key=value:Effect,key2:Effect"
+bool ParseTaints(const std::string& text, std::vector<model::Taint>* out) {
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    auto colon = item.rfind(':');
+    if (colon == std::string::npos) return false;
+    model::Taint t;
+    t.effect = item.substr(colon + 1);
+    std::string kv = item.substr(0, colon);
+    auto eq = kv.find('=');
+    t.key = kv.substr(0, eq);
+    if (eq != std::string::npos) t.value = kv.substr(eq + 1);
+    if (t.key.empty() || t.effect.empty()) return false;
+    out->push_back(std::move(t));
+  }
+  return true;
+}
+
+}  // namespace
+
+int RunAgent(const Args& args) {
+  FlagSet flags("ballast agent --server URL --name NAME [flags]",
+                "Run the node agent: register with the reconciler, run this node's pods as "
+                "processes, proxy the Services, report status. Pods keep running when the agent "
+                "stops and are adopted when it starts again.");
+  flags.AddString("server", "", "http://127.0.0.1:7070", "reconciler URL (http:// or https://)");
+  flags.AddString("name", "", "", "node name (required)");
+  flags.AddString("address", "", "127.0.0.1", "IP the pods and Service proxies listen on");
+  flags.AddString("cpu", "", "", "CPU capacity (default: the machine's CPUs)");
+  flags.AddString("memory", "", "", "memory capacity, e.g. 4Gi (default: the machine's memory)");
+  flags.AddString("labels", "", "", "node labels k=v,k2=v2");
+  flags.AddString("taints", "", "", "node taints key=value:Effect,...");
+  flags.AddString("work-dir", "", "",
+                  "directory for pods, logs and state (default /tmp/ballast-agent-NAME)");
+  flags.AddString("token-file", "", "", "file holding the bearer token for the reconciler");
+  flags.AddString("ca-file", "", "", "PEM CA bundle to verify an https reconciler");
+  flags.AddString("heartbeat", "", "10", "heartbeat period in seconds");
+  flags.AddBool("stop-pods-on-exit", "", "stop every pod when the agent stops");
+  flags.AddBool("no-cgroups", "", "do not use cgroups even where writable");
+  if (auto rc = ParseOrExit(flags, args)) return *rc;
+
+  nodeagent::AgentOptions o;
+  o.server_url = flags.Get("server");
+  o.name = flags.Get("name");
+  o.address = flags.Get("address");
+  o.cpu = flags.Get("cpu");
+  o.memory = flags.Get("memory");
+  o.work_dir = flags.Get("work-dir");
+  o.ca_file = flags.Get("ca-file");
+  o.stop_pods_on_exit = flags.GetBool("stop-pods-on-exit");
+  o.enable_cgroups = !flags.GetBool("no-cgroups");
+  o.heartbeat_seconds = std::atoi(flags.Get("heartbeat").c_str());
+  if (o.name.empty()) {
+    std::fprintf(stderr, "ballast agent: --name is required\n\n%s", flags.Help().c_str());
+    return 2;
+  }
+  if (o.work_dir.empty()) o.work_dir = "/tmp/ballast-agent-" + o.name;
+  if (!ParseLabels(flags.Get("labels"), &o.labels)) {
+    std::fprintf(stderr, "ballast agent: --labels wants k=v,k2=v2\n");
+    return 2;
+  }
+  if (!ParseTaints(flags.Get("taints"), &o.taints)) {
+    std::fprintf(stderr, "ballast agent: --taints wants key=value:Effect,...\n");
+    return 2;
+  }
+  if (o.heartbeat_seconds <= 0) {
+    std::fprintf(stderr, "ballast agent: --heartbeat wants a positive number of seconds\n");
+    return 2;
+  }
+  if (!flags.Get("token-file").empty()) {
+    auto token = net::ReadTokenFile(flags.Get("token-file"));
+    if (!token.ok()) {
+      std::fprintf(stderr, "ballast agent: %s\n", token.status().message().c_str());
+      return 1;
+    }
+    o.token = *token;
+  }
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  nodeagent::SystemClock clock;
+  nodeagent::Agent agent(o, clock);
+  if (Status s = agent.Start(); !s.ok()) {
+    std::fprintf(stderr, "ballast agent: %s\n", s.message().c_str());
+    return 1;
+  }
+  model::Node node = agent.NodeInfo();
+  std::fprintf(stderr,
+               "event=agent_started node=%s address=%s server=%s work_dir=%s adopted=%d "
+               "limits=%s\n",
+               o.name.c_str(), o.address.c_str(), o.server_url.c_str(), o.work_dir.c_str(),
+               agent.adopted(), node.limits_enforced ? "enforced" : "\"not enforced\"");
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::fprintf(stderr, "event=agent_stopping signal=%d stop_pods=%s\n", sig,
+               o.stop_pods_on_exit ? "true" : "false");
+  agent.Stop();
+  return 0;
+}
+
+}  // namespace ballast::cli

@@ -1,0 +1,129 @@
+// `ballast demo-app`: a small HTTP workload built into the binary, so examples and tests run
+// anywhere. Serves "/" (a message, the pod name and revision) and "/healthz", with switches to
+// fail readiness, crash, or hold memory.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "net/server.h"
+
+namespace ballast::cli {
+namespace {
+
+std::string Env(const char* name, const std::string& fallback = "") {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+}  // namespace
+
+int RunDemoApp(const Args& args) {
+  FlagSet flags("ballast demo-app [flags]",
+                "Serve a demo HTTP app on $HOST:$PORT: / answers the message, pod name and "
+                "revision; /healthz answers 200 (503 while failing). POST /admin/fail and "
+                "/admin/recover switch /healthz, POST /admin/crash exits 1.");
+  flags.AddString("message", "m", Env("MESSAGE", "hello from ballast"), "message served at /");
+  flags.AddString("listen", "", "", "HOST:PORT (default $HOST:$PORT, else 127.0.0.1:8080)");
+  flags.AddBool("fail-readiness", "", "answer /healthz with 503 from the start");
+  flags.AddString("crash-after", "", "0", "exit 1 after this many seconds (0: never)");
+  flags.AddString("ready-after", "", "0", "answer /healthz with 503 for this many seconds");
+  flags.AddString("allocate-mb", "", "0", "allocate and touch this many MiB at start");
+  if (auto rc = ParseOrExit(flags, args)) return *rc;
+
+  std::string listen = flags.Get("listen");
+  std::string host = Env("HOST", "127.0.0.1"), port = Env("PORT", "8080");
+  if (!listen.empty()) {
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos) {
+      std::fprintf(stderr, "demo-app: --listen wants HOST:PORT\n");
+      return 2;
+    }
+    host = listen.substr(0, colon);
+    port = listen.substr(colon + 1);
+  }
+  int crash_after = std::atoi(flags.Get("crash-after").c_str());
+  int ready_after = std::atoi(flags.Get("ready-after").c_str());
+  long allocate_mb = std::atol(flags.Get("allocate-mb").c_str());
+
+  std::vector<char*> hold;
+  for (long i = 0; i < allocate_mb; ++i) {
+    auto* block = static_cast<char*>(std::malloc(1 << 20));
+    if (block == nullptr) break;
+    std::memset(block, static_cast<int>(i), 1 << 20);
+    hold.push_back(block);
+  }
+
+  // Block the stop signals before any thread starts; the main thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto failing = std::make_shared<std::atomic<bool>>(flags.GetBool("fail-readiness"));
+  auto start = std::chrono::steady_clock::now();
+  std::string message = flags.Get("message");
+  std::string pod = Env("BALLAST_POD_NAME", Env("HOSTNAME", "local"));
+  std::string revision = Env("BALLAST_REVISION", "none");
+
+  net::Router router;
+  router.HandleSync("GET", "/", [=](const net::Request&) {
+    return net::TextResponse(200, message + " pod=" + pod + " revision=" + revision + "\n");
+  });
+  router.HandleSync("GET", "/healthz", [=](const net::Request&) {
+    bool warming = std::chrono::steady_clock::now() - start < std::chrono::seconds(ready_after);
+    if (failing->load() || warming) return net::TextResponse(503, "failing\n");
+    return net::TextResponse(200, "ok\n");
+  });
+  router.HandleSync("POST", "/admin/fail", [=](const net::Request&) {
+    failing->store(true);
+    return net::TextResponse(200, "failing\n");
+  });
+  router.HandleSync("POST", "/admin/recover", [=](const net::Request&) {
+    failing->store(false);
+    return net::TextResponse(200, "ok\n");
+  });
+  router.HandleSync("POST", "/admin/crash", [](const net::Request&) -> net::Response {
+    std::fprintf(stderr, "demo-app: crashing on request\n");
+    std::_Exit(1);
+  });
+
+  net::ServerOptions options;
+  options.address = host;
+  options.port = static_cast<uint16_t>(std::atoi(port.c_str()));
+  net::HttpServer server(options);
+  if (Status s = server.Start(std::move(router)); !s.ok()) {
+    std::fprintf(stderr, "demo-app: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  std::printf("demo-app: serving %s (pod %s, revision %s)\n", server.url().c_str(), pod.c_str(),
+              revision.c_str());
+  std::fflush(stdout);
+
+  if (crash_after > 0) {
+    timespec ts{crash_after, 0};
+    if (sigtimedwait(&stop_signals, nullptr, &ts) < 0) {
+      std::fprintf(stderr, "demo-app: crashing after %d s as asked\n", crash_after);
+      std::_Exit(1);
+    }
+  } else {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+  }
+  server.Stop();
+  for (char* b : hold) std::free(b);
+  std::printf("demo-app: stopped\n");
+  return 0;
+}
+
+}  // namespace ballast::cli

@@ -1,0 +1,250 @@
+#include "nodeagent/agent.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <thread>
+
+#include "model/quantity.h"
+
+namespace ballast::nodeagent {
+namespace {
+
+net::ClientOptions ClientOptionsFor(const AgentOptions& o) {
+  net::ClientOptions c;
+  c.bearer_token = o.token;
+  c.ca_file = o.ca_file;
+  c.timeout = std::chrono::seconds(10);
+  c.user_agent = std::string("ballast-agent/") + kAgentVersion;
+  return c;
+}
+
+}  // namespace
+
+Agent::Agent(AgentOptions options, const Clock& clock)
+    : options_(std::move(options)), clock_(clock), client_(ClientOptionsFor(options_)) {}
+
+Agent::~Agent() { Stop(); }
+
+Status Agent::Start() {
+  if (options_.name.empty()) return InvalidArgument("agent: --name is required");
+  if (options_.work_dir.empty()) return InvalidArgument("agent: --work-dir is required");
+  if (!options_.server_url.empty()) {
+    auto url = net::ParseUrl(options_.server_url);
+    if (!url.ok()) return url.status().WithContext("agent: --server");
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options_.work_dir, ec);
+  if (ec) return InvalidArgument("agent: work dir " + options_.work_dir + ": " + ec.message());
+  auto probe = FreePort(options_.address);
+  if (!probe.ok()) return probe.status().WithContext("agent: --address");
+
+  node_.name = options_.name;
+  node_.address = options_.address;
+  node_.labels = options_.labels;
+  node_.labels["kubernetes.io/hostname"] = options_.name;
+  node_.taints = options_.taints;
+  auto cpu = options_.cpu.empty()
+                 ? model::Quantity::FromUnits(std::max(1u, std::thread::hardware_concurrency()))
+                 : model::Quantity::Parse(options_.cpu);
+  if (!cpu.ok()) return cpu.status().WithContext("agent: --cpu");
+  Result<model::Quantity> memory =
+      options_.memory.empty()
+          ? Result<model::Quantity>(model::Quantity::FromUnits(
+                static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE),
+                model::Quantity::Format::kBinarySI))
+          : model::Quantity::Parse(options_.memory);
+  if (!memory.ok()) return memory.status().WithContext("agent: --memory");
+  node_.capacity = {{"cpu", *cpu}, {"memory", *memory}};
+  node_.allocatable = node_.capacity;
+  node_.ready = true;
+  node_.agent_version = kAgentVersion;
+  if (options_.enable_cgroups) cgroups_ = Cgroups::Detect(options_.name);
+  node_.limits_enforced = cgroups_ && cgroups_->enforced();
+
+  PodManagerOptions pm;
+  pm.node_name = options_.name;
+  pm.node_address = options_.address;
+  pm.work_dir = options_.work_dir;
+  pm.log_max_bytes = options_.log_max_bytes;
+  pm.backoff = options_.crash_backoff;
+  pods_ = std::make_unique<PodManager>(pm, clock_, cgroups_.get());
+  adopted_ = pods_->Restore();
+  proxy_ = std::make_unique<ServiceProxy>(options_.address);
+  if (Status s = proxy_->Start(); !s.ok()) return s;
+  heartbeat_seconds_ = std::max(1, options_.heartbeat_seconds);
+
+  started_ = true;
+  threads_.emplace_back([this] { SuperviseLoop(); });
+  if (!options_.server_url.empty()) {
+    threads_.emplace_back([this] { SyncLoop(); });
+    threads_.emplace_back([this] { HeartbeatLoop(); });
+  }
+  return Status::Ok();
+}
+
+void Agent::Stop() {
+  if (!started_) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  client_.Cancel();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  proxy_->Stop();
+  if (options_.stop_pods_on_exit) {
+    pods_->StopAll();
+    while (!pods_->Empty()) {
+      pods_->Tick();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+}
+
+model::Node Agent::NodeInfo() const {
+  model::Node n = node_;
+  n.last_heartbeat_ms = clock_.WallMs();
+  return n;
+}
+
+bool Agent::Sleep(int64_t ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return stopping_; });
+  return !stopping_;
+}
+
+void Agent::SuperviseLoop() {
+  std::vector<DesiredService> services;
+  while (true) {
+    std::optional<DesiredState> apply;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stopping_ || has_desired_; });
+      if (stopping_) return;
+      if (has_desired_) {
+        apply = std::move(desired_);
+        has_desired_ = false;
+      }
+    }
+    if (apply) {
+      pods_->SetDesired(apply->pods, apply->services);
+      if (apply->services != services) {
+        services = apply->services;
+        proxy_->Update(services);
+      }
+      version_ = apply->version;
+    }
+    if (pods_->Tick()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        heartbeat_now_ = true;
+      }
+      cv_.notify_all();
+    }
+  }
+}
+
+Status Agent::Register() {
+  auto res = client_.PostJson(options_.server_url + kRegisterPath,
+                              model::Json{{"node", model::ToJson(NodeInfo())}});
+  if (!res.ok()) return res.status();
+  if (res->status != 200) {
+    return Unavailable("register " + options_.name + " at " + options_.server_url + ": HTTP " +
+                       std::to_string(res->status) + " " + res->body.substr(0, 200));
+  }
+  if (auto j = res->JsonBody(); j.ok() && j->is_object()) {
+    int hb = j->value("heartbeatSeconds", 0);
+    if (hb > 0 && options_.heartbeat_seconds == 10) heartbeat_seconds_ = hb;
+  }
+  registered_ = true;
+  return Status::Ok();
+}
+
+void Agent::SyncLoop() {
+  int64_t retry = options_.retry_initial_ms;
+  auto fail = [&]() {
+    bool go_on = Sleep(retry);
+    retry = std::min(retry * 2, options_.retry_max_ms);
+    return go_on;
+  };
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+    }
+    if (!registered_ && !Register().ok()) {
+      if (!fail()) return;
+      continue;
+    }
+    net::ClientRequest req;
+    req.url = options_.server_url + kDesiredPath + "?node=" + net::PercentEncode(options_.name) +
+              "&version=" + std::to_string(version_.load()) +
+              "&wait=" + std::to_string(options_.long_poll_seconds);
+    req.timeout = std::chrono::seconds(options_.long_poll_seconds + 15);
+    auto res = client_.Do(req);
+    if (!res.ok()) {
+      if (res.status().code() == StatusCode::kAborted) return;
+      if (!fail()) return;
+      continue;
+    }
+    if (res->status == 404 || res->status == 401 || res->status == 403) registered_ = false;
+    if (res->status != 200) {
+      if (!fail()) return;
+      continue;
+    }
+    auto j = res->JsonBody();
+    auto state = j.ok() ? DesiredStateFromJson(*j) : Result<DesiredState>(j.status());
+    if (!state.ok()) {
+      if (!fail()) return;
+      continue;
+    }
+    retry = options_.retry_initial_ms;
+    if (state->version == version_.load() && version_.load() != 0) continue;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      desired_ = std::move(*state);
+      has_desired_ = true;
+      version_ = desired_.version;  // the next poll waits for a newer one
+    }
+    cv_.notify_all();
+  }
+}
+
+void Agent::HeartbeatLoop() {
+  int64_t retry = options_.retry_initial_ms;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::seconds(heartbeat_seconds_.load()),
+                   [&] { return stopping_ || heartbeat_now_; });
+      if (stopping_) return;
+      heartbeat_now_ = false;
+    }
+    if (!registered_ && !Register().ok()) {
+      if (!Sleep(retry)) return;
+      retry = std::min(retry * 2, options_.retry_max_ms);
+      continue;
+    }
+    Heartbeat hb;
+    hb.node = NodeInfo();
+    hb.pods = pods_->Status();
+    auto res = client_.PostJson(options_.server_url + kHeartbeatPath, ToJson(hb));
+    if (res.ok() && res->status == 404) registered_ = false;
+    if (!res.ok() || res->status != 200) {
+      if (res.ok() || res.status().code() != StatusCode::kAborted) {
+        if (!Sleep(retry)) return;
+        retry = std::min(retry * 2, options_.retry_max_ms);
+        std::lock_guard<std::mutex> lock(mu_);
+        heartbeat_now_ = true;  // report as soon as it is back
+      }
+      continue;
+    }
+    retry = options_.retry_initial_ms;
+  }
+}
+
+}  // namespace ballast::nodeagent

@@ -1,0 +1,103 @@
+#pragma once
+
+// `ballast agent` as a library: registers the node with the reconciler, heartbeats node and pod
+// status, long-polls the node's desired pod set, converges the pods (PodManager) and serves the
+// Services (ServiceProxy). Keeps its pods running while the reconciler is away (retrying with
+// back-off) and adopts them again after its own restart.
+//
+// Threads: a supervision loop (pods), a sync loop (register + long-poll), a heartbeat loop, the
+// proxy thread, probe workers. Start() and Stop() from one controlling thread.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "model/cluster.h"
+#include "net/client.h"
+#include "nodeagent/cgroups.h"
+#include "nodeagent/clock.h"
+#include "nodeagent/pods.h"
+#include "nodeagent/protocol.h"
+#include "nodeagent/proxy.h"
+
+namespace ballast::nodeagent {
+
+inline constexpr char kAgentVersion[] = "0.1.0";
+
+struct AgentOptions {
+  std::string server_url;  // http(s)://host:port of the reconciler
+  std::string name;
+  std::string address = "127.0.0.1";
+  std::string cpu;     // quantity; empty: the machine's CPUs
+  std::string memory;  // quantity; empty: the machine's memory
+  model::StringMap labels;
+  std::vector<model::Taint> taints;
+  std::string work_dir;
+  std::string token;    // bearer token for the reconciler, may be empty
+  std::string ca_file;  // for https
+  int heartbeat_seconds = 10;
+  int long_poll_seconds = 30;
+  int64_t retry_initial_ms = 500;  // back-off when the reconciler is unreachable
+  int64_t retry_max_ms = 10'000;
+  bool stop_pods_on_exit = false;
+  bool enable_cgroups = true;
+  int64_t log_max_bytes = 10 * 1024 * 1024;
+  BackoffPolicy crash_backoff;
+};
+
+class Agent {
+ public:
+  // `clock` must outlive the agent.
+  Agent(AgentOptions options, const Clock& clock);
+  ~Agent();  // Stop()
+
+  // Validates the options, restores pods from the work directory and starts the threads.
+  Status Start();
+  // Stops the threads; pods keep running unless stop_pods_on_exit (then they are stopped,
+  // each within its grace period). Idempotent.
+  void Stop();
+
+  model::Node NodeInfo() const;
+  std::vector<model::Pod> Pods() const { return pods_->Status(); }
+  int adopted() const { return adopted_; }
+  // Version of the last desired state applied (0 before the first).
+  int64_t desired_version() const { return version_.load(); }
+  const ServiceProxy& proxy() const { return *proxy_; }
+
+ private:
+  void SuperviseLoop();
+  void SyncLoop();
+  void HeartbeatLoop();
+  Status Register();
+  // Waits up to `ms` unless stopping; returns false when stopping.
+  bool Sleep(int64_t ms);
+
+  AgentOptions options_;
+  const Clock& clock_;
+  model::Node node_;
+  std::unique_ptr<Cgroups> cgroups_;
+  std::unique_ptr<PodManager> pods_;
+  std::unique_ptr<ServiceProxy> proxy_;
+  net::HttpClient client_;
+  int adopted_ = 0;
+
+  std::mutex mu_;  // guards the fields below
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool has_desired_ = false;
+  DesiredState desired_;
+  bool heartbeat_now_ = false;
+  std::atomic<bool> registered_{false};
+  std::atomic<int64_t> version_{0};
+  std::atomic<int> heartbeat_seconds_{10};
+
+  std::vector<std::thread> threads_;
+  bool started_ = false;
+};
+
+}  // namespace ballast::nodeagent

@@ -1,0 +1,425 @@
+#include "nodeagent/proxy.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace ballast::nodeagent {
+namespace {
+
+constexpr size_t kBufferBytes = 64 * 1024;
+constexpr int kMaxConnectAttempts = 3;
+
+bool ParseEndpoint(const std::string& text, sockaddr_in* out) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::memset(out, 0, sizeof *out);
+  out->sin_family = AF_INET;
+  int port = std::atoi(text.c_str() + colon + 1);
+  if (port <= 0 || port > 65535) return false;
+  out->sin_port = htons(static_cast<uint16_t>(port));
+  return ::inet_pton(AF_INET, text.substr(0, colon).c_str(), &out->sin_addr) == 1;
+}
+
+struct Buffer {
+  std::unique_ptr<char[]> data = std::make_unique<char[]>(kBufferBytes);
+  size_t begin = 0, end = 0;
+  bool empty() const { return begin == end; }
+};
+
+}  // namespace
+
+struct ServiceProxy::Impl {
+  enum class Kind { kListener, kClient, kBackend, kWake };
+  struct Conn;
+  struct Handle {
+    Kind kind;
+    int32_t port = 0;      // listener: the port
+    Conn* conn = nullptr;  // client/backend
+  };
+  struct Listener {
+    int fd = -1;
+    Handle handle{Kind::kListener};
+    std::vector<sockaddr_in> endpoints;
+    size_t next = 0;
+  };
+  struct Conn {
+    int client = -1, backend = -1;
+    Handle client_handle{Kind::kClient}, backend_handle{Kind::kBackend};
+    bool connecting = true;
+    int attempts = 0;
+    std::vector<sockaddr_in> candidates;  // endpoints to try, in order
+    Buffer up, down;                      // client->backend, backend->client
+    bool client_eof = false, backend_eof = false;
+    bool up_shut = false, down_shut = false;
+    bool dead = false;
+  };
+
+  explicit Impl(std::string a) : address(std::move(a)) {}
+
+  std::string address;
+  int epfd = -1;
+  int wake_fd = -1;
+  Handle wake_handle{Kind::kWake};
+  std::thread thread;
+  bool running = false;
+
+  mutable std::mutex mu;  // guards pending, has_pending, errors, listening, stop
+  std::vector<DesiredService> pending;
+  bool has_pending = false;
+  bool stop = false;
+  std::vector<std::string> errors;
+  std::vector<int32_t> listening;
+
+  // Proxy thread only.
+  std::map<int32_t, Listener> listeners;  // by port
+  std::set<Conn*> conns;
+
+  void Loop();
+  void Apply(const std::vector<DesiredService>& services);
+  void Accept(Listener& l);
+  bool ConnectNext(Conn* c);
+  void OnEvent(Handle* h, uint32_t events);
+  void Pump(Conn* c);
+  void Interest(Conn* c);
+  void Close(Conn* c);
+};
+
+ServiceProxy::ServiceProxy(std::string address)
+    : impl_(std::make_unique<Impl>(std::move(address))) {}
+
+ServiceProxy::~ServiceProxy() { Stop(); }
+
+Status ServiceProxy::Start() {
+  impl_->epfd = ::epoll_create1(EPOLL_CLOEXEC);
+  impl_->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (impl_->epfd < 0 || impl_->wake_fd < 0)
+    return Internal(std::string("epoll: ") + std::strerror(errno));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &impl_->wake_handle;
+  ::epoll_ctl(impl_->epfd, EPOLL_CTL_ADD, impl_->wake_fd, &ev);
+  impl_->running = true;
+  impl_->thread = std::thread([this] { impl_->Loop(); });
+  return Status::Ok();
+}
+
+void ServiceProxy::Stop() {
+  if (!impl_->running) return;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stop = true;
+  }
+  uint64_t one = 1;
+  (void)!::write(impl_->wake_fd, &one, sizeof one);
+  impl_->thread.join();
+  impl_->running = false;
+  for (auto* c : impl_->conns) {
+    if (c->client >= 0) ::close(c->client);
+    if (c->backend >= 0) ::close(c->backend);
+    delete c;
+  }
+  impl_->conns.clear();
+  for (auto& [port, l] : impl_->listeners) {
+    if (l.fd >= 0) ::close(l.fd);
+  }
+  impl_->listeners.clear();
+  ::close(impl_->epfd);
+  ::close(impl_->wake_fd);
+}
+
+void ServiceProxy::Update(const std::vector<DesiredService>& services) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->pending = services;
+    impl_->has_pending = true;
+  }
+  if (impl_->wake_fd >= 0) {
+    uint64_t one = 1;
+    (void)!::write(impl_->wake_fd, &one, sizeof one);
+  }
+}
+
+std::vector<std::string> ServiceProxy::Errors() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->errors;
+}
+
+std::vector<int32_t> ServiceProxy::ListeningPorts() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->listening;
+}
+
+void ServiceProxy::Impl::Loop() {
+  epoll_event events[256];
+  while (true) {
+    {
+      std::vector<DesiredService> update;
+      bool apply = false;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (stop) return;
+        if (has_pending) {
+          update.swap(pending);
+          has_pending = false;
+          apply = true;
+        }
+      }
+      if (apply) Apply(update);
+    }
+    int n = ::epoll_wait(epfd, events, 256, 1000);
+    for (int i = 0; i < n; ++i) {
+      auto* h = static_cast<Handle*>(events[i].data.ptr);
+      if (h->kind == Kind::kWake) {
+        uint64_t v;
+        (void)!::read(wake_fd, &v, sizeof v);
+        continue;
+      }
+      if (h->conn != nullptr && h->conn->dead) continue;
+      OnEvent(h, events[i].events);
+    }
+    for (auto it = conns.begin(); it != conns.end();) {
+      if ((*it)->dead) {
+        delete *it;
+        it = conns.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
+void ServiceProxy::Impl::Apply(const std::vector<DesiredService>& services) {
+  std::map<int32_t, std::vector<sockaddr_in>> wanted;  // port -> ready endpoints
+  std::vector<std::string> errs;
+  for (const auto& s : services) {
+    for (const auto& p : s.ports) {
+      if (p.protocol != "TCP" && !p.protocol.empty()) continue;
+      std::vector<sockaddr_in> eps;
+      for (const auto& e : p.endpoints) {
+        sockaddr_in a;
+        if (ParseEndpoint(e, &a)) eps.push_back(a);
+      }
+      for (int32_t port : {p.port, p.node_port}) {
+        if (port <= 0) continue;
+        auto& list = wanted[port];
+        list.insert(list.end(), eps.begin(), eps.end());
+      }
+    }
+  }
+  for (auto it = listeners.begin(); it != listeners.end();) {
+    auto w = wanted.find(it->first);
+    if (w == wanted.end() || w->second.empty()) {
+      // No ready endpoint: stop listening so that connections are refused at once.
+      ::epoll_ctl(epfd, EPOLL_CTL_DEL, it->second.fd, nullptr);
+      ::close(it->second.fd);
+      it = listeners.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& [port, eps] : wanted) {
+    if (eps.empty()) continue;
+    auto it = listeners.find(port);
+    if (it != listeners.end()) {
+      if (it->second.endpoints.size() != eps.size() ||
+          std::memcmp(it->second.endpoints.data(), eps.data(), eps.size() * sizeof(sockaddr_in)) !=
+              0) {
+        it->second.endpoints = eps;
+      }
+      continue;
+    }
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    ::inet_pton(AF_INET, address.c_str(), &addr.sin_addr);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd, 1024) != 0) {
+      errs.push_back(address + ":" + std::to_string(port) + ": " + std::strerror(errno));
+      ::close(fd);
+      continue;
+    }
+    Listener& l = listeners[port];
+    l.fd = fd;
+    l.handle.port = port;
+    l.endpoints = eps;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &l.handle;
+    ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  errors = std::move(errs);
+  listening.clear();
+  for (const auto& [port, l] : listeners) listening.push_back(port);
+}
+
+void ServiceProxy::Impl::Accept(Listener& l) {
+  for (int i = 0; i < 64; ++i) {
+    int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto* c = new Conn();
+    c->client = fd;
+    c->client_handle.conn = c;
+    c->backend_handle.conn = c;
+    size_t n = l.endpoints.size();
+    for (size_t k = 0; k < n && static_cast<int>(k) < kMaxConnectAttempts; ++k) {
+      c->candidates.push_back(l.endpoints[(l.next + k) % n]);
+    }
+    l.next = (l.next + 1) % std::max<size_t>(1, n);
+    conns.insert(c);
+    epoll_event ev{};
+    ev.events = 0;
+    ev.data.ptr = &c->client_handle;
+    ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+    if (!ConnectNext(c)) Close(c);
+  }
+}
+
+// Starts a connection to the next candidate. False when none is left.
+bool ServiceProxy::Impl::ConnectNext(Conn* c) {
+  while (c->attempts < static_cast<int>(c->candidates.size())) {
+    const sockaddr_in& to = c->candidates[c->attempts++];
+    if (c->backend >= 0) {
+      ::epoll_ctl(epfd, EPOLL_CTL_DEL, c->backend, nullptr);
+      ::close(c->backend);
+      c->backend = -1;
+    }
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+    if (rc != 0 && errno != EINPROGRESS) {
+      ::close(fd);
+      continue;
+    }
+    c->backend = fd;
+    c->connecting = true;
+    epoll_event ev{};
+    ev.events = EPOLLOUT;
+    ev.data.ptr = &c->backend_handle;
+    ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+    return true;
+  }
+  return false;
+}
+
+void ServiceProxy::Impl::OnEvent(Handle* h, uint32_t events) {
+  if (h->kind == Kind::kListener) {
+    auto it = listeners.find(h->port);
+    if (it != listeners.end()) Accept(it->second);
+    return;
+  }
+  Conn* c = h->conn;
+  if (h->kind == Kind::kBackend && c->connecting) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(c->backend, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0 || (events & (EPOLLERR | EPOLLHUP))) {
+      if (!ConnectNext(c)) Close(c);
+      return;
+    }
+    c->connecting = false;
+  }
+  (void)events;
+  Pump(c);
+}
+
+// Moves bytes both ways as far as the sockets allow, then sets the interest for what is left.
+void ServiceProxy::Impl::Pump(Conn* c) {
+  if (c->connecting) return;
+  auto flow = [&](int from, int to, Buffer& buf, bool& from_eof, bool& to_shut) -> bool {
+    while (true) {
+      if (buf.empty() && !from_eof) {
+        ssize_t n = ::read(from, buf.data.get(), kBufferBytes);
+        if (n > 0) {
+          buf.begin = 0;
+          buf.end = static_cast<size_t>(n);
+        } else if (n == 0) {
+          from_eof = true;
+        } else if (errno == EAGAIN || errno == EINTR) {
+          break;
+        } else {
+          return false;
+        }
+      }
+      if (!buf.empty()) {
+        ssize_t n = ::send(to, buf.data.get() + buf.begin, buf.end - buf.begin, MSG_NOSIGNAL);
+        if (n > 0) {
+          buf.begin += static_cast<size_t>(n);
+          continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+        return false;
+      }
+      if (from_eof) {
+        if (!to_shut) {
+          ::shutdown(to, SHUT_WR);
+          to_shut = true;
+        }
+        break;
+      }
+    }
+    return true;
+  };
+  if (!flow(c->client, c->backend, c->up, c->client_eof, c->up_shut) ||
+      !flow(c->backend, c->client, c->down, c->backend_eof, c->down_shut)) {
+    Close(c);
+    return;
+  }
+  if (c->up_shut && c->down_shut) {
+    Close(c);
+    return;
+  }
+  Interest(c);
+}
+
+void ServiceProxy::Impl::Interest(Conn* c) {
+  epoll_event ev{};
+  constexpr uint32_t kIn = EPOLLIN, kOut = EPOLLOUT, kNone = 0;
+  ev.events = (c->up.empty() && !c->client_eof ? kIn : kNone) | (!c->down.empty() ? kOut : kNone);
+  ev.data.ptr = &c->client_handle;
+  ::epoll_ctl(epfd, EPOLL_CTL_MOD, c->client, &ev);
+  ev.events = (c->down.empty() && !c->backend_eof ? kIn : kNone) | (!c->up.empty() ? kOut : kNone);
+  ev.data.ptr = &c->backend_handle;
+  ::epoll_ctl(epfd, EPOLL_CTL_MOD, c->backend, &ev);
+}
+
+void ServiceProxy::Impl::Close(Conn* c) {
+  if (c->dead) return;
+  c->dead = true;
+  if (c->client >= 0) {
+    ::epoll_ctl(epfd, EPOLL_CTL_DEL, c->client, nullptr);
+    if (c->backend < 0 || c->connecting) {
+      // Nothing could serve it: reset instead of a clean close, so the client fails fast.
+      linger lg{1, 0};
+      ::setsockopt(c->client, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    ::close(c->client);
+    c->client = -1;
+  }
+  if (c->backend >= 0) {
+    ::epoll_ctl(epfd, EPOLL_CTL_DEL, c->backend, nullptr);
+    ::close(c->backend);
+    c->backend = -1;
+  }
+}
+
+}  // namespace ballast::nodeagent

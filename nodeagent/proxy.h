@@ -1,0 +1,47 @@
+#pragma once
+
+// The service proxy (kube-proxy's job, in user space): for each Service port, listen on the
+// node's address at the Service port (and the nodePort when set) and forward each TCP
+// connection to the next ready endpoint, round-robin, across all nodes. An endpoint that
+// refuses is skipped for the next one. With no ready endpoint the port is not listened on, so a
+// connection is refused at once. Endpoint changes apply to new connections only; established
+// ones keep flowing.
+//
+// One epoll thread; Update() may be called from any thread.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/status.h"
+#include "nodeagent/protocol.h"
+
+namespace ballast::nodeagent {
+
+class ServiceProxy {
+ public:
+  explicit ServiceProxy(std::string address);
+  ~ServiceProxy();  // Stop()
+  ServiceProxy(const ServiceProxy&) = delete;
+  ServiceProxy& operator=(const ServiceProxy&) = delete;
+
+  Status Start();
+  void Stop();
+
+  // Replaces the services to serve. Thread-safe; applied by the proxy thread right away.
+  void Update(const std::vector<DesiredService>& services);
+
+  // Ports that could not be listened on, with why ("127.0.0.2:80: Address already in use").
+  std::vector<std::string> Errors() const;
+  // Ports listened on now. Thread-safe.
+  std::vector<int32_t> ListeningPorts() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ballast::nodeagent
