@@ -151,10 +151,11 @@ struct Service::Impl {
       {
         std::unique_lock<std::mutex> lock(mu);
         int64_t now = clock->NowMs();
-        int64_t due = next_poll_ms;
+        int64_t due = poll_in_flight ? now + 1000 : next_poll_ms;
         if (next_reconcile_ms > 0) due = std::min(due, next_reconcile_ms);
-        int64_t wait_ms = std::clamp<int64_t>(due - now, 0, 1000);
-        if (events.empty() && wait_ms > 0) {
+        // At least 10 ms between idle passes, so a timer in the past cannot spin the loop.
+        int64_t wait_ms = std::clamp<int64_t>(due - now, 10, 1000);
+        if (events.empty()) {
           cv.wait_for(lock, std::chrono::milliseconds(wait_ms));
         }
         if (stopping) return;

@@ -13,6 +13,7 @@ build_packages=(
 test_packages=(
   openssl procps iproute2 curl
   lighttpd lighttpd-mod-openssl openssh-server openssh-client
+  prometheus
 )
 
 wanted=("${build_packages[@]}")

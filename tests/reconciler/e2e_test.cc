@@ -213,6 +213,11 @@ TEST(ReconcilerE2E, ManualSyncTokenAndWebhookSignatures) {
             std::string::npos)
       << m->body;
   EXPECT_NE(m->body.find("# TYPE ballast_reconcile_duration_seconds histogram"), std::string::npos);
+  if (git::testing::Sh("command -v promtool").exit_code == 0) {
+    std::ofstream(c.dir() / "metrics.txt") << m->body;
+    auto check = git::testing::Sh("promtool check metrics < " + (c.dir() / "metrics.txt"));
+    EXPECT_EQ(check.exit_code, 0) << check.output;
+  }
   // Secrets never reach the log.
   std::string log = ReadFile(c.serve_log());
   EXPECT_EQ(log.find(token), std::string::npos);

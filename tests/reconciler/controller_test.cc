@@ -1,0 +1,372 @@
+// The reconcile core on a fake clock with simulated agents that converge at once: auto and manual
+// sync, invalid revisions, rolling updates within their bounds, adoption after a restart, lost
+// nodes, prune annotations and the pin.
+
+#include "reconciler/controller.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "model/manifest.h"
+
+namespace ballast::reconciler {
+namespace {
+
+std::string Web(const std::string& image, int replicas, const std::string& name = "web",
+                const std::string& annotations = "") {
+  return "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: " + name + "\n" + annotations +
+         "spec:\n  replicas: " + std::to_string(replicas) +
+         "\n  selector:\n    matchLabels: {app: " + name +
+         "}\n  strategy:\n    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}\n"
+         "  template:\n    metadata:\n      labels: {app: " +
+         name + "}\n    spec:\n      containers:\n        - name: app\n          image: " + image +
+         "\n          command: [sleep, '1000']\n"
+         "          resources: {requests: {cpu: 100m, memory: 64Mi}}\n";
+}
+
+git::SourceSnapshot Snapshot(const std::string& sha,
+                             const std::map<std::string, std::string>& files) {
+  auto tree = std::make_shared<git::SourceTree>();
+  for (const auto& [path, content] : files) {
+    tree->files.push_back({path, content});
+    if (!model::IsManifestFileName(path)) continue;
+    auto parsed = std::make_shared<model::FileParseResult>(model::ParseManifestFile(path, content));
+    for (const auto& d : parsed->diagnostics) tree->diagnostics.push_back(d);
+    for (const auto& m : parsed->manifests) tree->manifests.push_back(&m);
+    tree->parsed_files.push_back(parsed);
+  }
+  git::SourceSnapshot s;
+  s.commit.sha = sha;
+  s.commit.message = "commit " + sha;
+  s.tree = tree;
+  return s;
+}
+
+model::Node MakeNode(const std::string& name) {
+  model::Node n;
+  n.name = name;
+  n.address = "127.0.0.9";
+  n.ready = true;
+  n.labels["kubernetes.io/hostname"] = name;
+  n.allocatable["cpu"] = *model::Quantity::Parse("4");
+  n.allocatable["memory"] = *model::Quantity::Parse("8Gi");
+  return n;
+}
+
+// Agents that run exactly what they are told, ready at once.
+struct Sim {
+  explicit Sim(ControllerOptions o = {}) : controller(o, &clock) {}
+  FakeClock clock;
+  Controller controller;
+  std::map<std::string, std::vector<model::Pod>> running;  // by node
+  std::set<std::string> silent;                            // nodes whose agent is gone
+
+  void AddNode(const std::string& name) {
+    controller.OnRegister(MakeNode(name));
+    running[name];
+    Heartbeat(name);
+  }
+  void Heartbeat(const std::string& name) {
+    nodeagent::Heartbeat hb;
+    hb.node = MakeNode(name);
+    hb.pods = running[name];
+    controller.OnHeartbeat(hb);
+  }
+  // One loop turn: reconcile, agents converge, heartbeats, one second passes.
+  void Step() {
+    controller.Reconcile();
+    for (const auto& [node, state] : controller.TakeDesiredChanges()) {
+      if (silent.count(node)) continue;
+      std::vector<model::Pod> next;
+      for (const auto& d : state.pods) {
+        model::Pod p;
+        bool found = false;
+        for (const auto& r : running[node]) {
+          if (r.name == d.name) {
+            p = r;
+            found = true;
+          }
+        }
+        if (!found) {
+          p.name = d.name;
+          p.namespace_ = d.namespace_;
+          p.deployment = d.deployment;
+          p.revision = d.revision;
+          p.node = node;
+          p.phase = model::PodPhase::kRunning;
+          p.ready = true;
+          p.ready_since_ms = clock.NowMs();
+          p.created_ms = clock.NowMs();
+        }
+        next.push_back(p);
+      }
+      running[node] = next;
+    }
+    for (const auto& [node, pods] : running) {
+      if (!silent.count(node)) Heartbeat(node);
+    }
+    clock.Advance(1000);
+  }
+  void Steps(int n) {
+    for (int i = 0; i < n; ++i) Step();
+  }
+  // Pods by revision across every node that still runs.
+  std::map<std::string, int> Revisions() {
+    std::map<std::string, int> out;
+    for (const auto& [node, pods] : running) {
+      if (silent.count(node)) continue;
+      for (const auto& p : pods) ++out[p.revision];
+    }
+    return out;
+  }
+  int Total() {
+    int n = 0;
+    for (const auto& [rev, count] : Revisions()) n += count;
+    return n;
+  }
+  std::set<std::string> PodNames() {
+    std::set<std::string> out;
+    for (const auto& [node, pods] : running) {
+      for (const auto& p : pods) out.insert(p.name);
+    }
+    return out;
+  }
+};
+
+TEST(Controller, AutoSyncAppliesRunsPodsAndRecordsHistory) {
+  Sim sim;
+  sim.AddNode("n1");
+  sim.AddNode("n2");
+  sim.controller.OnSnapshot(Snapshot("aaa", {{"web.yaml", Web("app:1", 3)}}), "poll");
+  sim.Steps(3);
+  EXPECT_EQ(sim.Total(), 3);
+  EXPECT_EQ(sim.controller.applied().sha, "aaa");
+  auto appends = sim.controller.TakeHistoryAppends();
+  ASSERT_EQ(appends.size(), 1u);
+  EXPECT_EQ(appends[0].trigger, "poll");
+  EXPECT_EQ(appends[0].files.size(), 1u);
+  EXPECT_EQ(sim.controller.SyncStatus(), "Synced");
+  EXPECT_EQ(sim.controller.Health(), "Healthy");
+  // Spread over both nodes.
+  EXPECT_FALSE(sim.running["n1"].empty());
+  EXPECT_FALSE(sim.running["n2"].empty());
+  // Nothing more to record while nothing changes.
+  sim.Steps(2);
+  EXPECT_TRUE(sim.controller.TakeHistoryAppends().empty());
+}
+
+TEST(Controller, NodeGetsDesiredStateOnlyAfterItReported) {
+  Sim sim;
+  sim.controller.OnRegister(MakeNode("n1"));
+  sim.controller.OnSnapshot(Snapshot("aaa", {{"web.yaml", Web("app:1", 1)}}), "poll");
+  sim.controller.Reconcile();
+  EXPECT_TRUE(sim.controller.TakeDesiredChanges().empty());
+  sim.Heartbeat("n1");
+  sim.controller.Reconcile();
+  auto changes = sim.controller.TakeDesiredChanges();
+  ASSERT_EQ(changes.count("n1"), 1u);
+  EXPECT_EQ(changes["n1"].pods.size(), 1u);
+}
+
+TEST(Controller, InvalidRevisionIsNotAppliedAndShowsPositions) {
+  Sim sim;
+  sim.AddNode("n1");
+  sim.controller.OnSnapshot(Snapshot("good", {{"web.yaml", Web("app:1", 2)}}), "poll");
+  sim.Steps(3);
+  sim.controller.TakeHistoryAppends();
+  auto before = sim.PodNames();
+  sim.controller.OnSnapshot(
+      Snapshot("bad", {{"web.yaml", Web("app:2", 2)},
+                       {"x.yaml",
+                        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n"
+                        "spec:\n  replicas: -1\n"}}),
+      "poll");
+  sim.Steps(3);
+  EXPECT_EQ(sim.controller.SyncStatus(), "Error");
+  EXPECT_EQ(sim.controller.applied().sha, "good");
+  EXPECT_EQ(sim.PodNames(), before);
+  EXPECT_TRUE(sim.controller.TakeHistoryAppends().empty());
+  auto status = sim.controller.StatusJson();
+  EXPECT_EQ(status["revision"], "bad");
+  ASSERT_FALSE(status["errors"].empty());
+  bool found = false;
+  for (const auto& e : status["errors"]) {
+    if (e["file"] == "x.yaml" && e["line"] == 6 && e["column"].get<int>() > 0) found = true;
+  }
+  EXPECT_TRUE(found) << status["errors"].dump();
+  EXPECT_FALSE(sim.controller.SyncNow("api").ok());
+
+  // The next good commit recovers.
+  sim.controller.OnSnapshot(Snapshot("fixed", {{"web.yaml", Web("app:2", 2)}}), "poll");
+  sim.Steps(8);
+  EXPECT_EQ(sim.controller.applied().sha, "fixed");
+  EXPECT_EQ(sim.controller.SyncStatus(), "Synced");
+}
+
+TEST(Controller, RollingUpdateHoldsItsBoundsAndCompletes) {
+  Sim sim;
+  sim.AddNode("n1");
+  sim.AddNode("n2");
+  sim.controller.OnSnapshot(Snapshot("v1", {{"web.yaml", Web("app:1", 4)}}), "poll");
+  sim.Steps(4);
+  ASSERT_EQ(sim.Total(), 4);
+  std::string old_rev = sim.Revisions().begin()->first;
+  sim.controller.OnSnapshot(Snapshot("v2", {{"web.yaml", Web("app:2", 4)}}), "webhook");
+  for (int i = 0; i < 30; ++i) {
+    sim.Step();
+    // maxSurge 1, maxUnavailable 0 (every simulated pod is ready at once).
+    EXPECT_LE(sim.Total(), 5);
+    EXPECT_GE(sim.Total(), 4);
+  }
+  auto revs = sim.Revisions();
+  ASSERT_EQ(revs.size(), 1u);
+  EXPECT_NE(revs.begin()->first, old_rev);
+  EXPECT_EQ(revs.begin()->second, 4);
+  auto appends = sim.controller.TakeHistoryAppends();
+  ASSERT_EQ(appends.size(), 2u);
+  EXPECT_EQ(appends[1].trigger, "webhook");
+}
+
+TEST(Controller, RestartAdoptsReportedPodsWithoutStartingAny) {
+  Sim first;
+  first.AddNode("n1");
+  first.AddNode("n2");
+  first.controller.OnSnapshot(Snapshot("v1", {{"web.yaml", Web("app:1", 3)}}), "poll");
+  first.Steps(4);
+  auto names = first.PodNames();
+  ASSERT_EQ(names.size(), 3u);
+  AppliedState applied = first.controller.applied();
+
+  // A new controller: what history says, then the agents come back one after the other.
+  ControllerOptions o;
+  o.adopt_wait_ms = 5000;
+  Sim second(o);
+  second.controller.Restore(applied, {}, /*restarted=*/true);
+  second.running = first.running;
+  second.controller.OnRegister(MakeNode("n1"));
+  second.Heartbeat("n1");
+  second.controller.OnSnapshot(Snapshot("v1", {{"web.yaml", Web("app:1", 3)}}), "poll");
+  second.Step();
+  EXPECT_EQ(second.PodNames(), names);  // n1's pods kept, nothing started for n2's share
+  second.controller.OnRegister(MakeNode("n2"));
+  second.Steps(6);
+  EXPECT_EQ(second.PodNames(), names);
+  EXPECT_TRUE(second.controller.TakeHistoryAppends().empty());  // same revision: no new entry
+  EXPECT_EQ(second.controller.SyncStatus(), "Synced");
+}
+
+TEST(Controller, RestartMidRolloutAdoptsBothRevisionsAndFinishes) {
+  Sim first;
+  first.AddNode("n1");
+  first.controller.OnSnapshot(Snapshot("v1", {{"web.yaml", Web("app:1", 3)}}), "poll");
+  first.Steps(4);
+  auto v1_objects = first.controller.applied().objects;
+  first.controller.OnSnapshot(Snapshot("v2", {{"web.yaml", Web("app:2", 3)}}), "poll");
+  first.Steps(1);  // one surge pod of v2 started
+  ASSERT_EQ(first.Revisions().size(), 2u);
+  auto names = first.PodNames();
+
+  Sim second;
+  second.controller.Restore(first.controller.applied(), v1_objects, /*restarted=*/true);
+  second.running = first.running;
+  second.controller.OnRegister(MakeNode("n1"));
+  second.Heartbeat("n1");
+  second.Step();
+  // Nothing was restarted: every pod still runs under its name.
+  for (const auto& n : names) {
+    if (second.PodNames().count(n) == 0) {
+      // Only old-revision pods may go, as the rollout scales them down.
+      bool was_old = false;
+      for (const auto& p : first.running["n1"]) {
+        if (p.name == n &&
+            p.revision != second.controller.DeploymentsJson()["items"][0]["revision"])
+          was_old = true;
+      }
+      EXPECT_TRUE(was_old) << n;
+    }
+  }
+  second.clock.Advance(10000);
+  second.Steps(20);
+  auto revs = second.Revisions();
+  ASSERT_EQ(revs.size(), 1u);
+  EXPECT_EQ(revs.begin()->second, 3);
+}
+
+TEST(Controller, PodsOfALostNodeAreReplacedAfterGraceAndToleration) {
+  ControllerOptions o;
+  o.node_lifecycle.grace_period_ms = 5000;
+  o.node_lifecycle.toleration_ms = 5000;
+  Sim sim(o);
+  sim.AddNode("n1");
+  sim.AddNode("n2");
+  sim.controller.OnSnapshot(Snapshot("v1", {{"web.yaml", Web("app:1", 4)}}), "poll");
+  sim.Steps(4);
+  ASSERT_FALSE(sim.running["n2"].empty());
+  sim.silent.insert("n2");
+  sim.Steps(20);
+  EXPECT_EQ(static_cast<int>(sim.running["n1"].size()), 4);
+  auto nodes = sim.controller.NodesJson();
+  for (const auto& n : nodes["items"]) {
+    if (n["name"] == "n2") {
+      EXPECT_FALSE(n["ready"].get<bool>());
+    }
+  }
+}
+
+TEST(Controller, PruneRemovesObjectsLeftOutOfGitUnlessAnnotated) {
+  Sim sim;
+  sim.AddNode("n1");
+  sim.controller.OnSnapshot(
+      Snapshot("v1", {{"a.yaml", Web("app:1", 1, "gone")},
+                      {"b.yaml", Web("app:1", 1, "kept",
+                                     "  annotations:\n    ballast.dev/prune: \"false\"\n")}}),
+      "poll");
+  sim.Steps(3);
+  ASSERT_EQ(sim.Total(), 2);
+  sim.controller.OnSnapshot(Snapshot("v2", {{"c.txt", "nothing here"}}), "poll");
+  sim.Steps(5);
+  ASSERT_EQ(sim.Total(), 1);
+  EXPECT_EQ(sim.running["n1"][0].deployment, "kept");
+}
+
+TEST(Controller, ManualPolicyWaitsForSync) {
+  ControllerOptions o;
+  o.sync = SyncPolicy::kManual;
+  Sim sim(o);
+  sim.AddNode("n1");
+  sim.controller.OnSnapshot(Snapshot("v1", {{"web.yaml", Web("app:1", 2)}}), "poll");
+  sim.Steps(3);
+  EXPECT_EQ(sim.Total(), 0);
+  EXPECT_EQ(sim.controller.SyncStatus(), "OutOfSync");
+  auto plan = sim.controller.PlanJson(false);
+  EXPECT_TRUE(plan["changed"].get<bool>());
+  ASSERT_TRUE(sim.controller.SyncNow("api").ok());
+  sim.Steps(3);
+  EXPECT_EQ(sim.Total(), 2);
+  EXPECT_EQ(sim.controller.SyncStatus(), "Synced");
+}
+
+TEST(Controller, PinHoldsAnEntryAndPausesAutoSync) {
+  Sim sim;
+  sim.AddNode("n1");
+  sim.controller.OnSnapshot(Snapshot("v1", {{"web.yaml", Web("app:1", 1)}}), "poll");
+  sim.Steps(3);
+  AppliedState v1 = sim.controller.applied();
+  std::string rev1 = sim.Revisions().begin()->first;
+  sim.controller.OnSnapshot(Snapshot("v2", {{"web.yaml", Web("app:2", 1)}}), "poll");
+  sim.Steps(6);
+  ASSERT_NE(sim.Revisions().begin()->first, rev1);
+  sim.controller.Pin(1, v1);
+  sim.Steps(6);
+  EXPECT_EQ(sim.Revisions().begin()->first, rev1);
+  EXPECT_EQ(sim.controller.StatusJson()["pinned"], 1);
+  EXPECT_EQ(sim.controller.SyncNow("api").code(), StatusCode::kFailedPrecondition);
+  sim.controller.Unpin();
+  sim.Steps(6);
+  EXPECT_NE(sim.Revisions().begin()->first, rev1);
+  EXPECT_TRUE(sim.controller.StatusJson()["pinned"].is_null());
+}
+
+}  // namespace
+}  // namespace ballast::reconciler
