@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -223,7 +224,11 @@ void PodManager::StartContainer(PodRun& pod, ContainerRun& c) {
     } else if (passwd* pw = ::getpwuid(uid)) {
       ps.gid = pw->pw_gid;
     }
-    // The pod's files must be usable by that user.
+    // The pod's files must be usable by that user, and the directories above traversable.
+    for (const auto& p : {options_.work_dir, options_.work_dir + "/pods"}) {
+      struct stat st;
+      if (::stat(p.c_str(), &st) == 0) (void)::chmod(p.c_str(), (st.st_mode & 07777) | 0111);
+    }
     for (const auto& p : {pod.dir, pod.dir + "/work", pod.dir + "/logs", ps.cwd}) {
       (void)::chown(p.c_str(), uid, ps.gid.value_or(uid));
     }
