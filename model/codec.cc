@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "model/decode_internal.h"
+#include "model/manifest.h"
 #include "model/yaml_tree.h"
 
 namespace ballast::model {
@@ -435,6 +436,7 @@ std::string PodTemplateHash(const PodTemplateSpec& template_spec) {
 Json PodTemplateToJson(const PodTemplateSpec& template_spec) { return TemplateJson(template_spec); }
 
 Result<PodTemplateSpec> PodTemplateFromJson(const Json& j) {
+  if (Status s = CheckJsonDepth(j); !s.ok()) return s;
   std::vector<Diagnostic> diags;
   Reporter r(nullptr, SourceRef{"pod template", 0, 0}, &diags);
   PodTemplateSpec t;

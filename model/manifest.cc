@@ -137,8 +137,24 @@ ManifestSet ParseManifests(const std::vector<SourceFile>& files, const ParseLimi
   return set;
 }
 
+Status CheckJsonDepth(const Json& value, const ParseLimits& limits) {
+  std::vector<std::pair<const Json*, int>> stack = {{&value, 1}};
+  while (!stack.empty()) {
+    auto [node, depth] = stack.back();
+    stack.pop_back();
+    if (!node->is_structured()) continue;
+    if (depth > limits.max_depth) {
+      return ResourceExhausted("JSON nested deeper than " + std::to_string(limits.max_depth) +
+                               " levels; refused");
+    }
+    for (const Json& child : *node) stack.emplace_back(&child, depth + 1);
+  }
+  return Status::Ok();
+}
+
 Result<Manifest> DecodeManifest(const Json& object, const SourceRef& where,
                                 std::vector<Diagnostic>* diagnostics) {
+  if (Status s = CheckJsonDepth(object); !s.ok()) return s;
   std::vector<Diagnostic> local;
   std::vector<Diagnostic>* out = diagnostics != nullptr ? diagnostics : &local;
   size_t first = out->size();

@@ -56,8 +56,13 @@ std::vector<Diagnostic> CheckDuplicates(const std::vector<Manifest>& manifests);
 // The same over manifests held elsewhere (e.g. shared between source snapshots).
 std::vector<Diagnostic> CheckDuplicates(const std::vector<const Manifest*>& manifests);
 
+// Refuses JSON nested deeper than `limits.max_depth` (checked without recursion), so callers can
+// decode, copy and walk what passes without risking the stack. JSON from outside (API bodies,
+// recorded states) goes through this before anything else.
+Status CheckJsonDepth(const Json& value, const ParseLimits& limits = {});
+
 // Decodes, defaults and validates one object given as JSON (API bodies, recorded state). Errors
-// are positioned at `where` and name the field.
+// are positioned at `where` and name the field. Applies CheckJsonDepth first.
 Result<Manifest> DecodeManifest(const Json& object, const SourceRef& where,
                                 std::vector<Diagnostic>* diagnostics);
 

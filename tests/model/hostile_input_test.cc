@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "model/codec.h"
 #include "model/manifest.h"
 #include "test_util.h"
 
@@ -60,6 +61,20 @@ TEST(HostileInputTest, UnknownAliasAndBinaryGarbage) {
   FileParseResult r = ParseManifestFile("bin.yaml", garbage);
   EXPECT_FALSE(Errors(r).empty());
   EXPECT_TRUE(r.manifests.empty());
+}
+
+TEST(HostileInputTest, DeepJsonIsRefusedBeforeDecoding) {
+  // Built without recursion: nlohmann's parser is iterative, its copy is not.
+  std::string text =
+      "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"spec\":" + std::string(200000, '[') +
+      std::string(200000, ']') + "}";
+  Json deep = Json::parse(text);
+  auto m = DecodeManifest(deep, {"api", 0, 0}, nullptr);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_FALSE(PodTemplateFromJson(deep).ok());
+  EXPECT_TRUE(CheckJsonDepth(Json::parse(R"({"a":[{"b":1}]})")).ok());
+  // nlohmann's destructor is iterative, so dropping `deep` here is safe.
 }
 
 TEST(HostileInputTest, LimitsAreConfigurable) {
