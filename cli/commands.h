@@ -19,6 +19,7 @@ struct Command {
 int RunVersion(const Args& args);
 int RunValidate(const Args& args);
 int RunPlan(const Args& args);
+int RunDev(const Args& args);
 int RunServe(const Args& args);
 int RunStatus(const Args& args);
 int RunSync(const Args& args);
