@@ -322,6 +322,10 @@ int64_t Controller::Reconcile() {
     auto step = scheduler::StepRollout(*d, rev, pods, rollouts_[key], now);
     rollouts_[key] = step.status;
     wake(step.requeue_at_ms);
+    if (!step.rollback_to.empty() && !pinned_ &&
+        auto_rollbacks_done_.insert(key.ToString() + "@" + rev).second) {
+      auto_rollbacks_.push_back({key, rev, step.rollback_to});
+    }
     for (const auto& name : step.stop) {
       if (intended_.erase(name)) stopped_.insert(name);
     }
@@ -464,6 +468,12 @@ void Controller::ComputePlan() {
 std::vector<HistoryAppend> Controller::TakeHistoryAppends() {
   std::vector<HistoryAppend> out;
   out.swap(history_appends_);
+  return out;
+}
+
+std::vector<AutoRollback> Controller::TakeAutoRollbacks() {
+  std::vector<AutoRollback> out;
+  out.swap(auto_rollbacks_);
   return out;
 }
 

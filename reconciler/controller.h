@@ -62,6 +62,14 @@ struct HistoryAppend {
   bool history_rewrite = false;
 };
 
+// A Deployment whose rollout hit its progress deadline under `ballast.dev/auto-rollback: "true"`:
+// the Service restores the newest history entry that ran `to_revision`, through git.
+struct AutoRollback {
+  model::ObjectKey key;
+  std::string from_revision;
+  std::string to_revision;
+};
+
 // Overall and per-object sync and health, in Argo CD's words.
 const char* HealthName(int rank);  // 0 Healthy .. 5 Unknown
 
@@ -95,6 +103,8 @@ class Controller {
   // --- outputs ------------------------------------------------------------------------------
   // Appends requested since the last call.
   std::vector<HistoryAppend> TakeHistoryAppends();
+  // Auto-rollbacks decided since the last call (each (Deployment, revision) once).
+  std::vector<AutoRollback> TakeAutoRollbacks();
   // Nodes whose desired set changed since the last call, with their complete desired set. A node
   // appears only once it has reported its pods (so a restarted reconciler adopts them).
   std::map<std::string, nodeagent::DesiredState> TakeDesiredChanges();
@@ -154,6 +164,8 @@ class Controller {
   AppliedState applied_;
   std::optional<int64_t> pinned_;
   std::vector<HistoryAppend> history_appends_;
+  std::vector<AutoRollback> auto_rollbacks_;
+  std::set<std::string> auto_rollbacks_done_;  // "Deployment ns/name@revision"
 
   // Live.
   std::map<std::string, model::Node> nodes_;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "diff/render.h"
+#include "model/codec.h"
 #include "model/manifest.h"
 #include "nodeagent/protocol.h"
 #include "reconciler/log.h"
@@ -184,6 +185,58 @@ struct Service::Impl {
                {{"revision", h.sha}, {"trigger", h.trigger}, {"message", h.message}});
       PostJob([this, h = std::move(h)] { AppendHistory(h); });
     }
+    for (auto& a : controller.TakeAutoRollbacks()) {
+      LogEvent(LogLevel::kWarn, "auto_rollback",
+               {{"object", a.key.ToString()}, {"from", a.from_revision}, {"to", a.to_revision}});
+      PostJob([this, a] { AutoRollbackJob(a); });
+    }
+  }
+
+  // Worker thread: restores history entry `id` through the manifest repository.
+  Result<git::RestoreResult> RestoreEntry(const git::HistoryEntryContents& contents,
+                                          const std::string& requested_by) {
+    git::RestoreRequest r;
+    r.entry_id = contents.entry.id;
+    r.source_sha = contents.entry.record.source_sha;
+    r.files = contents.source_files;
+    r.requested_by = requested_by;
+    return source->Restore(r);
+  }
+
+  // Worker thread: the newest entry that ran `to_revision` of the Deployment, restored.
+  void AutoRollbackJob(const AutoRollback& a) {
+    auto list = history->List(0, 100);
+    if (!list.ok()) return;
+    for (const auto& e : *list) {
+      auto contents = history->Read(e.id);
+      if (!contents.ok()) continue;
+      auto objects = ParseEntryObjects(*contents);
+      if (!objects.ok()) continue;
+      bool match = false;
+      for (const auto& m : *objects) {
+        if (m.key() == a.key && m.deployment() != nullptr &&
+            model::PodTemplateHash(m.deployment()->spec.template_) == a.to_revision) {
+          match = true;
+        }
+      }
+      if (!match) continue;
+      auto result = RestoreEntry(
+          *contents, "auto-rollback of " + a.key.ToString() + " (ProgressDeadlineExceeded)");
+      if (!result.ok()) {
+        LogEvent(LogLevel::kError, "auto_rollback_failed",
+                 {{"object", a.key.ToString()},
+                  {"id", std::to_string(e.id)},
+                  {"error", result.status().ToString()}});
+        return;
+      }
+      LogEvent(LogLevel::kInfo, "rollback_pushed",
+               {{"id", std::to_string(e.id)}, {"commit", result->commit}, {"auto", "true"}});
+      int64_t id = e.id;
+      Post([this, id] { RequestPoll("auto-rollback #" + std::to_string(id)); });
+      return;
+    }
+    LogEvent(LogLevel::kWarn, "auto_rollback_skipped",
+             {{"object", a.key.ToString()}, {"reason", "no history entry runs " + a.to_revision}});
   }
 
   void AppendHistory(const HistoryAppend& h) {
@@ -369,12 +422,7 @@ struct Service::Impl {
         });
         return;
       }
-      git::RestoreRequest r;
-      r.entry_id = id;
-      r.source_sha = contents->entry.record.source_sha;
-      r.files = contents->source_files;
-      r.requested_by = "api";
-      auto result = source->Restore(r);
+      auto result = RestoreEntry(*contents, "api");
       if (!result.ok()) {
         const auto& st = result.status();
         LogEvent(LogLevel::kWarn, "rollback_failed",

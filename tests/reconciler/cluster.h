@@ -163,6 +163,8 @@ class Cluster {
     return true;
   }
 
+  pid_t AgentPid(size_t i) const { return agents_.at(i)->pid(); }
+
   Json Get(const std::string& path) {
     net::HttpClient client;
     auto r = client.Get(url_ + path);

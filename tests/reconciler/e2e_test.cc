@@ -292,5 +292,78 @@ TEST(ReconcilerE2E, ReadOnlyRemoteRollbackNeedsPin) {
       << c.Logs();
 }
 
+TEST(ReconcilerE2E, LostNodeReplicasComeBackElsewhere) {
+  REQUIRE_AGENT();
+  Cluster c;
+  const int svc_port = PickFreePort();
+  c.Commit({{"web.yaml", WebManifest("v1", 3, svc_port)}}, "web v1");
+  ASSERT_TRUE(c.StartServe({"--node-grace", "3", "--node-toleration", "2"}));
+  ASSERT_TRUE(c.StartAgents(3));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(3); })) << c.Logs();
+  auto on_node = [&](const std::string& node) {
+    int n = 0;
+    Json pods = c.Get("/api/v1/pods");
+    for (const auto& p : pods["items"]) n += p["node"] == node ? 1 : 0;
+    return n;
+  };
+  // The node of the first pod ("n2".."n4" is agent 0..2).
+  const std::string lost = c.Get("/api/v1/pods")["items"][0]["node"].get<std::string>();
+  const size_t agent = static_cast<size_t>(lost[1] - '2');
+  ASSERT_GT(on_node(lost), 0);
+
+  // The agent of that node stops answering (frozen, as behind a partition): after the grace period
+  // and the toleration its replicas run on the other nodes.
+  kill(c.AgentPid(agent), SIGSTOP);
+  ASSERT_TRUE(WaitFor([&] { return on_node(lost) == 0 && c.RolledOut(3); })) << c.Logs();
+  Json nodes = c.Get("/api/v1/nodes");
+  for (const auto& n : nodes["items"]) {
+    EXPECT_EQ(n["ready"].get<bool>(), n["name"] != lost) << n.dump();
+  }
+  // It comes back: its old copies are surplus and stopped, three replicas stay.
+  kill(c.AgentPid(agent), SIGCONT);
+  ASSERT_TRUE(WaitFor([&] {
+    Json ns = c.Get("/api/v1/nodes");
+    for (const auto& n : ns["items"]) {
+      if (!n["ready"].get<bool>()) return false;
+    }
+    return c.RolledOut(3);
+  })) << c.Logs();
+}
+
+TEST(ReconcilerE2E, AutoRollbackWhenTheNewRevisionNeverBecomesReady) {
+  REQUIRE_AGENT();
+  Cluster c;
+  const int svc_port = PickFreePort();
+  const std::string annotation = "  annotations:\n    ballast.dev/auto-rollback: \"true\"\n";
+  auto manifest = [&](const std::string& message, bool fail) {
+    std::string m = WebManifest(message, 1, svc_port, annotation);
+    m.replace(m.find("spec:\n  replicas:"), 17, "spec:\n  progressDeadlineSeconds: 3\n  replicas:");
+    if (fail) {
+      const std::string args = "\"--message\", \"" + message + "\"";
+      m.replace(m.find(args), args.size(), args + ", \"--fail-readiness\"");
+    }
+    return m;
+  };
+  c.Commit({{"web.yaml", manifest("v1", false)}}, "web v1");
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(c.StartAgents(1));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(1); })) << c.Logs();
+  const std::string rev1 = c.DeploymentRevision();
+
+  c.Commit({{"web.yaml", manifest("v2", true)}}, "web v2 (never ready)");
+  // The deadline passes, ballast commits the rollback to git, and v1 runs again.
+  ASSERT_TRUE(WaitFor([&] {
+    std::string head = git::testing::Sh("git --git-dir=" + c.farm().BarePath("manifests") +
+                                        " log -1 --format=%B main")
+                           .output;
+    return head.find("Roll back to #1") != std::string::npos;
+  })) << c.Logs();
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(1) && c.DeploymentRevision() == rev1; }))
+      << c.Logs();
+  Json history = c.Get("/api/v1/history");
+  ASSERT_FALSE(history.is_null());
+  EXPECT_EQ(history["items"][0]["trigger"], "auto-rollback #1") << history.dump();
+}
+
 }  // namespace
 }  // namespace ballast::reconciler::testing
