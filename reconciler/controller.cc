@@ -307,6 +307,9 @@ int64_t Controller::Reconcile() {
   };
 
   placement_problems_.clear();
+  // Every Deployment's pods, grouped once (a step changes only its own Deployment's pods).
+  std::map<std::pair<std::string, std::string>, std::vector<model::Pod>> view;
+  for (auto& p : PodView()) view[{p.namespace_, p.deployment}].push_back(std::move(p));
   std::set<model::ObjectKey> live_keys;
   for (const auto& m : applied_.objects) {
     const auto* d = m.deployment();
@@ -316,9 +319,7 @@ int64_t Controller::Reconcile() {
     const std::string& rev = revisions_.Get(key, d->spec.template_);
     templates_[rev] = d->spec.template_;
     std::vector<model::Pod> pods;
-    for (auto& p : PodView()) {
-      if (p.namespace_ == key.namespace_ && p.deployment == key.name) pods.push_back(std::move(p));
-    }
+    if (auto it = view.find({key.namespace_, key.name}); it != view.end()) pods = it->second;
     auto step = scheduler::StepRollout(*d, rev, pods, rollouts_[key], now);
     rollouts_[key] = step.status;
     wake(step.requeue_at_ms);
@@ -483,6 +484,12 @@ std::map<std::string, nodeagent::DesiredState> Controller::TakeDesiredChanges() 
   return out;
 }
 
+std::map<model::ObjectKey, const model::Manifest*> Controller::AppliedIndex() const {
+  std::map<model::ObjectKey, const model::Manifest*> out;
+  for (const auto& m : applied_.objects) out.emplace(m.key(), &m);
+  return out;
+}
+
 int Controller::HealthRank(const model::Manifest& m) const {
   const auto* d = m.deployment();
   if (d == nullptr) return m.is_supported() ? kHealthy : kUnknown;
@@ -539,8 +546,10 @@ model::Json Controller::StatusJson() const {
                     {"ageSeconds", (now - source_error_since_ms_) / 1000}};
   }
   Json objects = Json::array();
+  const auto applied = AppliedIndex();
   for (const auto& o : plan_.objects) {
-    const auto* m = FindObject(applied_.objects, o.key);
+    auto found = applied.find(o.key);
+    const auto* m = found == applied.end() ? nullptr : found->second;
     std::string sync = o.action == diff::Action::kUnsupported ? "Unknown"
                        : o.in_sync()                          ? "Synced"
                                                               : "OutOfSync";
@@ -677,9 +686,11 @@ model::Json Controller::NodesJson() const {
 
 Controller::Counts Controller::MetricsCounts() const {
   Counts c;
+  const auto applied = AppliedIndex();
   for (const auto& o : plan_.objects) {
     ++c.objects_by_sync[o.in_sync() ? "Synced" : "OutOfSync"];
-    const auto* m = FindObject(applied_.objects, o.key);
+    auto found = applied.find(o.key);
+    const auto* m = found == applied.end() ? nullptr : found->second;
     ++c.objects_by_health[m ? HealthName(HealthRank(*m)) : "Missing"];
   }
   for (const auto& p : PodView()) ++c.pods_by_phase[model::PodPhaseName(p.phase)];

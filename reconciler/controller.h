@@ -142,6 +142,7 @@ class Controller {
   void ComputeDesired();
   void ComputePlan();
   int HealthRank(const model::Manifest& m) const;
+  std::map<model::ObjectKey, const model::Manifest*> AppliedIndex() const;
 
   ControllerOptions options_;
   const Clock* clock_;
