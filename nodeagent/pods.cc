@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "nodeagent/expand.h"
 
@@ -138,10 +139,19 @@ void PodManager::StartPod(const DesiredPod& desired, const std::vector<DesiredSe
   std::error_code ec;
   fs::create_directories(pod.dir + "/logs", ec);
   fs::create_directories(pod.dir + "/work", ec);
+  // Ports handed to other pods may not be bound yet: never give the same one twice.
+  std::set<int32_t> used;
+  for (const auto& [other_id, other] : pods_) {
+    for (const auto& [k, port] : other.ports_by_number) used.insert(port);
+  }
   for (const auto& c : desired.template_.spec.containers) {
     for (const auto& p : c.ports) {
       if (p.protocol != "TCP" && !p.protocol.empty()) continue;
       auto port = FreePort(options_.node_address);
+      for (int tries = 0; port.ok() && used.count(*port) > 0 && tries < 50; ++tries) {
+        port = FreePort(options_.node_address);
+      }
+      if (port.ok()) used.insert(*port);
       if (!port.ok()) continue;  // reported through the missing mapping; the pod still runs
       pod.host_ports[p.name.empty() ? std::to_string(p.container_port) : p.name] = *port;
       pod.ports_by_number[p.container_port] = *port;
