@@ -14,6 +14,7 @@ test_packages=(
   openssl procps iproute2 curl
   lighttpd lighttpd-mod-openssl openssh-server openssh-client
   prometheus
+  chromium
 )
 
 wanted=("${build_packages[@]}")
