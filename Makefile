@@ -21,7 +21,7 @@ build: configure
 
 # Builds, then starts the playground: reconciler + agents on loopback, status page URL printed.
 run: build
-	$(BUILD_DIR)/ballast validate examples/repo
+	$(BUILD_DIR)/ballast validate examples/repo && $(BUILD_DIR)/ballast dev
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
