@@ -66,6 +66,8 @@ int RunAgent(const Args& args) {
   flags.AddString("token-file", "", "", "file holding the bearer token for the reconciler");
   flags.AddString("ca-file", "", "", "PEM CA bundle to verify an https reconciler");
   flags.AddString("heartbeat", "", "10", "heartbeat period in seconds");
+  flags.AddString("logs-port", "", "0",
+                  "port of the pod log server on --address (0: any free port, -1: none)");
   flags.AddBool("stop-pods-on-exit", "", "stop every pod when the agent stops");
   flags.AddBool("no-cgroups", "", "do not use cgroups even where writable");
   if (auto rc = ParseOrExit(flags, args)) return *rc;
@@ -81,6 +83,7 @@ int RunAgent(const Args& args) {
   o.stop_pods_on_exit = flags.GetBool("stop-pods-on-exit");
   o.enable_cgroups = !flags.GetBool("no-cgroups");
   o.heartbeat_seconds = std::atoi(flags.Get("heartbeat").c_str());
+  o.logs_port = std::atoi(flags.Get("logs-port").c_str());
   if (o.name.empty()) {
     std::fprintf(stderr, "ballast agent: --name is required\n\n%s", flags.Help().c_str());
     return 2;
@@ -123,9 +126,10 @@ int RunAgent(const Args& args) {
   model::Node node = agent.NodeInfo();
   std::fprintf(stderr,
                "event=agent_started node=%s address=%s server=%s work_dir=%s adopted=%d "
-               "limits=%s\n",
+               "limits=%s logs=%s\n",
                o.name.c_str(), o.address.c_str(), o.server_url.c_str(), o.work_dir.c_str(),
-               agent.adopted(), node.limits_enforced ? "enforced" : "\"not enforced\"");
+               agent.adopted(), node.limits_enforced ? "enforced" : "\"not enforced\"",
+               agent.api_url().c_str());
   int sig = 0;
   sigwait(&stop_signals, &sig);
   std::fprintf(stderr, "event=agent_stopping signal=%d stop_pods=%s\n", sig,

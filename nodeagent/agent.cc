@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "model/quantity.h"
@@ -71,6 +72,18 @@ Status Agent::Start() {
   pm.backoff = options_.crash_backoff;
   pods_ = std::make_unique<PodManager>(pm, clock_, cgroups_.get());
   adopted_ = pods_->Restore();
+  if (options_.logs_port >= 0) {
+    net::ServerOptions so;
+    so.address = options_.address;
+    so.port = static_cast<uint16_t>(options_.logs_port);
+    api_ = std::make_unique<net::HttpServer>(so);
+    net::Router router;
+    router.HandleSync("GET", "/api/v1/logs/*",
+                      [this](const net::Request& r) { return ServeLogs(r); });
+    if (Status s = api_->Start(std::move(router)); !s.ok())
+      return s.WithContext("agent: log server");
+    node_.labels["ballast.dev/agent-api"] = api_->url();
+  }
   proxy_ = std::make_unique<ServiceProxy>(options_.address);
   if (Status s = proxy_->Start(); !s.ok()) return s;
   heartbeat_seconds_ = std::max(1, options_.heartbeat_seconds);
@@ -96,6 +109,7 @@ void Agent::Stop() {
   for (auto& t : threads_) t.join();
   threads_.clear();
   proxy_->Stop();
+  if (api_) api_->Stop();
   if (options_.stop_pods_on_exit) {
     pods_->StopAll();
     while (!pods_->Empty()) {
@@ -103,6 +117,50 @@ void Agent::Stop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
+}
+
+net::Response Agent::ServeLogs(const net::Request& r) const {
+  if (!net::CheckBearer(r, options_.token)) return net::UnauthorizedResponse();
+  // /api/v1/logs/NAMESPACE/POD/CONTAINER; names are DNS labels, so no '/' or '..' inside.
+  std::string rest = r.path.substr(std::string("/api/v1/logs/").size());
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= rest.size()) {
+    size_t slash = rest.find('/', start);
+    parts.push_back(
+        rest.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  if (parts.size() != 3)
+    return net::ErrorResponse(400, "want /api/v1/logs/NAMESPACE/POD/CONTAINER");
+  for (const auto& p : parts) {
+    if (p.empty() || p == "." || p == ".." || p.find('\\') != std::string::npos) {
+      return net::ErrorResponse(400, "bad name in " + r.path);
+    }
+  }
+  std::string stream = r.Query("stream", "stdout");
+  if (stream != "stdout" && stream != "stderr")
+    return net::ErrorResponse(400, "stream is stdout or stderr");
+  int64_t tail = 1 << 20;
+  try {
+    tail = std::clamp<int64_t>(std::stoll(r.Query("tailBytes", "1048576")), 0, 1 << 20);
+  } catch (const std::exception&) {
+    return net::ErrorResponse(400, "tailBytes must be an integer");
+  }
+  std::string path = options_.work_dir + "/pods/" + parts[0] + "_" + parts[1] + "/logs/" +
+                     parts[2] + "." + stream + ".log";
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return net::ErrorResponse(404, "no logs for " + parts[0] + "/" + parts[1] + "/" + parts[2]);
+  in.seekg(0, std::ios::end);
+  int64_t size = in.tellg();
+  int64_t from = std::max<int64_t>(0, size - tail);
+  in.seekg(from);
+  std::string body(static_cast<size_t>(size - from), '\0');
+  in.read(body.data(), static_cast<std::streamsize>(body.size()));
+  body.resize(static_cast<size_t>(in.gcount()));
+  return net::TextResponse(200, std::move(body));
 }
 
 model::Node Agent::NodeInfo() const {

@@ -19,6 +19,7 @@
 
 #include "model/cluster.h"
 #include "net/client.h"
+#include "net/server.h"
 #include "nodeagent/cgroups.h"
 #include "nodeagent/clock.h"
 #include "nodeagent/pods.h"
@@ -45,6 +46,10 @@ struct AgentOptions {
   int64_t retry_initial_ms = 500;  // back-off when the reconciler is unreachable
   int64_t retry_max_ms = 10'000;
   bool stop_pods_on_exit = false;
+  // Serve pod logs at http://ADDRESS:PORT/api/v1/logs/NAMESPACE/POD/CONTAINER?stream=stdout|
+  // stderr&tailBytes=N (bearer token as for the reconciler). -1: no log server, 0: any free port.
+  // The URL is reported as the node label "ballast.dev/agent-api".
+  int logs_port = 0;
   bool enable_cgroups = true;
   int64_t log_max_bytes = 10 * 1024 * 1024;
   BackoffPolicy crash_backoff;
@@ -68,12 +73,15 @@ class Agent {
   // Version of the last desired state applied (0 before the first).
   int64_t desired_version() const { return version_.load(); }
   const ServiceProxy& proxy() const { return *proxy_; }
+  // "http://ADDRESS:PORT" of the log server, "" when there is none.
+  std::string api_url() const { return api_ ? api_->url() : ""; }
 
  private:
   void SuperviseLoop();
   void SyncLoop();
   void HeartbeatLoop();
   Status Register();
+  net::Response ServeLogs(const net::Request& request) const;
   // Waits up to `ms` unless stopping; returns false when stopping.
   bool Sleep(int64_t ms);
 
@@ -84,6 +92,7 @@ class Agent {
   std::unique_ptr<PodManager> pods_;
   std::unique_ptr<ServiceProxy> proxy_;
   net::HttpClient client_;
+  std::unique_ptr<net::HttpServer> api_;
   int adopted_ = 0;
 
   std::mutex mu_;  // guards the fields below

@@ -100,6 +100,20 @@ TEST(AgentTest, RegistersHeartbeatsAndConvergesByLongPoll) {
   ASSERT_TRUE(res.ok()) << res.status().ToString();
   EXPECT_EQ(res->body, "one pod=demo-rev1-aaaaa revision=rev1\n");
 
+  // Logs through the agent's log server, announced in the node's labels.
+  std::string api = node.labels["ballast.dev/agent-api"];
+  ASSERT_EQ(api, agent.api_url());
+  net::ClientOptions with_token;
+  with_token.bearer_token = "s3cret";
+  net::HttpClient logs_client(with_token);
+  auto logs = logs_client.Get(api + "/api/v1/logs/default/demo-rev1-aaaaa/app?tailBytes=100000");
+  ASSERT_TRUE(logs.ok()) << logs.status().ToString();
+  EXPECT_EQ(logs->status, 200);
+  EXPECT_NE(logs->body.find("demo-app: serving"), std::string::npos) << logs->body;
+  EXPECT_EQ(client.Get(api + "/api/v1/logs/default/demo-rev1-aaaaa/app")->status, 401);
+  EXPECT_EQ(logs_client.Get(api + "/api/v1/logs/default/nope/app")->status, 404);
+  EXPECT_EQ(logs_client.Get(api + "/api/v1/logs/default/../../etc")->status, 400);
+
   // Scale down: the pod not in the set is stopped.
   st.pods = {DemoPod("demo-rev1-aaaaa", "one")};
   cp.store().Set("node-a", st);
