@@ -26,7 +26,7 @@ serve() {  # serve NAME REPO [flags...] -> prints URL
   shift 2
   "$BALLAST" serve --repo "$repo" --listen 127.0.0.1:0 --state-dir "$WORK/$name-state" \
     --log-level warn "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" &
-  PIDS+=($!)
+  echo $! >"$WORK/$name.pid"
   for _ in $(seq 1 100); do
     if grep -q "listening on" "$WORK/$name.out"; then break; fi
     sleep 0.1
@@ -63,6 +63,7 @@ EOF
 manifest v0 >"$WORK/work/web.yaml"
 git -C "$WORK/work" add web.yaml && git -C "$WORK/work" commit -qm v0 && git -C "$WORK/work" push -q origin main
 URL=$(serve push "$WORK/remote.git" --poll 3600)
+PIDS+=("$(cat "$WORK/push.pid")")
 "$BALLAST" agent --server "$URL" --name bench-n1 --address 127.0.0.2 --work-dir "$WORK/agent" \
   --heartbeat 1 --no-cgroups --stop-pods-on-exit >"$WORK/agent.log" 2>&1 &
 PIDS+=($!)
@@ -153,7 +154,8 @@ PY
 git -C "$WORK/big" add -A && git -C "$WORK/big" commit -qm big && git -C "$WORK/big" push -q origin main
 T0=$(date +%s.%N)
 BIG_URL=$(serve big "$WORK/big.git" --poll 3600)
-BIG_PID=${PIDS[-1]}
+BIG_PID=$(cat "$WORK/big.pid")
+PIDS+=("$BIG_PID")
 for _ in $(seq 1 600); do
   if curl -s "$BIG_URL/api/v1/status" | grep -q '"sync":"Synced"' &&
     [ "$(curl -s "$BIG_URL/api/v1/history" | grep -c '"id":1')" = 1 ]; then break; fi

@@ -368,5 +368,26 @@ TEST(Controller, PinHoldsAnEntryAndPausesAutoSync) {
   EXPECT_TRUE(sim.controller.StatusJson()["pinned"].is_null());
 }
 
+TEST(Controller, UnreachableSourceShowsErrorAndAgeAndKeepsRunning) {
+  Sim sim;
+  sim.AddNode("n1");
+  sim.controller.OnSnapshot(Snapshot("v1", {{"web.yaml", Web("app:1", 2)}}), "poll");
+  sim.Steps(3);
+  auto names = sim.PodNames();
+  sim.controller.OnSourceError(Unavailable("fetch git://127.0.0.1:1/x: connection refused"));
+  sim.Steps(30);
+  sim.controller.OnSourceError(Unavailable("fetch git://127.0.0.1:1/x: connection refused"));
+  auto status = sim.controller.StatusJson();
+  ASSERT_FALSE(status["sourceError"].is_null());
+  EXPECT_EQ(status["sourceError"]["ageSeconds"], 30);  // since the first failure
+  EXPECT_NE(status["sourceError"]["message"].get<std::string>().find("connection refused"),
+            std::string::npos);
+  EXPECT_EQ(sim.PodNames(), names);
+  EXPECT_EQ(sim.controller.applied().sha, "v1");
+  // A good poll clears it.
+  sim.controller.OnSnapshot(Snapshot("v1", {{"web.yaml", Web("app:1", 2)}}), "poll");
+  EXPECT_TRUE(sim.controller.StatusJson()["sourceError"].is_null());
+}
+
 }  // namespace
 }  // namespace ballast::reconciler
