@@ -421,7 +421,8 @@ th{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--mute
 td.name{font-weight:600;white-space:nowrap}
 ul.errors{color:var(--bad)}
 details summary{cursor:pointer;font-weight:600;margin-top:8px}
-button{font:inherit;font-size:13px;padding:3px 12px;border:1px solid var(--line);border-radius:6px;background:#f6f8fa;cursor:pointer}
+#source{margin-right:16px}
+button{white-space:nowrap;font:inherit;font-size:13px;padding:3px 12px;border:1px solid var(--line);border-radius:6px;background:#f6f8fa;cursor:pointer}
 button.primary{background:#1f883d;color:#fff;border-color:#1a7f37}
 button:disabled{opacity:.5;cursor:default}
 #flash{margin-left:12px;font-size:13px}#updated{float:right;font-size:12px;color:var(--muted)}
