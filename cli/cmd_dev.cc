@@ -365,6 +365,8 @@ int RunDev(const Args& args) {
   flags.AddString("seed", "", "",
                   "manifests to seed a new playground with (default examples/repo)");
   flags.AddString("poll", "", "5", "seconds between polls of the playground repository");
+  flags.AddString("first-address", "", "127.0.0.2",
+                  "loopback address of the first agent; the next ones follow");
   if (auto rc = ParseOrExit(flags, args)) return *rc;
   auto usage = [&](const std::string& message) {
     std::fprintf(stderr, "error: %s\n\n%s", message.c_str(), flags.Help().c_str());
@@ -377,6 +379,11 @@ int RunDev(const Args& args) {
   std::string host;
   int port = 0;
   if (!ParseHostPort(flags.Get("listen"), &host, &port)) return usage("--listen wants HOST:PORT");
+  in_addr first{};
+  if (inet_pton(AF_INET, flags.Get("first-address").c_str(), &first) != 1 ||
+      (ntohl(first.s_addr) >> 24) != 127 || (ntohl(first.s_addr) & 0xff) + agents > 255) {
+    return usage("--first-address wants a 127.x.y.z address with room for the agents");
+  }
 
   // Stop signals are taken synchronously below; children get a clean mask before exec.
   sigset_t stop;
@@ -480,7 +487,10 @@ int RunDev(const Args& args) {
 
   for (long i = 1; i <= agents; ++i) {
     std::string name = "node-" + std::to_string(i);
-    std::string address = "127.0.0." + std::to_string(i + 1);
+    in_addr a{htonl(ntohl(first.s_addr) + static_cast<uint32_t>(i - 1))};
+    char text[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &a, text, sizeof text);
+    std::string address = text;
     fs::path work = dir / "agents" / name;
     fs::create_directories(work, ec);
     fs::path log = logs / (name + ".log");
@@ -497,13 +507,12 @@ int RunDev(const Args& args) {
   fs::path rel = fs::relative(repo, fs::current_path(), ec);
   std::string shown = ec || rel.empty() ? repo.string() : rel.string();
   std::printf(
-      "ballast dev: reconciler on %s (auto sync), %ld agent%s on 127.0.0.2%s, logs in %s\n\n"
+      "ballast dev: reconciler on %s (auto sync), %ld agent%s from %s, logs in %s\n\n"
       "Next: edit %s/web.yaml, git commit, watch %s\n"
       "  cd %s && $EDITOR web.yaml && git commit -am \"web: new message\"\n"
       "Ctrl-C stops everything.\n",
-      url.c_str(), agents, agents == 1 ? "" : "s",
-      agents > 1 ? ("-" + std::to_string(agents + 1)).c_str() : "", logs.c_str(), shown.c_str(),
-      url.c_str(), shown.c_str());
+      url.c_str(), agents, agents == 1 ? "" : "s", flags.Get("first-address").c_str(), logs.c_str(),
+      shown.c_str(), url.c_str(), shown.c_str());
   std::fflush(stdout);
 
   int sig = 0;

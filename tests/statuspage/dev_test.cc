@@ -69,6 +69,10 @@ TEST(DevTest, PlaygroundStartsAnswersACommitAndStopsEverything) {
   TempDir dir;
   fs::path play = dir.path() / "dev";
   std::string out_log = dir / "dev.out";
+  // Agents on addresses of their own, so the example's fixed Service ports (8080, 8081) do not
+  // meet another test's proxies.
+  const std::string first = "127." + std::to_string(100 + getpid() % 150) + "." +
+                            std::to_string(getpid() / 150 % 250) + ".2";
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -77,7 +81,7 @@ TEST(DevTest, PlaygroundStartsAnswersACommitAndStopsEverything) {
     if (f == nullptr || std::freopen(out_log.c_str(), "a", stderr) == nullptr) _exit(127);
     execl(BALLAST_BINARY, BALLAST_BINARY, "dev", "--agents", "2", "--listen", "127.0.0.1:0",
           "--dir", play.c_str(), "--seed", BALLAST_SOURCE_DIR "/examples/repo", "--poll", "1",
-          static_cast<char*>(nullptr));
+          "--first-address", first.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   struct Reaper {
@@ -137,6 +141,17 @@ TEST(DevTest, PlaygroundStartsAnswersACommitAndStopsEverything) {
       },
       std::chrono::seconds(60)))
       << sha << " " << get("/api/v1/status");
+
+  // The rolling update reaches what users see through the web Service on the first node.
+  std::string answer;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto r = client.Get("http://" + first + ":8080/");
+        answer = r.ok() ? r->body : "";
+        return answer.find("Hello from the dev test") != std::string::npos;
+      },
+      std::chrono::seconds(120)))
+      << answer;
 
   // Ctrl-C: everything stops, nothing is left behind.
   ASSERT_EQ(kill(pid, SIGINT), 0);
