@@ -11,6 +11,7 @@
 #include "cli/flags.h"
 #include "net/http.h"
 #include "nodeagent/agent.h"
+#include "reconciler/log.h"
 
 namespace ballast::cli {
 namespace {
@@ -68,6 +69,8 @@ int RunAgent(const Args& args) {
   flags.AddString("heartbeat", "", "10", "heartbeat period in seconds");
   flags.AddString("logs-port", "", "0",
                   "port of the pod log server on --address (0: any free port, -1: none)");
+  flags.AddString("log-format", "", "text", "text (key=value) or json");
+  flags.AddString("log-level", "", "info", "debug, info, warn or error");
   flags.AddBool("stop-pods-on-exit", "", "stop every pod when the agent stops");
   flags.AddBool("no-cgroups", "", "do not use cgroups even where writable");
   if (auto rc = ParseOrExit(flags, args)) return *rc;
@@ -89,6 +92,15 @@ int RunAgent(const Args& args) {
     return 2;
   }
   if (o.work_dir.empty()) o.work_dir = "/tmp/ballast-agent-" + o.name;
+  if (!reconciler::ConfigureLogging(flags.Get("log-format"), flags.Get("log-level"))) {
+    std::fprintf(stderr,
+                 "ballast agent: --log-format must be text or json, --log-level "
+                 "debug|info|warn|error\n");
+    return 2;
+  }
+  o.log = [](std::string_view event, const std::vector<std::pair<std::string, std::string>>& f) {
+    reconciler::LogEvent(reconciler::LogLevel::kInfo, event, f);
+  };
   if (!ParseLabels(flags.Get("labels"), &o.labels)) {
     std::fprintf(stderr, "ballast agent: --labels wants k=v,k2=v2\n");
     return 2;
@@ -124,16 +136,19 @@ int RunAgent(const Args& args) {
     return 1;
   }
   model::Node node = agent.NodeInfo();
-  std::fprintf(stderr,
-               "event=agent_started node=%s address=%s server=%s work_dir=%s adopted=%d "
-               "limits=%s logs=%s\n",
-               o.name.c_str(), o.address.c_str(), o.server_url.c_str(), o.work_dir.c_str(),
-               agent.adopted(), node.limits_enforced ? "enforced" : "\"not enforced\"",
-               agent.api_url().c_str());
+  reconciler::LogEvent(reconciler::LogLevel::kInfo, "agent_started",
+                       {{"node", o.name},
+                        {"address", o.address},
+                        {"server", o.server_url},
+                        {"work_dir", o.work_dir},
+                        {"adopted", std::to_string(agent.adopted())},
+                        {"limits", node.limits_enforced ? "enforced" : "not enforced"},
+                        {"logs", agent.api_url()}});
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  std::fprintf(stderr, "event=agent_stopping signal=%d stop_pods=%s\n", sig,
-               o.stop_pods_on_exit ? "true" : "false");
+  reconciler::LogEvent(
+      reconciler::LogLevel::kInfo, "agent_stopping",
+      {{"signal", std::to_string(sig)}, {"stop_pods", o.stop_pods_on_exit ? "true" : "false"}});
   agent.Stop();
   return 0;
 }

@@ -70,6 +70,7 @@ Status Agent::Start() {
   pm.work_dir = options_.work_dir;
   pm.log_max_bytes = options_.log_max_bytes;
   pm.backoff = options_.crash_backoff;
+  pm.log = options_.log;
   pods_ = std::make_unique<PodManager>(pm, clock_, cgroups_.get());
   adopted_ = pods_->Restore();
   if (options_.logs_port >= 0) {
@@ -219,6 +220,8 @@ Status Agent::Register() {
     if (hb > 0 && options_.heartbeat_seconds == 10) heartbeat_seconds_ = hb;
   }
   registered_ = true;
+  if (options_.log)
+    options_.log("registered", {{"node", options_.name}, {"server", options_.server_url}});
   return Status::Ok();
 }
 
@@ -262,6 +265,11 @@ void Agent::SyncLoop() {
     }
     retry = options_.retry_initial_ms;
     if (state->version == version_.load() && version_.load() != 0) continue;
+    if (options_.log) {
+      options_.log("desired_received", {{"version", std::to_string(state->version)},
+                                        {"pods", std::to_string(state->pods.size())},
+                                        {"services", std::to_string(state->services.size())}});
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       desired_ = std::move(*state);

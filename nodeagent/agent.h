@@ -53,6 +53,7 @@ struct AgentOptions {
   bool enable_cgroups = true;
   int64_t log_max_bytes = 10 * 1024 * 1024;
   BackoffPolicy crash_backoff;
+  EventLog log;  // pod events and reconciler connectivity; may be empty
 };
 
 class Agent {

@@ -281,6 +281,10 @@ void PodManager::StartContainer(PodRun& pod, ContainerRun& c) {
         c.started_ms = now;
         c.started_wall_ms = clock_.WallMs();
         c.oom_kills_at_start = pod.cgroup ? cgroups_->OomKills(pod.id) : 0;
+        Log("container_started", {{"pod", pod.id},
+                                  {"container", spec.name},
+                                  {"pid", std::to_string(c.pid)},
+                                  {"restarts", std::to_string(c.restarts)}});
         c.started = !spec.startup_probe.has_value();
         c.ready = c.started && !spec.readiness_probe.has_value();
         for (int kind : {kStartup, kLiveness, kReadiness}) {
@@ -317,6 +321,11 @@ void PodManager::OnContainerExit(PodRun& pod, ContainerRun& c, int exit_code, in
   } else {
     reason = exit_code == 0 ? "Completed" : "Error";
   }
+  Log("container_exited", {{"pod", pod.id},
+                           {"container", c.spec.name},
+                           {"exit_code", known ? std::to_string(exit_code) : "unknown"},
+                           {"reason", reason},
+                           {"message", c.kill_reason}});
   c.pid = 0;
   c.start_ticks = 0;
   c.adopted = false;
@@ -342,6 +351,10 @@ void PodManager::OnContainerExit(PodRun& pod, ContainerRun& c, int exit_code, in
 }
 
 void PodManager::BeginStop(PodRun& pod) {
+  Log("pod_stopping",
+      {{"pod", pod.id},
+       {"grace_seconds",
+        std::to_string(pod.desired.template_.spec.termination_grace_period_seconds)}});
   pod.terminating = true;
   pod.stop_deadline_ms =
       clock_.NowMs() + pod.desired.template_.spec.termination_grace_period_seconds * 1000;
@@ -517,6 +530,7 @@ bool PodManager::Tick() {
         }
         std::error_code ec;
         fs::remove_all(pod.dir, ec);
+        Log("pod_stopped", {{"pod", pod.id}});
         it = pods_.erase(it);
         changed = true;
         continue;
@@ -707,6 +721,8 @@ int PodManager::Restore() {
           c.pid = pid;
           c.start_ticks = ticks;
           c.adopted = true;
+          Log("container_adopted",
+              {{"pod", pod.id}, {"container", spec.name}, {"pid", std::to_string(pid)}});
           c.state = "running";
           c.reason.clear();
           c.started = s.value("started", true);

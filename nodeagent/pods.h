@@ -11,11 +11,13 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/cluster.h"
@@ -28,6 +30,11 @@
 
 namespace ballast::nodeagent {
 
+// Receives one event per pod/container change ("container_started", {{"pod", ...}, ...}) for
+// the operator's log. Called on the supervision thread.
+using EventLog = std::function<void(
+    std::string_view event, const std::vector<std::pair<std::string, std::string>>& fields)>;
+
 struct PodManagerOptions {
   std::string node_name = "node";
   std::string node_address = "127.0.0.1";    // where pods' ports and probes bind
@@ -35,6 +42,7 @@ struct PodManagerOptions {
   int64_t log_max_bytes = 10 * 1024 * 1024;  // per stream; one rotated copy (.1) is kept
   BackoffPolicy backoff;
   int probe_threads = 4;
+  EventLog log;  // may be empty
 };
 
 class PodManager {
@@ -121,6 +129,9 @@ class PodManager {
   void RotateLogs();
   void Persist(const PodRun& pod) const;
   void Publish();
+  void Log(std::string_view event, std::vector<std::pair<std::string, std::string>> fields) const {
+    if (options_.log) options_.log(event, fields);
+  }
   model::Pod Report(const PodRun& pod) const;
 
   struct ProbeResult {
