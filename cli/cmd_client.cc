@@ -163,8 +163,10 @@ int RunStatus(const Args& args) {
   if (!s["errors"].empty()) {
     std::printf("Errors:\n");
     for (const auto& e : s["errors"]) {
-      std::printf("  %s:%s:%s: %s\n", Str(e["file"]).c_str(), e["line"].dump().c_str(),
-                  e["column"].dump().c_str(), Str(e["message"]).c_str());
+      std::string field = e.contains("field") ? Str(e["field"]) : "";
+      std::printf("  %s:%s:%s: %s%s\n", Str(e["file"]).c_str(), e["line"].dump().c_str(),
+                  e["column"].dump().c_str(), field.empty() ? "" : (field + ": ").c_str(),
+                  Str(e["message"]).c_str());
     }
   }
   if (s.contains("objects") && !s["objects"].empty()) {
