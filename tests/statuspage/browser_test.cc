@@ -224,11 +224,12 @@ class BrowserTest : public ::testing::Test {
     farm_.CreateBare("manifests");
   }
 
-  bool StartServe() {
+  bool StartServe(const std::vector<std::string>& extra = {}) {
     std::vector<std::string> argv = {
         BALLAST_BINARY, "serve",       "--repo",      farm_.BarePath("manifests"),
         "--listen",     "127.0.0.1:0", "--state-dir", dir_ / "state",
         "--poll",       "1",           "--sync",      "manual"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
     if (!serve_.Start(argv, dir_ / "serve.log")) return false;
     return WaitFor(
         [&] {
@@ -369,6 +370,41 @@ TEST_F(BrowserTest, PageIsReadableWithoutJavaScript) {
   EXPECT_NE(html.find("Planned changes"), std::string::npos);
   browser.Call("Emulation.setScriptExecutionDisabled", {{"value", false}});
   browser.Screenshot((artifacts_ / "statuspage-no-javascript.png").string());
+}
+
+TEST_F(BrowserTest, SyncAsksForTheTokenAndKeepsItForTheTab) {
+  {
+    std::ofstream token(dir_ / "token");
+    token << "s3cret-token\n";
+  }
+  std::string first =
+      farm_.Commit("manifests", {{"web.yaml", ServiceYaml("guarded")}}, "web: guarded");
+  ASSERT_TRUE(StartServe({"--token-file", dir_ / "token"})) << ReadFile(dir_ / "serve.log");
+  ASSERT_TRUE(SeenRevision(first)) << ReadFile(dir_ / "serve.log");
+  Browser browser;
+  ASSERT_TRUE(browser.Start(chromium_, dir_ / "profile", dir_ / "chromium.log"))
+      << browser.last_error() << ReadFile(dir_ / "chromium.log");
+  ASSERT_TRUE(browser.Call("Page.enable", Json::object()));
+  ASSERT_TRUE(browser.Navigate(url_ + "/"));
+  ASSERT_TRUE(
+      PageSays(browser, "document.body && document.body.getAttribute('data-live') === 'yes'"));
+  EXPECT_EQ(browser.Eval("setTimeout(() => document.querySelector('button[data-action=sync]')"
+                         ".click(), 0), true"),
+            Json(true));
+  // The server answers 401; the page asks for the token: answer the prompt.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return browser
+            .Call("Page.handleJavaScriptDialog", {{"accept", true}, {"promptText", "s3cret-token"}})
+            .has_value();
+      },
+      std::chrono::seconds(30)))
+      << browser.last_error();
+  EXPECT_TRUE(
+      PageSays(browser, "document.querySelector('#summary code.applied').textContent === '" +
+                            first.substr(0, 12) + "'"))
+      << browser.Eval("document.getElementById('flash').textContent").dump();
+  EXPECT_EQ(browser.Eval("sessionStorage.getItem('ballast-token')"), Json("s3cret-token"));
 }
 
 }  // namespace
