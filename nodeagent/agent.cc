@@ -249,6 +249,9 @@ void Agent::SyncLoop() {
     auto res = client_.Do(req);
     if (!res.ok()) {
       if (res.status().code() == StatusCode::kAborted) return;
+      // The server may have restarted with versions of its own: ask for its current state
+      // at once next time rather than waiting for a version that means something else there.
+      version_ = 0;
       if (!fail()) return;
       continue;
     }
