@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/commands.h"
@@ -377,6 +378,68 @@ int RunGet(const Args& args) {
     PrintTable(h, rows);
   }
   return 0;
+}
+
+int RunLogs(const Args& args) {
+  FlagSet flags("ballast logs POD [-c CONTAINER] [--stderr] [--tail BYTES] [-f] [flags]",
+                "Print a pod's log, read from its agent through the reconciler.");
+  AddClientFlags(flags);
+  flags.AddString("container", "c", "", "container (default: the pod's first)");
+  flags.AddBool("stderr", "", "the stderr stream instead of stdout");
+  flags.AddString("tail", "", "1048576", "at most this many bytes from the end");
+  flags.AddBool("follow", "f", "keep printing what is appended (Ctrl-C to stop)");
+  if (auto rc = ParseOrExit(flags, args)) return *rc;
+  if (flags.positional().size() != 1) return Usage(flags, "exactly one POD is required");
+  net::ClientOptions options;
+  if (!flags.Get("token-file").empty()) {
+    auto token = net::ReadTokenFile(flags.Get("token-file"));
+    if (!token.ok()) {
+      std::fprintf(stderr, "error: --token-file: %s\n", token.status().message().c_str());
+      return 2;
+    }
+    options.bearer_token = *token;
+  } else if (const char* env = std::getenv("BALLAST_TOKEN"); env != nullptr) {
+    options.bearer_token = env;
+  }
+  std::string base = flags.Get("server");
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  std::string url = base + "/api/v1/logs/" + net::PercentEncode(flags.positional()[0]) +
+                    "?stream=" + (flags.GetBool("stderr") ? "stderr" : "stdout") +
+                    "&tailBytes=" + net::PercentEncode(flags.Get("tail"));
+  if (!flags.Get("container").empty())
+    url += "&container=" + net::PercentEncode(flags.Get("container"));
+  net::HttpClient client(options);
+  std::string printed;
+  for (;;) {
+    auto r = client.Get(url);
+    if (!r.ok()) {
+      std::fprintf(stderr, "error: %s\n", r.status().message().c_str());
+      return 1;
+    }
+    if (r->status != 200) {
+      auto j = r->JsonBody();
+      std::string message = j.ok() && j->is_object() && j->contains("error")
+                                ? (*j)["error"].get<std::string>()
+                                : r->body;
+      std::fprintf(stderr, "error: logs %s: %d: %s\n", flags.positional()[0].c_str(), r->status,
+                   message.c_str());
+      return 1;
+    }
+    // Print what was not printed yet: the text after the longest tail of `printed` that the new
+    // body starts with (the window slides as the log grows).
+    const std::string& body = r->body;
+    size_t skip = 0;
+    if (!printed.empty()) {
+      std::string tail = printed.substr(printed.size() - std::min<size_t>(printed.size(), 4096));
+      auto at = body.rfind(tail);
+      skip = at == std::string::npos ? 0 : at + tail.size();
+    }
+    std::fwrite(body.data() + skip, 1, body.size() - skip, stdout);
+    std::fflush(stdout);
+    if (body.size() > skip) printed = body;
+    if (!flags.GetBool("follow")) return 0;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
 }
 
 }  // namespace ballast::cli

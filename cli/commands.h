@@ -27,6 +27,7 @@ int RunHistory(const Args& args);
 int RunRollback(const Args& args);
 int RunUnpin(const Args& args);
 int RunGet(const Args& args);
+int RunLogs(const Args& args);
 int RunAgent(const Args& args);
 int RunDemoApp(const Args& args);
 

@@ -24,6 +24,7 @@ const std::vector<Command>& Commands() {
       {"rollback", "restore history entry ID through git (--pin: hold it instead)", RunRollback},
       {"unpin", "release a pinned history entry; auto-sync resumes", RunUnpin},
       {"get", "list deployments, services, pods or nodes", RunGet},
+      {"logs", "print a pod's log (-f: follow)", RunLogs},
       {"agent", "run the node agent: pods as processes, service proxy, status reports", RunAgent},
       {"demo-app", "serve a small demo HTTP app (for examples and tests)", RunDemoApp},
       {"version", "print the version", RunVersion},

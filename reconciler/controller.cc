@@ -708,6 +708,40 @@ const std::string& Controller::node_address(const std::string& node) const {
   return it == nodes_.end() ? kEmpty : it->second.address;
 }
 
+Result<Controller::LogTarget> Controller::FindLogTarget(const std::string& pod,
+                                                        const std::string& container) const {
+  LogTarget t;
+  t.pod = pod;
+  t.container = container;
+  std::string node;
+  if (auto it = intended_.find(pod); it != intended_.end()) {
+    node = it->second.node;
+    t.namespace_ = it->second.desired.namespace_;
+    if (t.container.empty() && !it->second.desired.template_.spec.containers.empty()) {
+      t.container = it->second.desired.template_.spec.containers[0].name;
+    }
+  } else {
+    for (const auto& [n, pods] : reported_) {
+      for (const auto& p : pods) {
+        if (p.name != pod) continue;
+        node = n;
+        t.namespace_ = p.namespace_;
+        if (t.container.empty() && !p.containers.empty()) t.container = p.containers[0].name;
+      }
+    }
+  }
+  if (node.empty()) return NotFound("pod " + pod + " not found");
+  if (t.container.empty()) return NotFound("pod " + pod + ": no container known");
+  auto n = nodes_.find(node);
+  if (n == nodes_.end()) return NotFound("pod " + pod + ": node " + node + " is not registered");
+  auto api = n->second.labels.find("ballast.dev/agent-api");
+  if (api == n->second.labels.end() || api->second.empty()) {
+    return NotFound("pod " + pod + ": the agent of node " + node + " serves no logs");
+  }
+  t.agent_url = api->second;
+  return t;
+}
+
 std::string Controller::PodNode(const std::string& pod) const {
   auto it = intended_.find(pod);
   if (it != intended_.end()) return it->second.node;

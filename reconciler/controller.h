@@ -130,6 +130,17 @@ class Controller {
   const std::string& node_address(const std::string& node) const;
   std::string PodNode(const std::string& pod) const;
 
+  // Where a pod's logs are read: the agent's API URL (node label ballast.dev/agent-api), the
+  // pod's namespace and its container (`container`, or the template's first). NotFound naming
+  // what is missing.
+  struct LogTarget {
+    std::string agent_url;
+    std::string namespace_;
+    std::string pod;
+    std::string container;
+  };
+  Result<LogTarget> FindLogTarget(const std::string& pod, const std::string& container) const;
+
  private:
   struct IntendedPod {
     nodeagent::DesiredPod desired;

@@ -15,6 +15,7 @@
 #include "diff/render.h"
 #include "model/codec.h"
 #include "model/manifest.h"
+#include "net/client.h"
 #include "nodeagent/protocol.h"
 #include "reconciler/log.h"
 #include "reconciler/metrics.h"
@@ -669,6 +670,45 @@ struct Service::Impl {
       }
       auto immediate = Rollback(req, responder);
       if (immediate.status != 200 || !immediate.body.empty()) responder.Send(immediate);
+    });
+    // Pod logs, read from the pod's agent: /api/v1/logs/POD?container=C&stream=stdout|stderr
+    // &tailBytes=N. The agent call runs on its own short-lived thread (5 s deadline).
+    r.Handle("GET", "/api/v1/logs/*", [this](const net::Request& req, net::Responder responder) {
+      std::string pod = req.path.substr(std::string("/api/v1/logs/").size());
+      if (pod.empty() || pod.find('/') != std::string::npos) {
+        responder.Send(net::ErrorResponse(400, "want /api/v1/logs/POD"));
+        return;
+      }
+      std::string container = req.Query("container");
+      std::string query = "?stream=" + net::PercentEncode(req.Query("stream", "stdout")) +
+                          "&tailBytes=" + net::PercentEncode(req.Query("tailBytes", "1048576"));
+      Post([this, pod, container, query, responder] {
+        auto target = controller.FindLogTarget(pod, container);
+        if (!target.ok()) {
+          responder.Send(net::StatusResponse(target.status()));
+          return;
+        }
+        std::string url = target->agent_url + "/api/v1/logs/" + target->namespace_ + "/" +
+                          target->pod + "/" + target->container + query;
+        std::string token = options.token;
+        std::thread([url, token, responder] {
+          net::ClientOptions o;
+          o.bearer_token = token;
+          o.timeout = std::chrono::seconds(5);
+          o.max_body_bytes = 2 << 20;
+          net::HttpClient client(o);
+          auto r = client.Get(url);
+          if (!r.ok()) {
+            responder.Send(net::StatusResponse(r.status()));
+            return;
+          }
+          net::Response resp;
+          resp.status = r->status;
+          resp.body = std::move(r->body);
+          if (const auto* ct = net::FindHeader(r->headers, "Content-Type")) resp.content_type = *ct;
+          responder.Send(std::move(resp));
+        }).detach();
+      });
     });
     r.Handle(
         "POST", "/api/v1/webhook/git",

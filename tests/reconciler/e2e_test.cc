@@ -138,6 +138,13 @@ TEST(ReconcilerE2E, PushBadCommitRevertAndRollback) {
   EXPECT_EQ(cli.exit_code, 0);
   EXPECT_NE(cli.output.find(rev2), std::string::npos) << cli.output;
   EXPECT_EQ(c.Cli("get widgets").exit_code, 2);
+  // Logs come from the pod's agent.
+  const std::string pod = c.ReadyPods().begin()->first;
+  cli = c.Cli("logs " + pod);
+  EXPECT_EQ(cli.exit_code, 0) << cli.output;
+  EXPECT_NE(cli.output.find("demo-app: serving"), std::string::npos) << cli.output;
+  EXPECT_NE(cli.output.find(pod), std::string::npos) << cli.output;
+  EXPECT_EQ(c.Cli("logs no-such-pod").exit_code, 1);
 }
 
 TEST(ReconcilerE2E, ManualSyncTokenAndWebhookSignatures) {
