@@ -184,8 +184,10 @@ std::string ErrorsSection(const StatusPageInput& in) {
       "<h2>Errors in git</h2><p>The last good state keeps running; fix these and commit.</p>"
       "<ul class=\"errors\">";
   for (const auto& e : errors) {
+    std::string field = Field(e, "field");
     out += "<li><code>" + E(Field(e, "file")) + ":" + E(Field(e, "line")) + ":" +
-           E(Field(e, "column")) + "</code>: " + E(Field(e, "message")) + "</li>";
+           E(Field(e, "column")) + "</code>: " + E(field.empty() ? "" : field + ": ") +
+           E(Field(e, "message")) + "</li>";
   }
   return out + "</ul>";
 }
@@ -519,7 +521,8 @@ constexpr std::string_view kScript = R"JS(
       h('p', null, 'The last good state keeps running; fix these and commit.'),
       h('ul', {'class': 'errors'}, errors.map(function (e) {
         return h('li', null, h('code', null, field(e, 'file') + ':' + field(e, 'line') + ':' +
-          field(e, 'column')), ': ' + field(e, 'message'));
+          field(e, 'column')), ': ' + (field(e, 'field') ? field(e, 'field') + ': ' : '') +
+          field(e, 'message'));
       }))];
   }
   var SIGN = {create: '+', 'delete': '-', refused: '!', unsupported: '?'};

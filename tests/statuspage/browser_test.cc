@@ -407,5 +407,28 @@ TEST_F(BrowserTest, SyncAsksForTheTokenAndKeepsItForTheTab) {
   EXPECT_EQ(browser.Eval("sessionStorage.getItem('ballast-token')"), Json("s3cret-token"));
 }
 
+TEST_F(BrowserTest, ABadCommitShowsFileLineAndColumn) {
+  std::string good = farm_.Commit("manifests", {{"web.yaml", ServiceYaml("ok")}}, "web: ok");
+  ASSERT_TRUE(StartServe()) << ReadFile(dir_ / "serve.log");
+  ASSERT_TRUE(SeenRevision(good));
+  Browser browser;
+  ASSERT_TRUE(browser.Start(chromium_, dir_ / "profile", dir_ / "chromium.log"))
+      << browser.last_error() << ReadFile(dir_ / "chromium.log");
+  ASSERT_TRUE(browser.Navigate(url_ + "/"));
+  ASSERT_TRUE(
+      PageSays(browser, "document.body && document.body.getAttribute('data-live') === 'yes'"));
+  std::string bad = ServiceYaml("ok");
+  bad.replace(bad.find("port: 8080"), 10, "port: eighty");
+  farm_.Commit("manifests", {{"web.yaml", bad}}, "web: broken port");
+  // The page updates by itself: the error with file:line:column, the status in red.
+  EXPECT_TRUE(PageSays(browser,
+                       "(() => { const e = document.querySelector('#errors li'); "
+                       "return !!e && /^web\\.yaml:\\d+:\\d+: /.test(e.textContent) && "
+                       "e.textContent.includes('port'); })()"))
+      << browser.Eval("document.getElementById('errors').textContent").dump();
+  EXPECT_TRUE(PageSays(browser, "document.querySelector('#summary .badge.bad') !== null"));
+  browser.Screenshot((artifacts_ / "statuspage-bad-commit.png").string());
+}
+
 }  // namespace
 }  // namespace ballast

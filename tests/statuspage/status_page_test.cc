@@ -125,10 +125,12 @@ TEST(StatusPageTest, ErrorsOfABadCommitShowFileLineColumn) {
   auto in = Example();
   in.status["sync"] = "Error";
   in.status["errors"] = Json::parse(
-      R"([{"file": "web.yaml", "line": 12, "column": 7, "message": "replicas: not an integer"}])");
+      R"([{"file": "web.yaml", "line": 12, "column": 7, "field": "spec.replicas",
+           "message": "not an integer"}])");
   std::string page = RenderStatusPage(in);
   EXPECT_NE(page.find("Errors in git"), std::string::npos);
-  EXPECT_NE(page.find("<code>web.yaml:12:7</code>: replicas: not an integer"), std::string::npos);
+  EXPECT_NE(page.find("<code>web.yaml:12:7</code>: spec.replicas: not an integer"),
+            std::string::npos);
   EXPECT_NE(page.find("<span class=\"badge bad\">Error</span>"), std::string::npos);
 }
 
