@@ -73,6 +73,19 @@ Result<std::vector<model::Manifest>> ParseEntryObjects(const git::HistoryEntryCo
   return std::move(set.manifests);
 }
 
+// The URL without the password or token of its user info, for logs.
+std::string MaskUrl(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  auto host_start = scheme + 3;
+  auto at = url.find('@', host_start);
+  auto slash = url.find('/', host_start);
+  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return url;
+  auto colon = url.find(':', host_start);
+  auto user_end = colon != std::string::npos && colon < at ? colon : at;
+  return url.substr(0, user_end) + ":***" + url.substr(at);
+}
+
 }  // namespace
 
 bool VerifyGithubSignature(const std::string& secret, const std::string& body,
@@ -784,7 +797,7 @@ Status Service::Start() {
   d.loop = std::thread([&d] { d.LoopMain(); });
   LogEvent(LogLevel::kInfo, "listening",
            {{"url", d.server->url()},
-            {"repo", d.options.source.remote.url},
+            {"repo", MaskUrl(d.options.source.remote.url)},
             {"ref", d.options.source.ref},
             {"sync", d.options.controller.sync == SyncPolicy::kAuto ? "auto" : "manual"}});
   return Status::Ok();
