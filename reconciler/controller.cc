@@ -90,6 +90,7 @@ void Controller::OnSourceError(const Status& status) {
 }
 
 void Controller::OnRegister(model::Node node) {
+  if (!nodes_.count(node.name)) last_node_joined_ms_ = clock_->NowMs();
   node.last_heartbeat_ms = clock_->NowMs();
   node.ready = true;
   nodes_[node.name] = std::move(node);
@@ -271,8 +272,13 @@ int64_t Controller::Reconcile() {
     }
   }
 
-  const bool settling = restarted_ && now - start_ms_ < options_.adopt_wait_ms;
-  if (settling) wake(start_ms_ + options_.adopt_wait_ms);
+  const bool in_start_window = now - start_ms_ < options_.adopt_wait_ms;
+  const bool adopting = restarted_ && in_start_window;
+  const bool nodes_joining = in_start_window && last_node_joined_ms_ != 0 &&
+                             now - last_node_joined_ms_ < options_.node_settle_ms;
+  const bool settling = adopting || nodes_joining;
+  if (adopting) wake(start_ms_ + options_.adopt_wait_ms);
+  if (nodes_joining) wake(last_node_joined_ms_ + options_.node_settle_ms);
 
   // Rollout steps, then placement of the pods to start.
   std::optional<scheduler::Scheduler> sched;

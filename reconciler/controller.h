@@ -41,6 +41,11 @@ struct ControllerOptions {
   // After a restart with a non-empty history: no pod is started for this long, so every agent
   // gets the time to report what it runs and nothing is started twice.
   int64_t adopt_wait_ms = 5000;
+  // Within adopt_wait_ms of start, also while nodes are still joining: no pod is started until no
+  // new node has registered for this long, so the first placement sees the whole fleet (agents
+  // started together register within milliseconds of each other) instead of piling every
+  // replica onto whichever node registered first.
+  int64_t node_settle_ms = 1000;
   int heartbeat_seconds = 10;
 };
 
@@ -183,6 +188,7 @@ class Controller {
   std::map<std::string, model::Node> nodes_;
   std::map<std::string, std::vector<model::Pod>> reported_;  // by node
   std::set<std::string> heard_;                              // nodes with a heartbeat since start
+  int64_t last_node_joined_ms_ = 0;  // when a node first registered with this controller
   std::map<std::string, scheduler::NodeHealth> health_;
 
   // Decisions.

@@ -163,10 +163,34 @@ TEST(Controller, NodeGetsDesiredStateOnlyAfterItReported) {
   sim.controller.Reconcile();
   EXPECT_TRUE(sim.controller.TakeDesiredChanges().empty());
   sim.Heartbeat("n1");
+  sim.clock.Advance(1000);  // past the node-settle window that follows a node joining
   sim.controller.Reconcile();
   auto changes = sim.controller.TakeDesiredChanges();
   ASSERT_EQ(changes.count("n1"), 1u);
   EXPECT_EQ(changes["n1"].pods.size(), 1u);
+}
+
+TEST(Controller, FirstPlacementWaitsForNodesStillJoining) {
+  // Agents started together register a few milliseconds apart: the first placement waits until
+  // no node has joined for node_settle_ms, so replicas spread instead of piling on the first.
+  Sim sim;
+  sim.controller.OnSnapshot(Snapshot("aaa", {{"web.yaml", Web("app:1", 3)}}), "poll");
+  sim.controller.OnRegister(MakeNode("n1"));
+  sim.Heartbeat("n1");
+  sim.controller.Reconcile();
+  EXPECT_EQ(sim.controller.TakeDesiredChanges()["n1"].pods.size(), 0u);
+  sim.clock.Advance(100);
+  sim.controller.OnRegister(MakeNode("n2"));
+  sim.Heartbeat("n2");
+  sim.controller.Reconcile();
+  sim.clock.Advance(100);
+  sim.controller.OnRegister(MakeNode("n3"));
+  sim.Heartbeat("n3");
+  sim.Steps(3);
+  EXPECT_EQ(sim.Total(), 3);
+  EXPECT_EQ(sim.running["n1"].size(), 1u);
+  EXPECT_EQ(sim.running["n2"].size(), 1u);
+  EXPECT_EQ(sim.running["n3"].size(), 1u);
 }
 
 TEST(Controller, InvalidRevisionIsNotAppliedAndShowsPositions) {
