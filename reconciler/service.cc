@@ -21,6 +21,7 @@
 #include "reconciler/metrics.h"
 #include "reconciler/status_page.h"
 #include "sources/git/history_store.h"
+#include "sources/git/remote.h"
 
 namespace ballast::reconciler {
 namespace {
@@ -71,19 +72,6 @@ Result<std::vector<model::Manifest>> ParseEntryObjects(const git::HistoryEntryCo
     }
   }
   return std::move(set.manifests);
-}
-
-// The URL without the password or token of its user info, for logs.
-std::string MaskUrl(const std::string& url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  auto host_start = scheme + 3;
-  auto at = url.find('@', host_start);
-  auto slash = url.find('/', host_start);
-  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return url;
-  auto colon = url.find(':', host_start);
-  auto user_end = colon != std::string::npos && colon < at ? colon : at;
-  return url.substr(0, user_end) + ":***" + url.substr(at);
 }
 
 }  // namespace
@@ -797,7 +785,7 @@ Status Service::Start() {
   d.loop = std::thread([&d] { d.LoopMain(); });
   LogEvent(LogLevel::kInfo, "listening",
            {{"url", d.server->url()},
-            {"repo", MaskUrl(d.options.source.remote.url)},
+            {"repo", git::RedactUrl(d.options.source.remote.url)},
             {"ref", d.options.source.ref},
             {"sync", d.options.controller.sync == SyncPolicy::kAuto ? "auto" : "manual"}});
   return Status::Ok();

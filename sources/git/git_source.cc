@@ -45,18 +45,7 @@ std::string NormalizePath(std::string path) {
   return path;
 }
 
-std::string Redacted(const RemoteConfig& remote) {
-  // Messages name the remote without any secret in its URL.
-  std::string u = remote.url;
-  auto scheme = u.find("://");
-  if (scheme == std::string::npos) return u;
-  auto at = u.find('@', scheme + 3);
-  auto slash = u.find('/', scheme + 3);
-  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return u;
-  auto colon = u.find(':', scheme + 3);
-  if (colon != std::string::npos && colon < at) u.replace(colon + 1, at - colon - 1, "***");
-  return u;
-}
+std::string Redacted(const RemoteConfig& remote) { return RedactUrl(remote.url); }
 
 CommitInfo ToCommitInfo(const git_commit* commit) {
   CommitInfo info;

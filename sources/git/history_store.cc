@@ -28,17 +28,6 @@ constexpr char kBranch[] = "refs/heads/main";
 constexpr char kSyncFile[] = "sync.json";
 constexpr size_t kMaxSyncJsonBytes = 16u << 20;
 
-std::string MaskUrl(std::string u) {
-  auto scheme = u.find("://");
-  if (scheme == std::string::npos) return u;
-  auto at = u.find('@', scheme + 3);
-  auto slash = u.find('/', scheme + 3);
-  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return u;
-  auto colon = u.find(':', scheme + 3);
-  if (colon != std::string::npos && colon < at) u.replace(colon + 1, at - colon - 1, "***");
-  return u;
-}
-
 std::string SafeComponent(std::string s) {
   if (s.empty()) return "_";
   for (char& c : s) {
@@ -51,7 +40,7 @@ std::string SafeComponent(std::string s) {
 Json RecordToJson(int64_t id, const HistoryRecord& r) {
   return Json{{"id", id},
               {"source",
-               {{"url", MaskUrl(r.source_url)},
+               {{"url", RedactUrl(r.source_url)},
                 {"ref", r.source_ref},
                 {"path", r.source_path},
                 {"revision", r.source_sha}}},
@@ -227,8 +216,8 @@ class HistoryStore::Impl {
     internal::SignaturePtr sig(raw_sig);
     std::string sha7 = record.source_sha.substr(0, 7);
     std::string message = "#" + std::to_string(id) + " " + record.trigger + ": " + record.result +
-                          " at source " + sha7 + "\n\nsource: " + MaskUrl(record.source_url) + " " +
-                          record.source_ref + " " + record.source_path +
+                          " at source " + sha7 + "\n\nsource: " + RedactUrl(record.source_url) +
+                          " " + record.source_ref + " " + record.source_path +
                           "\nrevision: " + record.source_sha + "\ntime: " + record.time + "\n";
     if (record.history_rewrite) message += "history-rewrite: true\n";
     if (!record.message.empty()) message += "\n" + record.message + "\n";
@@ -254,7 +243,7 @@ class HistoryStore::Impl {
     entry.id = id;
     entry.commit = OidHex(commit_id);
     entry.record = record;
-    entry.record.source_url = MaskUrl(record.source_url);
+    entry.record.source_url = RedactUrl(record.source_url);
     return entry;
   }
 

@@ -41,19 +41,6 @@ int LastErrorClass() {
   return e != nullptr ? e->klass : GIT_ERROR_NONE;
 }
 
-// http(s)://user:secret@host/… → http(s)://user:***@host/…, so messages never carry secrets.
-std::string RedactUrl(std::string_view url) {
-  std::string u(url);
-  auto scheme = u.find("://");
-  if (scheme == std::string::npos) return u;
-  auto at = u.find('@', scheme + 3);
-  auto slash = u.find('/', scheme + 3);
-  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return u;
-  auto colon = u.find(':', scheme + 3);
-  if (colon != std::string::npos && colon < at) u.replace(colon + 1, at - colon - 1, "***");
-  return u;
-}
-
 Result<std::string> ReadSecretFile(const std::string& path) {
   std::error_code ec;
   auto size = std::filesystem::file_size(path, ec);
@@ -752,3 +739,25 @@ Status ListBlobs(git_repository* repo, const git_tree* tree, const std::string& 
 }
 
 }  // namespace ballast::git::internal
+
+namespace ballast::git {
+
+std::string RedactUrl(std::string_view url) {
+  std::string u(url);
+  auto scheme = u.find("://");
+  if (scheme == std::string::npos) return u;
+  const size_t user_start = scheme + 3;
+  auto at = u.find('@', user_start);
+  auto slash = u.find('/', user_start);
+  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return u;
+  auto colon = u.find(':', user_start);
+  if (colon != std::string::npos && colon < at) {
+    u.replace(colon + 1, at - colon - 1, "***");
+  } else if (u.rfind("http", 0) == 0) {
+    // A bare user part over http(s) is a token (https://TOKEN@host); an ssh user is not secret.
+    u.replace(user_start, at - user_start, "***");
+  }
+  return u;
+}
+
+}  // namespace ballast::git

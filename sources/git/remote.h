@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace ballast::git {
 
@@ -40,5 +41,10 @@ struct RemoteConfig {
   std::chrono::seconds timeout{120};
   uint64_t max_fetch_bytes = uint64_t{2} << 30;  // 2 GiB
 };
+
+// `url` without secrets, for messages and logs: http(s)://user:secret@host/… becomes
+// http(s)://user:***@host/…, and a bare token in the user part (https://TOKEN@host/…) becomes
+// https://***@host/…. An ssh user (ssh://git@host) is kept; other URLs are returned unchanged.
+std::string RedactUrl(std::string_view url);
 
 }  // namespace ballast::git

@@ -12,10 +12,22 @@
 
 #include "model/codec.h"
 #include "sources/git/history_store.h"
+#include "sources/git/remote.h"
 #include "tests/git/git_servers.h"
 #include "tests/git/manifests.h"
 
 namespace ballast::git {
+
+TEST(RedactUrlTest, SecretsNeverReachMessages) {
+  EXPECT_EQ(RedactUrl("https://bob:hunter2@example.com/org/repo.git"),
+            "https://bob:***@example.com/org/repo.git");
+  EXPECT_EQ(RedactUrl("https://ghp_TOKEN@example.com/org/repo.git"),
+            "https://***@example.com/org/repo.git");
+  EXPECT_EQ(RedactUrl("ssh://git@example.com/repo.git"), "ssh://git@example.com/repo.git");
+  EXPECT_EQ(RedactUrl("https://example.com/a@b"), "https://example.com/a@b");
+  EXPECT_EQ(RedactUrl("/srv/git/repo.git"), "/srv/git/repo.git");
+}
+
 namespace {
 
 using testing::DeploymentYaml;
