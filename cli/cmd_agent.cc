@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/stop_signals.h"
 #include "net/http.h"
 #include "nodeagent/agent.h"
 #include "reconciler/log.h"
@@ -122,12 +123,7 @@ int RunAgent(const Args& args) {
     o.token = *token;
   }
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals = BlockStopSignals();
 
   nodeagent::SystemClock clock;
   nodeagent::Agent agent(o, clock);

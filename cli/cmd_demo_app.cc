@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/stop_signals.h"
 #include "net/server.h"
 
 namespace ballast::cli {
@@ -63,12 +64,7 @@ int RunDemoApp(const Args& args) {
     hold.push_back(block);
   }
 
-  // Block the stop signals before any thread starts; the main thread waits for them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t stop_signals = BlockStopSignals();
 
   auto failing = std::make_shared<std::atomic<bool>>(flags.GetBool("fail-readiness"));
   auto start = std::chrono::steady_clock::now();

@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "cli/stop_signals.h"
 #include "net/http.h"
 #include "reconciler/log.h"
 #include "reconciler/service.h"
@@ -130,13 +131,7 @@ int RunServe(const Args& args) {
     o.webhook_secret = *secret;
   }
 
-  // Block the stop signals in every thread; this one waits for them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals = BlockStopSignals();
 
   reconciler::SystemClock clock;
   reconciler::Service service(std::move(o), &clock);
