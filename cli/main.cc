@@ -11,8 +11,7 @@ namespace ballast::cli {
 const std::vector<Command>& Commands() {
   // Keep in the order a user meets them; each entry's function lives in cmd_<name>.cc.
   static const std::vector<Command> kCommands = {
-      {"dev", "the playground: a manifest repo, the reconciler and agents in one command",
-       RunDev},
+      {"dev", "the playground: a manifest repo, the reconciler and agents in one command", RunDev},
       {"validate", "parse and validate manifests offline (file:line:col errors)", RunValidate},
       {"plan", "show what applying manifests would change (offline, --against STATE.json)",
        RunPlan},
