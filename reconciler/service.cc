@@ -27,6 +27,18 @@ namespace ballast::reconciler {
 namespace {
 
 using model::Json;
+
+// One `history` item as the API lists it (and the status page shows it).
+Json HistoryItemJson(const git::HistoryEntry& e) {
+  return {{"id", e.id},
+          {"revision", e.record.source_sha},
+          {"time", e.record.time},
+          {"trigger", e.record.trigger},
+          {"result", e.record.result},
+          {"message", e.record.message},
+          {"commit", e.commit}};
+}
+
 namespace fs = std::filesystem;
 
 std::string Rfc3339(int64_t ms) {
@@ -480,54 +492,6 @@ struct Service::Impl {
     return metrics.Render(counts);
   }
 
-  std::string StatusPage() {
-    Json s = controller.StatusJson();
-    auto esc = [](const std::string& t) {
-      std::string o;
-      for (char c : t) {
-        if (c == '<') {
-          o += "&lt;";
-        } else if (c == '>') {
-          o += "&gt;";
-        } else if (c == '&') {
-          o += "&amp;";
-        } else {
-          o += c;
-        }
-      }
-      return o;
-    };
-    std::string html =
-        "<!doctype html><html><head><meta charset=utf-8><title>ballast</title>"
-        "<meta http-equiv=refresh content=5><style>body{font-family:sans-serif}"
-        "pre{background:#f4f4f4;padding:8px}</style></head><body><h1>ballast</h1>";
-    html += "<p>revision <code>" + esc(s["revision"].get<std::string>()) +
-            "</code> &middot; sync <b>" + esc(s["sync"].get<std::string>()) +
-            "</b> &middot; health <b>" + esc(s["health"].get<std::string>()) + "</b>";
-    if (!s["pinned"].is_null()) html += " &middot; <b>pinned #" + s["pinned"].dump() + "</b>";
-    html += "</p>";
-    if (!s["errors"].empty()) {
-      html += "<h2>Errors</h2><ul>";
-      for (const auto& e : s["errors"]) {
-        html += "<li><code>" + esc(e["file"].get<std::string>()) + ":" + e["line"].dump() + ":" +
-                e["column"].dump() + "</code> " + esc(e["message"].get<std::string>()) + "</li>";
-      }
-      html += "</ul>";
-    }
-    if (!s["sourceError"].is_null()) {
-      html += "<p>source error (" + s["sourceError"]["ageSeconds"].dump() +
-              " s): " + esc(s["sourceError"]["message"].get<std::string>()) + "</p>";
-    }
-    auto plan = diff::PlanFromJson(controller.PlanJson(true));
-    html += "<h2>Plan</h2><pre>";
-    if (plan.ok()) {
-      html += esc(diff::RenderText(*plan));
-      for (const auto& o : plan->objects) html += esc(diff::RenderUnifiedDiff(o));
-    }
-    html += "</pre></body></html>";
-    return html;
-  }
-
   net::Router Routes() {
     net::Router r;
     r.HandleSync("GET", "/healthz",
@@ -547,14 +511,7 @@ struct Service::Impl {
         auto page = std::make_shared<StatusPageInput>();
         if (auto list = history->List(0, 20); list.ok()) {
           Json items = Json::array();
-          for (const auto& e : *list) {
-            items.push_back({{"id", e.id},
-                             {"revision", e.record.source_sha},
-                             {"time", e.record.time},
-                             {"trigger", e.record.trigger},
-                             {"result", e.record.result},
-                             {"message", e.record.message}});
-          }
+          for (const auto& e : *list) items.push_back(HistoryItemJson(e));
           page->history = {{"items", items}};
         }
         Post([this, responder, page] {
@@ -652,15 +609,7 @@ struct Service::Impl {
           return;
         }
         Json items = Json::array();
-        for (const auto& e : *list) {
-          items.push_back({{"id", e.id},
-                           {"revision", e.record.source_sha},
-                           {"time", e.record.time},
-                           {"trigger", e.record.trigger},
-                           {"result", e.record.result},
-                           {"message", e.record.message},
-                           {"commit", e.commit}});
-        }
+        for (const auto& e : *list) items.push_back(HistoryItemJson(e));
         responder.Send(net::JsonResponse(200, {{"items", items}}));
       });
     });
