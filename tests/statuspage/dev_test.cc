@@ -18,6 +18,7 @@
 
 #include "net/client.h"
 #include "tests/git/git_servers.h"
+#include "tests/reconciler/cluster.h"
 
 namespace ballast {
 namespace {
@@ -30,19 +31,8 @@ using git::testing::TempDir;
 using Json = net::Json;
 using Clock = std::chrono::steady_clock;
 
-bool WaitFor(const std::function<bool()>& cond, std::chrono::seconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
-  return cond();
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using reconciler::testing::ReadFile;
+using reconciler::testing::WaitFor;
 
 // Processes whose working directory is under `dir` (the reconciler, the agents, their pods).
 std::vector<std::string> ProcessesUnder(const fs::path& dir) {
