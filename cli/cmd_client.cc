@@ -174,10 +174,10 @@ int RunStatus(const Args& args) {
     std::printf("\n");
     std::vector<std::vector<std::string>> rows;
     for (const auto& o : s["objects"]) {
-      rows.push_back(
-          {Str(o["kind"]), Str(o["namespace"]), Str(o["name"]), Str(o["sync"]), Str(o["health"])});
+      rows.push_back({Str(o["kind"]), Str(o["namespace"]), Str(o["name"]), Str(o["sync"]),
+                      Str(o["health"]), o.contains("message") ? Str(o["message"]) : ""});
     }
-    PrintTable({"KIND", "NAMESPACE", "NAME", "SYNC", "HEALTH"}, rows);
+    PrintTable({"KIND", "NAMESPACE", "NAME", "SYNC", "HEALTH", "MESSAGE"}, rows);
   }
   return 0;
 }

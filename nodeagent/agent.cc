@@ -1,8 +1,10 @@
 #include "nodeagent/agent.h"
 
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -11,6 +13,38 @@
 
 namespace ballast::nodeagent {
 namespace {
+
+// kubernetes.io/os and kubernetes.io/arch (and their deprecated beta.kubernetes.io twins, still
+// used by older manifests) with Go's GOOS/GOARCH names, as the kubelet reports them.
+std::vector<std::pair<std::string, std::string>> WellKnownPlatformLabels() {
+  struct utsname u {};
+  std::string os = "linux";
+  std::string arch;
+  if (::uname(&u) == 0) {
+    os = u.sysname;
+    std::transform(os.begin(), os.end(), os.begin(),
+                   [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+    const std::string machine = u.machine;
+    if (machine == "x86_64") {
+      arch = "amd64";
+    } else if (machine == "aarch64" || machine == "arm64") {
+      arch = "arm64";
+    } else if (machine.rfind("armv", 0) == 0) {
+      arch = "arm";
+    } else if (machine == "i386" || machine == "i686") {
+      arch = "386";
+    } else {
+      arch = machine;  // ppc64le, s390x, riscv64 have the same name in Go
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> labels = {{"kubernetes.io/os", os},
+                                                             {"beta.kubernetes.io/os", os}};
+  if (!arch.empty()) {
+    labels.emplace_back("kubernetes.io/arch", arch);
+    labels.emplace_back("beta.kubernetes.io/arch", arch);
+  }
+  return labels;
+}
 
 net::ClientOptions ClientOptionsFor(const AgentOptions& o) {
   net::ClientOptions c;
@@ -45,6 +79,9 @@ Status Agent::Start() {
   node_.address = options_.address;
   node_.labels = options_.labels;
   node_.labels["kubernetes.io/hostname"] = options_.name;
+  // The well-known labels the kubelet sets, so manifests written for Kubernetes (nodeSelector
+  // kubernetes.io/os: linux is common) place unchanged. A --labels value wins.
+  for (const auto& [key, value] : WellKnownPlatformLabels()) node_.labels.emplace(key, value);
   node_.taints = options_.taints;
   auto cpu = options_.cpu.empty()
                  ? model::Quantity::FromUnits(std::max(1u, std::thread::hardware_concurrency()))

@@ -514,6 +514,37 @@ int Controller::HealthRank(const model::Manifest& m) const {
   return kProgressing;
 }
 
+std::string Controller::HealthMessage(const model::Manifest& m) const {
+  const auto* d = m.deployment();
+  if (d == nullptr) return m.is_supported() ? "" : "not run by ballast";
+  if (auto problem = placement_problems_.find(m.key()); problem != placement_problems_.end()) {
+    return problem->second;
+  }
+  if (d->spec.paused) return "Deployment is paused";
+  auto it = rollouts_.find(m.key());
+  if (it == rollouts_.end()) return "";
+  const auto& st = it->second;
+  if (const auto* c = st.Find(scheduler::kConditionProgressing);
+      c != nullptr && c->reason == scheduler::kReasonProgressDeadlineExceeded) {
+    return c->message;
+  }
+  // kubectl rollout status' wording, so the next step is obvious.
+  const int32_t want = d->spec.replicas;
+  if (st.updated_replicas < want) {
+    return std::to_string(st.updated_replicas) + " of " + std::to_string(want) +
+           " updated replicas";
+  }
+  if (st.replicas > st.updated_replicas) {
+    return std::to_string(st.replicas - st.updated_replicas) +
+           " old replicas are pending termination";
+  }
+  if (st.available_replicas < want) {
+    return std::to_string(st.available_replicas) + " of " + std::to_string(want) +
+           " updated replicas are available";
+  }
+  return "";
+}
+
 std::string Controller::SyncStatus() const {
   if (tree_ && !tree_->ok()) return "Error";
   if (!source_error_.ok() && desired_sha_.empty()) return "Error";
@@ -564,7 +595,8 @@ model::Json Controller::StatusJson() const {
                        {"name", o.key.name},
                        {"action", diff::ActionName(o.action)},
                        {"sync", sync},
-                       {"health", m ? HealthName(HealthRank(*m)) : "Missing"}});
+                       {"health", m ? HealthName(HealthRank(*m)) : "Missing"},
+                       {"message", m ? HealthMessage(*m) : ""}});
   }
   return {{"revision", source_sha_.value_or("")},
           {"appliedRevision", applied_.sha},

@@ -158,6 +158,9 @@ class Controller {
   void ComputeDesired();
   void ComputePlan();
   int HealthRank(const model::Manifest& m) const;
+  // Why an object is not Healthy, in kubectl's words ("" when there is nothing to say): the
+  // scheduler's reason for unplaced replicas, the rollout's progress, the deadline message.
+  std::string HealthMessage(const model::Manifest& m) const;
   std::map<model::ObjectKey, const model::Manifest*> AppliedIndex() const;
 
   ControllerOptions options_;

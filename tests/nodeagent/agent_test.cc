@@ -77,6 +77,11 @@ TEST(AgentTest, RegistersHeartbeatsAndConvergesByLongPoll) {
   EXPECT_EQ(node.address, "127.0.0.4");
   EXPECT_EQ(node.labels["zone"], "a");
   EXPECT_EQ(node.labels["kubernetes.io/hostname"], "node-a");
+  // The kubelet's platform labels: manifests with `nodeSelector: {kubernetes.io/os: linux}`
+  // (every sock-shop Deployment has it) must place unchanged.
+  EXPECT_EQ(node.labels["kubernetes.io/os"], "linux");
+  EXPECT_EQ(node.labels["beta.kubernetes.io/os"], "linux");
+  EXPECT_FALSE(node.labels["kubernetes.io/arch"].empty());
   EXPECT_TRUE(node.ready);
   EXPECT_FALSE(node.capacity.at("cpu").IsZero());
 

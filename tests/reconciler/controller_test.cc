@@ -156,6 +156,32 @@ TEST(Controller, AutoSyncAppliesRunsPodsAndRecordsHistory) {
   EXPECT_TRUE(sim.controller.TakeHistoryAppends().empty());
 }
 
+TEST(Controller, StatusSaysWhyADeploymentIsNotHealthy) {
+  // `ballast status` shows this message: a user must not have to guess why nothing runs.
+  Sim sim;
+  sim.AddNode("n1");
+  std::string pinned = Web("app:1", 2);
+  pinned += "      nodeSelector: {disktype: ssd}\n";
+  sim.controller.OnSnapshot(Snapshot("aaa", {{"web.yaml", pinned}}), "poll");
+  sim.Steps(3);
+  auto message_of = [&](const std::string& name) {
+    const model::Json status = sim.controller.StatusJson();
+    for (const auto& o : status["objects"]) {
+      if (o["name"] == name) return o["message"].get<std::string>();
+    }
+    return "<no object " + name + ">";
+  };
+  EXPECT_EQ(message_of("web"),
+            "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.");
+  EXPECT_EQ(sim.controller.StatusJson()["objects"][0]["health"], "Progressing");
+
+  // Placed and ready: nothing to say.
+  sim.controller.OnSnapshot(Snapshot("bbb", {{"web.yaml", Web("app:1", 2)}}), "poll");
+  sim.Steps(4);
+  EXPECT_EQ(sim.controller.Health(), "Healthy");
+  EXPECT_EQ(message_of("web"), "");
+}
+
 TEST(Controller, NodeGetsDesiredStateOnlyAfterItReported) {
   Sim sim;
   sim.controller.OnRegister(MakeNode("n1"));
