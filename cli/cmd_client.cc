@@ -103,6 +103,31 @@ std::string Str(const Json& j) {
 
 std::string Short(const std::string& sha) { return sha.substr(0, 12); }
 
+// kubectl's READY column: ready containers / containers.
+std::string PodReadyText(const Json& pod) {
+  const Json& containers = pod.contains("containers") ? pod["containers"] : Json::array();
+  if (containers.empty()) return pod.value("ready", false) ? "1/1" : "0/1";
+  size_t ready = 0;
+  for (const auto& c : containers) ready += c.value("ready", false) ? 1 : 0;
+  return std::to_string(ready) + "/" + std::to_string(containers.size());
+}
+
+// kubectl's STATUS column: Terminating, else a waiting or terminated container's reason
+// (CrashLoopBackOff, ContainerCreating, ImagePullBackOff, OOMKilled, ...), else the phase; a pod
+// on a lost node is Unknown.
+std::string PodStatusText(const Json& pod) {
+  if (pod.value("terminating", false)) return "Terminating";
+  if (pod.value("lost", false)) return "Unknown";
+  if (pod.contains("containers")) {
+    for (const auto& c : pod["containers"]) {
+      const std::string state = c.value("state", "");
+      const std::string reason = c.value("reason", "");
+      if (state != "running" && !reason.empty()) return reason;
+    }
+  }
+  return Str(pod["phase"]);
+}
+
 void PrintTable(const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width(header.size(), 0);
@@ -342,12 +367,8 @@ int RunGet(const Args& args) {
     PrintTable(h, rows);
   } else if (what == "pods") {
     for (const auto& p : items) {
-      std::vector<std::string> r = {Str(p["namespace"]),
-                                    Str(p["name"]),
-                                    p["ready"].get<bool>() ? "1/1" : "0/1",
-                                    p.value("terminating", false) ? "Terminating" : Str(p["phase"]),
-                                    p["restarts"].dump(),
-                                    Str(p["node"])};
+      std::vector<std::string> r = {Str(p["namespace"]), Str(p["name"]),       PodReadyText(p),
+                                    PodStatusText(p),    p["restarts"].dump(), Str(p["node"])};
       if (wide) {
         r.push_back(Str(p["address"]));
         r.push_back(Str(p["revision"]));
