@@ -2,6 +2,8 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <set>
 #include <sstream>
@@ -332,9 +334,95 @@ Diagnostic ErrorAt(std::string_view file, const YAML::Mark& mark, std::string me
 
 bool PlainScalarIsString(const std::string& s) { return ResolvePlain(s).is_string(); }
 
+namespace {
+
+// The first byte that is not part of well-formed UTF-8 (overlong forms, surrogates and code
+// points past U+10FFFF included), or npos. YAML streams are Unicode text; a binary or Latin-1
+// file otherwise fails deep inside the parser with a message quoting raw bytes.
+size_t FirstInvalidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    uint32_t cp = 0;
+    if ((b & 0xE0) == 0xC0) {
+      len = 2;
+      cp = b & 0x1F;
+    } else if ((b & 0xF0) == 0xE0) {
+      len = 3;
+      cp = b & 0x0F;
+    } else if ((b & 0xF8) == 0xF0) {
+      len = 4;
+      cp = b & 0x07;
+    } else {
+      return i;
+    }
+    if (i + len > s.size()) return i;
+    for (size_t k = 1; k < len; ++k) {
+      const auto c = static_cast<unsigned char>(s[i + k]);
+      if ((c & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+// Parser messages may quote the offending input: control and non-ASCII bytes as \xNN, so an
+// error never writes raw binary to a terminal or a log line.
+std::string Printable(std::string_view text) {
+  std::string out;
+  for (char ch : text) {
+    const auto b = static_cast<unsigned char>(ch);
+    if (b >= 0x20 && b < 0x7F) {
+      out.push_back(ch);
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out.push_back(kHex[b >> 4]);
+      out.push_back(kHex[b & 0xF]);
+    }
+  }
+  return out;
+}
+
+// A UTF-16 or UTF-32 byte order mark: yaml-cpp decodes those streams itself.
+bool HasWideBom(std::string_view s) {
+  auto at = [&](size_t i) { return i < s.size() ? static_cast<unsigned char>(s[i]) : 0x100u; };
+  return (at(0) == 0xFF && at(1) == 0xFE) || (at(0) == 0xFE && at(1) == 0xFF) ||
+         (at(0) == 0 && at(1) == 0 && at(2) == 0xFE && at(3) == 0xFF);
+}
+
+}  // namespace
+
 YamlParseResult ParseYamlDocuments(std::string_view file, std::string_view content,
                                    const ParseLimits& limits) {
   YamlParseResult result;
+  if (size_t bad = HasWideBom(content) ? std::string_view::npos : FirstInvalidUtf8(content);
+      bad != std::string_view::npos) {
+    YAML::Mark mark;
+    mark.line = 0;
+    size_t line_start = 0;
+    for (size_t i = 0; i < bad; ++i) {
+      if (content[i] == '\n') {
+        ++mark.line;
+        line_start = i + 1;
+      }
+    }
+    mark.column = static_cast<int>(bad - line_start);
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned char>(content[bad]));
+    result.errors.push_back(ErrorAt(
+        file, mark,
+        std::string("not UTF-8 text (byte ") + byte + "): manifests must be UTF-8 encoded YAML"));
+    return result;
+  }
   std::istringstream in{std::string(content)};
   size_t nodes_used = 0;
   try {
@@ -347,8 +435,7 @@ YamlParseResult ParseYamlDocuments(std::string_view file, std::string_view conte
   } catch (const LimitExceeded& e) {
     result.errors.push_back(ErrorAt(file, e.mark, e.message));
   } catch (const YAML::Exception& e) {
-    std::string msg = e.msg;
-    result.errors.push_back(ErrorAt(file, e.mark, "YAML syntax error: " + msg));
+    result.errors.push_back(ErrorAt(file, e.mark, "YAML syntax error: " + Printable(e.msg)));
   }
   return result;
 }

@@ -84,5 +84,30 @@ TEST(HostileInputTest, LimitsAreConfigurable) {
   ASSERT_EQ(errors.size(), 1u);
 }
 
+TEST(HostileInputTest, BinaryOrLatin1FileIsNamedNotUtf8AtItsPosition) {
+  // "caf\xe9" is Latin-1: the error points at the byte instead of failing inside the parser.
+  auto errors = Errors(ParseManifestFile("latin1.yaml", "kind: Service\nname: caf\xe9\n"));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].where.line, 2);
+  EXPECT_EQ(errors[0].where.column, 10);
+  EXPECT_NE(errors[0].message.find("not UTF-8 text (byte 0xe9)"), std::string::npos);
+  // Overlong encodings and surrogates are not UTF-8 either; real multi-byte text is.
+  EXPECT_EQ(Errors(ParseManifestFile("o.yaml", "a: \xc0\xaf\n")).size(), 1u);
+  EXPECT_EQ(Errors(ParseManifestFile("s.yaml", "a: \xed\xa0\x80\n")).size(), 1u);
+  EXPECT_NE(Errors(ParseManifestFile("u.yaml", "a: \"caf\xc3\xa9 \xf0\x9f\x9a\xa2\"\n"))
+                .front()
+                .message.find("Kind"),
+            std::string::npos);
+}
+
+TEST(HostileInputTest, ParserMessagesNeverQuoteRawBytes) {
+  auto errors = Errors(ParseManifestFile("esc.yaml", "a: \"\\\x01\"\n"));
+  ASSERT_FALSE(errors.empty());
+  for (char ch : errors[0].message) {
+    EXPECT_TRUE(static_cast<unsigned char>(ch) >= 0x20 && static_cast<unsigned char>(ch) < 0x7f)
+        << errors[0].message;
+  }
+}
+
 }  // namespace
 }  // namespace ballast::model
