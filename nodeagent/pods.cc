@@ -408,7 +408,16 @@ void PodManager::ScheduleProbes(PodRun& pod, ContainerRun& c) {
     ProbeState& st = kind == kStartup ? c.startup : kind == kLiveness ? c.liveness : c.readiness;
     if (st.in_flight || now < st.next_at_ms) continue;
     st.in_flight = true;
-    st.next_at_ms = now + std::max<int64_t>(1, probe->period_seconds) * 1000;
+    int64_t period_ms = std::max<int64_t>(1, probe->period_seconds) * 1000;
+    if (kind == kReadiness && !st.ever_succeeded) {
+      // A starting container usually fails its first readiness probe only because it does not
+      // listen yet. Until the first success, retry after 100 ms, doubling up to the period, so a
+      // pod turns Ready about when its app is up instead of a whole period later. Failures
+      // before the first success change nothing (the container starts not ready); liveness and
+      // startup probes keep their period, since their failures count towards a restart.
+      period_ms = std::min(period_ms, int64_t{100} << std::min(st.failures, 10));
+    }
+    st.next_at_ms = now + period_ms;
     ProbeContext ctx;
     ctx.host = options_.node_address;
     ctx.ports_by_name.clear();
@@ -461,6 +470,7 @@ bool PodManager::ApplyProbeResults() {
     if (r.outcome.success) {
       st.successes++;
       st.failures = 0;
+      st.ever_succeeded = true;
     } else {
       st.failures++;
       st.successes = 0;

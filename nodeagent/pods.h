@@ -78,6 +78,7 @@ class PodManager {
     int successes = 0;
     int failures = 0;
     bool in_flight = false;
+    bool ever_succeeded = false;  // since the container (re)started
   };
   struct ContainerRun {
     model::Container spec;

@@ -204,5 +204,20 @@ TEST_F(ProbesTest, TcpExecAndStartupProbes) {
   ASSERT_TRUE(PodIs("slow-rev1-fffff", [](const model::Pod& p) { return p.ready; }));
 }
 
+// A realistic manifest (periodSeconds 120, no initialDelaySeconds) whose app needs a moment
+// before /healthz says 200: the pod is Ready soon after, not one whole period after start; the
+// probes that came too early changed nothing (not ready, not restarted).
+TEST_F(ProbesTest, StartingContainerIsReadyWithoutWaitingAFullPeriod) {
+  DesiredPod pod = MakePod("warm-rev1-ddddd", {DemoApp("warm")});
+  pod.template_.spec.containers[0].args = {"--message", "warm", "--ready-after", "1"};
+  model::Probe ready = HttpProbe("/healthz", std::string("http"));
+  ready.period_seconds = 120;
+  ready.failure_threshold = 3;
+  pod.template_.spec.containers[0].readiness_probe = ready;
+  pm_->SetDesired({pod}, {});
+  ASSERT_TRUE(PodIs("warm-rev1-ddddd", [](const model::Pod& p) { return p.ready; }));
+  EXPECT_EQ(Pod("warm-rev1-ddddd")->restarts, 0);
+}
+
 }  // namespace
 }  // namespace ballast::nodeagent
