@@ -4,6 +4,7 @@
 // error bodies, bearer-token checks, URL and query parsing. No Boost in this header.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,6 +41,9 @@ struct Response {
   std::string content_type = "text/plain; charset=utf-8";
   Headers headers;  // extra headers (Content-Type and Content-Length are set from the fields)
   std::string body;
+  // When set, sent instead of `body` and not copied: a cached document that many responses
+  // share. The string must not change while any response holds it.
+  std::shared_ptr<const std::string> shared_body;
 };
 
 Response TextResponse(int status, std::string body);

@@ -10,6 +10,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/http/span_body.hpp>
 #include <boost/beast/ssl.hpp>
 #include <map>
 #include <mutex>
@@ -163,16 +164,34 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void Write(Response r) {
+    if (r.shared_body) {
+      // A cached body: the response points into it, and the session holds it until written.
+      shared_body_ = std::move(r.shared_body);
+      auto& res = shared_res_.emplace();
+      if (!head_) res.body() = {shared_body_->data(), shared_body_->size()};
+      WriteMessage(res, r, shared_body_->size());
+      return;
+    }
     auto& res = res_.emplace();
+    size_t size = r.body.size();
+    if (!head_) res.body() = std::move(r.body);
+    WriteMessage(res, r, size);
+  }
+
+  template <class Message>
+  void WriteMessage(Message& res, const Response& r, size_t size) {
     res.version(version_);
     res.result(static_cast<unsigned>(r.status));
     res.set(http::field::server, "ballast");
     res.set(http::field::content_type, r.content_type);
-    for (auto& [k, v] : r.headers) res.set(k, v);
+    for (const auto& [k, v] : r.headers) res.set(k, v);
     res.keep_alive(keep_alive_);
-    res.body() = head_ ? std::string() : std::move(r.body);
-    res.prepare_payload();
-    if (head_) res.content_length(r.body.size());
+    // 1xx, 204 and 304 carry no body and no Content-Length.
+    const bool bodiless = (r.status >= 100 && r.status < 200) || r.status == 204 || r.status == 304;
+    if (!bodiless) {
+      res.prepare_payload();
+      if (head_) res.content_length(size);
+    }
     beast::get_lowest_layer(stream_).expires_after(impl_->options.write_timeout);
     http::async_write(
         stream_, res,
@@ -180,6 +199,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void OnWrite(beast::error_code ec) {
+    shared_res_.reset();
+    shared_body_.reset();
     if (ec) return;
     if (!keep_alive_) {
       Shutdown();
@@ -210,6 +231,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> res_;
+  std::optional<http::response<http::span_body<const char>>> shared_res_;
+  std::shared_ptr<const std::string> shared_body_;
   bool keep_alive_ = false;
   bool head_ = false;
   unsigned version_ = 11;

@@ -122,6 +122,19 @@ class ServerTest : public ::testing::Test {
       if (!CheckBearer(r, "tok")) return UnauthorizedResponse();
       return TextResponse(200, "in");
     });
+    // A shared (cached) body, and 304 for If-None-Match: "v1".
+    router.HandleSync("GET", "/doc", [](const Request& r) {
+      static const auto kBody = std::make_shared<const std::string>("{\"doc\":1}");
+      Response resp;
+      resp.headers.emplace_back("ETag", "\"v1\"");
+      if (const auto* inm = r.Header("If-None-Match"); inm != nullptr && *inm == "\"v1\"") {
+        resp.status = 304;
+        return resp;
+      }
+      resp.content_type = "application/json";
+      resp.shared_body = kBody;
+      return resp;
+    });
     router.Handle("GET", "/wait", [this](const Request&, Responder res) {
       std::lock_guard<std::mutex> lock(mu_);
       waiting_.push_back(std::move(res));
@@ -256,6 +269,54 @@ TEST_F(ServerTest, SlowClientIsDisconnectedAfterReadTimeout) {
   EXPECT_LE(n, 0);  // closed by the server, not by our 30 s guard
   EXPECT_LT(std::chrono::steady_clock::now() - start, 25s);
   ::close(fd);
+}
+
+// Reads from `fd` until what arrived ends with `last_body` (or the socket closes or 10 s pass).
+std::string ReadResponses(int fd, const std::string& last_body) {
+  timeval tv{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string got;
+  char buf[4096];
+  while (got.size() < last_body.size() ||
+         got.compare(got.size() - last_body.size(), last_body.size(), last_body) != 0) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+TEST_F(ServerTest, SharedBodyAndNotModifiedOnOneKeptAliveConnection) {
+  StartServer();
+  HttpClient client;
+  auto r = client.Get(server_->url() + "/doc");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "{\"doc\":1}");
+  ASSERT_NE(FindHeader(r->headers, "ETag"), nullptr);
+  EXPECT_EQ(*FindHeader(r->headers, "ETag"), "\"v1\"");
+  // Raw: a 304 (no body, no Content-Length) then a 200 on the same connection, pipelined.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server_->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string requests =
+      "GET /doc HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"v1\"\r\n\r\n"
+      "GET /doc HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::write(fd, requests.data(), requests.size()), static_cast<ssize_t>(requests.size()));
+  std::string got = ReadResponses(fd, "{\"doc\":1}");
+  ::close(fd);
+  size_t first = got.find("HTTP/1.1 304");
+  size_t second = got.find("HTTP/1.1 200");
+  ASSERT_NE(first, std::string::npos) << got;
+  ASSERT_NE(second, std::string::npos) << got;
+  EXPECT_LT(first, second);
+  std::string not_modified = got.substr(first, second - first);
+  EXPECT_EQ(not_modified.find("Content-Length"), std::string::npos) << not_modified;
+  EXPECT_NE(not_modified.find("ETag: \"v1\""), std::string::npos) << not_modified;
+  EXPECT_NE(got.find("Content-Length: 9"), std::string::npos) << got;
 }
 
 TEST(ClientTest, RefusedIsUnavailableAndNamesTheUrl) {
