@@ -90,6 +90,14 @@ std::string Metrics::Render(const Controller::Counts& counts) const {
   Header("ballast_reconcile_duration_seconds", "histogram",
          "Time spent in one pass of the reconcile loop.", &out);
   reconcile_duration.Render("ballast_reconcile_duration_seconds", &out);
+  LabeledFamily("ballast_reconciles_total", "counter", "Reconcile passes, by what caused them.",
+                "reason", reconciles.Values(), {"change", "timer", "resync", "api"}, &out);
+  LabeledFamily("ballast_heartbeats_total", "counter",
+                "Agent heartbeats, by whether they changed the live state.", "result",
+                heartbeats.Values(), {"changed", "unchanged"}, &out);
+  LabeledFamily("ballast_api_cache_requests_total", "counter",
+                "GET requests for cached API documents, by cache result.", "result",
+                api_cache.Values(), {"hit", "miss", "not_modified"}, &out);
   Header("ballast_git_fetch_duration_seconds", "histogram",
          "Time spent fetching and reading the manifest source.", &out);
   fetch_duration.Render("ballast_git_fetch_duration_seconds", &out);

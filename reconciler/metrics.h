@@ -43,6 +43,17 @@ struct Metrics {
   LabeledCounter syncs;     // by result
   LabeledCounter webhooks;  // by result
   LabeledCounter fetch_errors;
+  // Reconcile passes by what caused them: "change" (an event changed the state), "timer" (the
+  // controller asked to run again: rollout steps, heartbeat deadlines), "resync" (periodic),
+  // "api" (POST /api/v1/sync).
+  LabeledCounter reconciles;
+  // Agent heartbeats by effect: "changed" (node or pods differ from the last report: the state
+  // is reconciled, bursts coalesced) or "unchanged" (only the timestamp moved: no reconcile).
+  LabeledCounter heartbeats;
+  // Cached GET documents (status, plan, deployments, services, pods, nodes): "hit" (answered on
+  // the server thread), "miss" (rendered on the loop), "not_modified" (304 for If-None-Match;
+  // also a hit or a miss).
+  LabeledCounter api_cache;
   Histogram reconcile_duration;
   Histogram fetch_duration;
   Histogram api_duration;

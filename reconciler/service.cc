@@ -19,6 +19,7 @@
 #include "nodeagent/protocol.h"
 #include "reconciler/log.h"
 #include "reconciler/metrics.h"
+#include "reconciler/response_cache.h"
 #include "reconciler/status_page.h"
 #include "sources/git/history_store.h"
 #include "sources/git/remote.h"
@@ -127,7 +128,25 @@ struct Service::Impl {
   bool poll_again = false;
   std::string poll_trigger = "poll";
   int failures = 0;
-  int64_t next_reconcile_ms = 0;
+  int64_t next_reconcile_ms = 0;  // the controller's timer; 0: none
+  // Reconcile scheduling. An event that changes the state marks it dirty; urgent changes (a new
+  // source revision, a registration, a pin) are reconciled at once, heartbeat changes at most
+  // once per coalescing window, so a burst of heartbeats costs one pass.
+  bool dirty = true;
+  bool dirty_urgent = true;
+  int64_t last_reconcile_end_ms = 0;
+  int64_t last_reconcile_ms = 0;  // how long the last pass took
+  // What each node reported last (timestamps cleared), to tell a heartbeat that changes
+  // something from one that only says "still here".
+  struct NodeReport {
+    model::Node node;
+    std::vector<model::Pod> pods;
+    int64_t at_ms = 0;
+  };
+  std::map<std::string, NodeReport> reports;
+
+  // GET documents served from the cache (reconciler/response_cache.h).
+  ResponseCache cache;
 
   void Post(std::function<void()> fn) {
     {
@@ -160,6 +179,35 @@ struct Service::Impl {
     }
   }
 
+  // Heartbeat changes wait at least this long after the previous pass (and at least as long as
+  // the previous pass took, so a large state never keeps the loop busy more than half the time).
+  static constexpr int64_t kCoalesceMs = 50;
+  // A full pass at least this often even when nothing asked for one.
+  static constexpr int64_t kResyncMs = 10000;
+  // A GET document polled within this window is rendered again right after each reconcile pass.
+  static constexpr int64_t kHotWindowMs = 2000;
+
+  // Loop thread: the state changed; `urgent` reconciles at once, otherwise coalesced.
+  void MarkDirty(bool urgent) {
+    dirty = true;
+    dirty_urgent = dirty_urgent || urgent;
+  }
+
+  // When the next pass is due (ms since the epoch).
+  int64_t ReconcileDueMs() const {
+    int64_t due = last_reconcile_end_ms + kResyncMs;
+    if (next_reconcile_ms > 0) {
+      // At least 10 ms between timer passes, so a timer in the past cannot spin the loop.
+      due = std::min(due, std::max(next_reconcile_ms, last_reconcile_end_ms + 10));
+    }
+    if (dirty) {
+      due = std::min(due, dirty_urgent
+                              ? int64_t{0}
+                              : last_reconcile_end_ms + std::max(kCoalesceMs, last_reconcile_ms));
+    }
+    return due;
+  }
+
   void LoopMain() {
     for (;;) {
       std::deque<std::function<void()>> batch;
@@ -167,10 +215,9 @@ struct Service::Impl {
         std::unique_lock<std::mutex> lock(mu);
         int64_t now = clock->NowMs();
         int64_t due = poll_in_flight ? now + 1000 : next_poll_ms;
-        if (next_reconcile_ms > 0) due = std::min(due, next_reconcile_ms);
-        // At least 10 ms between idle passes, so a timer in the past cannot spin the loop.
-        int64_t wait_ms = std::clamp<int64_t>(due - now, 10, 1000);
-        if (events.empty()) {
+        due = std::min(due, ReconcileDueMs());
+        int64_t wait_ms = std::clamp<int64_t>(due - now, 0, 1000);
+        if (events.empty() && wait_ms > 0) {
           cv.wait_for(lock, std::chrono::milliseconds(wait_ms));
         }
         if (stopping) return;
@@ -179,11 +226,138 @@ struct Service::Impl {
       for (auto& fn : batch) fn();
       const int64_t now = clock->NowMs();
       if (now >= next_poll_ms && !poll_in_flight) StartPoll();
-      auto t0 = std::chrono::steady_clock::now();
-      next_reconcile_ms = controller.Reconcile();
-      metrics.reconcile_duration.Observe(SecondsSince(t0));
-      Ship();
+      if (now >= ReconcileDueMs()) {
+        const char* reason = dirty                                               ? "change"
+                             : next_reconcile_ms > 0 && now >= next_reconcile_ms ? "timer"
+                                                                                 : "resync";
+        ReconcileAndShip(reason);
+      }
     }
+  }
+
+  // Loop thread: one reconcile pass, then the GET documents, then the decisions go out (in that
+  // order: nothing the pass decided is visible to anyone before the documents show it).
+  void ReconcileAndShip(const char* reason) {
+    auto t0 = std::chrono::steady_clock::now();
+    next_reconcile_ms = controller.Reconcile();
+    const double secs = SecondsSince(t0);
+    metrics.reconcile_duration.Observe(secs);
+    metrics.reconciles.Inc(reason);
+    dirty = false;
+    dirty_urgent = false;
+    last_reconcile_end_ms = clock->NowMs();
+    last_reconcile_ms = static_cast<int64_t>(secs * 1000);
+    PublishDocuments();
+    Ship();
+  }
+
+  // ---- cached GET documents -----------------------------------------------------------------
+
+  static const std::vector<std::string>& DocumentKeys() {
+    static const std::vector<std::string> keys = {"status",   "plan", "plan?diff", "deployments",
+                                                  "services", "pods", "nodes"};
+    return keys;
+  }
+
+  // Loop thread.
+  Json RenderDocument(const std::string& key) const {
+    if (key == "status") return controller.StatusJson();
+    if (key == "plan") return controller.PlanJson(false);
+    if (key == "plan?diff") return controller.PlanJson(true);
+    if (key == "deployments") return controller.DeploymentsJson();
+    if (key == "services") return controller.ServicesJson();
+    if (key == "pods") return controller.PodsJson();
+    return controller.NodesJson();
+  }
+
+  // Loop thread: the current document for `key`, rendered unless the cache holds it.
+  ResponseCache::Document Document(const std::string& key) {
+    const int64_t now = clock->NowMs();
+    if (auto doc = cache.Lookup(key, now)) return *doc;
+    Json j = RenderDocument(key);
+    // The source error's age counts up: such a status is good for a second.
+    int64_t expires = 0;
+    if (key == "status" && j.is_object() && !j["sourceError"].is_null()) expires = now + 1000;
+    return cache.Put(key, j.dump(-1, ' ', false, Json::error_handler_t::replace), expires);
+  }
+
+  // Loop thread, after a pass: documents somebody polls are rendered again at once (readers
+  // keep getting the previous one meanwhile, which is still what everyone else sees); the rest
+  // are dropped and rendered on their next request.
+  void PublishDocuments() {
+    const int64_t now = clock->NowMs();
+    auto hot = cache.Hot(now, kHotWindowMs);
+    for (const auto& key : DocumentKeys()) {
+      if (std::find(hot.begin(), hot.end(), key) == hot.end()) {
+        cache.Invalidate(key);
+        continue;
+      }
+      Json j = RenderDocument(key);
+      int64_t expires = 0;
+      if (key == "status" && j.is_object() && !j["sourceError"].is_null()) expires = now + 1000;
+      cache.Put(key, j.dump(-1, ' ', false, Json::error_handler_t::replace), expires);
+    }
+  }
+
+  // Loop thread: an event changed the controller outside a reconcile pass.
+  void Changed(bool urgent) {
+    cache.InvalidateAll();
+    MarkDirty(urgent);
+  }
+
+  net::Response DocumentResponse(const net::Request& req, const ResponseCache::Document& doc) {
+    net::Response resp;
+    resp.headers.emplace_back("ETag", doc.etag);
+    // Clients may keep it but must ask again (cheaply, with If-None-Match) before using it.
+    resp.headers.emplace_back("Cache-Control", "no-cache");
+    resp.content_type = "application/json";
+    if (const auto* inm = req.Header("If-None-Match");
+        inm != nullptr && IfNoneMatch(*inm, doc.etag)) {
+      metrics.api_cache.Inc("not_modified");
+      resp.status = 304;
+      return resp;
+    }
+    resp.status = 200;
+    resp.shared_body = doc.body;
+    return resp;
+  }
+
+  // A GET of a cached document: answered on the server thread when the cache holds it, else
+  // rendered on the loop thread.
+  net::Handler CachedGet(std::function<std::string(const net::Request&)> key_of) {
+    return [this, key_of = std::move(key_of)](const net::Request& req, net::Responder responder) {
+      auto t0 = std::chrono::steady_clock::now();
+      std::string key = key_of(req);
+      if (auto doc = cache.Lookup(key, clock->NowMs())) {
+        metrics.api_cache.Inc("hit");
+        responder.Send(DocumentResponse(req, *doc));
+        metrics.api_duration.Observe(SecondsSince(t0));
+        return;
+      }
+      metrics.api_cache.Inc("miss");
+      Post([this, key, req, responder, t0] {
+        responder.Send(DocumentResponse(req, Document(key)));
+        metrics.api_duration.Observe(SecondsSince(t0));
+      });
+    };
+  }
+
+  // Loop thread: whether a heartbeat tells anything new (pods, node fields, or the first report
+  // after a silence long enough for the node to be suspected); remembers it.
+  bool HeartbeatChanges(const nodeagent::Heartbeat& hb) {
+    const int64_t now = clock->NowMs();
+    model::Node node = hb.node;
+    node.last_heartbeat_ms = 0;
+    auto it = reports.find(node.name);
+    bool changed = it == reports.end() || it->second.node != node || it->second.pods != hb.pods ||
+                   now - it->second.at_ms > options.controller.node_lifecycle.grace_period_ms / 2;
+    NodeReport& r = reports[node.name];
+    r.at_ms = now;
+    if (changed) {
+      r.node = std::move(node);
+      r.pods = hb.pods;
+    }
+    return changed;
   }
 
   void Ship() {
@@ -295,6 +469,7 @@ struct Service::Impl {
 
   void OnPollDone(Result<git::SourceSnapshot> snapshot, const std::string& trigger) {
     poll_in_flight = false;
+    Changed(/*urgent=*/true);
     const int64_t now = clock->NowMs();
     if (snapshot.ok()) {
       if (snapshot->changed) {
@@ -394,8 +569,10 @@ struct Service::Impl {
         return;
       }
       auto t0 = std::chrono::steady_clock::now();
-      Post([this, fn, req, responder, t0, name] {
-        responder.Send(fn(req));
+      Post([this, fn, req, responder, t0, name, mutating] {
+        net::Response resp = fn(req);
+        if (mutating) Changed(/*urgent=*/true);
+        responder.Send(std::move(resp));
         metrics.api_duration.Observe(SecondsSince(t0));
       });
     };
@@ -430,6 +607,7 @@ struct Service::Impl {
         Post([this, id, applied = std::move(applied), responder]() mutable {
           controller.Pin(id, std::move(applied));
           controller.TakeHistoryAppends();
+          Changed(/*urgent=*/true);
           LogEvent(LogLevel::kInfo, "pinned", {{"id", std::to_string(id)}});
           responder.Send(
               net::JsonResponse(200, {{"pinned", id}, {"revision", controller.applied().sha}}));
@@ -531,39 +709,14 @@ struct Service::Impl {
         });
       });
     });
-    r.Handle(
-        "GET", "/api/v1/status",
-        OnLoop(
-            [this](const net::Request&) { return net::JsonResponse(200, controller.StatusJson()); },
-            false, "status"));
-    r.Handle("GET", "/api/v1/plan",
-             OnLoop(
-                 [this](const net::Request& req) {
-                   return net::JsonResponse(200, controller.PlanJson(req.Query("diff") == "true"));
-                 },
-                 false, "plan"));
-    r.Handle("GET", "/api/v1/deployments",
-             OnLoop(
-                 [this](const net::Request&) {
-                   return net::JsonResponse(200, controller.DeploymentsJson());
-                 },
-                 false, "deployments"));
-    r.Handle("GET", "/api/v1/services",
-             OnLoop(
-                 [this](const net::Request&) {
-                   return net::JsonResponse(200, controller.ServicesJson());
-                 },
-                 false, "services"));
-    r.Handle(
-        "GET", "/api/v1/pods",
-        OnLoop(
-            [this](const net::Request&) { return net::JsonResponse(200, controller.PodsJson()); },
-            false, "pods"));
-    r.Handle(
-        "GET", "/api/v1/nodes",
-        OnLoop(
-            [this](const net::Request&) { return net::JsonResponse(200, controller.NodesJson()); },
-            false, "nodes"));
+    // Read-only documents, from the cache (rendered again when the state changes).
+    for (const char* name : {"status", "deployments", "services", "pods", "nodes"}) {
+      std::string key = name;
+      r.Handle("GET", "/api/v1/" + key, CachedGet([key](const net::Request&) { return key; }));
+    }
+    r.Handle("GET", "/api/v1/plan", CachedGet([](const net::Request& req) {
+               return std::string(req.Query("diff") == "true" ? "plan?diff" : "plan");
+             }));
     r.Handle("POST", "/api/v1/sync",
              OnLoop(
                  [this](const net::Request& req) {
@@ -576,8 +729,7 @@ struct Service::Impl {
                    if (dry_run) return net::JsonResponse(200, controller.PlanJson(true));
                    Status st = controller.SyncNow("api");
                    if (!st.ok()) return net::StatusResponse(st);
-                   controller.Reconcile();
-                   Ship();
+                   ReconcileAndShip("api");
                    return net::JsonResponse(
                        200, {{"applied", true}, {"revision", controller.applied().sha}});
                  },
@@ -676,25 +828,48 @@ struct Service::Impl {
                    if (!node.ok()) return net::StatusResponse(node.status());
                    LogEvent(LogLevel::kInfo, "node_registered",
                             {{"node", node->name}, {"address", node->address}});
+                   reports.erase(node->name);  // its next heartbeat is news
                    controller.OnRegister(std::move(*node));
                    return net::JsonResponse(
                        200, {{"heartbeatSeconds", options.controller.heartbeat_seconds}});
                  },
                  true, "register"));
+    // Heartbeats: parsed on the server thread; only one that changes something marks the state
+    // dirty (and then coalesced with the others of a burst); the rest just keep the node alive.
     r.Handle("POST", nodeagent::kHeartbeatPath,
-             OnLoop(
-                 [this](const net::Request& req) {
-                   auto body = net::ParseJsonBody(req);
-                   if (!body.ok()) return net::StatusResponse(body.status());
-                   auto hb = nodeagent::HeartbeatFromJson(*body);
-                   if (!hb.ok()) return net::StatusResponse(hb.status());
-                   if (!controller.OnHeartbeat(*hb)) {
-                     return net::ErrorResponse(
-                         404, "unknown node " + hb->node.name + ": register again");
-                   }
-                   return net::JsonResponse(200, Json::object());
-                 },
-                 true, "heartbeat"));
+             [this](const net::Request& req, net::Responder responder) {
+               if (!net::CheckBearer(req, options.token)) {
+                 responder.Send(net::UnauthorizedResponse());
+                 return;
+               }
+               auto t0 = std::chrono::steady_clock::now();
+               auto body = net::ParseJsonBody(req);
+               if (!body.ok()) {
+                 responder.Send(net::StatusResponse(body.status()));
+                 return;
+               }
+               auto hb = nodeagent::HeartbeatFromJson(*body);
+               if (!hb.ok()) {
+                 responder.Send(net::StatusResponse(hb.status()));
+                 return;
+               }
+               Post([this, hb = std::move(*hb), responder, t0] {
+                 if (!controller.OnHeartbeat(hb)) {
+                   responder.Send(net::ErrorResponse(
+                       404, "unknown node " + hb.node.name + ": register again"));
+                   return;
+                 }
+                 if (HeartbeatChanges(hb)) {
+                   metrics.heartbeats.Inc("changed");
+                   Changed(/*urgent=*/false);
+                 } else {
+                   metrics.heartbeats.Inc("unchanged");
+                   cache.Invalidate("nodes");  // lastHeartbeat moved
+                 }
+                 responder.Send(net::JsonResponse(200, Json::object()));
+                 metrics.api_duration.Observe(SecondsSince(t0));
+               });
+             });
     r.Handle("GET", nodeagent::kDesiredPath,
              [this](const net::Request& req, net::Responder responder) {
                if (!net::CheckBearer(req, options.token)) {
