@@ -274,11 +274,18 @@ struct Service::Impl {
   ResponseCache::Document Document(const std::string& key) {
     const int64_t now = clock->NowMs();
     if (auto doc = cache.Lookup(key, now)) return *doc;
+    return Render(key, now);
+  }
+
+  // Loop thread: renders `key` into the cache, as JsonResponse would have sent it.
+  ResponseCache::Document Render(const std::string& key, int64_t now) {
     Json j = RenderDocument(key);
     // The source error's age counts up: such a status is good for a second.
     int64_t expires = 0;
     if (key == "status" && j.is_object() && !j["sourceError"].is_null()) expires = now + 1000;
-    return cache.Put(key, j.dump(-1, ' ', false, Json::error_handler_t::replace), expires);
+    std::string body = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+    body += '\n';
+    return cache.Put(key, std::move(body), expires);
   }
 
   // Loop thread, after a pass: documents somebody polls are rendered again at once (readers
@@ -292,10 +299,7 @@ struct Service::Impl {
         cache.Invalidate(key);
         continue;
       }
-      Json j = RenderDocument(key);
-      int64_t expires = 0;
-      if (key == "status" && j.is_object() && !j["sourceError"].is_null()) expires = now + 1000;
-      cache.Put(key, j.dump(-1, ' ', false, Json::error_handler_t::replace), expires);
+      Render(key, now);
     }
   }
 
