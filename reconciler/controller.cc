@@ -74,11 +74,8 @@ void Controller::OnSnapshot(const git::SourceSnapshot& snapshot, const std::stri
   tree_ = snapshot.tree;
   if (snapshot.history_rewritten) history_rewritten_ = true;
   if (!tree_->ok()) return;  // keep the last good desired state
-  if (desired_sha_ != snapshot.commit.sha || desired_.empty()) {
-    desired_.clear();
-    desired_.reserve(tree_->manifests.size());
-    for (const auto* m : tree_->manifests) desired_.push_back(*m);
-    desired_files_ = tree_->files;
+  if (desired_sha_ != snapshot.commit.sha || !desired_tree_) {
+    desired_tree_ = tree_;
     desired_sha_ = snapshot.commit.sha;
     source_trigger_ = trigger;
   }
@@ -127,7 +124,7 @@ Status Controller::SyncNow(const std::string& trigger) {
 
 void Controller::Apply(const std::string& trigger) {
   // Pruning: objects that left git go, unless annotated ballast.dev/prune: "false".
-  std::vector<model::Manifest> next = desired_;
+  std::vector<model::Manifest> next = DesiredObjects();
   for (const auto& m : applied_.objects) {
     if (PruneDisabled(m) && FindObject(next, m.key()) == nullptr) next.push_back(m);
   }
@@ -142,7 +139,7 @@ void Controller::Apply(const std::string& trigger) {
                {"rolling", c.rolling}};
   }
   applied_.objects = std::move(next);
-  applied_.files = desired_files_;
+  applied_.files = desired_tree_ ? desired_tree_->files : std::vector<model::SourceFile>{};
   applied_.sha = desired_sha_;
   RememberTemplates(applied_.objects);
   HistoryAppend h;
@@ -164,6 +161,14 @@ void Controller::Pin(int64_t id, AppliedState applied) {
 }
 
 void Controller::Unpin() { pinned_.reset(); }
+
+std::vector<model::Manifest> Controller::DesiredObjects() const {
+  std::vector<model::Manifest> out;
+  if (!desired_tree_) return out;
+  out.reserve(desired_tree_->manifests.size());
+  for (const auto* m : desired_tree_->manifests) out.push_back(*m);
+  return out;
+}
 
 std::vector<model::Pod> Controller::PodView() const {
   std::vector<model::Pod> view;
@@ -456,8 +461,7 @@ void Controller::ComputePlan() {
   for (const auto& p : PodView()) {
     if (!p.terminating) live.pods.push_back(p);
   }
-  const auto& desired = pinned_ ? applied_.objects : desired_;
-  std::vector<model::Manifest> target = desired;
+  std::vector<model::Manifest> target = pinned_ ? applied_.objects : DesiredObjects();
   for (const auto& m : applied_.objects) {
     if (PruneDisabled(m) && FindObject(target, m.key()) == nullptr) target.push_back(m);
   }

@@ -1,5 +1,6 @@
 #include "reconciler/service.h"
 
+#include <malloc.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -451,6 +452,9 @@ struct Service::Impl {
       return;
     }
     metrics.syncs.Inc("Succeeded");
+    // Reading, parsing, planning and recording a new revision leave tens of MB freed in the
+    // threads' malloc arenas (at 10,000 objects); give them back instead of holding them.
+    ::malloc_trim(0);
     LogEvent(LogLevel::kInfo, "history_appended",
              {{"id", std::to_string(entry->id)}, {"revision", h.sha}, {"trigger", h.trigger}});
   }
