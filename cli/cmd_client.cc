@@ -263,12 +263,13 @@ int RunHistory(const Args& args) {
 }
 
 int RunRollback(const Args& args) {
-  FlagSet flags("ballast rollback ID [--pin] [flags]",
+  FlagSet flags("ballast rollback ID [--pin|--dry-run] [flags]",
                 "Restore history entry ID: commit its manifests to the manifest repository and\n"
                 "push (auto-sync then applies them). With --pin, hold that entry without touching\n"
                 "git (for a read-only remote): auto-sync pauses until `ballast unpin`.");
   AddClientFlags(flags);
   flags.AddBool("pin", "", "hold the entry instead of pushing to git");
+  flags.AddBool("dry-run", "", "only show what the rollback would change against what runs now");
   if (auto rc = ParseOrExit(flags, args)) return *rc;
   if (flags.positional().size() != 1) return Usage(flags, "exactly one ID is required");
   int64_t id = 0;
@@ -278,6 +279,12 @@ int RunRollback(const Args& args) {
     if (pos != flags.positional()[0].size() || id <= 0) throw std::invalid_argument("id");
   } catch (...) {
     return Usage(flags, "ID must be a positive integer");
+  }
+  if (flags.GetBool("dry-run")) {
+    auto preview = Api(flags, "GET", "/api/v1/history/" + std::to_string(id) + "/diff");
+    if (preview.exit_code != 0) return preview.exit_code;
+    std::fputs(Str(preview.json["text"]).c_str(), stdout);
+    return 0;
   }
   auto call =
       Api(flags, "POST", "/api/v1/rollback", Json{{"id", id}, {"pin", flags.GetBool("pin")}});

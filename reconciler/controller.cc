@@ -451,7 +451,7 @@ void Controller::ComputeDesired() {
   }
 }
 
-void Controller::ComputePlan() {
+model::LiveState Controller::LiveView() const {
   model::LiveState live;
   live.nodes = nodes_;
   for (auto& [name, n] : live.nodes) {
@@ -461,6 +461,20 @@ void Controller::ComputePlan() {
   for (const auto& p : PodView()) {
     if (!p.terminating) live.pods.push_back(p);
   }
+  return live;
+}
+
+diff::Plan Controller::RestorePlan(const std::vector<model::Manifest>& objects) const {
+  std::vector<model::Manifest> target = objects;
+  for (const auto& m : applied_.objects) {
+    if (PruneDisabled(m) && FindObject(target, m.key()) == nullptr) target.push_back(m);
+  }
+  const model::LiveState live = LiveView();
+  return diff::ComputePlan(target, applied_.objects, &live, {});
+}
+
+void Controller::ComputePlan() {
+  const model::LiveState live = LiveView();
   std::vector<model::Manifest> target = pinned_ ? applied_.objects : DesiredObjects();
   for (const auto& m : applied_.objects) {
     if (PruneDisabled(m) && FindObject(target, m.key()) == nullptr) target.push_back(m);

@@ -117,6 +117,10 @@ class Controller {
   // --- views (JSON for the API) -------------------------------------------------------------
   model::Json StatusJson() const;
   model::Json PlanJson(bool include_diff) const;
+  // What restoring `objects` (a history entry) would change against what runs now: the plan a
+  // rollback to it would show once its commit is read. Objects kept from pruning stay, as they
+  // would.
+  diff::Plan RestorePlan(const std::vector<model::Manifest>& objects) const;
   model::Json DeploymentsJson() const;
   model::Json ServicesJson() const;
   model::Json PodsJson() const;
@@ -159,6 +163,7 @@ class Controller {
   void RememberTemplates(const std::vector<model::Manifest>& objects);
   void ComputeDesired();
   void ComputePlan();
+  model::LiveState LiveView() const;
   int HealthRank(const model::Manifest& m) const;
   // Why an object is not Healthy, in kubectl's words ("" when there is nothing to say): the
   // scheduler's reason for unplaced replicas, the rollout's progress, the deadline message.

@@ -773,6 +773,63 @@ struct Service::Impl {
         responder.Send(net::JsonResponse(200, {{"items", items}}));
       });
     });
+    // What a rollback to entry ID would change against what runs now:
+    // /api/v1/history/ID/diff (JSON as /api/v1/plan?diff=true plus "text"; ?format=text: only that
+    // text, the plan and unified diffs, readable in a browser).
+    r.Handle("GET", "/api/v1/history/*", [this](const net::Request& req, net::Responder responder) {
+      const std::string rest = req.path.substr(std::string("/api/v1/history/").size());
+      int64_t id = 0;
+      const auto slash = rest.find('/');
+      try {
+        size_t used = 0;
+        id = std::stoll(rest.substr(0, slash), &used);
+        if (used != slash || id <= 0) throw std::invalid_argument("id");
+      } catch (...) {
+        id = 0;
+      }
+      if (id <= 0 || slash == std::string::npos || rest.substr(slash) != "/diff") {
+        responder.Send(net::ErrorResponse(404, "want /api/v1/history/ID/diff"));
+        return;
+      }
+      const bool text = req.Query("format") == "text";
+      PostJob([this, id, text, responder] {
+        auto contents = history->Read(id);
+        if (!contents.ok()) {
+          responder.Send(net::StatusResponse(contents.status()));
+          return;
+        }
+        auto objects = ParseEntryObjects(*contents);
+        if (!objects.ok()) {
+          responder.Send(net::StatusResponse(objects.status()));
+          return;
+        }
+        const std::string revision = contents->entry.record.source_sha;
+        Post([this, id, text, revision, objects = std::move(*objects), responder] {
+          diff::Plan plan = controller.RestorePlan(objects);
+          std::string body = "Rolling back to #" + std::to_string(id) + " (revision " + revision +
+                             ") would change, against what runs now:\n\n" + diff::RenderText(plan);
+          for (const auto& o : plan.objects) {
+            if (o.is_change()) body += "\n" + diff::RenderUnifiedDiff(o);
+          }
+          if (text) {
+            net::Response resp;
+            resp.status = 200;
+            resp.content_type = "text/plain; charset=utf-8";
+            resp.body = std::move(body);
+            responder.Send(std::move(resp));
+            return;
+          }
+          diff::JsonOptions o;
+          o.include_diff = true;
+          Json j = diff::ToJson(plan, o);
+          j["id"] = id;
+          j["revision"] = revision;
+          j["appliedRevision"] = controller.applied().sha;
+          j["text"] = std::move(body);
+          responder.Send(net::JsonResponse(200, j));
+        });
+      });
+    });
     r.Handle("POST", "/api/v1/rollback", [this](const net::Request& req, net::Responder responder) {
       if (!net::CheckBearer(req, options.token)) {
         responder.Send(net::UnauthorizedResponse());

@@ -388,7 +388,10 @@ std::string HistorySection(const StatusPageInput& in) {
     rows += "<tr>" + Td("#" + E(id)) + Td("<code>" + E(Short(Field(h, "revision"))) + "</code>") +
             Td(E(Field(h, "message")), "msg") + Td(E(Field(h, "time")), "small") +
             Td(E(Field(h, "trigger"))) + Td(Badge(Field(h, "result"))) +
-            Td("<button data-action=\"rollback\" data-id=\"" + E(id) + "\">Roll back</button>") +
+            Td("<a href=\"/api/v1/history/" + E(id) +
+               "/diff?format=text\">diff against now</a> <button data-action=\"rollback\" "
+               "data-id=\"" +
+               E(id) + "\">Roll back</button>") +
             "</tr>";
   }
   return "<h2>History</h2>" + Table({"entry", "source", "message", "time", "trigger", "result", ""},
@@ -651,7 +654,9 @@ constexpr std::string_view kScript = R"JS(
       return h('tr', null, td('#' + id), td(h('code', null, short(field(e, 'revision')))),
         td(field(e, 'message'), 'msg'), td(field(e, 'time'), 'small'), td(field(e, 'trigger')),
         td(badge(field(e, 'result'))),
-        td(h('button', {'data-action': 'rollback', 'data-id': id}, 'Roll back')));
+        td([h('a', {'href': '/api/v1/history/' + encodeURIComponent(id) + '/diff?format=text'},
+          'diff against now'), ' ', h('button', {'data-action': 'rollback', 'data-id': id},
+          'Roll back')]));
     }), 'nothing applied yet')];
   }
 

@@ -1,6 +1,7 @@
 // What a user reads when nothing runs: `ballast get pods` shows the container's reason as kubectl
 // does (CrashLoopBackOff, not "Running"), and `ballast status` says why a Deployment is not
-// Healthy (the scheduler's reason for replicas no node can take).
+// Healthy (the scheduler's reason for replicas no node can take); `ballast rollback ID --dry-run`
+// previews a rollback against what runs now.
 
 #include <gtest/gtest.h>
 
@@ -58,6 +59,50 @@ TEST(ExplainE2E, GetPodsAndStatusSayWhyNothingRuns) {
             std::string::npos)
       << status;
   EXPECT_NE(status.find("MESSAGE"), std::string::npos) << status;
+}
+
+TEST(ExplainE2E, RollbackDryRunShowsTheChangeAgainstWhatRunsAndChangesNothing) {
+  Cluster c;
+  const int svc_port = git::testing::PickFreePort();
+  c.Commit({{"web.yaml", WebManifest("v1", 1, svc_port)}}, "web v1");
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(c.StartAgents(1));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(1); })) << c.Logs();
+  const std::string v2 = c.Commit({{"web.yaml", WebManifest("v2", 1, svc_port)}}, "web v2");
+  ASSERT_TRUE(WaitFor([&] {
+    Json s = c.Status();
+    return !s.is_null() && s["appliedRevision"] == v2 && c.RolledOut(1);
+  })) << c.Logs();
+  const auto running = c.ReadyPods();
+
+  // The preview names the object and the field that would go back, like `ballast plan`.
+  auto preview = c.Cli("rollback 1 --dry-run");
+  EXPECT_EQ(preview.exit_code, 0) << preview.output;
+  EXPECT_NE(preview.output.find("Rolling back to #1"), std::string::npos) << preview.output;
+  EXPECT_NE(preview.output.find("+/- Deployment default/web (update"), std::string::npos)
+      << preview.output;
+  EXPECT_NE(preview.output.find(R"(["--message","v2"] => ["--message","v1"])"), std::string::npos)
+      << preview.output;
+
+  // ... and is only a preview: nothing pushed, nothing restarted.
+  EXPECT_EQ(c.farm().Git("manifests", "ls-remote origin refs/heads/main").substr(0, 40), v2);
+  EXPECT_EQ(c.ReadyPods(), running);
+
+  // The status page links each entry's preview; the API answers JSON and plain text.
+  net::HttpClient client;
+  auto page = client.Get(c.url() + "/");
+  ASSERT_TRUE(page.ok());
+  EXPECT_NE(page->body.find("/api/v1/history/1/diff?format=text"), std::string::npos);
+  Json j = c.Get("/api/v1/history/1/diff");
+  ASSERT_FALSE(j.is_null());
+  EXPECT_EQ(j["changed"], true);
+  auto text = client.Get(c.url() + "/api/v1/history/1/diff?format=text");
+  ASSERT_TRUE(text.ok());
+  EXPECT_NE(text->body.find("+/- Deployment default/web (update"), std::string::npos) << text->body;
+  auto missing = client.Get(c.url() + "/api/v1/history/99/diff");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(c.Cli("rollback 99 --dry-run").exit_code, 1);
 }
 
 }  // namespace
