@@ -136,6 +136,7 @@ void PodManager::StartPod(const DesiredPod& desired, const std::vector<DesiredSe
   pod.id = desired.namespace_ + "_" + desired.name;
   pod.dir = options_.work_dir + "/pods/" + pod.id;
   pod.created_wall_ms = clock_.WallMs();
+  pod.runtime = PodRuntimeName(desired.template_, options_.prefer_images);
   std::error_code ec;
   fs::create_directories(pod.dir + "/logs", ec);
   fs::create_directories(pod.dir + "/work", ec);
@@ -159,7 +160,7 @@ void PodManager::StartPod(const DesiredPod& desired, const std::vector<DesiredSe
   }
   pod.service_env = ServiceEnvironment(services, desired.namespace_, options_.node_address);
   for (const auto& [k, v] : desired.env) pod.service_env[k] = v;
-  if (cgroups_ != nullptr && cgroups_->enforced()) {
+  if (pod.runtime == "process" && cgroups_ != nullptr && cgroups_->enforced()) {
     pod.cgroup = cgroups_->Create(pod.id, PodLimits(desired)).ok();
   }
   for (const auto& spec : desired.template_.spec.containers) {
@@ -173,34 +174,82 @@ void PodManager::StartPod(const DesiredPod& desired, const std::vector<DesiredSe
   Persist(it->second);
 }
 
-void PodManager::StartContainer(PodRun& pod, ContainerRun& c) {
-  int64_t now = clock_.NowMs();
+std::string PodRuntimeName(const model::PodTemplateSpec& template_spec, bool prefer_images) {
+  auto it = template_spec.annotations.find(model::kAnnotationRuntime);
+  if (it != template_spec.annotations.end() && !it->second.empty()) return it->second;
+  bool all_images = !template_spec.spec.containers.empty();
+  for (const auto& c : template_spec.spec.containers) {
+    if (!c.image.empty() && c.command.empty()) return "docker";
+    all_images = all_images && !c.image.empty();
+  }
+  return prefer_images && all_images ? "docker" : "process";
+}
+
+ContainerRuntime* PodManager::RuntimeOf(const PodRun& pod) {
+  if (pod.runtime == "process") return &process_runtime_;
+  if (options_.image_runtime != nullptr && pod.runtime == options_.image_runtime->name()) {
+    return options_.image_runtime;
+  }
+  return nullptr;
+}
+
+namespace {
+
+// Kubernetes' imagePullPolicy default: Always for ":latest" or no tag, else IfNotPresent.
+std::string PullPolicy(const model::Container& spec, const std::string& override_policy) {
+  if (!override_policy.empty()) return override_policy;
+  if (spec.extra.is_object() && spec.extra.contains("imagePullPolicy") &&
+      spec.extra["imagePullPolicy"].is_string()) {
+    return spec.extra["imagePullPolicy"].get<std::string>();
+  }
+  const std::string& image = spec.image;
+  if (image.find('@') != std::string::npos) return "IfNotPresent";
+  auto slash = image.rfind('/');
+  auto colon = image.rfind(':');
+  bool tagged = colon != std::string::npos && (slash == std::string::npos || colon > slash);
+  if (!tagged || image.substr(colon + 1) == "latest") return "Always";
+  return "IfNotPresent";
+}
+
+}  // namespace
+
+ContainerLaunch PodManager::BuildLaunch(PodRun& pod, ContainerRun& c, bool prepare) {
   const auto& spec = c.spec;
+  const bool in_image = pod.runtime != "process";
   // Environment, in Kubernetes' order of precedence: ours, then Services, then the container's
-  // own env (each value may reference the ones before it).
+  // own env (each value may reference the ones before it). Inside an image the image's PATH
+  // and HOME stay, and ports are the container's own (published on the host ports).
   std::map<std::string, std::string> env;
   std::vector<std::string> order;
   auto set = [&](const std::string& k, const std::string& v) {
     if (env.find(k) == env.end()) order.push_back(k);
     env[k] = v;
   };
-  set("PATH", agent_path_);
-  set("HOME", pod.dir + "/work");
+  if (!in_image) {
+    set("PATH", agent_path_);
+    set("HOME", pod.dir + "/work");
+  }
   set("HOSTNAME", pod.desired.name);
-  set("HOST", options_.node_address);
-  int32_t first_port = 0;
+  set("HOST", in_image ? "0.0.0.0" : options_.node_address);
+  auto port_value = [&](int32_t container_port, int32_t host_port) {
+    return std::to_string(in_image ? container_port : host_port);
+  };
+  std::string first_port;
   for (const auto& p : spec.ports) {
     auto it = pod.ports_by_number.find(p.container_port);
-    if (it != pod.ports_by_number.end() && first_port == 0) first_port = it->second;
+    if (it != pod.ports_by_number.end() && first_port.empty())
+      first_port = port_value(it->first, it->second);
   }
-  if (first_port == 0 && !pod.ports_by_number.empty())
-    first_port = pod.ports_by_number.begin()->second;
-  if (first_port != 0) set("PORT", std::to_string(first_port));
+  if (first_port.empty() && !pod.ports_by_number.empty()) {
+    first_port =
+        port_value(pod.ports_by_number.begin()->first, pod.ports_by_number.begin()->second);
+  }
+  if (!first_port.empty()) set("PORT", first_port);
   for (const auto& other : pod.desired.template_.spec.containers) {
     for (const auto& p : other.ports) {
       auto it = pod.ports_by_number.find(p.container_port);
       if (!p.name.empty() && it != pod.ports_by_number.end()) {
-        set("PORT_" + EnvVarName(p.name), std::to_string(it->second));
+        set("PORT_" + EnvVarName(p.name), port_value(it->first, it->second));
       }
     }
   }
@@ -213,110 +262,182 @@ void PodManager::StartContainer(PodRun& pod, ContainerRun& c) {
     if (!e.value_from.is_null()) continue;  // valueFrom is not supported yet
     set(e.name, ExpandVars(e.value, env));
   }
-  std::vector<std::string> argv;
-  for (const auto& a : spec.command) argv.push_back(ExpandVars(a, env));
-  for (const auto& a : spec.args) argv.push_back(ExpandVars(a, env));
 
-  ProcessSpec ps;
-  for (const auto& k : order) ps.env.push_back(k + "=" + env[k]);
-  ps.argv = argv;
-  ps.cwd = SafeJoin(pod.dir + "/work", spec.working_dir);
-  std::error_code ec;
-  fs::create_directories(ps.cwd, ec);
-  ps.stdout_path = LogPath(pod.dir, spec.name, "stdout");
-  ps.stderr_path = LogPath(pod.dir, spec.name, "stderr");
-  if (pod.desired.template_.spec.run_as_user && ::geteuid() == 0) {
+  ContainerLaunch l;
+  l.node = options_.node_name;
+  l.pod_namespace = pod.desired.namespace_;
+  l.pod_name = pod.desired.name;
+  l.pod_id = pod.id;
+  l.revision = pod.desired.revision;
+  l.container = spec.name;
+  l.restart = c.ran_before ? c.restarts + 1 : c.restarts;
+  l.image = spec.image;
+  l.pull_policy = PullPolicy(spec, options_.pull_policy);
+  for (const auto& a : spec.command) l.command.push_back(ExpandVars(a, env));
+  for (const auto& a : spec.args) l.args.push_back(ExpandVars(a, env));
+  for (const auto& k : order) l.env.push_back(k + "=" + env[k]);
+  l.hostname = pod.desired.name;
+  l.host_ip = options_.node_address;
+  for (const auto& p : spec.ports) {
+    auto it = pod.ports_by_number.find(p.container_port);
+    if (it != pod.ports_by_number.end()) l.ports.push_back({it->first, it->second});
+  }
+  auto mem = spec.resources.limits.find("memory");
+  if (mem != spec.resources.limits.end()) l.memory_bytes = mem->second.Value();
+  auto cpu = spec.resources.limits.find("cpu");
+  if (cpu != spec.resources.limits.end()) l.cpu_millis = cpu->second.MilliValue();
+  l.stdout_path = LogPath(pod.dir, spec.name, "stdout");
+  l.stderr_path = LogPath(pod.dir, spec.name, "stderr");
+  l.working_dir = in_image ? spec.working_dir : SafeJoin(pod.dir + "/work", spec.working_dir);
+  if (pod.desired.template_.spec.run_as_user) {
     auto uid = static_cast<uid_t>(*pod.desired.template_.spec.run_as_user);
-    ps.uid = uid;
     const auto& sc = pod.desired.template_.spec.security_context_extra;
     if (sc.is_object() && sc.contains("runAsGroup") && sc["runAsGroup"].is_number_integer()) {
-      ps.gid = sc["runAsGroup"].get<gid_t>();
-    } else if (passwd* pw = ::getpwuid(uid)) {
-      ps.gid = pw->pw_gid;
+      l.gid = sc["runAsGroup"].get<gid_t>();
+    } else if (passwd* pw = in_image ? nullptr : ::getpwuid(uid)) {
+      l.gid = pw->pw_gid;
     }
+    if (in_image || ::geteuid() == 0) l.uid = uid;
+  }
+  if (!prepare || in_image) return l;
+
+  std::error_code ec;
+  fs::create_directories(l.working_dir, ec);
+  if (l.uid) {
+    uid_t uid = *l.uid;
     // The pod's files must be usable by that user, and the directories above traversable.
     for (const auto& p : {options_.work_dir, options_.work_dir + "/pods"}) {
       struct stat st;
       if (::stat(p.c_str(), &st) == 0) (void)::chmod(p.c_str(), (st.st_mode & 07777) | 0111);
     }
-    for (const auto& p : {pod.dir, pod.dir + "/work", pod.dir + "/logs", ps.cwd}) {
-      (void)::chown(p.c_str(), uid, ps.gid.value_or(uid));
+    for (const auto& p : {pod.dir, pod.dir + "/work", pod.dir + "/logs", l.working_dir}) {
+      (void)::chown(p.c_str(), uid, l.gid.value_or(uid));
     }
-    for (const auto& p : {ps.stdout_path, ps.stderr_path}) {
+    for (const auto& p : {l.stdout_path, l.stderr_path}) {
       std::ofstream touch(p, std::ios::app);
-      (void)::chown(p.c_str(), uid, ps.gid.value_or(uid));
+      (void)::chown(p.c_str(), uid, l.gid.value_or(uid));
     }
   }
-  if (c.ran_before) c.restarts++;
-  c.ran_before = true;
+  if (pod.cgroup && cgroups_ != nullptr) {
+    auto files = cgroups_->Create(pod.id, PodLimits(pod.desired));
+    if (files.ok()) l.cgroup_procs_files = *files;
+  }
+  return l;
+}
+
+void PodManager::StartContainer(PodRun& pod, ContainerRun& c) {
+  int64_t now = clock_.NowMs();
   c.incarnation++;
   c.kill_deadline_ms = 0;
   c.kill_reason.clear();
   c.startup = c.liveness = c.readiness = ProbeState{};
   c.ready = false;
-
-  ballast::Status failure;
-  if (argv.empty()) {
-    failure = InvalidArgument("container " + spec.name +
-                              ": no command or args (images' entrypoints are not supported)");
-  } else {
-    std::string path_env = env["PATH"];
-    auto exe = ResolveExecutable(argv[0], path_env);
-    if (!exe.ok()) {
-      failure = exe.status();
-    } else {
-      ps.executable = *exe;
-      if (pod.cgroup && cgroups_ != nullptr) {
-        auto files = cgroups_->Create(pod.id, PodLimits(pod.desired));
-        if (files.ok()) ps.cgroup_procs_files = *files;
-      }
-      auto pid = SpawnProcess(ps);
-      if (pid.ok()) {
-        c.pid = *pid;
-        c.start_ticks = ProcessStartTime(*pid);
-        c.adopted = false;
-        c.state = "running";
-        c.reason.clear();
-        c.message.clear();
-        c.started_ms = now;
-        c.started_wall_ms = clock_.WallMs();
-        c.oom_kills_at_start = pod.cgroup ? cgroups_->OomKills(pod.id) : 0;
-        Log("container_started", {{"pod", pod.id},
-                                  {"container", spec.name},
-                                  {"pid", std::to_string(c.pid)},
-                                  {"restarts", std::to_string(c.restarts)}});
-        c.started = !spec.startup_probe.has_value();
-        c.ready = c.started && !spec.readiness_probe.has_value();
-        for (int kind : {kStartup, kLiveness, kReadiness}) {
-          const model::Probe* p = ProbeOf(spec, kind);
-          ProbeState& st = kind == kStartup    ? c.startup
-                           : kind == kLiveness ? c.liveness
-                                               : c.readiness;
-          if (p) st.next_at_ms = now + int64_t{p->initial_delay_seconds} * 1000;
-        }
-        return;
-      }
-      failure = pid.status();
-    }
-  }
-  // Could not start: like a container that exited at once.
-  c.pid = 0;
+  c.started = false;
   c.started_ms = now;
-  c.message = failure.message();
-  OnContainerExit(pod, c, 128, 0, true);
-  c.last_reason = "StartError";
-  c.message = failure.message();
+
+  ContainerRuntime* rt = RuntimeOf(pod);
+  ballast::Status failure;
+  if (rt == nullptr) {
+    failure = FailedPrecondition("container " + c.spec.name + ": this node has no " + pod.runtime +
+                                 " runtime");
+  } else {
+    ContainerLaunch launch = BuildLaunch(pod, c, true);
+    auto ref = rt->Start(launch);
+    if (ref.ok()) {
+      c.ref = *ref;
+      c.active = true;
+      c.creating = true;
+      c.state = "waiting";
+      c.reason = "ContainerCreating";
+      c.message.clear();
+      if (rt->Observe(c.ref).phase == ContainerObservation::Phase::kRunning) MarkRunning(pod, c);
+      return;
+    }
+    failure = ref.status();
+  }
+  OnStartFailure(pod, c, failure.message(), "");
 }
 
-void PodManager::OnContainerExit(PodRun& pod, ContainerRun& c, int exit_code, int signal,
-                                 bool known) {
+void PodManager::MarkRunning(PodRun& pod, ContainerRun& c) {
   int64_t now = clock_.NowMs();
-  if (c.pid > 0) SignalGroup(c.pid, SIGKILL);  // no orphans: the rest of its process group
+  const auto& spec = c.spec;
+  if (c.ran_before) c.restarts++;
+  c.ran_before = true;
+  c.creating = false;
+  c.image_failures = 0;
+  c.state = "running";
+  c.reason.clear();
+  c.message.clear();
+  c.started_ms = now;
+  c.started_wall_ms = clock_.WallMs();
+  c.oom_kills_at_start = pod.cgroup ? cgroups_->OomKills(pod.id) : 0;
+  Log("container_started", {{"pod", pod.id},
+                            {"container", spec.name},
+                            {"runtime", pod.runtime},
+                            {"id", c.ref.id.empty() ? std::to_string(c.ref.pid) : c.ref.id},
+                            {"restarts", std::to_string(c.restarts)}});
+  c.started = !spec.startup_probe.has_value();
+  c.ready = c.started && !spec.readiness_probe.has_value();
+  for (int kind : {kStartup, kLiveness, kReadiness}) {
+    const model::Probe* p = ProbeOf(spec, kind);
+    ProbeState& st = kind == kStartup ? c.startup : kind == kLiveness ? c.liveness : c.readiness;
+    if (p) st.next_at_ms = now + int64_t{p->initial_delay_seconds} * 1000;
+  }
+  Persist(pod);
+}
+
+void PodManager::OnStartFailure(PodRun& pod, ContainerRun& c, const std::string& message,
+                                const std::string& reason) {
+  int64_t now = clock_.NowMs();
+  if (c.active) {
+    if (ContainerRuntime* rt = RuntimeOf(pod)) rt->Release(c.ref);
+  }
+  c.active = false;
+  c.creating = false;
+  c.ref = ContainerRef{};
+  if (reason == "ErrImageNeverPull" || reason == "ErrImagePull") {
+    // The image is missing: the container never ran, so no restart is counted. Kubernetes
+    // shows ErrImagePull after a failed pull and ImagePullBackOff while it waits to retry;
+    // ErrImageNeverPull stays (retrying helps only once someone loads the image).
+    Log("image_unavailable",
+        {{"pod", pod.id}, {"container", c.spec.name}, {"reason", reason}, {"message", message}});
+    c.state = "waiting";
+    c.reason = reason == "ErrImagePull" && c.image_failures > 0 ? "ImagePullBackOff" : reason;
+    c.message = message;
+    c.image_failures++;
+    if (pod.terminating) {
+      c.state = "terminated";
+    } else {
+      c.restart_at_ms = now + c.backoff.NextDelay(now, now);
+    }
+    Persist(pod);
+    return;
+  }
+  // Could not start: like a container that exited at once.
+  if (c.ran_before) c.restarts++;
+  c.ran_before = true;
+  c.started_ms = now;
+  ContainerObservation exit;
+  exit.phase = ContainerObservation::Phase::kExited;
+  exit.exit_code = 128;
+  OnContainerExit(pod, c, exit);
+  c.last_reason = "StartError";
+  c.message = message;
+}
+
+void PodManager::OnContainerExit(PodRun& pod, ContainerRun& c, const ContainerObservation& exit) {
+  int64_t now = clock_.NowMs();
+  if (c.active) {
+    if (ContainerRuntime* rt = RuntimeOf(pod)) rt->Release(c.ref);
+  }
+  const bool known = exit.known;
+  const int exit_code = exit.exit_code;
   std::string reason;
   if (!known) {
     reason = "Unknown";
-  } else if (pod.cgroup && cgroups_ != nullptr && signal == SIGKILL &&
-             cgroups_->OomKills(pod.id) > c.oom_kills_at_start) {
+  } else if (exit.reason == "OOMKilled" ||
+             (pod.cgroup && cgroups_ != nullptr && exit.signal == SIGKILL &&
+              cgroups_->OomKills(pod.id) > c.oom_kills_at_start)) {
     reason = "OOMKilled";
   } else {
     reason = exit_code == 0 ? "Completed" : "Error";
@@ -326,9 +447,9 @@ void PodManager::OnContainerExit(PodRun& pod, ContainerRun& c, int exit_code, in
                            {"exit_code", known ? std::to_string(exit_code) : "unknown"},
                            {"reason", reason},
                            {"message", c.kill_reason}});
-  c.pid = 0;
-  c.start_ticks = 0;
-  c.adopted = false;
+  c.ref = ContainerRef{};
+  c.active = false;
+  c.creating = false;
   c.ready = false;
   c.last_exit_code = known ? exit_code : 0;
   c.last_reason = reason;
@@ -360,8 +481,8 @@ void PodManager::BeginStop(PodRun& pod) {
       clock_.NowMs() + pod.desired.template_.spec.termination_grace_period_seconds * 1000;
   for (auto& c : pod.containers) {
     c.ready = false;
-    if (c.pid > 0) {
-      SignalGroup(c.pid, SIGTERM);
+    if (c.active) {
+      if (ContainerRuntime* rt = RuntimeOf(pod)) rt->Signal(c.ref, SIGTERM);
     } else {
       c.state = "terminated";
     }
@@ -376,19 +497,31 @@ void PodManager::StopAll() {
 
 bool PodManager::SuperviseContainer(PodRun& pod, ContainerRun& c) {
   int64_t now = clock_.NowMs();
-  if (c.pid > 0) {
-    if (c.adopted) {
-      if (ProcessStartTime(c.pid) != c.start_ticks) {
-        OnContainerExit(pod, c, 0, 0, false);
+  if (c.active) {
+    ContainerRuntime* rt = RuntimeOf(pod);
+    if (rt == nullptr) return false;  // cannot happen: active containers have a runtime
+    ContainerObservation o = rt->Observe(c.ref);
+    bool changed = false;
+    switch (o.phase) {
+      case ContainerObservation::Phase::kCreating:
+        return false;
+      case ContainerObservation::Phase::kStartFailed:
+        OnStartFailure(pod, c, o.message, o.reason);
         return true;
-      }
-    } else if (auto exit = TryReap(c.pid)) {
-      OnContainerExit(pod, c, exit->exit_code, exit->signal, true);
-      return true;
+      case ContainerObservation::Phase::kExited:
+        if (c.creating) MarkRunning(pod, c);  // it ran, if only briefly
+        OnContainerExit(pod, c, o);
+        return true;
+      case ContainerObservation::Phase::kRunning:
+        if (c.creating) {
+          MarkRunning(pod, c);
+          changed = true;
+        }
+        break;
     }
-    if (c.kill_deadline_ms != 0 && now >= c.kill_deadline_ms) SignalGroup(c.pid, SIGKILL);
+    if (c.kill_deadline_ms != 0 && now >= c.kill_deadline_ms) rt->Signal(c.ref, SIGKILL);
     if (!pod.terminating && c.kill_deadline_ms == 0) ScheduleProbes(pod, c);
-    return false;
+    return changed;
   }
   if (!pod.terminating && c.state == "waiting" && now >= c.restart_at_ms) {
     StartContainer(pod, c);
@@ -433,6 +566,12 @@ void PodManager::ScheduleProbes(PodRun& pod, ContainerRun& c) {
     ctx.exec_base.env = {"PATH=" + agent_path_, "HOST=" + options_.node_address,
                          "HOSTNAME=" + pod.desired.name};
     for (const auto& e : c.spec.env) ctx.exec_base.env.push_back(e.name + "=" + e.value);
+    if (pod.runtime != "process") {
+      ContainerRuntime* rt = RuntimeOf(pod);
+      ctx.exec = [rt, ref = c.ref](const std::vector<std::string>& command, int timeout_ms) {
+        return rt->Exec(ref, {}, command, timeout_ms);
+      };
+    }
     if (pod.desired.template_.spec.run_as_user && ::geteuid() == 0) {
       ctx.exec_base.uid = static_cast<uid_t>(*pod.desired.template_.spec.run_as_user);
     }
@@ -460,7 +599,7 @@ bool PodManager::ApplyProbeResults() {
     if (it == pods_.end() || r.container >= it->second.containers.size()) continue;
     PodRun& pod = it->second;
     ContainerRun& c = pod.containers[r.container];
-    if (c.incarnation != r.incarnation || c.pid <= 0) continue;
+    if (c.incarnation != r.incarnation || !c.active || c.creating) continue;
     const model::Probe* probe = ProbeOf(c.spec, r.kind);
     if (probe == nullptr) continue;
     ProbeState& st = r.kind == kStartup    ? c.startup
@@ -482,7 +621,7 @@ bool PodManager::ApplyProbeResults() {
       c.kill_reason = why;
       c.kill_deadline_ms = now + grace * 1000;
       c.ready = false;
-      SignalGroup(c.pid, SIGTERM);
+      if (ContainerRuntime* rt = RuntimeOf(pod)) rt->Signal(c.ref, SIGTERM);
       changed = true;
     };
     switch (r.kind) {
@@ -532,7 +671,7 @@ bool PodManager::Tick() {
     for (auto& c : pod.containers) changed |= SuperviseContainer(pod, c);
     if (pod.terminating) {
       bool running = std::any_of(pod.containers.begin(), pod.containers.end(),
-                                 [](const ContainerRun& c) { return c.pid > 0; });
+                                 [](const ContainerRun& c) { return c.active; });
       if (!running) {
         if (pod.cgroup && cgroups_ != nullptr) {
           cgroups_->KillAll(pod.id);
@@ -547,7 +686,9 @@ bool PodManager::Tick() {
       }
       if (now >= pod.stop_deadline_ms) {
         for (auto& c : pod.containers) {
-          if (c.pid > 0) SignalGroup(c.pid, SIGKILL);
+          if (c.active) {
+            if (ContainerRuntime* rt = RuntimeOf(pod)) rt->Signal(c.ref, SIGKILL);
+          }
         }
         if (pod.cgroup && cgroups_ != nullptr) cgroups_->KillAll(pod.id);
       }
@@ -622,11 +763,11 @@ model::Pod PodManager::Report(const PodRun& pod) const {
     s.message = c.message;
     s.last_exit_code = c.last_exit_code;
     s.last_reason = c.last_reason;
-    s.started_at_ms = c.pid > 0 ? c.started_wall_ms : 0;
+    s.started_at_ms = c.active && !c.creating ? c.started_wall_ms : 0;
     p.restarts += c.restarts;
     all_ready = all_ready && c.ready;
     any_ran = any_ran || c.ran_before;
-    any_running = any_running || c.pid > 0;
+    any_running = any_running || (c.active && !c.creating);
     bool done = c.state == "terminated";
     all_done = all_done && done;
     all_succeeded = all_succeeded && done && c.last_exit_code == 0 && c.last_reason == "Completed";
@@ -667,8 +808,9 @@ void PodManager::Persist(const PodRun& pod) const {
   Json containers = Json::array();
   for (const auto& c : pod.containers) {
     containers.push_back(Json{{"name", c.spec.name},
-                              {"pid", c.pid},
-                              {"startTicks", c.start_ticks},
+                              {"pid", c.ref.pid},
+                              {"startTicks", c.ref.start_ticks},
+                              {"containerId", c.ref.id},
                               {"restarts", c.restarts},
                               {"lastExitCode", c.last_exit_code},
                               {"lastReason", c.last_reason},
@@ -679,10 +821,11 @@ void PodManager::Persist(const PodRun& pod) const {
   }
   Json ports_by_number = Json::object();
   for (const auto& [k, v] : pod.ports_by_number) ports_by_number[std::to_string(k)] = v;
-  Json j{{"desired", ToJson(pod.desired)},   {"hostPorts", pod.host_ports},
-         {"portsByNumber", ports_by_number}, {"serviceEnv", pod.service_env},
-         {"createdMs", pod.created_wall_ms}, {"cgroup", pod.cgroup},
-         {"terminating", pod.terminating},   {"containers", containers}};
+  Json j{{"desired", ToJson(pod.desired)}, {"runtime", pod.runtime},
+         {"hostPorts", pod.host_ports},    {"portsByNumber", ports_by_number},
+         {"serviceEnv", pod.service_env},  {"createdMs", pod.created_wall_ms},
+         {"cgroup", pod.cgroup},           {"terminating", pod.terminating},
+         {"containers", containers}};
   WriteFileAtomically(pod.dir + "/pod.json", j.dump(2));
 }
 
@@ -702,6 +845,7 @@ int PodManager::Restore() {
     pod.id = pod.desired.namespace_ + "_" + pod.desired.name;
     pod.dir = entry.path().string();
     try {
+      pod.runtime = j.value("runtime", "process");
       pod.host_ports = j.value("hostPorts", std::map<std::string, int32_t>{});
       const Json ports = j.contains("portsByNumber") ? j["portsByNumber"] : Json::object();
       for (auto p = ports.begin(); p != ports.end(); ++p) {
@@ -721,18 +865,23 @@ int PodManager::Restore() {
       c.backoff = CrashLoopBackoff(options_.backoff);
       for (const auto& s : saved) {
         if (!s.is_object() || s.value("name", "") != spec.name) continue;
-        pid_t pid = s.value("pid", 0);
-        uint64_t ticks = s.value("startTicks", uint64_t{0});
+        ContainerRef ref;
+        ref.pid = s.value("pid", 0);
+        ref.start_ticks = s.value("startTicks", uint64_t{0});
+        ref.id = s.value("containerId", "");
         c.restarts = s.value("restarts", 0);
         c.last_exit_code = s.value("lastExitCode", 0);
         c.last_reason = s.value("lastReason", "");
         c.ran_before = s.value("ranBefore", false);
-        if (pid > 0 && ticks != 0 && ProcessStartTime(pid) == ticks) {
-          c.pid = pid;
-          c.start_ticks = ticks;
-          c.adopted = true;
-          Log("container_adopted",
-              {{"pod", pod.id}, {"container", spec.name}, {"pid", std::to_string(pid)}});
+        ContainerRuntime* rt = RuntimeOf(pod);
+        bool recorded = ref.pid > 0 || !ref.id.empty();
+        if (recorded && rt != nullptr && rt->Adopt(ref, BuildLaunch(pod, c, false))) {
+          c.ref = ref;
+          c.active = true;
+          Log("container_adopted", {{"pod", pod.id},
+                                    {"container", spec.name},
+                                    {"runtime", pod.runtime},
+                                    {"id", ref.id.empty() ? std::to_string(ref.pid) : ref.id}});
           c.state = "running";
           c.reason.clear();
           c.started = s.value("started", true);
@@ -757,6 +906,15 @@ int PodManager::Restore() {
           now + pod.desired.template_.spec.termination_grace_period_seconds * 1000;
     }
     pods_.emplace(pod.id, std::move(pod));
+  }
+  if (options_.image_runtime != nullptr) {
+    std::set<std::string> known;
+    for (const auto& [id, pod] : pods_) {
+      for (const auto& c : pod.containers) {
+        if (c.active && !c.ref.id.empty()) known.insert(c.ref.id);
+      }
+    }
+    options_.image_runtime->RemoveOrphans(known);
   }
   Publish();
   return adopted;

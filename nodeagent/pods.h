@@ -1,9 +1,10 @@
 #pragma once
 
-// The agent's pod supervisor: runs each desired pod's containers as processes, restarts them
-// with CrashLoopBackOff, runs probes, rotates logs, stops pods (SIGTERM, then SIGKILL after the
-// grace period, whole process group and cgroup), records every pod in the work directory and
-// adopts still-running ones after an agent restart.
+// The agent's pod supervisor: runs each desired pod's containers through a ContainerRuntime
+// (runtime.h: processes, or images through the Docker Engine API), restarts them with
+// CrashLoopBackOff, runs probes, rotates logs, stops pods (SIGTERM, then SIGKILL after the
+// grace period), records every pod in the work directory and adopts still-running containers
+// after an agent restart.
 //
 // Threading: every method except Status() must be called from one thread (the agent's
 // supervision loop). Probes run on a private worker pool and hand their results back to Tick().
@@ -26,7 +27,9 @@
 #include "nodeagent/cgroups.h"
 #include "nodeagent/clock.h"
 #include "nodeagent/probes.h"
+#include "nodeagent/process_runtime.h"
 #include "nodeagent/protocol.h"
+#include "nodeagent/runtime.h"
 
 namespace ballast::nodeagent {
 
@@ -43,7 +46,21 @@ struct PodManagerOptions {
   BackoffPolicy backoff;
   int probe_threads = 4;
   EventLog log;  // may be empty
+  // The container runtime for images (DockerRuntime); null: this node runs processes only.
+  // Must outlive the manager.
+  ContainerRuntime* image_runtime = nullptr;
+  // Pods that could run either way (every container has an image and a command) run on the
+  // image runtime when this is true.
+  bool prefer_images = false;
+  // "Never", "IfNotPresent" or "Always" overrides every container's imagePullPolicy; "" keeps
+  // them (Kubernetes' default: Always for ":latest" or no tag, else IfNotPresent).
+  std::string pull_policy;
 };
+
+// Which runtime a pod runs on: the `ballast.dev/runtime` annotation when set, else "docker"
+// when a container has an image and no command (or every container has an image and
+// `prefer_images`), else "process".
+std::string PodRuntimeName(const model::PodTemplateSpec& template_spec, bool prefer_images);
 
 class PodManager {
  public:
@@ -82,9 +99,10 @@ class PodManager {
   };
   struct ContainerRun {
     model::Container spec;
-    pid_t pid = 0;
-    uint64_t start_ticks = 0;
-    bool adopted = false;  // not our child: watched through /proc
+    ContainerRef ref;
+    bool active = false;     // started (or starting) and not yet seen to end
+    bool creating = false;   // started but the runtime does not report it running yet
+    int image_failures = 0;  // consecutive failed image pulls (ImagePullBackOff)
     std::string state = "waiting";
     std::string reason = "ContainerCreating";
     std::string message;
@@ -107,6 +125,7 @@ class PodManager {
   struct PodRun {
     DesiredPod desired;
     std::string id;                              // "<namespace>_<name>"
+    std::string runtime;                         // "process" or "docker"
     std::string dir;                             // work_dir/pods/<id>
     std::map<std::string, int32_t> host_ports;   // port name (or number) -> host port
     std::map<int32_t, int32_t> ports_by_number;  // containerPort -> host port
@@ -122,7 +141,12 @@ class PodManager {
  private:
   void StartPod(const DesiredPod& desired, const std::vector<DesiredService>& services);
   void StartContainer(PodRun& pod, ContainerRun& c);
-  void OnContainerExit(PodRun& pod, ContainerRun& c, int exit_code, int signal, bool known);
+  void MarkRunning(PodRun& pod, ContainerRun& c);
+  void OnStartFailure(PodRun& pod, ContainerRun& c, const std::string& message,
+                      const std::string& reason);
+  void OnContainerExit(PodRun& pod, ContainerRun& c, const ContainerObservation& exit);
+  ContainerRuntime* RuntimeOf(const PodRun& pod);
+  ContainerLaunch BuildLaunch(PodRun& pod, ContainerRun& c, bool prepare);
   void BeginStop(PodRun& pod);
   bool SuperviseContainer(PodRun& pod, ContainerRun& c);
   void ScheduleProbes(PodRun& pod, ContainerRun& c);
@@ -146,6 +170,7 @@ class PodManager {
   PodManagerOptions options_;
   const Clock& clock_;
   Cgroups* cgroups_;
+  ProcessRuntime process_runtime_;
   std::map<std::string, PodRun> pods_;  // by id
   std::string agent_path_;              // PATH handed to pods
   int64_t last_rotate_ms_ = 0;

@@ -101,21 +101,28 @@ ProbeOutcome RunProbe(const model::Probe& probe, const ProbeContext& context) {
   }
   if (probe.exec) {
     if (probe.exec->command.empty()) return {false, "exec: empty command"};
-    ProcessSpec spec = context.exec_base;
-    std::string path_env;
-    for (const auto& e : spec.env) {
-      if (e.rfind("PATH=", 0) == 0) path_env = e.substr(5);
-    }
-    auto exe = ResolveExecutable(probe.exec->command[0], path_env);
-    if (!exe.ok()) return {false, "exec: " + exe.status().message()};
-    spec.executable = *exe;
-    spec.argv = probe.exec->command;
-    auto code = RunWithTimeout(spec, timeout_ms);
-    if (!code.ok()) return {false, "exec: " + code.status().message()};
-    if (*code == 0) return {true, ""};
-    return {false, "exec: command exited with " + std::to_string(*code)};
+    if (context.exec) return context.exec(probe.exec->command, timeout_ms);
+    return RunExecProbe(context.exec_base, probe.exec->command, timeout_ms);
   }
   return {false, "probe has no handler (httpGet, tcpSocket or exec)"};
+}
+
+ProbeOutcome RunExecProbe(const ProcessSpec& base, const std::vector<std::string>& command,
+                          int timeout_ms) {
+  if (command.empty()) return {false, "exec: empty command"};
+  ProcessSpec spec = base;
+  std::string path_env;
+  for (const auto& e : spec.env) {
+    if (e.rfind("PATH=", 0) == 0) path_env = e.substr(5);
+  }
+  auto exe = ResolveExecutable(command[0], path_env);
+  if (!exe.ok()) return {false, "exec: " + exe.status().message()};
+  spec.executable = *exe;
+  spec.argv = command;
+  auto code = RunWithTimeout(spec, timeout_ms);
+  if (!code.ok()) return {false, "exec: " + code.status().message()};
+  if (*code == 0) return {true, ""};
+  return {false, "exec: command exited with " + std::to_string(*code)};
 }
 
 WorkerPool::WorkerPool(int threads) {

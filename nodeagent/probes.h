@@ -19,18 +19,25 @@
 
 namespace ballast::nodeagent {
 
+struct ProbeOutcome {
+  bool success = false;
+  std::string message;  // why it failed
+};
+
 // Where a container's probes go: the node address and the host ports its declared ports map to.
 struct ProbeContext {
   std::string host;
   std::map<std::string, int32_t> ports_by_name;  // container port name -> host port
   std::map<int32_t, int32_t> ports_by_number;    // containerPort -> host port
   ProcessSpec exec_base;                         // env, cwd, uid for exec probes
+  // When set, exec probes run through it (inside a container) instead of as a local process.
+  std::function<ProbeOutcome(const std::vector<std::string>& command, int timeout_ms)> exec;
 };
 
-struct ProbeOutcome {
-  bool success = false;
-  std::string message;  // why it failed
-};
+// An exec probe as a local process: `command` with `base`'s env, cwd and user, killed at the
+// deadline; exit code 0 succeeds.
+ProbeOutcome RunExecProbe(const ProcessSpec& base, const std::vector<std::string>& command,
+                          int timeout_ms);
 
 // Resolves a probe port (number or name) to the host port: declared ports map to their host
 // port, other numbers are used as is. 0 for an unknown name.
