@@ -54,7 +54,8 @@ bool ParseTaints(const std::string& text, std::vector<model::Taint>* out) {
 int RunAgent(const Args& args) {
   FlagSet flags("ballast agent --server URL --name NAME [flags]",
                 "Run the node agent: register with the reconciler, run this node's pods as "
-                "processes, proxy the Services, report status. Pods keep running when the agent "
+                "processes or containers, proxy the Services, report status. Pods keep running "
+                "when the agent "
                 "stops and are adopted when it starts again.");
   flags.AddString("server", "", "http://127.0.0.1:7070", "reconciler URL (http:// or https://)");
   flags.AddString("name", "", "", "node name (required)");
@@ -74,6 +75,15 @@ int RunAgent(const Args& args) {
   flags.AddString("log-level", "", "info", "debug, info, warn or error");
   flags.AddBool("stop-pods-on-exit", "", "stop every pod when the agent stops");
   flags.AddBool("no-cgroups", "", "do not use cgroups even where writable");
+  flags.AddString("runtime", "", "process",
+                  "process (commands), docker (images through the Docker Engine API; pods "
+                  "with a command and no image still run as processes) or auto (docker when "
+                  "--docker-socket answers)");
+  flags.AddString("docker-socket", "", "/var/run/docker.sock",
+                  "unix socket of dockerd or `podman system service`");
+  flags.AddString("image-pull-policy", "", "",
+                  "Never, IfNotPresent or Always for every container (default: each "
+                  "container's imagePullPolicy)");
   if (auto rc = ParseOrExit(flags, args)) return *rc;
 
   nodeagent::AgentOptions o;
@@ -88,6 +98,19 @@ int RunAgent(const Args& args) {
   o.enable_cgroups = !flags.GetBool("no-cgroups");
   o.heartbeat_seconds = std::atoi(flags.Get("heartbeat").c_str());
   o.logs_port = std::atoi(flags.Get("logs-port").c_str());
+  o.runtime = flags.Get("runtime");
+  o.docker_socket = flags.Get("docker-socket");
+  o.image_pull_policy = flags.Get("image-pull-policy");
+  if (o.runtime != "process" && o.runtime != "docker" && o.runtime != "auto") {
+    std::fprintf(stderr, "ballast agent: --runtime wants process, docker or auto\n");
+    return 2;
+  }
+  if (!o.image_pull_policy.empty() && o.image_pull_policy != "Never" &&
+      o.image_pull_policy != "IfNotPresent" && o.image_pull_policy != "Always") {
+    std::fprintf(stderr,
+                 "ballast agent: --image-pull-policy wants Never, IfNotPresent or Always\n");
+    return 2;
+  }
   if (o.name.empty()) {
     std::fprintf(stderr, "ballast agent: --name is required\n\n%s", flags.Help().c_str());
     return 2;
@@ -139,6 +162,12 @@ int RunAgent(const Args& args) {
                         {"work_dir", o.work_dir},
                         {"adopted", std::to_string(agent.adopted())},
                         {"limits", node.limits_enforced ? "enforced" : "not enforced"},
+                        {"runtimes",
+                         [&] {
+                           std::string r;
+                           for (const auto& x : node.runtimes) r += (r.empty() ? "" : ",") + x;
+                           return r;
+                         }()},
                         {"logs", agent.api_url()}});
   int sig = 0;
   sigwait(&stop_signals, &sig);

@@ -101,7 +101,34 @@ Status Agent::Start() {
   if (options_.enable_cgroups) cgroups_ = Cgroups::Detect(options_.name);
   node_.limits_enforced = cgroups_ && cgroups_->enforced();
 
+  if (options_.runtime != "process" && options_.runtime != "docker" && options_.runtime != "auto") {
+    return InvalidArgument("agent: --runtime must be process, docker or auto, not \"" +
+                           options_.runtime + "\"");
+  }
+  if (!options_.image_pull_policy.empty() && options_.image_pull_policy != "Never" &&
+      options_.image_pull_policy != "IfNotPresent" && options_.image_pull_policy != "Always") {
+    return InvalidArgument("agent: --image-pull-policy must be Never, IfNotPresent or Always");
+  }
+  node_.runtimes = {"process"};
+  if (options_.runtime != "process") {
+    DockerRuntimeOptions dro;
+    dro.socket_path = options_.docker_socket;
+    dro.node_name = options_.name;
+    auto docker = std::make_unique<DockerRuntime>(dro);
+    Status ping = docker->Ping();
+    if (ping.ok()) {
+      docker_ = std::move(docker);
+      node_.runtimes.push_back("docker");
+    } else if (options_.runtime == "docker") {
+      return ping.WithContext("agent: --runtime docker (--docker-socket " + options_.docker_socket +
+                              ")");
+    }
+  }
+
   PodManagerOptions pm;
+  pm.image_runtime = docker_.get();
+  pm.prefer_images = docker_ != nullptr;
+  pm.pull_policy = options_.image_pull_policy;
   pm.node_name = options_.name;
   pm.node_address = options_.address;
   pm.work_dir = options_.work_dir;

@@ -22,6 +22,7 @@
 #include "net/server.h"
 #include "nodeagent/cgroups.h"
 #include "nodeagent/clock.h"
+#include "nodeagent/docker_runtime.h"
 #include "nodeagent/pods.h"
 #include "nodeagent/protocol.h"
 #include "nodeagent/proxy.h"
@@ -53,7 +54,14 @@ struct AgentOptions {
   bool enable_cgroups = true;
   int64_t log_max_bytes = 10 * 1024 * 1024;
   BackoffPolicy crash_backoff;
-  EventLog log;  // pod events and reconciler connectivity; may be empty
+  // Container runtime: "process" (commands only), "docker" (images through the Docker Engine
+  // API at docker_socket; Start fails when it does not answer) or "auto" (docker when the
+  // socket answers /_ping, else process). With docker the node reports runtimes
+  // ["process", "docker"]: pods with a command and no image still run as processes.
+  std::string runtime = "process";
+  std::string docker_socket = "/var/run/docker.sock";
+  std::string image_pull_policy;  // "", "Never", "IfNotPresent" or "Always" (overrides pods')
+  EventLog log;                   // pod events and reconciler connectivity; may be empty
 };
 
 class Agent {
@@ -90,6 +98,7 @@ class Agent {
   const Clock& clock_;
   model::Node node_;
   std::unique_ptr<Cgroups> cgroups_;
+  std::unique_ptr<DockerRuntime> docker_;  // before pods_: outlives it
   std::unique_ptr<PodManager> pods_;
   std::unique_ptr<ServiceProxy> proxy_;
   net::HttpClient client_;
