@@ -350,7 +350,23 @@ void PodManager::StartContainer(PodRun& pod, ContainerRun& c) {
       c.state = "waiting";
       c.reason = "ContainerCreating";
       c.message.clear();
-      if (rt->Observe(c.ref).phase == ContainerObservation::Phase::kRunning) MarkRunning(pod, c);
+      // Observe at once: a synchronous runtime reports it running (or already exited, and the
+      // process runtime's exit status can be read only once).
+      ContainerObservation o = rt->Observe(c.ref);
+      switch (o.phase) {
+        case ContainerObservation::Phase::kCreating:
+          break;
+        case ContainerObservation::Phase::kRunning:
+          MarkRunning(pod, c);
+          break;
+        case ContainerObservation::Phase::kExited:
+          MarkRunning(pod, c);
+          OnContainerExit(pod, c, o);
+          break;
+        case ContainerObservation::Phase::kStartFailed:
+          OnStartFailure(pod, c, o.message, o.reason);
+          break;
+      }
       return;
     }
     failure = ref.status();

@@ -7,7 +7,8 @@
 // Facts of these machines baked in: only runc works (crun fails on the hybrid cgroup layout),
 // explicit ulimits, cgroupfs, file events (no journald/syslog here).
 //
-// One service per test binary: PodmanService::Shared() starts it on first use; a GoogleTest
+// One service per test process (ctest runs each test case in a process of its own; a test
+// binary run by hand shares one): PodmanService::Shared() starts it on first use; a GoogleTest
 // environment stops it at the end (removes every container, kills the service and the conmon
 // processes left for exec sessions, unmounts and deletes the folder). Folders left by a test
 // binary that crashed are cleaned the same way at the next start.
