@@ -10,11 +10,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "nodeagent/expand.h"
 
@@ -103,8 +105,20 @@ PodManager::PodManager(PodManagerOptions options, const Clock& clock, Cgroups* c
       workers_(std::make_unique<WorkerPool>(std::max(1, options_.probe_threads))) {
   const char* path = std::getenv("PATH");
   agent_path_ = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  // Pods find the `ballast` binary the agent runs (`command: [ballast, demo-app]`) even when
+  // it is not installed on the PATH, e.g. run from a build directory. Last, so an installed
+  // program of the same name wins.
   std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec && self.has_parent_path()) {
+    const std::string dir = self.parent_path().string();
+    if ((":" + agent_path_ + ":").find(":" + dir + ":") == std::string::npos) {
+      agent_path_ += ":" + dir;
+    }
+  }
   fs::create_directories(options_.work_dir + "/pods", ec);
+  pods_root_ = fs::weakly_canonical(options_.work_dir + "/pods", ec).string();
+  if (ec) pods_root_ = options_.work_dir + "/pods";
 }
 
 PodManager::~PodManager() { workers_.reset(); }
@@ -228,6 +242,9 @@ ContainerLaunch PodManager::BuildLaunch(PodRun& pod, ContainerRun& c, bool prepa
   if (!in_image) {
     set("PATH", agent_path_);
     set("HOME", pod.dir + "/work");
+    // Marks every process of the pod (children inherit it), so a restarted agent that lost the
+    // pod's record still finds and stops them (KillUnrecordedProcesses).
+    set("BALLAST_POD_DIR", pods_root_ + "/" + pod.id);
   }
   set("HOSTNAME", pod.desired.name);
   set("HOST", in_image ? "0.0.0.0" : options_.node_address);
@@ -845,17 +862,49 @@ void PodManager::Persist(const PodRun& pod) const {
   WriteFileAtomically(pod.dir + "/pod.json", j.dump(2));
 }
 
+void PodManager::KillUnrecordedProcesses() {
+  std::set<pid_t> known;
+  for (const auto& [id, pod] : pods_) {
+    for (const auto& c : pod.containers) {
+      if (c.active && c.ref.pid > 0) known.insert(c.ref.pid);
+    }
+  }
+  std::vector<pid_t> orphans;
+  for (pid_t group : ProcessGroupsWithEnv("BALLAST_POD_DIR=" + pods_root_ + "/")) {
+    if (known.count(group) == 0 && group != ::getpgrp()) orphans.push_back(group);
+  }
+  if (orphans.empty()) return;
+  // Their pod's record is gone or unreadable (deleted, truncated by a crash): nobody would ever
+  // stop them, and they hold the pod's ports. SIGTERM, then SIGKILL what is left after 2 s.
+  for (pid_t group : orphans) {
+    Log("orphan_stopped", {{"process_group", std::to_string(group)},
+                           {"reason", "no readable pod record in " + pods_root_}});
+    SignalGroup(group, SIGTERM);
+  }
+  for (int i = 0; i < 20; ++i) {
+    bool any = false;
+    for (pid_t group : orphans) any = any || GroupAlive(group);
+    if (!any) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (pid_t group : orphans) SignalGroup(group, SIGKILL);
+}
+
 int PodManager::Restore() {
   int adopted = 0;
   std::error_code ec;
   int64_t now = clock_.NowMs();
   for (const auto& entry : fs::directory_iterator(options_.work_dir + "/pods", ec)) {
+    if (!entry.is_directory(ec)) continue;
     std::ifstream in(entry.path() / "pod.json");
-    if (!in) continue;
-    Json j = Json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) continue;
-    auto desired = DesiredPodFromJson(j.value("desired", Json::object()));
-    if (!desired.ok()) continue;
+    Json j = in ? Json::parse(in, nullptr, false) : Json();
+    auto desired = j.is_object() ? DesiredPodFromJson(j.value("desired", Json::object()))
+                                 : Result<DesiredPod>(InvalidArgument("missing or not JSON"));
+    if (!desired.ok()) {
+      Log("pod_record_unreadable",
+          {{"path", (entry.path() / "pod.json").string()}, {"error", desired.status().message()}});
+      continue;
+    }
     PodRun pod;
     pod.desired = std::move(*desired);
     pod.id = pod.desired.namespace_ + "_" + pod.desired.name;
@@ -923,6 +972,7 @@ int PodManager::Restore() {
     }
     pods_.emplace(pod.id, std::move(pod));
   }
+  KillUnrecordedProcesses();
   if (options_.image_runtime != nullptr) {
     std::set<std::string> known;
     for (const auto& [id, pod] : pods_) {

@@ -146,6 +146,8 @@ class PodManager {
                       const std::string& reason);
   void OnContainerExit(PodRun& pod, ContainerRun& c, const ContainerObservation& exit);
   ContainerRuntime* RuntimeOf(const PodRun& pod);
+  // Restore(): stops process groups of this agent's pods that no record accounts for.
+  void KillUnrecordedProcesses();
   ContainerLaunch BuildLaunch(PodRun& pod, ContainerRun& c, bool prepare);
   void BeginStop(PodRun& pod);
   bool SuperviseContainer(PodRun& pod, ContainerRun& c);
@@ -173,6 +175,7 @@ class PodManager {
   ProcessRuntime process_runtime_;
   std::map<std::string, PodRun> pods_;  // by id
   std::string agent_path_;              // PATH handed to pods
+  std::string pods_root_;               // work_dir/pods, canonical
   int64_t last_rotate_ms_ = 0;
   std::map<std::string, std::pair<std::string, bool>> last_reported_;  // id -> (phase, ready)
 

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -213,6 +214,32 @@ bool GroupAlive(pid_t pgid) {
     if (pgrp == pgid && state != 'Z' && state != 'X') return true;
   }
   return false;
+}
+
+std::vector<pid_t> ProcessGroupsWithEnv(const std::string& entry_prefix) {
+  std::set<pid_t> groups;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name[0] < '0' || name[0] > '9') continue;
+    std::ifstream env_in(entry.path() / "environ", std::ios::binary);
+    bool match = false;
+    for (std::string item; !match && std::getline(env_in, item, '\0');) {
+      match = item.compare(0, entry_prefix.size(), entry_prefix) == 0;
+    }
+    if (!match) continue;
+    std::ifstream stat_in(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat_in, line)) continue;
+    size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state = 0;
+    pid_t ppid = 0, pgrp = 0;
+    rest >> state >> ppid >> pgrp;
+    if (pgrp > 1 && state != 'Z' && state != 'X') groups.insert(pgrp);
+  }
+  return {groups.begin(), groups.end()};
 }
 
 Result<int> RunWithTimeout(const ProcessSpec& spec, int timeout_ms) {

@@ -55,6 +55,10 @@ bool SignalGroup(pid_t pgid, int sig);
 // True while a live (not zombie) process of the group exists. Scans /proc.
 bool GroupAlive(pid_t pgid);
 
+// The process groups of every live process whose environment has an entry beginning with
+// `entry_prefix` ("NAME=value-prefix"). Scans /proc; processes it may not read are skipped.
+std::vector<pid_t> ProcessGroupsWithEnv(const std::string& entry_prefix);
+
 // Runs `argv` to completion with a deadline (for exec probes): its own process group, killed
 // with SIGKILL at the deadline. Returns the exit code; DeadlineExceeded on timeout.
 Result<int> RunWithTimeout(const ProcessSpec& spec, int timeout_ms);

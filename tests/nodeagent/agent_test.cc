@@ -266,5 +266,69 @@ TEST(AgentTest, AgentBinaryKilledAndRestartedAdoptsPods) {
   EXPECT_TRUE(WaitUntil([&] { return !PidAlive(pod_pid); }));
 }
 
+TEST(AgentTest, PodWhoseRecordIsLostIsStoppedNotLeftRunning) {
+  // A crash (or a person) leaves a pod's pod.json truncated: the restarted agent cannot adopt
+  // the process, so it must stop it (it holds the pod's port) before starting the pod afresh.
+  FakeControlPlane cp;
+  TempDir dir;
+  SystemClock clock;
+  DesiredState st;
+  st.pods = {DemoPod("lost-rev1-fffff", "lost record")};
+  pid_t pid = 0;
+  {
+    Agent first(Options(cp.url(), dir.path()), clock);
+    ASSERT_TRUE(first.Start().ok());
+    cp.store().Set("node-a", st);
+    ASSERT_TRUE(WaitUntil([&] {
+      auto pods = first.Pods();
+      return pods.size() == 1 && pods[0].ready;
+    }));
+    pid = PodPid(dir.path(), "lost-rev1-fffff");
+    first.Stop();
+  }
+  ASSERT_TRUE(PidAlive(pid));
+  std::ofstream(dir.path() + "/pods/default_lost-rev1-fffff/pod.json", std::ios::trunc)
+      << "{\"truncat";
+  AgentOptions o = Options(cp.url(), dir.path());
+  o.stop_pods_on_exit = true;
+  Agent second(o, clock);
+  ASSERT_TRUE(second.Start().ok());
+  EXPECT_EQ(second.adopted(), 0);
+  EXPECT_TRUE(WaitUntil([&] { return !PidAlive(pid); })) << "orphan " << pid << " still runs";
+  // The pod runs again, once.
+  ASSERT_TRUE(WaitUntil([&] {
+    auto pods = second.Pods();
+    return pods.size() == 1 && pods[0].ready;
+  }));
+  EXPECT_NE(PodPid(dir.path(), "lost-rev1-fffff"), pid);
+}
+
+TEST(AgentTest, PodsFindTheBallastBinaryOffThePath) {
+  // `command: [ballast, demo-app]` (examples/repo) works with an agent run from a build
+  // directory that is not on the PATH.
+  FakeControlPlane cp;
+  TempDir dir;
+  pid_t agent = ::fork();
+  if (agent == 0) {
+    const char* env[] = {"PATH=/usr/bin:/bin", nullptr};
+    ::execle(BALLAST_BINARY, "ballast", "agent", "--server", cp.url().c_str(), "--name",
+             "node-path", "--address", "127.0.0.5", "--work-dir", dir.path().c_str(), "--heartbeat",
+             "1", "--no-cgroups", "--stop-pods-on-exit", static_cast<char*>(nullptr), env);
+    ::_exit(127);
+  }
+  ASSERT_TRUE(WaitUntil([&] { return cp.Registered("node-path"); }));
+  DesiredPod pod = DemoPod("path-rev1-ggggg", "found");
+  pod.template_.spec.containers[0].command = {"ballast", "demo-app"};
+  DesiredState st;
+  st.pods = {pod};
+  cp.store().Set("node-path", st);
+  EXPECT_TRUE(WaitUntil([&] {
+    auto pods = cp.Pods("node-path");
+    return pods.size() == 1 && pods[0].ready;
+  }));
+  ::kill(agent, SIGTERM);
+  ::waitpid(agent, nullptr, 0);
+}
+
 }  // namespace
 }  // namespace ballast::nodeagent
