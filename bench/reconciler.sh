@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end figures for the reconciler (bench/README.md, "reconciler"):
 #   1. git push -> webhook -> new pods Ready, one-line change, N pushes (p50/p99)
-#   2. GET /api/v1/status under wrk (req/s, p99), when wrk is installed
+#   2. GET /api/v1/status under wrk (req/s, p99; plain and conditional), when wrk is installed
 #   3. RSS of `ballast serve` holding 10,000 objects (5,000 Deployments at 0 replicas + 5,000
 #      Services)
 # Usage: bench/reconciler.sh [path/to/ballast] [pushes]
@@ -111,9 +111,24 @@ print("push->ready over %d pushes: p50 %.0f ms, p99 %.0f ms, min %.0f ms, max %.
       % (len(times), p(0.5) * 1000, p(0.99) * 1000, times[0] * 1000, times[-1] * 1000))
 PY
 
+# What the loop did: reconcile passes by reason, heartbeats by effect; during the pushes, then
+# over 5 idle seconds (the agent heartbeats every second).
+loop_metrics() { curl -s "$URL/metrics" | grep -E '^ballast_(reconciles|heartbeats)_total' | tr '\n' ' '; }
+echo "after the pushes: $(loop_metrics)"
+sleep 5
+echo "5 s later:        $(loop_metrics)"
+
 # --- 2. /api/v1/status under wrk ----------------------------------------------------------------
+etag() { curl -s -D - -o /dev/null "$1" | tr -d '\r' | sed -n 's/^[Ee][Tt][Aa][Gg]: //p'; }
+load() {  # load LABEL URL [wrk args...]
+  local label=$1 url=$2
+  shift 2
+  wrk -t2 -c32 -d10s --latency "$@" "$url" | grep -E "Requests/sec|99%|50%" |
+    awk -v l="$label" '{printf "%s%s", (NR == 1 ? l ": " : ", "), $0} END {print ""}' | tr -s ' '
+}
 if command -v wrk >/dev/null; then
-  wrk -t2 -c32 -d10s --latency "$URL/api/v1/status" | grep -E "Requests/sec|99%|50%"
+  load "status" "$URL/api/v1/status"
+  load "status, If-None-Match (304)" "$URL/api/v1/status" -H "If-None-Match: $(etag "$URL/api/v1/status")"
 else
   echo "wrk not installed: skipping the /api/v1/status load test"
 fi
@@ -163,8 +178,13 @@ for _ in $(seq 1 600); do
 done
 T1=$(date +%s.%N)
 OBJECTS=$(curl -s "$BIG_URL/api/v1/status" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["objects"]))')
-echo "$OBJECTS objects: Synced after $(echo "$T1 - $T0" | bc) s; RSS $(awk '/VmRSS/ {print $2/1024 " MiB"}' /proc/$BIG_PID/status)"
+sleep 2  # steady state: the history append's clean-up is done
+echo "$OBJECTS objects: Synced after $(echo "$T1 - $T0" | bc) s; RSS 2 s later $(awk '/VmRSS/ {print $2/1024 " MiB"}' /proc/$BIG_PID/status)"
 if command -v wrk >/dev/null; then
-  wrk -t2 -c32 -d10s --latency "$BIG_URL/api/v1/status" | grep -E "Requests/sec|99%|50%" |
-    sed 's/^/10,000 objects, status: /'
+  echo "status body: $(curl -s "$BIG_URL/api/v1/status" | wc -c) bytes"
+  load "10,000 objects, status" "$BIG_URL/api/v1/status"
+  load "10,000 objects, status, If-None-Match (304)" "$BIG_URL/api/v1/status" \
+    -H "If-None-Match: $(etag "$BIG_URL/api/v1/status")"
+  load "10,000 objects, deployments" "$BIG_URL/api/v1/deployments"
 fi
+echo "RSS after the load: $(awk '/VmRSS/ {print $2/1024 " MiB"}' /proc/$BIG_PID/status)"
