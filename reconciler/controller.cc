@@ -1,6 +1,7 @@
 #include "reconciler/controller.h"
 
 #include <algorithm>
+#include <cctype>
 #include <random>
 
 #include "diff/render.h"
@@ -36,6 +37,25 @@ const model::Manifest* FindObject(const std::vector<model::Manifest>& objects,
     if (m.key() == key) return &m;
   }
   return nullptr;
+}
+
+// The trigger a source revision is recorded with. A restore commit this reconciler pushed
+// (sources/git: "Roll back to #N (source abc1234)" with a "Requested-by:" trailer) names its
+// cause, "rollback #N" or "auto-rollback #N", whichever poll or webhook reads it first: the
+// regular poll often sees the pushed commit before the refresh the rollback asked for.
+std::string TriggerOf(const git::CommitInfo& commit, const std::string& trigger) {
+  constexpr std::string_view kPrefix = "Roll back to #";
+  const std::string& m = commit.message;
+  if (m.compare(0, kPrefix.size(), kPrefix) != 0) return trigger;
+  size_t end = kPrefix.size();
+  while (end < m.size() && std::isdigit(static_cast<unsigned char>(m[end]))) ++end;
+  if (end == kPrefix.size()) return trigger;
+  const std::string id = m.substr(kPrefix.size(), end - kPrefix.size());
+  constexpr std::string_view kBy = "\nRequested-by: ";
+  auto by = m.find(kBy);
+  if (by == std::string::npos) return trigger;
+  const bool automatic = m.compare(by + kBy.size(), 13, "auto-rollback") == 0;
+  return (automatic ? "auto-rollback #" : "rollback #") + id;
 }
 
 }  // namespace
@@ -77,7 +97,7 @@ void Controller::OnSnapshot(const git::SourceSnapshot& snapshot, const std::stri
   if (desired_sha_ != snapshot.commit.sha || !desired_tree_) {
     desired_tree_ = tree_;
     desired_sha_ = snapshot.commit.sha;
-    source_trigger_ = trigger;
+    source_trigger_ = TriggerOf(snapshot.commit, trigger);
   }
 }
 
@@ -731,6 +751,9 @@ model::Json Controller::NodesJson() const {
     items.push_back({{"name", n.name},
                      {"address", n.address},
                      {"ready", ready},
+                     // Until then this reconciler lists none of the node's pods (after a
+                     // restart: not gone, just not reported yet).
+                     {"podsReported", heard_.count(name) > 0},
                      {"pods", pods_on[name]},
                      {"allocatable", capacity},
                      {"labels", n.labels},

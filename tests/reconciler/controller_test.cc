@@ -182,6 +182,37 @@ TEST(Controller, StatusSaysWhyADeploymentIsNotHealthy) {
   EXPECT_EQ(message_of("web"), "");
 }
 
+TEST(Controller, RestoreCommitsAreRecordedAsTheRollbackWhicheverPollReadsThem) {
+  Sim sim;
+  sim.AddNode("n1");
+  sim.controller.OnSnapshot(Snapshot("aaa", {{"web.yaml", Web("app:1", 1)}}), "poll");
+  sim.Steps(2);
+  sim.controller.TakeHistoryAppends();
+  auto restore = [](const std::string& sha, const std::string& message) {
+    auto s = Snapshot(sha, {{"web.yaml", Web("app:" + sha, 1)}});
+    s.commit.message = message;
+    return s;
+  };
+  // What sources/git writes for `ballast rollback 1` and for an auto-rollback; a user's commit
+  // that merely mentions a rollback is a plain change.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"Roll back to #1 (source aaaaaaa)\n\nRequested-by: api\n", "rollback #1"},
+      {"Roll back to #12 (source aaaaaaa)\n\nRequested-by: auto-rollback of Deployment/default/web "
+       "(ProgressDeadlineExceeded)\n",
+       "auto-rollback #12"},
+      {"Roll back to #3 by hand\n", "poll"},
+      {"Revert \"Roll back to #1 (source aaaaaaa)\"\n\nRequested-by: api\n", "poll"},
+  };
+  int n = 0;
+  for (const auto& [message, trigger] : cases) {
+    sim.controller.OnSnapshot(restore("r" + std::to_string(++n), message), "poll");
+    sim.Steps(1);
+    auto appends = sim.controller.TakeHistoryAppends();
+    ASSERT_EQ(appends.size(), 1u) << message;
+    EXPECT_EQ(appends[0].trigger, trigger) << message;
+  }
+}
+
 TEST(Controller, NodeGetsDesiredStateOnlyAfterItReported) {
   Sim sim;
   sim.controller.OnRegister(MakeNode("n1"));
