@@ -37,31 +37,49 @@ struct Call {
   Json json;
 };
 
+// Where and how to call: the base URL (no trailing slash) and the bearer token, from the flags
+// and the environment. exit_code 2 (the error printed) for a bad --server URL or token file.
+struct Endpoint {
+  int exit_code = 0;
+  std::string base;
+  net::ClientOptions options;
+};
+
+Endpoint ResolveEndpoint(const FlagSet& flags) {
+  Endpoint e;
+  e.options.timeout = std::chrono::seconds(30);
+  if (!flags.Get("token-file").empty()) {
+    auto token = net::ReadTokenFile(flags.Get("token-file"));
+    if (!token.ok()) {
+      std::fprintf(stderr, "error: --token-file: %s\n", token.status().message().c_str());
+      e.exit_code = 2;
+      return e;
+    }
+    e.options.bearer_token = *token;
+  } else if (const char* env = std::getenv("BALLAST_TOKEN"); env != nullptr) {
+    e.options.bearer_token = env;
+  }
+  e.base = flags.Get("server");
+  while (!e.base.empty() && e.base.back() == '/') e.base.pop_back();
+  if (!net::ParseUrl(e.base).ok()) {
+    std::fprintf(stderr, "error: --server %s: not an http(s) URL\n", e.base.c_str());
+    e.exit_code = 2;
+  }
+  return e;
+}
+
 // Performs one API call; prints the error and sets exit_code 1 (or 2 for a bad --server URL /
 // token file) when it fails.
 Call Api(const FlagSet& flags, const std::string& method, const std::string& path,
          const Json& body = nullptr) {
   Call call;
-  net::ClientOptions options;
-  options.timeout = std::chrono::seconds(30);
-  if (!flags.Get("token-file").empty()) {
-    auto token = net::ReadTokenFile(flags.Get("token-file"));
-    if (!token.ok()) {
-      std::fprintf(stderr, "error: --token-file: %s\n", token.status().message().c_str());
-      call.exit_code = 2;
-      return call;
-    }
-    options.bearer_token = *token;
-  } else if (const char* env = std::getenv("BALLAST_TOKEN"); env != nullptr) {
-    options.bearer_token = env;
-  }
-  std::string base = flags.Get("server");
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  if (!net::ParseUrl(base).ok()) {
-    std::fprintf(stderr, "error: --server %s: not an http(s) URL\n", base.c_str());
-    call.exit_code = 2;
+  Endpoint endpoint = ResolveEndpoint(flags);
+  if (endpoint.exit_code != 0) {
+    call.exit_code = endpoint.exit_code;
     return call;
   }
+  const net::ClientOptions& options = endpoint.options;
+  const std::string& base = endpoint.base;
   net::HttpClient client(options);
   net::ClientRequest req;
   req.method = method;
@@ -418,25 +436,15 @@ int RunLogs(const Args& args) {
   flags.AddBool("follow", "f", "keep printing what is appended (Ctrl-C to stop)");
   if (auto rc = ParseOrExit(flags, args)) return *rc;
   if (flags.positional().size() != 1) return Usage(flags, "exactly one POD is required");
-  net::ClientOptions options;
-  if (!flags.Get("token-file").empty()) {
-    auto token = net::ReadTokenFile(flags.Get("token-file"));
-    if (!token.ok()) {
-      std::fprintf(stderr, "error: --token-file: %s\n", token.status().message().c_str());
-      return 2;
-    }
-    options.bearer_token = *token;
-  } else if (const char* env = std::getenv("BALLAST_TOKEN"); env != nullptr) {
-    options.bearer_token = env;
-  }
-  std::string base = flags.Get("server");
-  while (!base.empty() && base.back() == '/') base.pop_back();
+  Endpoint endpoint = ResolveEndpoint(flags);
+  if (endpoint.exit_code != 0) return endpoint.exit_code;
+  const std::string& base = endpoint.base;
   std::string url = base + "/api/v1/logs/" + net::PercentEncode(flags.positional()[0]) +
                     "?stream=" + (flags.GetBool("stderr") ? "stderr" : "stdout") +
                     "&tailBytes=" + net::PercentEncode(flags.Get("tail"));
   if (!flags.Get("container").empty())
     url += "&container=" + net::PercentEncode(flags.Get("container"));
-  net::HttpClient client(options);
+  net::HttpClient client(endpoint.options);
   std::string printed;
   for (;;) {
     auto r = client.Get(url);

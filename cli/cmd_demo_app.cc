@@ -29,10 +29,12 @@ std::string Env(const char* name, const std::string& fallback = "") {
 }  // namespace
 
 int RunDemoApp(const Args& args) {
-  FlagSet flags("ballast demo-app [flags]",
-                "Serve a demo HTTP app on $HOST:$PORT: / answers the message, pod name and "
-                "revision; /healthz answers 200 (503 while failing). POST /admin/fail and "
-                "/admin/recover switch /healthz, POST /admin/crash exits 1.");
+  FlagSet flags(
+      "ballast demo-app [flags]",
+      "Serve a demo HTTP app on $HOST:$PORT: / answers the message, pod name and "
+      "revision; /healthz answers 200 (503 while failing); /pid the process id (to tell a "
+      "restarted pod from the same one). POST /admin/fail and "
+      "/admin/recover switch /healthz, POST /admin/crash exits 1.");
   flags.AddString("message", "m", Env("MESSAGE", "hello from ballast"), "message served at /");
   flags.AddString("listen", "", "", "HOST:PORT (default $HOST:$PORT, else 127.0.0.1:8080)");
   flags.AddBool("fail-readiness", "", "answer /healthz with 503 from the start");
@@ -81,6 +83,9 @@ int RunDemoApp(const Args& args) {
     if (failing->load() || warming) return net::TextResponse(503, "failing\n");
     return net::TextResponse(200, "ok\n");
   });
+  const std::string pid = std::to_string(getpid());
+  router.HandleSync("GET", "/pid",
+                    [=](const net::Request&) { return net::TextResponse(200, pid + "\n"); });
   router.HandleSync("POST", "/admin/fail", [=](const net::Request&) {
     failing->store(true);
     return net::TextResponse(200, "failing\n");

@@ -6,6 +6,7 @@
 // server, or a change the API server would refuse).
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -76,6 +77,8 @@ int RunRemotePlan(const FlagSet& flags) {
       return 2;
     }
     options.bearer_token = *token;
+  } else if (const char* env = std::getenv("BALLAST_TOKEN"); env != nullptr && *env) {
+    options.bearer_token = env;
   }
   options.max_body_bytes = kMaxStateBytes;
   net::HttpClient client(options);
@@ -139,9 +142,11 @@ int RunPlan(const Args& args) {
                   "comma-separated [Kind:]/json/pointer entries to leave out of the comparison");
   flags.AddBool("diff", "", "also show the unified diff of each changed object (json: \"diff\")");
   flags.AddBool("verbose", "v", "also list unchanged objects");
-  flags.AddString("server", "", "http://127.0.0.1:7070",
-                  "without PATH: the reconciler whose plan to show");
-  flags.AddString("token-file", "", "", "without PATH: file holding the API bearer token");
+  const char* server = std::getenv("BALLAST_SERVER");
+  flags.AddString("server", "", server != nullptr && *server ? server : "http://127.0.0.1:7070",
+                  "without PATH: the reconciler whose plan to show (env BALLAST_SERVER)");
+  flags.AddString("token-file", "", "",
+                  "without PATH: file holding the API bearer token (env BALLAST_TOKEN)");
   if (auto rc = ParseOrExit(flags, args)) return *rc;
   const std::string output = flags.Get("output");
   const char* usage_error = nullptr;
