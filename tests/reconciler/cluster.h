@@ -7,11 +7,14 @@
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -45,21 +48,35 @@ inline bool WaitFor(const std::function<bool()>& cond,
   return cond();
 }
 
-// A Deployment of `ballast demo-app` answering `message`, plus a Service on `service_port`.
-inline std::string WebManifest(const std::string& message, int replicas, int service_port,
-                               const std::string& extra_annotations = "") {
-  std::string m = R"(apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-)" + extra_annotations +
-                  R"(spec:
-  replicas: )" + std::to_string(replicas) +
-                  R"(
-  selector:
+// A Deployment `web` of `ballast demo-app` pods answering `message`, plus a Service `web` on
+// `service_port`. RollingUpdate with the given bounds; readiness probed every second.
+struct WebSpec {
+  std::string message = "v1";
+  int replicas = 1;
+  int service_port = 0;
+  int max_surge = 1;
+  int max_unavailable = 0;
+  std::vector<std::string> app_args;  // more demo-app flags, e.g. {"--ready-after", "2"}
+  std::string annotations;            // lines under metadata.annotations, indented 4
+  int progress_deadline_seconds = 0;  // 0: Kubernetes' default
+};
+
+inline std::string WebManifest(const WebSpec& w) {
+  std::string args = "\"--message\", \"" + w.message + "\"";
+  for (const auto& a : w.app_args) args += ", \"" + a + "\"";
+  std::string m = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n";
+  if (!w.annotations.empty()) m += "  annotations:\n" + w.annotations;
+  m += "spec:\n";
+  if (w.progress_deadline_seconds > 0) {
+    m += "  progressDeadlineSeconds: " + std::to_string(w.progress_deadline_seconds) + "\n";
+  }
+  m += "  replicas: " + std::to_string(w.replicas) + "\n";
+  m += R"(  selector:
     matchLabels: {app: web}
   strategy:
-    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}
+    rollingUpdate: {maxSurge: )" +
+       std::to_string(w.max_surge) + ", maxUnavailable: " + std::to_string(w.max_unavailable) +
+       R"(}
   template:
     metadata:
       labels: {app: web}
@@ -68,8 +85,8 @@ metadata:
       containers:
         - name: web
           command: [")" BALLAST_BINARY R"(", "demo-app"]
-          args: ["--message", ")" +
-                  message + R"("]
+          args: [)" +
+       args + R"(]
           ports: [{name: http, containerPort: 8080}]
           readinessProbe:
             httpGet: {path: /healthz, port: http}
@@ -81,15 +98,19 @@ metadata: {name: web}
 spec:
   selector: {app: web}
   ports: [{name: http, port: )" +
-                  std::to_string(service_port) + R"(, targetPort: http}]
+       std::to_string(w.service_port) + R"(, targetPort: http}]
 )";
   return m;
 }
 
-struct ServeOptions {
-  std::string repo_url;  // empty: the farm's bare path
-  std::vector<std::string> extra;
-};
+// The same with maxSurge 1, maxUnavailable 0.
+inline std::string WebManifest(const std::string& message, int replicas, int service_port) {
+  WebSpec w;
+  w.message = message;
+  w.replicas = replicas;
+  w.service_port = service_port;
+  return WebManifest(w);
+}
 
 class Cluster {
  public:
@@ -97,6 +118,7 @@ class Cluster {
   ~Cluster() {
     agents_.clear();
     serve_.reset();
+    KillLeftoverPods();
   }
 
   RepoFarm& farm() { return farm_; }
@@ -143,23 +165,38 @@ class Cluster {
   }
   void StopServe() { serve_.reset(); }
 
+  // Starts `n` more agents, "n2" on 127.0.0.2, "n3" on 127.0.0.3, ...
   bool StartAgents(int n, const std::vector<std::string>& extra = {}) {
     for (int i = 0; i < n; ++i) {
-      std::string name = "n" + std::to_string(i + 2);
+      const size_t index = agents_.size();
+      std::string name = "n" + std::to_string(index + 2);
       std::vector<std::string> argv = {BALLAST_BINARY, "agent",
                                        "--server",     url_,
                                        "--name",       name,
-                                       "--address",    "127.0.0." + std::to_string(i + 2),
+                                       "--address",    "127.0.0." + std::to_string(index + 2),
                                        "--work-dir",   dir_ / ("agent-" + name),
                                        "--heartbeat",  "1",
                                        "--cpu",        "4",
                                        "--memory",     "4Gi",
                                        "--no-cgroups", "--stop-pods-on-exit"};
       argv.insert(argv.end(), extra.begin(), extra.end());
-      auto p = std::make_unique<ChildProcess>();
-      if (!p->Start(argv, dir_ / ("agent-" + name + ".log"))) return false;
-      agents_.push_back(std::move(p));
+      agent_argv_.push_back(argv);
+      agents_.push_back(nullptr);
+      if (!StartAgent(index)) return false;
     }
+    return true;
+  }
+  // kill -9 of agent `i` ("n<i+2>"): its pods keep running (own sessions), nobody reports them.
+  void KillAgent(size_t i) {
+    if (agents_.at(i)) kill(agents_[i]->pid(), SIGKILL);
+    agents_[i].reset();
+  }
+  // Starts agent `i` again with the same name, address and work directory.
+  bool StartAgent(size_t i) {
+    auto p = std::make_unique<ChildProcess>();
+    const std::string name = "n" + std::to_string(i + 2);
+    if (!p->Start(agent_argv_.at(i), dir_ / ("agent-" + name + ".log"))) return false;
+    agents_[i] = std::move(p);
     return true;
   }
 
@@ -244,11 +281,175 @@ class Cluster {
   TempDir dir_;
   RepoFarm farm_;
   std::unique_ptr<ChildProcess> serve_;
+  // Pods whose agent was killed (or a test that failed before restarting it) outlive their
+  // agent: every process still working under one of this cluster's agent directories is ended.
+  void KillLeftoverPods() {
+    namespace fs = std::filesystem;
+    const std::string prefix = dir_ / "agent-";
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+      const std::string pid = entry.path().filename();
+      if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::error_code link_ec;
+      auto cwd = fs::read_symlink(entry.path() / "cwd", link_ec);
+      if (!link_ec && cwd.string().rfind(prefix, 0) == 0) kill(std::stoi(pid), SIGKILL);
+    }
+  }
+
   std::vector<std::unique_ptr<ChildProcess>> agents_;
+  std::vector<std::vector<std::string>> agent_argv_;
   std::string url_;
   std::string serve_log_;
   int serve_starts_ = 0;
   int port_ = 0;
 };
+
+// What a user polling `ballast get pods` sees, over time: GET /api/v1/nodes and then
+// GET /api/v1/pods, back to back from a thread of its own, until Stop(). Answers that fail (a
+// reconciler being restarted) are skipped.
+struct PodSample {
+  int64_t taken_ms = 0;  // steady clock, when the pods answer arrived
+  // Every node listed has reported its pods to this reconciler (after a restart, the pods of a
+  // node that has not reported yet are missing from the list, not gone).
+  bool complete = false;
+  Json pods;  // the items
+};
+
+class PodSampler {
+ public:
+  // `nodes`: how many nodes the cluster has (a sample is complete once all of them reported).
+  PodSampler(std::string url, size_t nodes) : url_(std::move(url)), nodes_(nodes) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~PodSampler() { Stop(); }
+  PodSampler(const PodSampler&) = delete;
+  PodSampler& operator=(const PodSampler&) = delete;
+
+  // Stops sampling and returns every sample, oldest first.
+  std::vector<PodSample> Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+    std::lock_guard<std::mutex> lock(mu_);
+    return samples_;
+  }
+
+ private:
+  void Run() {
+    net::ClientOptions o;
+    o.timeout = std::chrono::seconds(5);
+    net::HttpClient client(o);
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stop_) return;
+      }
+      auto nodes = client.Get(url_ + "/api/v1/nodes");
+      auto pods = client.Get(url_ + "/api/v1/pods");
+      if (nodes.ok() && pods.ok() && nodes->status == 200 && pods->status == 200) {
+        auto nj = nodes->JsonBody();
+        auto pj = pods->JsonBody();
+        if (nj.ok() && pj.ok()) {
+          PodSample sample;
+          sample.taken_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::steady_clock::now().time_since_epoch())
+                                .count();
+          sample.complete = (*nj)["items"].size() == nodes_;
+          for (const auto& n : (*nj)["items"]) {
+            if (!n.value("podsReported", false)) sample.complete = false;
+          }
+          sample.pods = (*pj)["items"];
+          std::lock_guard<std::mutex> lock(mu_);
+          samples_.push_back(std::move(sample));
+        }
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  std::string url_;
+  size_t nodes_;
+  std::thread thread_;
+  std::mutex mu_;
+  bool stop_ = false;               // guarded by mu_
+  std::vector<PodSample> samples_;  // guarded by mu_
+};
+
+// The rolling-update bounds of Kubernetes for a Deployment of `replicas` with resolved `max_surge`
+// and `max_unavailable`, on one listing of its pods:
+//   ready pods that are not terminating   >= replicas - max_unavailable
+//   pods that are not terminating         <= replicas + max_surge
+// A pod being stopped still exists: the list shows it (`terminating`, "Terminating" in
+// `ballast get pods`, as kubectl shows a pod with a deletion timestamp) until its agent reports
+// it gone. As in Kubernetes, it counts in neither bound: the Deployment controller leaves pods
+// with a deletion timestamp out of a ReplicaSet's replicas and of the available count, so during a
+// rollout `kubectl get pods` can list replicas + maxSurge pods plus the ones still terminating.
+// Returns "" when the bounds hold, else what broke them.
+inline std::string BoundsViolation(const Json& pods, const std::string& deployment, int replicas,
+                                   int max_surge, int max_unavailable) {
+  int live = 0, ready = 0;
+  std::string names;
+  for (const auto& p : pods) {
+    if (p.value("deployment", "") != deployment) continue;
+    const bool terminating = p.value("terminating", false);
+    names += " " + p.value("name", "") + "(" + p.value("revision", "") +
+             (terminating ? ",terminating" : "") + (p.value("ready", false) ? ",ready" : "") + ")";
+    if (terminating) continue;
+    ++live;
+    if (p.value("ready", false)) ++ready;
+  }
+  std::string why;
+  if (ready < replicas - max_unavailable) {
+    why = std::to_string(ready) + " ready < " + std::to_string(replicas - max_unavailable);
+  }
+  if (live > replicas + max_surge) {
+    why += (why.empty() ? "" : ", ") + std::to_string(live) + " pods > " +
+           std::to_string(replicas + max_surge);
+  }
+  return why.empty() ? "" : why + ":" + names;
+}
+
+// What a user would take for a restarted pod, over all samples: a restart count above 0 or a
+// container whose start time changed. Returns "" when there is none.
+inline std::string RestartedPods(const std::vector<PodSample>& samples) {
+  std::map<std::string, int64_t> started;  // pod/container -> startedAtMs
+  for (const auto& s : samples) {
+    for (const auto& p : s.pods) {
+      const std::string name = p.value("name", "");
+      if (p.value("restarts", 0) != 0) return name + " restarted: " + p.dump();
+      for (const auto& c : p.value("containers", Json::array())) {
+        int64_t at = c.value("startedAtMs", int64_t{0});
+        if (at == 0) continue;
+        auto [it, fresh] = started.emplace(name + "/" + c.value("name", ""), at);
+        if (!fresh && it->second != at) {
+          return name + " was started again: startedAtMs " + std::to_string(it->second) + " then " +
+                 std::to_string(at);
+        }
+      }
+    }
+  }
+  return "";
+}
+
+// A stop is final: a pod once shown as terminating is never shown as running on afterwards.
+// Returns "" when that holds.
+inline std::string UnstoppedPods(const std::vector<PodSample>& samples) {
+  std::set<std::string> terminating;
+  for (const auto& s : samples) {
+    for (const auto& p : s.pods) {
+      const std::string name = p.value("name", "");
+      if (p.value("terminating", false)) {
+        terminating.insert(name);
+      } else if (terminating.count(name)) {
+        return name + " was terminating and is not any more";
+      }
+    }
+  }
+  return "";
+}
 
 }  // namespace ballast::reconciler::testing
