@@ -371,11 +371,13 @@ TEST(ReconcilerE2E, ManualSyncTokenAndWebhookSignatures) {
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->status, 401) << headers.begin()->first;
   }
-  // Larger than the cap (1 MiB): refused before anything is checked.
+  // Larger than the cap (1 MiB): refused before anything is checked, with 413 (or, when the
+  // server closes before the client has written it all, a reset connection).
   r = c.Post("/api/v1/webhook/git", Json{{"pad", std::string(size_t{1} << 21, 'x')}}, "",
              {{"X-GitHub-Event", "push"}});
-  ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->status, 413);
+  if (r.ok()) {
+    EXPECT_EQ(r->status, 413);
+  }
   // A refresh would start at once; give one the time to finish, then nothing was fetched.
   std::this_thread::sleep_for(std::chrono::seconds(1));
   EXPECT_EQ(Fetches(c), fetches);
@@ -496,8 +498,11 @@ TEST(ReconcilerE2E, KillNineMidRolloutRestartsNoPodAndFinishesTheRollout) {
       pending_at_kill.insert(name);
       continue;
     }
-    pid_at_kill[name] = PodPid(p["address"].get<std::string>());
-    EXPECT_NE(pid_at_kill[name], "") << p.dump();
+    // (A pod that just started may take a moment to listen.)
+    std::string& pid = pid_at_kill[name];
+    EXPECT_TRUE(WaitFor([&] { return !(pid = PodPid(p["address"].get<std::string>())).empty(); },
+                        std::chrono::seconds(10)))
+        << p.dump();
   }
 
   // Restarted on the same port: agents report back, the pods are adopted and the rollout goes
@@ -875,7 +880,8 @@ TEST(ReconcilerE2E, CliAgainstARunningCluster) {
   for (const std::string usage :
        {"", "nonsense", "status extra", "status -o yaml", "get", "get widgets", "get pods -o yaml",
         "get pods nodes", "rollback", "rollback abc", "rollback 0", "unpin now", "history x",
-        "logs", "sync --bogus", "status --server not-a-url"}) {
+        "logs", "sync --bogus", "status --server not-a-url",
+        "status --token-file /nonexistent/token"}) {
     r = Ballast(env, usage, true);
     EXPECT_EQ(r.exit_code, 2) << "ballast " << usage << "\n" << r.output;
   }
