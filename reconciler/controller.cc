@@ -123,7 +123,33 @@ bool Controller::OnHeartbeat(const nodeagent::Heartbeat& heartbeat) {
   pods = heartbeat.pods;
   for (auto& p : pods) p.node = heartbeat.node.name;
   heard_.insert(heartbeat.node.name);
+  // At once, not at the next pass: until then every listing would show these pods as stopping.
+  Adopt(heartbeat.node.name);
   return true;
+}
+
+void Controller::Adopt(const std::string& node) {
+  auto reported = reported_.find(node);
+  if (reported == reported_.end()) return;
+  for (const auto& p : reported->second) {
+    if (intended_.count(p.name) || stopped_.count(p.name) || lost_.count(p.name) || p.terminating) {
+      continue;
+    }
+    const model::Manifest* owner =
+        FindObject(applied_.objects, {"Deployment", p.namespace_, p.deployment});
+    if (owner == nullptr) continue;
+    auto t = templates_.find(p.revision);
+    if (t == templates_.end()) continue;
+    IntendedPod ip;
+    ip.desired.name = p.name;
+    ip.desired.namespace_ = p.namespace_;
+    ip.desired.deployment = p.deployment;
+    ip.desired.revision = p.revision;
+    ip.desired.template_ = t->second;
+    ip.node = node;
+    ip.created_ms = p.created_ms;
+    intended_[p.name] = std::move(ip);
+  }
 }
 
 Status Controller::SyncNow(const std::string& trigger) {
@@ -251,32 +277,11 @@ int64_t Controller::Reconcile() {
     wake(decision.next_check_ms);
   }
 
-  // Adoption: pods an agent runs that belong to an applied Deployment, at a revision whose
-  // template is known, are kept as they are (a restarted reconciler restarts nothing).
   std::map<std::string, const model::Manifest*> deployments;  // "ns/name"
   for (const auto& m : applied_.objects) {
     if (m.deployment()) deployments[m.metadata().namespace_ + "/" + m.metadata().name] = &m;
   }
-  for (const auto& [node, pods] : reported_) {
-    for (const auto& p : pods) {
-      if (intended_.count(p.name) || stopped_.count(p.name) || lost_.count(p.name) ||
-          p.terminating) {
-        continue;
-      }
-      if (!deployments.count(p.namespace_ + "/" + p.deployment)) continue;
-      auto t = templates_.find(p.revision);
-      if (t == templates_.end()) continue;
-      IntendedPod ip;
-      ip.desired.name = p.name;
-      ip.desired.namespace_ = p.namespace_;
-      ip.desired.deployment = p.deployment;
-      ip.desired.revision = p.revision;
-      ip.desired.template_ = t->second;
-      ip.node = node;
-      ip.created_ms = p.created_ms;
-      intended_[p.name] = std::move(ip);
-    }
-  }
+  for (const auto& [node, pods] : reported_) Adopt(node);
   // Stopped pods that no agent reports any more are forgotten.
   {
     std::set<std::string> reported_names;

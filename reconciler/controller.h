@@ -157,6 +157,10 @@ class Controller {
     int64_t created_ms = 0;
   };
   void Apply(const std::string& trigger);
+  // Adoption: the pods `node`'s agent reports that belong to an applied Deployment, at a
+  // revision whose template is known, are kept as they run (a restarted reconciler restarts
+  // nothing). Pods stopped, lost or terminating are not taken back.
+  void Adopt(const std::string& node);
   std::vector<model::Pod> PodView() const;
   // desired_tree_'s objects, as values; empty before the first valid revision.
   std::vector<model::Manifest> DesiredObjects() const;

@@ -353,6 +353,10 @@ TEST(Controller, RestartMidRolloutAdoptsBothRevisionsAndFinishes) {
   second.running = first.running;
   second.controller.OnRegister(MakeNode("n1"));
   second.Heartbeat("n1");
+  // Listed as running the moment they are reported, before any pass: none shows as stopping.
+  const model::Json listed = second.controller.PodsJson();
+  ASSERT_EQ(listed["items"].size(), names.size());
+  for (const auto& p : listed["items"]) EXPECT_FALSE(p["terminating"].get<bool>()) << p.dump();
   second.Step();
   // Nothing was restarted: every pod still runs under its name.
   for (const auto& n : names) {
