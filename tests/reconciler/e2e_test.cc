@@ -96,19 +96,22 @@ std::map<std::string, Json> LivePods(const Json& pods) {
   return out;
 }
 
-// Every sample keeps the rolling-update bounds (see BoundsViolation); samples taken while a
-// restarted reconciler had not heard from every node yet are left out.
-void ExpectBoundsHeld(const std::vector<PodSample>& samples, int replicas, int max_surge,
-                      int max_unavailable, int64_t mark_ms = 0) {
+// The first sample that breaks the rolling-update bounds (see BoundsViolation), "" when every
+// one keeps them. Samples taken while a restarted reconciler had not heard from every node yet
+// are left out; `mark_ms` (a steady-clock time) dates the one reported.
+std::string BoundsBroken(const std::vector<PodSample>& samples, int replicas, int max_surge,
+                         int max_unavailable, int64_t mark_ms = 0) {
   int checked = 0;
   for (const auto& s : samples) {
     if (!s.complete) continue;
     ++checked;
     std::string why = BoundsViolation(s.pods, "web", replicas, max_surge, max_unavailable);
-    ASSERT_EQ(why, "") << "sample " << checked << " of " << samples.size() << ", "
-                       << s.taken_ms - mark_ms << " ms after the mark";
+    if (!why.empty()) {
+      return why + " (sample " + std::to_string(checked) + " of " + std::to_string(samples.size()) +
+             ", " + std::to_string(s.taken_ms - mark_ms) + " ms after the mark)";
+    }
   }
-  EXPECT_GT(checked, 0);
+  return checked > 0 ? "" : "no complete sample";
 }
 
 // True when some sample lists pods of both revisions that are not terminating (the poller saw
@@ -300,7 +303,7 @@ TEST(ReconcilerE2E, PushBadCommitRevertAndRollback) {
   // Throughout: the bounds held, no pod restarted, no stopped pod came back, and while the bad
   // revision was the newest, the running pods stayed exactly as they were.
   auto samples = sampler.Stop();
-  ExpectBoundsHeld(samples, 3, 1, 1);
+  EXPECT_EQ(BoundsBroken(samples, 3, 1, 1), "") << c.Logs();
   EXPECT_EQ(RestartedPods(samples), "");
   EXPECT_EQ(UnstoppedPods(samples), "");
   EXPECT_TRUE(SawMidRollout(samples, rev1, rev2)) << "the poller never saw a rollout under way";
@@ -545,7 +548,7 @@ TEST(ReconcilerE2E, KillNineMidRolloutRestartsNoPodAndFinishesTheRollout) {
       << "old-revision pods started after the kill: " << *old_started.begin();
   EXPECT_LE(new_names.size(), 4 + pending_at_kill.size());
   // The bounds held across the restart, whenever the reconciler had heard from every node.
-  ExpectBoundsHeld(samples, 4, 1, 0, kill_ms);
+  EXPECT_EQ(BoundsBroken(samples, 4, 1, 0, kill_ms), "") << c.Logs();
 
   // History was reloaded, not restarted: v1 and v2, nothing applied twice.
   Json history = c.Get("/api/v1/history");
@@ -725,7 +728,7 @@ TEST(ReconcilerE2E, AutoRollbackWhenTheNewRevisionNeverBecomesReady) {
   })) << history.dump();
   // Throughout, the old pods kept serving: two ready, at most three pods.
   auto samples = sampler.Stop();
-  ExpectBoundsHeld(samples, 2, 1, 0);
+  EXPECT_EQ(BoundsBroken(samples, 2, 1, 0), "") << c.Logs();
   EXPECT_EQ(RestartedPods(samples), "");
   EXPECT_TRUE(ThroughService("127.0.0.2", web.service_port).rfind("v1", 0) == 0);
 }
