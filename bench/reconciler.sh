@@ -181,10 +181,13 @@ OBJECTS=$(curl -s "$BIG_URL/api/v1/status" | python3 -c 'import json,sys; print(
 sleep 2  # steady state: the history append's clean-up is done
 echo "$OBJECTS objects: Synced after $(echo "$T1 - $T0" | bc) s; RSS 2 s later $(awk '/VmRSS/ {print $2/1024 " MiB"}' /proc/$BIG_PID/status)"
 if command -v wrk >/dev/null; then
-  echo "status body: $(curl -s "$BIG_URL/api/v1/status" | wc -c) bytes"
+  echo "status body: $(curl -s "$BIG_URL/api/v1/status" | wc -c) bytes," \
+    "gzipped $(curl -s -H 'Accept-Encoding: gzip' "$BIG_URL/api/v1/status" | wc -c) bytes"
   load "10,000 objects, status" "$BIG_URL/api/v1/status"
   load "10,000 objects, status, If-None-Match (304)" "$BIG_URL/api/v1/status" \
     -H "If-None-Match: $(etag "$BIG_URL/api/v1/status")"
+  load "10,000 objects, status, gzip" "$BIG_URL/api/v1/status" -H "Accept-Encoding: gzip"
   load "10,000 objects, deployments" "$BIG_URL/api/v1/deployments"
+  load "10,000 objects, deployments, gzip" "$BIG_URL/api/v1/deployments" -H "Accept-Encoding: gzip"
 fi
 echo "RSS after the load: $(awk '/VmRSS/ {print $2/1024 " MiB"}' /proc/$BIG_PID/status)"

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "net/gzip.h"
+
 namespace ballast::reconciler {
 
 std::optional<ResponseCache::Document> ResponseCache::Lookup(const std::string& key,
@@ -22,10 +24,30 @@ ResponseCache::Document ResponseCache::Put(const std::string& key, std::string b
   if (!slot.doc.body || slot.doc.etag != etag || *slot.doc.body != body) {
     slot.doc.body = std::make_shared<const std::string>(std::move(body));
     slot.doc.etag = std::move(etag);
+    slot.gzip = Document{};
   }
   slot.valid = true;
   slot.expires_at_ms = expires_at_ms;
   return slot.doc;
+}
+
+ResponseCache::Document ResponseCache::Gzipped(const std::string& key, const Document& doc) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = slots_.find(key);
+    if (it != slots_.end() && it->second.doc.body == doc.body && it->second.gzip.body) {
+      return it->second.gzip;
+    }
+  }
+  // Compressed outside the lock: other readers go on meanwhile (two may compress the same
+  // document once; the result is the same).
+  Document gz;
+  gz.body = std::make_shared<const std::string>(net::Gzip(*doc.body));
+  gz.etag = GzipEntityTag(doc.etag);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = slots_.find(key);
+  if (it != slots_.end() && it->second.doc.body == doc.body) it->second.gzip = gz;
+  return gz;
 }
 
 void ResponseCache::Invalidate(const std::string& key) {
@@ -57,6 +79,11 @@ std::string EntityTag(std::string_view body) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "\"%016llx\"", static_cast<unsigned long long>(h));
   return buf;
+}
+
+std::string GzipEntityTag(std::string_view etag) {
+  if (etag.size() < 2 || etag.back() != '"') return std::string(etag) + "-gz";
+  return std::string(etag.substr(0, etag.size() - 1)) + "-gz\"";
 }
 
 bool IfNoneMatch(std::string_view header, std::string_view etag) {

@@ -36,6 +36,10 @@ class ResponseCache {
   // document's, the previous one (same ETag, same buffer) stays. `expires_at_ms` 0: valid until
   // invalidated.
   Document Put(const std::string& key, std::string body, int64_t expires_at_ms = 0);
+  // The gzip variant of `doc` (the current document of `key`), compressed on first use and kept
+  // with it; its ETag is doc's with "-gz" inside the quotes. When `key` moved on meanwhile, the
+  // variant is returned but not kept.
+  Document Gzipped(const std::string& key, const Document& doc);
   void Invalidate(const std::string& key);
   void InvalidateAll();
   // Keys looked up within the last `window_ms`: documents somebody polls, worth rendering again
@@ -45,6 +49,7 @@ class ResponseCache {
  private:
   struct Slot {
     Document doc;
+    Document gzip;  // of doc, once asked for
     bool valid = false;
     int64_t expires_at_ms = 0;
     int64_t last_lookup_ms = 0;
@@ -55,6 +60,9 @@ class ResponseCache {
 
 // The strong entity tag of `body`: a 64-bit FNV-1a hash in hex, quoted.
 std::string EntityTag(std::string_view body);
+
+// The ETag of the gzip variant of the document tagged `etag`: "-gz" inside the quotes.
+std::string GzipEntityTag(std::string_view etag);
 
 // True when an If-None-Match header value names `etag`: "*", or a comma-separated list of
 // tags, where a weak tag (W/"...") matches its strong twin (RFC 9110 weak comparison, which

@@ -17,6 +17,7 @@
 #include "model/codec.h"
 #include "model/manifest.h"
 #include "net/client.h"
+#include "net/gzip.h"
 #include "nodeagent/protocol.h"
 #include "reconciler/log.h"
 #include "reconciler/metrics.h"
@@ -310,20 +311,31 @@ struct Service::Impl {
     MarkDirty(urgent);
   }
 
-  net::Response DocumentResponse(const net::Request& req, const ResponseCache::Document& doc) {
+  // A cached document as the request asks for it: gzip when accepted (and worth it), 304 when
+  // If-None-Match names what would be sent.
+  net::Response DocumentResponse(const std::string& key, const net::Request& req,
+                                 const ResponseCache::Document& doc) {
+    const auto* accept = req.Header("Accept-Encoding");
+    const bool gzip = accept != nullptr && doc.body->size() >= 1024 && net::AcceptsGzip(*accept);
     net::Response resp;
-    resp.headers.emplace_back("ETag", doc.etag);
+    resp.headers.emplace_back("ETag", gzip ? GzipEntityTag(doc.etag) : doc.etag);
     // Clients may keep it but must ask again (cheaply, with If-None-Match) before using it.
     resp.headers.emplace_back("Cache-Control", "no-cache");
+    resp.headers.emplace_back("Vary", "Accept-Encoding");
     resp.content_type = "application/json";
     if (const auto* inm = req.Header("If-None-Match");
-        inm != nullptr && IfNoneMatch(*inm, doc.etag)) {
+        inm != nullptr && IfNoneMatch(*inm, resp.headers[0].second)) {
       metrics.api_cache.Inc("not_modified");
       resp.status = 304;
       return resp;
     }
     resp.status = 200;
-    resp.shared_body = doc.body;
+    if (gzip) {
+      resp.headers.emplace_back("Content-Encoding", "gzip");
+      resp.shared_body = cache.Gzipped(key, doc).body;
+    } else {
+      resp.shared_body = doc.body;
+    }
     return resp;
   }
 
@@ -335,13 +347,13 @@ struct Service::Impl {
       std::string key = key_of(req);
       if (auto doc = cache.Lookup(key, clock->NowMs())) {
         metrics.api_cache.Inc("hit");
-        responder.Send(DocumentResponse(req, *doc));
+        responder.Send(DocumentResponse(key, req, *doc));
         metrics.api_duration.Observe(SecondsSince(t0));
         return;
       }
       metrics.api_cache.Inc("miss");
       Post([this, key, req, responder, t0] {
-        responder.Send(DocumentResponse(req, Document(key)));
+        responder.Send(DocumentResponse(key, req, Document(key)));
         metrics.api_duration.Observe(SecondsSince(t0));
       });
     };

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "net/client.h"
+#include "net/gzip.h"
 #include "net/http.h"
 #include "net/router.h"
 #include "net/server.h"
@@ -317,6 +318,59 @@ TEST_F(ServerTest, SharedBodyAndNotModifiedOnOneKeptAliveConnection) {
   EXPECT_EQ(not_modified.find("Content-Length"), std::string::npos) << not_modified;
   EXPECT_NE(not_modified.find("ETag: \"v1\""), std::string::npos) << not_modified;
   EXPECT_NE(got.find("Content-Length: 9"), std::string::npos) << got;
+}
+
+// What `gzip -dc` (the real tool) reads back from `data`.
+std::string Gunzip(const std::string& data) {
+  std::string path = std::filesystem::temp_directory_path() /
+                     ("ballast-gzip-" + std::to_string(::getpid()) + ".gz");
+  {
+    FILE* f = std::fopen(path.c_str(), "wb");
+    std::fwrite(data.data(), 1, data.size(), f);
+    std::fclose(f);
+  }
+  std::string out;
+  FILE* p = ::popen(("gzip -dc " + path).c_str(), "r");
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  EXPECT_EQ(::pclose(p), 0) << "gzip -dc failed";
+  std::filesystem::remove(path);
+  return out;
+}
+
+TEST(GzipTest, GzipReadsBackWithTheGzipTool) {
+  EXPECT_EQ(Gunzip(Gzip("")), "");
+  EXPECT_EQ(Gunzip(Gzip("{\"a\":1}\n")), "{\"a\":1}\n");
+  std::string doc;
+  for (int i = 0; i < 20000; ++i) {
+    doc +=
+        "{\"kind\":\"Deployment\",\"name\":\"app" + std::to_string(i) + "\",\"sync\":\"Synced\"},";
+  }
+  std::string gz = Gzip(doc);
+  EXPECT_LT(gz.size(), doc.size() / 10);
+  EXPECT_EQ(Gunzip(gz), doc);
+  std::string noise;
+  uint32_t x = 12345;
+  for (int i = 0; i < 300000; ++i) {
+    x = x * 1103515245 + 12345;
+    noise.push_back(static_cast<char>(x >> 24));
+  }
+  EXPECT_EQ(Gunzip(Gzip(noise)), noise);  // incompressible: grows a little, still reads back
+}
+
+TEST(GzipTest, AcceptEncoding) {
+  EXPECT_TRUE(AcceptsGzip("gzip"));
+  EXPECT_TRUE(AcceptsGzip("gzip, deflate, br"));
+  EXPECT_TRUE(AcceptsGzip("br;q=1.0, GZIP;q=0.5"));
+  EXPECT_TRUE(AcceptsGzip("x-gzip"));
+  EXPECT_TRUE(AcceptsGzip("*"));
+  EXPECT_FALSE(AcceptsGzip(""));
+  EXPECT_FALSE(AcceptsGzip("identity"));
+  EXPECT_FALSE(AcceptsGzip("deflate, br"));
+  EXPECT_FALSE(AcceptsGzip("gzip;q=0"));
+  EXPECT_FALSE(AcceptsGzip("gzip; q=0.000, br"));
+  EXPECT_FALSE(AcceptsGzip("gzipped"));
 }
 
 TEST(ClientTest, RefusedIsUnavailableAndNamesTheUrl) {

@@ -4,6 +4,7 @@
 // each (observable through /metrics).
 
 #include <atomic>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +28,25 @@ std::string ServiceManifest(int port) {
   return "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n"
          "  ports: [{name: http, port: " +
          std::to_string(port) + ", targetPort: 8080}]\n";
+}
+
+// `n` more Services, so that documents are large enough to be sent gzipped.
+std::string MoreServices(int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) {
+    out += "---\napiVersion: v1\nkind: Service\nmetadata: {name: extra-" + std::to_string(i) +
+           "}\nspec:\n  selector: {app: extra}\n  ports: [{port: 80, targetPort: 8080}]\n";
+  }
+  return out;
+}
+
+// The port of Service "web" in a services document; 0 when absent.
+int WebPort(const Json& services) {
+  if (!services.is_object()) return 0;
+  for (const auto& s : services["items"]) {
+    if (s["name"] == "web") return s["ports"][0]["port"].get<int>();
+  }
+  return 0;
 }
 
 net::ClientResponse Get(const std::string& url, const std::string& if_none_match = "") {
@@ -70,9 +90,23 @@ double Metric(const std::string& text, const std::string& name,
 
 std::string MetricsText(Cluster& c) { return Get(c.url() + "/metrics").body; }
 
+// What `gzip -dc` reads back from `data`.
+std::string Gunzip(const std::string& data) {
+  testing::TempDir dir;
+  std::string path = dir / "body.gz";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << data;
+  }
+  auto r = git::testing::Sh("gzip -dc " + path);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return r.output;
+}
+
 TEST(ApiTest, DocumentsAreCurrentRightAfterAChangeAndRevalidateWithETags) {
   Cluster c;
-  std::string sha1 = c.Commit({{"web.yaml", ServiceManifest(80)}}, "port 80");
+  std::string sha1 =
+      c.Commit({{"web.yaml", ServiceManifest(80)}, {"more.yaml", MoreServices(20)}}, "port 80");
   ASSERT_TRUE(c.StartServe({"--sync", "manual"}));
   ASSERT_TRUE(WaitFor([&] {
     Json s = c.Status();
@@ -101,9 +135,7 @@ TEST(ApiTest, DocumentsAreCurrentRightAfterAChangeAndRevalidateWithETags) {
   ASSERT_EQ(after.status, 200);
   EXPECT_NE(ETag(after), etag);
   EXPECT_EQ(Body(after)["appliedRevision"], sha1);
-  Json services = c.Get("/api/v1/services");
-  ASSERT_EQ(services["items"].size(), 1u);
-  EXPECT_EQ(services["items"][0]["ports"][0]["port"], 80);
+  EXPECT_EQ(WebPort(c.Get("/api/v1/services")), 80);
 
   // Again with the status being polled (documents in use are rendered ahead): a new commit,
   // seen through the webhook, then synced; each step visible at once.
@@ -112,14 +144,33 @@ TEST(ApiTest, DocumentsAreCurrentRightAfterAChangeAndRevalidateWithETags) {
   ASSERT_TRUE(WaitFor([&] { return Body(Get(status_url))["revision"] == sha2; })) << c.Logs();
   std::string etag2 = ETag(Get(status_url));
   EXPECT_EQ(Body(Get(status_url))["appliedRevision"], sha1);
-  EXPECT_EQ(Get(c.url() + "/api/v1/services").JsonBody()->at("items")[0]["ports"][0]["port"], 80);
+  EXPECT_EQ(WebPort(c.Get("/api/v1/services")), 80);
   ASSERT_EQ(c.Post("/api/v1/sync", Json::object())->status, 200);
   auto synced = Get(status_url, etag2);
   ASSERT_EQ(synced.status, 200);
   EXPECT_EQ(Body(synced)["appliedRevision"], sha2);
-  EXPECT_EQ(c.Get("/api/v1/services")["items"][0]["ports"][0]["port"], 81);
+  EXPECT_EQ(WebPort(c.Get("/api/v1/services")), 81);
   // The plan's document too (a view of its own in the cache).
   EXPECT_EQ(c.Get("/api/v1/plan")["appliedRevision"], sha2);
+
+  // gzip for clients that accept it: the same document, its own ETag, 304 with that tag.
+  net::HttpClient client;
+  net::ClientRequest gz_req;
+  gz_req.url = status_url;
+  gz_req.headers.emplace_back("Accept-Encoding", "gzip");
+  auto gz = client.Do(gz_req);
+  ASSERT_TRUE(gz.ok());
+  ASSERT_EQ(gz->status, 200);
+  auto identity = Get(status_url);
+  ASSERT_GT(identity.body.size(), 1024u);  // 21 objects: worth compressing
+  const auto* encoding = net::FindHeader(gz->headers, "Content-Encoding");
+  ASSERT_NE(encoding, nullptr);
+  EXPECT_EQ(*encoding, "gzip");
+  EXPECT_LT(gz->body.size(), identity.body.size());
+  EXPECT_EQ(Gunzip(gz->body), identity.body);
+  EXPECT_NE(ETag(*gz), ETag(identity));
+  gz_req.headers.emplace_back("If-None-Match", ETag(*gz));
+  EXPECT_EQ(client.Do(gz_req)->status, 304);
 
   std::string metrics = MetricsText(c);
   EXPECT_GE(Metric(metrics, "ballast_api_cache_requests_total", "result=\"not_modified\""), 1);
