@@ -138,6 +138,7 @@ struct Service::Impl {
   bool dirty_urgent = true;
   int64_t last_reconcile_end_ms = 0;
   int64_t last_reconcile_ms = 0;  // how long the last pass took
+  int64_t last_trim_ms = 0;
   // What each node reported last (timestamps cleared), to tell a heartbeat that changes
   // something from one that only says "still here".
   struct NodeReport {
@@ -188,6 +189,7 @@ struct Service::Impl {
   static constexpr int64_t kResyncMs = 10000;
   // A GET document polled within this window is rendered again right after each reconcile pass.
   static constexpr int64_t kHotWindowMs = 2000;
+  static constexpr int64_t kTrimEveryMs = 10000;
 
   // Loop thread: the state changed; `urgent` reconciles at once, otherwise coalesced.
   void MarkDirty(bool urgent) {
@@ -251,6 +253,13 @@ struct Service::Impl {
     last_reconcile_ms = static_cast<int64_t>(secs * 1000);
     PublishDocuments();
     Ship();
+    // A large state (a pass of 50 ms or more: thousands of objects) leaves the pass's transient
+    // copies (the plan's input, the documents' JSON trees) freed but held in the malloc arenas;
+    // give them back now and then.
+    if (last_reconcile_ms >= 50 && last_reconcile_end_ms - last_trim_ms >= kTrimEveryMs) {
+      ::malloc_trim(0);
+      last_trim_ms = last_reconcile_end_ms;
+    }
   }
 
   // ---- cached GET documents -----------------------------------------------------------------
