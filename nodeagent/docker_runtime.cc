@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace ballast::nodeagent {
@@ -104,14 +105,19 @@ const char* SignalName(int signal) {
 }  // namespace
 
 DockerRuntime::DockerRuntime(DockerRuntimeOptions options)
-    : options_(std::move(options)), client_(options_.socket_path) {}
+    : options_(std::move(options)), client_(options_.socket_path) {
+  engine_thread_ = std::thread([this] { EngineLoop(); });
+}
 
 DockerRuntime::~DockerRuntime() {
   std::map<std::string, std::shared_ptr<Watcher>> watchers;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;  // the engine thread finishes the tasks already queued
     watchers.swap(watchers_);
   }
+  tasks_cv_.notify_all();
+  engine_thread_.join();
   for (auto& [name, w] : watchers) w->cancel = true;
   for (auto& [name, w] : watchers) {
     if (w->thread.joinable()) w->thread.join();
@@ -138,9 +144,16 @@ Result<ContainerRef> DockerRuntime::Start(const ContainerLaunch& launch) {
   auto w = std::make_shared<Watcher>();
   w->launch = launch;
   w->name = ContainerName(launch);
-  if (auto old = Find(w->name)) Release(ContainerRef{old->name, 0, 0, false});
+  if (Find(w->name)) Release(ContainerRef{w->name, 0, 0, false});
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    // A removal of this name still queued (an earlier attempt of the same restart) must not
+    // remove the container about to be created.
+    std::unique_lock<std::mutex> lock(mu_);
+    tasks_cv_.wait(lock, [&] {
+      return task_running_ != w->name &&
+             std::none_of(tasks_.begin(), tasks_.end(),
+                          [&](const EngineTask& t) { return t.name == w->name; });
+    });
     watchers_[w->name] = w;
   }
   w->thread = std::thread([this, w] { Run(*w, false, 0); });
@@ -201,33 +214,57 @@ void DockerRuntime::Signal(const ContainerRef& ref, int signal) {
     return;
   }
   if (signal == SIGKILL) w->killed = true;
-  DockerRequest r;
-  r.method = "POST";
-  r.path = "/containers/" + ref.id + "/kill?signal=" + SignalName(signal);
-  r.timeout_ms = options_.call_timeout_ms;
-  (void)client_.Call(r);  // 409/404: it is not running any more, which Observe will tell
+  Queue({ref.id, signal, nullptr});
 }
 
 void DockerRuntime::Release(const ContainerRef& ref) {
+  if (ref.id.empty()) return;
   std::shared_ptr<Watcher> w;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = watchers_.find(ref.id);
     if (it != watchers_.end()) {
       w = it->second;
+      w->cancel = true;
       watchers_.erase(it);
     }
   }
-  if (w) {
-    w->cancel = true;
-    if (w->thread.joinable()) w->thread.join();
+  Queue({ref.id, 0, w});
+}
+
+void DockerRuntime::Queue(EngineTask task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push_back(std::move(task));
   }
-  if (ref.id.empty()) return;
-  DockerRequest r;
-  r.method = "DELETE";
-  r.path = "/containers/" + ref.id + "?force=true&v=true";
-  r.timeout_ms = options_.call_timeout_ms;
-  (void)client_.Call(r);
+  tasks_cv_.notify_all();
+}
+
+void DockerRuntime::EngineLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    tasks_cv_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+    if (tasks_.empty()) return;  // stopping, nothing left
+    EngineTask task = std::move(tasks_.front());
+    tasks_.pop_front();
+    task_running_ = task.name;
+    lock.unlock();
+    DockerRequest r;
+    r.method = task.signal == 0 ? "DELETE" : "POST";
+    r.path = task.signal == 0
+                 ? "/containers/" + task.name + "?force=true&v=true"
+                 : "/containers/" + task.name + "/kill?signal=" + SignalName(task.signal);
+    r.timeout_ms = options_.call_timeout_ms;
+    if (task.signal == 0 && task.watcher && task.watcher->thread.joinable()) {
+      task.watcher->thread.join();
+    }
+    // Errors change nothing: a container that is gone or not running any more is what a kill
+    // or a removal wants, and the watcher reports what really happened.
+    (void)client_.Call(r);
+    lock.lock();
+    task_running_.clear();
+    tasks_cv_.notify_all();
+  }
 }
 
 void DockerRuntime::Fail(Watcher& w, const std::string& reason, const std::string& message) {

@@ -16,6 +16,8 @@
 // - Limits: memory -> HostConfig.Memory, cpu -> NanoCpus.
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -52,13 +54,15 @@ class DockerRuntime : public ContainerRuntime {
   // InvalidArgument without an image; everything else happens on the watcher thread.
   Result<ContainerRef> Start(const ContainerLaunch& launch) override;
   ContainerObservation Observe(ContainerRef& ref) override;
-  // Sent as POST /containers/{id}/kill?signal=...; a signal that arrives while the container is
-  // still being created stops it from starting.
+  // Sent as POST /containers/{id}/kill?signal=... (queued, see Release); a signal that arrives
+  // while the container is still being created stops it from starting.
   void Signal(const ContainerRef& ref, int signal) override;
   // Finds the container by name; its logs are followed again from the time the pod's log files
   // were last written.
   bool Adopt(ContainerRef& ref, const ContainerLaunch& launch) override;
-  // Stops watching and removes the container (force).
+  // Stops watching and removes the container (force). Like Signal, done in order on the
+  // runtime's engine thread, so that stopping many pods does not hold up the supervision loop
+  // (podman takes 100-300 ms per call); a Start of the same name waits for it.
   void Release(const ContainerRef& ref) override;
   // POST /containers/{id}/exec, then /exec/{id}/start (bounded by timeout_ms), then the exit
   // code from /exec/{id}/json.
@@ -75,11 +79,23 @@ class DockerRuntime : public ContainerRuntime {
   void FollowLogs(Watcher& w, int64_t since_ns);
   void Fail(Watcher& w, const std::string& reason, const std::string& message);
   std::shared_ptr<Watcher> Find(const std::string& id);
+  struct EngineTask {
+    std::string name;
+    int signal = 0;  // 0: remove the container
+    std::shared_ptr<Watcher> watcher;
+  };
+  void Queue(EngineTask task);
+  void EngineLoop();
 
   DockerRuntimeOptions options_;
   DockerClient client_;
-  std::mutex mu_;                                             // guards watchers_
+  std::mutex mu_;                                             // guards the fields below
   std::map<std::string, std::shared_ptr<Watcher>> watchers_;  // by container name
+  std::deque<EngineTask> tasks_;                              // queued kills and removals, in order
+  std::string task_running_;                                  // name of the task being run
+  std::condition_variable tasks_cv_;
+  bool stopping_ = false;
+  std::thread engine_thread_;  // last: started once the fields above exist
 };
 
 }  // namespace ballast::nodeagent

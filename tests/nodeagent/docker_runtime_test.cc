@@ -148,7 +148,7 @@ TEST_F(DockerRuntimeTest, RunsTheImageWithEnvArgsPublishedPortAndProbe) {
   // period ends with SIGKILL).
   pm_->SetDesired({}, {});
   ASSERT_TRUE(Until([&] { return pm_->Empty(); }));
-  EXPECT_TRUE(Containers().empty());
+  EXPECT_TRUE(WaitUntil([&] { return Containers().empty(); }));
 }
 
 TEST_F(DockerRuntimeTest, SigtermStopsGracefullyWithinTheGracePeriod) {
@@ -168,7 +168,7 @@ TEST_F(DockerRuntimeTest, SigtermStopsGracefullyWithinTheGracePeriod) {
         return pm_->Empty();
       },
       60s));
-  EXPECT_TRUE(Containers().empty());
+  EXPECT_TRUE(WaitUntil([&] { return Containers().empty(); }));
 }
 
 TEST_F(DockerRuntimeTest, CrashLoopBackOffAndLivenessExecProbeRestarts) {
@@ -181,7 +181,8 @@ TEST_F(DockerRuntimeTest, CrashLoopBackOffAndLivenessExecProbeRestarts) {
   EXPECT_EQ(p->containers[0].last_reason, "Error");
   ASSERT_TRUE(Until(
       [&] { return (p = Pod("crashy-1")) && p->containers[0].reason == "CrashLoopBackOff"; }));
-  EXPECT_LE(Containers().size(), 1u) << "exited containers are removed before the next start";
+  EXPECT_TRUE(WaitUntil([&] { return Containers().size() <= 1; }))
+      << "exited containers are removed";
 
   // An exec liveness probe (run inside the container through the exec API) that fails.
   auto sick = ImageContainer("sick", "localhost/bb:v1", {"sh", "-c", "sleep 600"});
@@ -224,7 +225,7 @@ TEST_F(DockerRuntimeTest, MissingImageReasons) {
   EXPECT_NE(p->containers[0].message.find("Failed to pull image \"localhost/bb:nope\""),
             std::string::npos)
       << p->containers[0].message;
-  EXPECT_TRUE(Containers().empty());
+  EXPECT_TRUE(WaitUntil([&] { return Containers().empty(); }));
 }
 
 TEST_F(DockerRuntimeTest, MemoryHogIsOomKilled) {

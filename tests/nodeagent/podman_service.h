@@ -60,6 +60,11 @@ class PodmanService {
     return instance_;
   }
 
+  // Stops the shared service now (tests: the environment does it; other programs call this).
+  static void Shutdown() {
+    if (instance_) instance_->Stop();
+  }
+
   const std::string& socket() const { return socket_; }
   const std::string& dir() const { return dir_; }
   DockerClient client() const { return DockerClient(socket_); }
