@@ -3,6 +3,10 @@
 #   docker build -t ballast .
 #   docker run --rm -p 7070:7070 ballast serve --repo https://example.com/org/manifests.git \
 #       --listen 0.0.0.0:7070
+# An agent that runs pods' images through the host's engine needs its socket (and root, or the
+# docker group):
+#   docker run --rm --network host -v /var/run/docker.sock:/var/run/docker.sock --user root \
+#       ballast agent --server http://RECONCILER:7070 --name "$(hostname)" --runtime docker
 
 FROM debian:bookworm-slim AS build
 WORKDIR /src

@@ -15,6 +15,7 @@ test_packages=(
   lighttpd lighttpd-mod-openssl openssh-server openssh-client
   prometheus
   chromium
+  podman runc busybox-static
 )
 
 wanted=("${build_packages[@]}")
