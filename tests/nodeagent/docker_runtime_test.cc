@@ -6,6 +6,8 @@
 
 #include "nodeagent/docker_runtime.h"
 
+#include "nodeagent/agent.h"
+
 #include <fstream>
 #include <sstream>
 
@@ -272,6 +274,50 @@ TEST_F(DockerRuntimeTest, RestartedAgentAdoptsItsContainersAndRemovesStrangers) 
   std::string out = PodDir("keep-1") + "/logs/web.stdout.log";
   ASSERT_TRUE(WaitUntil([&] { return ReadFile(out).find("second") != std::string::npos; }));
   EXPECT_EQ(ReadFile(out).find("first"), ReadFile(out).rfind("first"));
+}
+
+TEST(AgentRuntimeFlags, DockerNeedsTheSocketAutoFallsBackAndNodesReportRuntimes) {
+  std::string why;
+  PodmanService* podman = PodmanService::Shared(&why);
+  ASSERT_NE(podman, nullptr) << "podman: " << why;
+  SystemClock clock;
+  auto options = [&](const std::string& runtime, const std::string& socket,
+                     const std::string& dir) {
+    AgentOptions o;
+    o.name = "flags";
+    o.address = "127.0.0.1";
+    o.work_dir = dir;
+    o.logs_port = -1;
+    o.enable_cgroups = false;
+    o.runtime = runtime;
+    o.docker_socket = socket;
+    return o;
+  };
+  TempDir dir;
+  const std::string nowhere = dir.path() + "/no-engine.sock";
+  {
+    Agent agent(options("docker", nowhere, dir.path() + "/a"), clock);
+    Status s = agent.Start();
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("--runtime docker (--docker-socket " + nowhere + ")"),
+              std::string::npos)
+        << s.message();
+  }
+  {
+    Agent agent(options("auto", nowhere, dir.path() + "/b"), clock);
+    ASSERT_TRUE(agent.Start().ok());
+    EXPECT_EQ(agent.NodeInfo().runtimes, std::vector<std::string>{"process"});
+  }
+  {
+    Agent agent(options("auto", podman->socket(), dir.path() + "/c"), clock);
+    ASSERT_TRUE(agent.Start().ok());
+    EXPECT_EQ(agent.NodeInfo().runtimes, (std::vector<std::string>{"process", "docker"}));
+  }
+  {
+    Agent agent(options("containerd", nowhere, dir.path() + "/d"), clock);
+    Status s = agent.Start();
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.message();
+  }
 }
 
 }  // namespace

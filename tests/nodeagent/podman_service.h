@@ -179,6 +179,9 @@ class PodmanService {
     if (pid_ < 0) return "fork failed";
     if (pid_ == 0) {
       ::setsid();  // its own process group, killed as a whole at the end
+      // conmon inherits the working directory and writes an "oom" marker file there when a
+      // container is OOM-killed: keep it in the folder.
+      if (::chdir(dir_.c_str()) != 0) ::_exit(126);
       ::setenv("CONTAINERS_CONF", (dir_ + "/containers.conf").c_str(), 1);
       ::setenv("CONTAINERS_STORAGE_CONF", (dir_ + "/storage.conf").c_str(), 1);
       FILE* f = std::freopen(log.c_str(), "a", stdout);
