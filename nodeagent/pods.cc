@@ -670,6 +670,7 @@ bool PodManager::ApplyProbeResults() {
                   std::max(now, c.started_ms + int64_t{p->initial_delay_seconds} * 1000);
           }
           changed = true;
+          Persist(pod);
         } else if (st.failures >= std::max(1, probe->failure_threshold)) {
           kill("Container " + c.spec.name +
                " failed startup probe, will be restarted: " + r.outcome.message);
@@ -685,10 +686,13 @@ bool PodManager::ApplyProbeResults() {
         if (!c.ready && st.successes >= std::max(1, probe->success_threshold)) {
           c.ready = true;
           changed = true;
+          // Recorded, so that an agent restarted now reports the adopted pod still ready.
+          Persist(pod);
         } else if (c.ready && st.failures >= std::max(1, probe->failure_threshold)) {
           c.ready = false;
           c.message = "Readiness probe failed: " + r.outcome.message;
           changed = true;
+          Persist(pod);
         }
         break;
     }
