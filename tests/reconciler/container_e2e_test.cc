@@ -6,7 +6,6 @@
 // image-only Deployment unscheduled with the scheduler's reason.
 
 #include <gtest/gtest.h>
-#include <signal.h>
 
 #include <set>
 
@@ -177,17 +176,20 @@ TEST(ContainerE2E, DeploymentOfImagesRollsReportsReasonsAndSurvivesAnAgentKill) 
 
   // kill -9 of the agent: a new one adopts the running containers, nothing restarts.
   Json before = c.Get("/api/v1/pods");
-  ::kill(c.AgentPid(0), SIGKILL);
-  ASSERT_TRUE(c.StartAgents(1, docker_agent));
+  c.KillAgent(0);
+  ASSERT_TRUE(c.StartAgent(0));
   ASSERT_TRUE(WaitFor([&] {
     Json nodes = c.Get("/api/v1/nodes");
     return !nodes.is_null() && nodes["items"].size() == 1 && nodes["items"][0]["ready"] == true;
   }));
   ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2) || c.ReadyPods().size() == 2; })) << c.Logs();
+  size_t kept = 0;
   for (const auto& [name, id_image] : EngineContainers(*podman, "n2")) {
     if (v2_containers.count(name) == 0) continue;
     EXPECT_EQ(id_image.first, v2_containers[name].first) << name << " is the same container";
+    kept++;
   }
+  EXPECT_EQ(kept, v2_containers.size());
   Json after = c.Get("/api/v1/pods");
   for (const auto& p : before["items"]) {
     if (p["deployment"] != "web") continue;
@@ -200,7 +202,8 @@ TEST(ContainerE2E, DeploymentOfImagesRollsReportsReasonsAndSurvivesAnAgentKill) 
     }
     EXPECT_TRUE(found) << p["name"];
   }
-  EXPECT_TRUE(WaitFor([&] { return ThroughService("127.0.0.2", svc_port) == "v2\n"; }));
+  EXPECT_TRUE(WaitFor([&] { return ThroughService("127.0.0.2", svc_port) == "v2\n"; }))
+      << c.Get("/api/v1/pods").dump(2) << c.Logs();
 }
 
 TEST(ContainerE2E, ProcessOnlyNodeLeavesAnImageOnlyDeploymentUnscheduled) {
