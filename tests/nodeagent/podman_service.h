@@ -1,9 +1,10 @@
 #pragma once
 
 // A real Docker Engine API for tests: Debian's podman (`podman system service`) on a unix
-// socket, with all of its state (storage, run root, tmp, networks, containers.conf) in one
-// temporary folder, always configured the same way: through CONTAINERS_CONF and
-// CONTAINERS_STORAGE_CONF only, never extra flags (mixing the two breaks podman's cleanup).
+// socket, with all of its state (storage, run root, tmp, network definitions, containers.conf)
+// in one temporary folder and a bridge network of its own, always configured the same way:
+// through CONTAINERS_CONF and CONTAINERS_STORAGE_CONF only, never extra flags (mixing the two
+// breaks podman's cleanup).
 // Facts of these machines baked in: only runc works (crun fails on the hybrid cgroup layout),
 // explicit ulimits, cgroupfs, file events (no journald/syslog here).
 //
@@ -166,6 +167,20 @@ class PodmanService {
            "[network]\n"
            "network_config_dir = \""
         << dir_ << "/networks\"\n";
+    // A network of its own (bridge and subnet named after this process): podman's default one
+    // (podman0, 10.88.0.0/16) would be shared with every other service running on the machine,
+    // which hand out the same addresses and tear the bridge down under each other.
+    const unsigned pid = static_cast<unsigned>(::getpid());
+    std::ofstream(dir_ + "/networks/podman.json")
+        << "{\"name\": \"podman\", \"driver\": \"bridge\",\n"
+           " \"id\": \"2f259bab93aaaaa2542ba43ef33eb990d0999ee1b9924b557b7be53c0b7a1bb9\",\n"
+           " \"network_interface\": \"blst"
+        << pid << "\",\n \"created\": \"2026-01-01T00:00:00Z\",\n"
+        << " \"subnets\": [{\"subnet\": \"10." << 200 + (pid >> 8) % 50 << "." << pid % 256
+        << ".0/24\", \"gateway\": \"10." << 200 + (pid >> 8) % 50 << "." << pid % 256
+        << ".1\"}],\n"
+           " \"ipv6_enabled\": false, \"internal\": false, \"dns_enabled\": false,\n"
+           " \"ipam_options\": {\"driver\": \"host-local\"}}\n";
     std::ofstream(dir_ + "/storage.conf") << "[storage]\n"
                                              "driver = \"overlay\"\n"
                                              "graphroot = \""
