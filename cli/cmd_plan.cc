@@ -112,6 +112,11 @@ int RunRemotePlan(const FlagSet& flags) {
     return 2;
   }
   const bool json_output = flags.Get("output") == "json";
+  // Every status output shows the pin: the plan is then against the pinned entry, not git.
+  if (!json_output && body->contains("pinned") && (*body)["pinned"].is_number_integer()) {
+    std::printf("Pinned to history entry #%lld: auto-sync paused until `ballast unpin`.\n",
+                static_cast<long long>((*body)["pinned"].get<int64_t>()));
+  }
   Print(*plan, *body, json_output, flags.GetBool("verbose"));
   if (want_diff && !json_output && (*body)["objects"].is_array()) {
     for (const auto& o : (*body)["objects"]) {

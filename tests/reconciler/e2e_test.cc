@@ -589,6 +589,8 @@ TEST(ReconcilerE2E, ReadOnlyRemoteRollbackNeedsPin) {
   cli = c.Cli("status");
   EXPECT_NE(cli.output.find("Pinned:    #1"), std::string::npos) << cli.output;
   EXPECT_EQ(c.Get("/api/v1/plan")["pinned"], 1);
+  cli = c.Cli("plan");
+  EXPECT_NE(cli.output.find("Pinned to history entry #1"), std::string::npos) << cli.output;
   EXPECT_EQ(c.Cli("sync").exit_code, 1);  // pinned: auto-sync paused, sync refused
 
   // A push while pinned is read but not applied.
@@ -606,6 +608,7 @@ TEST(ReconcilerE2E, ReadOnlyRemoteRollbackNeedsPin) {
       << c.Logs();
   EXPECT_TRUE(WaitFor([&] { return ThroughService("127.0.0.2", svc_port).rfind("v3", 0) == 0; }));
   EXPECT_EQ(c.Cli("status").output.find("Pinned:"), std::string::npos);
+  EXPECT_EQ(c.Cli("plan").output.find("Pinned"), std::string::npos);
 }
 
 TEST(ReconcilerE2E, KilledAgentsReplicasComeBackOnTheOthers) {
