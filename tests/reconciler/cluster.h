@@ -308,15 +308,23 @@ class Cluster {
 // GET /api/v1/pods, back to back from a thread of its own, until Stop(). Answers that fail (a
 // reconciler being restarted) are skipped.
 struct PodSample {
+  int64_t asked_ms = 0;  // steady clock, when the nodes were asked for
   int64_t taken_ms = 0;  // steady clock, when the pods answer arrived
   // Every node listed has reported its pods to this reconciler (after a restart, the pods of a
   // node that has not reported yet are missing from the list, not gone).
   bool complete = false;
-  Json pods;  // the items
+  Json nodes;  // the items of /api/v1/nodes
+  Json pods;   // the items of /api/v1/pods
 };
 
 class PodSampler {
  public:
+  static int64_t SteadyNowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
   // `nodes`: how many nodes the cluster has (a sample is complete once all of them reported).
   PodSampler(std::string url, size_t nodes) : url_(std::move(url)), nodes_(nodes) {
     thread_ = std::thread([this] { Run(); });
@@ -346,6 +354,7 @@ class PodSampler {
         std::lock_guard<std::mutex> lock(mu_);
         if (stop_) return;
       }
+      const int64_t asked = SteadyNowMs();
       auto nodes = client.Get(url_ + "/api/v1/nodes");
       auto pods = client.Get(url_ + "/api/v1/pods");
       if (nodes.ok() && pods.ok() && nodes->status == 200 && pods->status == 200) {
@@ -353,13 +362,13 @@ class PodSampler {
         auto pj = pods->JsonBody();
         if (nj.ok() && pj.ok()) {
           PodSample sample;
-          sample.taken_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::steady_clock::now().time_since_epoch())
-                                .count();
+          sample.asked_ms = asked;
+          sample.taken_ms = SteadyNowMs();
           sample.complete = (*nj)["items"].size() == nodes_;
           for (const auto& n : (*nj)["items"]) {
             if (!n.value("podsReported", false)) sample.complete = false;
           }
+          sample.nodes = (*nj)["items"];
           sample.pods = (*pj)["items"];
           std::lock_guard<std::mutex> lock(mu_);
           samples_.push_back(std::move(sample));
