@@ -151,7 +151,8 @@ int RunAgent(const Args& args) {
   nodeagent::SystemClock clock;
   nodeagent::Agent agent(o, clock);
   if (Status s = agent.Start(); !s.ok()) {
-    std::fprintf(stderr, "ballast agent: %s\n", s.message().c_str());
+    // Agent::Start's errors already begin with "agent: ".
+    std::fprintf(stderr, "ballast %s\n", s.message().c_str());
     return 1;
   }
   model::Node node = agent.NodeInfo();

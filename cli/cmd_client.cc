@@ -411,6 +411,11 @@ int RunGet(const Args& args) {
       std::vector<std::string> r = {Str(n["name"]), n["ready"].get<bool>() ? "Ready" : "NotReady",
                                     Str(n["address"]), n["pods"].dump()};
       if (wide) {
+        std::string runtimes;
+        if (n.contains("runtimes") && n["runtimes"].is_array()) {
+          for (const auto& rt : n["runtimes"]) runtimes += (runtimes.empty() ? "" : ",") + Str(rt);
+        }
+        r.push_back(runtimes);
         r.push_back(Str(n["agentVersion"]));
         r.push_back(Str(n["lastHeartbeat"]));
       }
@@ -418,6 +423,7 @@ int RunGet(const Args& args) {
     }
     std::vector<std::string> h = {"NAME", "STATUS", "ADDRESS", "PODS"};
     if (wide) {
+      h.push_back("RUNTIMES");
       h.push_back("AGENT");
       h.push_back("LAST-HEARTBEAT");
     }

@@ -762,6 +762,7 @@ model::Json Controller::NodesJson() const {
                      {"pods", pods_on[name]},
                      {"allocatable", capacity},
                      {"labels", n.labels},
+                     {"runtimes", n.runtimes},
                      {"agentVersion", n.agent_version},
                      {"lastHeartbeat", Rfc3339(n.last_heartbeat_ms)}});
   }

@@ -59,6 +59,11 @@ TEST(ExplainE2E, GetPodsAndStatusSayWhyNothingRuns) {
             std::string::npos)
       << status;
   EXPECT_NE(status.find("MESSAGE"), std::string::npos) << status;
+
+  // Which runtimes a node offers is what placement filters on: `get nodes -o wide` shows it.
+  std::string nodes = c.Cli("get nodes -o wide").output;
+  EXPECT_NE(nodes.find("RUNTIMES"), std::string::npos) << nodes;
+  EXPECT_NE(RowOf(nodes, "127.0.0.2").find(" process "), std::string::npos) << nodes;
 }
 
 TEST(ExplainE2E, RollbackDryRunShowsTheChangeAgainstWhatRunsAndChangesNothing) {
