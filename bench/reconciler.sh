@@ -123,7 +123,7 @@ etag() { curl -s -D - -o /dev/null "$1" | tr -d '\r' | sed -n 's/^[Ee][Tt][Aa][G
 load() {  # load LABEL URL [wrk args...]
   local label=$1 url=$2
   shift 2
-  wrk -t2 -c32 -d10s --latency "$@" "$url" | grep -E "Requests/sec|99%|50%" |
+  wrk -t2 -c32 -d10s --latency "$@" "$url" | grep -E "Requests/sec|^ +(50|99)%" |
     awk -v l="$label" '{printf "%s%s", (NR == 1 ? l ": " : ", "), $0} END {print ""}' | tr -s ' '
 }
 if command -v wrk >/dev/null; then
