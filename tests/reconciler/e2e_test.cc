@@ -551,7 +551,7 @@ TEST(ReconcilerE2E, KillNineMidRolloutRestartsNoPodAndFinishesTheRollout) {
   ASSERT_FALSE(history.is_null());
   ASSERT_EQ(history["items"].size(), 2u) << history.dump();
   EXPECT_EQ(history["items"][0]["revision"], v2);
-  EXPECT_EQ(c.Status()["sync"], "Synced");
+  EXPECT_TRUE(WaitFor([&] { return c.Status()["sync"] == "Synced"; }));
   EXPECT_TRUE(WaitFor([&] { return c.Status()["health"] == "Healthy"; }));
   EXPECT_TRUE(
       WaitFor([&] { return ThroughService("127.0.0.3", web.service_port).rfind("v2", 0) == 0; }));
