@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <map>
+#include <optional>
 #include <system_error>
 #include <thread>
 #include <unordered_map>
@@ -46,6 +48,13 @@ std::string NormalizePath(std::string path) {
 }
 
 std::string Redacted(const RemoteConfig& remote) { return RedactUrl(remote.url); }
+
+// The directory a local remote (a path or a file:// URL) names; nullopt for network URLs.
+std::optional<std::string> LocalRepositoryPath(const std::string& url) {
+  if (url.starts_with("file://")) return url.substr(7);
+  if (url.starts_with("/") || url.starts_with("./") || url.starts_with("../")) return url;
+  return std::nullopt;
+}
 
 CommitInfo ToCommitInfo(const git_commit* commit) {
   CommitInfo info;
@@ -193,6 +202,16 @@ bool GitSource::Impl::Fetch(Fetched* out, StepError* error) {
     // Whatever fails while connecting is the remote's side (refused, unresolvable, gone).
     if (error->status.code() == StatusCode::kInternal) {
       error->status = Unavailable(error->status.message());
+    }
+    // libgit2 says "unsupported URL protocol" for a local path that does not exist (a typo in
+    // --repo, a repository moved away): say what is wrong instead.
+    if (auto local = LocalRepositoryPath(config_.remote.url)) {
+      std::error_code ec;
+      if (!std::filesystem::exists(*local, ec)) {
+        error->status =
+            Unavailable("connect to " + Redacted(config_.remote) + ": no repository at " + *local +
+                        " (no such file or directory)");
+      }
     }
     return false;
   }
