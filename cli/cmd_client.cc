@@ -193,6 +193,15 @@ int RunStatus(const Args& args) {
     return 0;
   }
   std::printf("Revision:  %s\n", Str(s["revision"]).c_str());
+  // The commit's subject line, as the status page shows it: which change this revision is.
+  if (s.contains("commit") && s["commit"].is_object()) {
+    const std::string summary = Str(s["commit"].value("summary", Json()));
+    const std::string author = Str(s["commit"].value("author", Json()));
+    if (!summary.empty()) {
+      std::printf("Commit:    %s%s\n", summary.c_str(),
+                  author.empty() ? "" : (" (" + author + ")").c_str());
+    }
+  }
   std::printf("Applied:   %s\n", Str(s["appliedRevision"]).c_str());
   std::printf("Sync:      %s (%s)\n", Str(s["sync"]).c_str(), Str(s["syncPolicy"]).c_str());
   std::printf("Health:    %s\n", Str(s["health"]).c_str());
