@@ -5,6 +5,8 @@
 #include <cctype>
 #include <cstdint>
 
+#include "net/http.h"
+
 namespace ballast::net {
 namespace {
 
@@ -16,17 +18,6 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
 }
 
 }  // namespace
@@ -71,7 +62,8 @@ bool AcceptsGzip(std::string_view accept_encoding) {
         comma == std::string_view::npos ? std::string_view() : accept_encoding.substr(comma + 1);
     size_t semi = item.find(';');
     std::string_view coding = Trim(item.substr(0, semi));
-    if (!IEquals(coding, "gzip") && !IEquals(coding, "x-gzip") && coding != "*") continue;
+    if (!EqualsIgnoreCase(coding, "gzip") && !EqualsIgnoreCase(coding, "x-gzip") && coding != "*")
+      continue;
     if (semi == std::string_view::npos) return true;
     std::string_view param = Trim(item.substr(semi + 1));
     if (param.size() < 2 || std::tolower(static_cast<unsigned char>(param[0])) != 'q' ||

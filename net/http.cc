@@ -7,17 +7,6 @@
 namespace ballast::net {
 namespace {
 
-bool IEquals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -55,9 +44,20 @@ int HttpStatusFor(StatusCode code) {
 
 }  // namespace
 
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
 const std::string* FindHeader(const Headers& headers, std::string_view name) {
   for (const auto& [k, v] : headers) {
-    if (IEquals(k, name)) return &v;
+    if (EqualsIgnoreCase(k, name)) return &v;
   }
   return nullptr;
 }
@@ -108,7 +108,8 @@ bool CheckBearer(const Request& request, const std::string& token) {
   const std::string* auth = request.Header("Authorization");
   if (auth == nullptr) return false;
   static constexpr std::string_view kPrefix = "Bearer ";
-  if (auth->size() < kPrefix.size() || !IEquals(std::string_view(*auth).substr(0, 7), kPrefix)) {
+  if (auth->size() < kPrefix.size() ||
+      !EqualsIgnoreCase(std::string_view(*auth).substr(0, 7), kPrefix)) {
     return false;
   }
   std::string_view given = std::string_view(*auth).substr(kPrefix.size());

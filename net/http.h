@@ -19,6 +19,9 @@ namespace ballast::net {
 using Json = nlohmann::json;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+// ASCII case-insensitive equality (header names, tokens such as "gzip" or "Bearer").
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
 // Case-insensitive header lookup; nullptr when absent.
 const std::string* FindHeader(const Headers& headers, std::string_view name);
 

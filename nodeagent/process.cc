@@ -195,23 +195,40 @@ std::optional<ExitInfo> TryReap(pid_t pid) {
 
 bool SignalGroup(pid_t pgid, int sig) { return pgid > 1 && ::kill(-pgid, sig) == 0; }
 
+namespace {
+
+// State and process group of /proc/PID/stat (`proc_dir`); false when unreadable.
+bool ReadStateAndGroup(const std::filesystem::path& proc_dir, char* state, pid_t* pgrp) {
+  std::ifstream in(proc_dir / "stat");
+  std::string line;
+  if (!std::getline(in, line)) return false;
+  // The command name (field 2) may hold spaces and parentheses: parse after the last ')'.
+  size_t close = line.rfind(')');
+  if (close == std::string::npos) return false;
+  std::istringstream rest(line.substr(close + 2));
+  pid_t ppid = 0;
+  return static_cast<bool>(rest >> *state >> ppid >> *pgrp);
+}
+
+bool IsPidDir(const std::filesystem::path& p) {
+  const std::string name = p.filename().string();
+  return !name.empty() && name[0] >= '1' && name[0] <= '9';
+}
+
+}  // namespace
+
 bool GroupAlive(pid_t pgid) {
   if (pgid <= 1 || ::kill(-pgid, 0) != 0) return false;
   // kill() also reaches zombies that nobody reaped yet; those are dead for our purpose.
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name[0] < '0' || name[0] > '9') continue;
-    std::ifstream in(entry.path() / "stat");
-    std::string line;
-    if (!std::getline(in, line)) continue;
-    size_t close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
+    if (!IsPidDir(entry.path())) continue;
     char state = 0;
-    pid_t ppid = 0, pgrp = 0;
-    rest >> state >> ppid >> pgrp;
-    if (pgrp == pgid && state != 'Z' && state != 'X') return true;
+    pid_t pgrp = 0;
+    if (ReadStateAndGroup(entry.path(), &state, &pgrp) && pgrp == pgid && state != 'Z' &&
+        state != 'X') {
+      return true;
+    }
   }
   return false;
 }
@@ -220,24 +237,18 @@ std::vector<pid_t> ProcessGroupsWithEnv(const std::string& entry_prefix) {
   std::set<pid_t> groups;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name[0] < '0' || name[0] > '9') continue;
+    if (!IsPidDir(entry.path())) continue;
     std::ifstream env_in(entry.path() / "environ", std::ios::binary);
     bool match = false;
     for (std::string item; !match && std::getline(env_in, item, '\0');) {
       match = item.compare(0, entry_prefix.size(), entry_prefix) == 0;
     }
-    if (!match) continue;
-    std::ifstream stat_in(entry.path() / "stat");
-    std::string line;
-    if (!std::getline(stat_in, line)) continue;
-    size_t close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
     char state = 0;
-    pid_t ppid = 0, pgrp = 0;
-    rest >> state >> ppid >> pgrp;
-    if (pgrp > 1 && state != 'Z' && state != 'X') groups.insert(pgrp);
+    pid_t pgrp = 0;
+    if (match && ReadStateAndGroup(entry.path(), &state, &pgrp) && pgrp > 1 && state != 'Z' &&
+        state != 'X') {
+      groups.insert(pgrp);
+    }
   }
   return {groups.begin(), groups.end()};
 }
