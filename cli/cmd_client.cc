@@ -222,6 +222,16 @@ int RunStatus(const Args& args) {
                   Str(e["message"]).c_str());
     }
   }
+  if (s.contains("warnings") && s["warnings"].is_array() && !s["warnings"].empty()) {
+    std::printf("Warnings:\n");
+    for (const auto& w : s["warnings"]) {
+      const std::string field = Str(w.value("field", Json()));
+      std::printf("  %s:%s:%s: %s%s\n", Str(w.value("file", Json())).c_str(),
+                  w.value("line", Json()).dump().c_str(), w.value("column", Json()).dump().c_str(),
+                  field.empty() ? "" : (field + ": ").c_str(),
+                  Str(w.value("message", Json())).c_str());
+    }
+  }
   if (s.contains("objects") && !s["objects"].empty()) {
     std::printf("\n");
     std::vector<std::vector<std::string>> rows;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <map>
+#include <string>
 #include <tuple>
+#include <utility>
 
 #include "model/decode_internal.h"
 #include "model/yaml_tree.h"
@@ -115,6 +117,41 @@ std::vector<Diagnostic> CheckDuplicates(const std::vector<const Manifest*>& mani
     d.message = "duplicate object " + key.ToString() + ": also defined at " + first.file + ":" +
                 std::to_string(first.line) + ":" + std::to_string(first.column);
     out.push_back(std::move(d));
+  }
+  // Every agent serves each Service on the node's address at its port (and nodePort), so two
+  // Services on one port share a listener and its endpoints: connections for one reach the
+  // other's pods. Kubernetes gives each Service an IP of its own; ballast cannot, so it says so.
+  struct PortUse {
+    const Manifest* manifest;
+    std::string field;
+  };
+  std::map<int32_t, PortUse> ports;
+  for (const Manifest* m : manifests) {
+    const Service* svc = m->service();
+    if (svc == nullptr) continue;
+    for (size_t i = 0; i < svc->spec.ports.size(); ++i) {
+      const ServicePort& p = svc->spec.ports[i];
+      if (!p.protocol.empty() && p.protocol != "TCP") continue;
+      const std::string at = "spec.ports[" + std::to_string(i) + "].";
+      for (const auto& [port, field] :
+           {std::pair{p.port, at + "port"}, std::pair{p.node_port, at + "nodePort"}}) {
+        if (port <= 0) continue;
+        auto [it, inserted] = ports.emplace(port, PortUse{m, field});
+        if (inserted || it->second.manifest == m) continue;
+        const Manifest& first = *it->second.manifest;
+        Diagnostic d;
+        d.severity = Severity::kWarning;
+        d.where = m->source;
+        d.field = field;
+        d.message = "port " + std::to_string(port) + " is also " + it->second.field +
+                    " of Service " + first.key().namespace_ + "/" + first.key().name + " (" +
+                    first.source.file + ":" + std::to_string(first.source.line) + ":" +
+                    std::to_string(first.source.column) +
+                    "): every node serves both Services on this one port, so their endpoints are "
+                    "mixed; give each Service a port of its own";
+        out.push_back(std::move(d));
+      }
+    }
   }
   return out;
 }

@@ -51,7 +51,9 @@ struct ManifestSet {
 // Parses every file and reports objects defined twice (same kind/namespace/name) at both places.
 ManifestSet ParseManifests(const std::vector<SourceFile>& files, const ParseLimits& limits = {});
 
-// Reports duplicate keys among `manifests`, naming both places.
+// Reports duplicate keys among `manifests`, naming both places (errors), and TCP Services that
+// share a port or nodePort with another Service (warnings: agents serve every Service on the
+// node's address, so such Services would share one listener and mix their endpoints).
 std::vector<Diagnostic> CheckDuplicates(const std::vector<Manifest>& manifests);
 // The same over manifests held elsewhere (e.g. shared between source snapshots).
 std::vector<Diagnostic> CheckDuplicates(const std::vector<const Manifest*>& manifests);

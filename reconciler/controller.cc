@@ -609,14 +609,15 @@ std::string Controller::Health() const {
 model::Json Controller::StatusJson() const {
   const int64_t now = clock_->NowMs();
   Json errors = Json::array();
-  if (tree_ && !tree_->ok()) {
+  Json warnings = Json::array();  // of the source revision, applied or not
+  if (tree_) {
     for (const auto& d : tree_->diagnostics) {
-      if (!d.is_error()) continue;
-      errors.push_back({{"file", d.where.file},
-                        {"line", d.where.line},
-                        {"column", d.where.column},
-                        {"field", d.field},
-                        {"message", d.message}});
+      (d.is_error() ? errors : warnings)
+          .push_back({{"file", d.where.file},
+                      {"line", d.where.line},
+                      {"column", d.where.column},
+                      {"field", d.field},
+                      {"message", d.message}});
     }
   }
   Json source_error = nullptr;
@@ -646,6 +647,7 @@ model::Json Controller::StatusJson() const {
           {"sync", SyncStatus()},
           {"health", Health()},
           {"errors", errors},
+          {"warnings", warnings},
           {"pinned", pinned_ ? Json(*pinned_) : Json(nullptr)},
           {"syncPolicy", options_.sync == SyncPolicy::kAuto ? "auto" : "manual"},
           {"sourceError", source_error},
