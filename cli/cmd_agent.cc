@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/dir_lock.h"
 #include "cli/flags.h"
 #include "cli/stop_signals.h"
 #include "net/http.h"
@@ -144,6 +145,12 @@ int RunAgent(const Args& args) {
       return 1;
     }
     o.token = *token;
+  }
+
+  std::string lock_error;
+  if (!LockDirectory(o.work_dir, "ballast agent", &lock_error)) {
+    std::fprintf(stderr, "ballast agent: --work-dir: %s\n", lock_error.c_str());
+    return 1;
   }
 
   sigset_t stop_signals = BlockStopSignals();

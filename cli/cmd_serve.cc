@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/dir_lock.h"
 #include "cli/flags.h"
 #include "cli/stop_signals.h"
 #include "net/http.h"
@@ -129,6 +130,12 @@ int RunServe(const Args& args) {
       return 1;
     }
     o.webhook_secret = *secret;
+  }
+
+  std::string lock_error;
+  if (!LockDirectory(o.state_dir, "ballast serve", &lock_error)) {
+    std::fprintf(stderr, "error: --state-dir: %s\n", lock_error.c_str());
+    return 1;
   }
 
   sigset_t stop_signals = BlockStopSignals();

@@ -1,6 +1,7 @@
 // What a first-time user checks against the README and the walkthrough in examples/repo, with
 // the real `ballast serve`, `ballast agent`s and the CLI: `ballast status` names the commit it
-// runs, and warns (naming file and field) about Services that share a port.
+// runs, and warns (naming file and field) about Services that share a port; a second
+// reconciler on one --state-dir, or a second agent on one --work-dir, refuses to start.
 
 #include <gtest/gtest.h>
 
@@ -49,6 +50,45 @@ TEST(NewUserE2E, StatusWarnsAboutTwoServicesOnOnePort) {
                           " is also spec.ports[0].port of Service default/other (other.yaml:1:1)"),
             std::string::npos)
       << r.output;
+}
+
+TEST(NewUserE2E, SecondServeOnOneStateDirAndSecondAgentOnOneWorkDirRefuseToStart) {
+  Cluster c;
+  const int svc_port = git::testing::PickFreePort();
+  c.Commit({{"web.yaml", WebManifest("v1", 1, svc_port)}}, "web v1");
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(c.StartAgents(1));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(1); })) << c.Logs();
+  const auto pods = c.ReadyPods();
+
+  const std::string bin = BALLAST_BINARY;
+  auto serve =
+      git::testing::Sh("timeout 20 " + bin + " serve --repo " + c.farm().BarePath("manifests") +
+                       " --listen 127.0.0.1:0 --state-dir " + (c.dir() / "state"));
+  EXPECT_EQ(serve.exit_code, 1) << serve.output;
+  EXPECT_NE(serve.output.find("--state-dir: " + (c.dir() / "state") +
+                              " is in use by another ballast serve (pid "),
+            std::string::npos)
+      << serve.output;
+
+  auto agent =
+      git::testing::Sh("timeout 20 " + bin + " agent --server " + c.url() +
+                       " --name intruder --address 127.0.0.9 --work-dir " + (c.dir() / "agent-n2"));
+  EXPECT_EQ(agent.exit_code, 1) << agent.output;
+  EXPECT_NE(agent.output.find("--work-dir: " + (c.dir() / "agent-n2") +
+                              " is in use by another ballast agent (pid "),
+            std::string::npos)
+      << agent.output;
+
+  // What ran keeps running, on the one node there is.
+  EXPECT_EQ(c.ReadyPods(), pods);
+  Json nodes = c.Get("/api/v1/nodes");
+  ASSERT_FALSE(nodes.is_null());
+  EXPECT_EQ(nodes["items"].size(), 1u) << nodes.dump();
+
+  // A kill -9 leaves no stale lock: the same serve starts again on its state dir.
+  c.KillServe();
+  ASSERT_TRUE(c.StartServe({})) << c.Logs();
 }
 
 }  // namespace
