@@ -395,13 +395,23 @@ int RunGet(const Args& args) {
       std::string ports;
       for (const auto& p : s["ports"]) {
         if (!ports.empty()) ports += ",";
-        ports += p["port"].dump() + "/" + Str(p["protocol"]);
+        // kubectl's PORT(S): "80:30080/TCP" when the port has a nodePort.
+        const int64_t node_port = p.value("nodePort", int64_t{0});
+        ports += p["port"].dump() + (node_port > 0 ? ":" + std::to_string(node_port) : "") + "/" +
+                 Str(p["protocol"]);
+      }
+      // The API lists the endpoints of each port in turn: count and show each address once.
+      std::vector<std::string> endpoints;
+      for (const auto& x : s["endpoints"]) {
+        if (std::find(endpoints.begin(), endpoints.end(), Str(x)) == endpoints.end()) {
+          endpoints.push_back(Str(x));
+        }
       }
       std::vector<std::string> r = {Str(s["namespace"]), Str(s["name"]), Str(s["type"]), ports,
-                                    std::to_string(s["endpoints"].size())};
+                                    std::to_string(endpoints.size())};
       if (wide) {
         std::string e;
-        for (const auto& x : s["endpoints"]) e += (e.empty() ? "" : ",") + Str(x);
+        for (const auto& x : endpoints) e += (e.empty() ? "" : ",") + x;
         r.push_back(e);
       }
       rows.push_back(r);

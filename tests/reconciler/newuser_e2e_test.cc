@@ -91,5 +91,34 @@ TEST(NewUserE2E, SecondServeOnOneStateDirAndSecondAgentOnOneWorkDirRefuseToStart
   ASSERT_TRUE(c.StartServe({})) << c.Logs();
 }
 
+// kubectl's PORT(S) column shows a NodePort Service's nodePort ("80:30080/TCP"), and a pod
+// behind two ports of one Service is one endpoint, not two.
+TEST(NewUserE2E, GetServicesShowsNodePortsAndEachEndpointOnce) {
+  Cluster c;
+  const int svc_port = git::testing::PickFreePort();
+  const int admin_port = git::testing::PickFreePort();
+  const int node_port = 30000 + svc_port % 2700;
+  const std::string front =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: front}\nspec:\n  type: NodePort\n"
+      "  selector: {app: web}\n  ports:\n"
+      "  - {name: http, port: " +
+      std::to_string(admin_port) + ", targetPort: http, nodePort: " + std::to_string(node_port) +
+      "}\n  - {name: alt, port: " + std::to_string(admin_port + 1) + ", targetPort: 8080}\n";
+  c.Commit({{"web.yaml", WebManifest("v1", 2, svc_port)}, {"front.yaml", front}}, "web, front");
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(c.StartAgents(1));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2); })) << c.Logs();
+  std::string out;
+  ASSERT_TRUE(WaitFor([&] {
+    out = c.Cli("get services").output;
+    return out.find(" front ") != std::string::npos &&
+           out.find("   2\n", out.find(" front ")) != std::string::npos;
+  })) << out;
+  EXPECT_NE(out.find(std::to_string(admin_port) + ":" + std::to_string(node_port) + "/TCP," +
+                     std::to_string(admin_port + 1) + "/TCP"),
+            std::string::npos)
+      << out;
+}
+
 }  // namespace
 }  // namespace ballast::reconciler::testing
