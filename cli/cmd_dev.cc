@@ -440,8 +440,15 @@ int RunDev(const Args& args) {
   children.push_back(serve);
 
   auto fail = [&](const std::string& why) {
+    std::fflush(stdout);  // what was said before comes first, also into a file or a pipe
     std::fprintf(stderr, "ballast dev: %s\n", why.c_str());
     std::fprintf(stderr, "--- %s (last lines)\n%s", serve_log.c_str(), Tail(serve_log, 15).c_str());
+    if (ReadFile(serve_log).find("Address already in use") != std::string::npos) {
+      std::fprintf(stderr,
+                   "ballast dev: %s is taken by another process: pass --listen HOST:PORT with "
+                   "another port, or --listen 127.0.0.1:0 for any free one\n",
+                   flags.Get("listen").c_str());
+    }
     StopEverything(children);
     return 1;
   };
