@@ -177,19 +177,32 @@ std::string BannerSection(const StatusPageInput& in) {
   return out;
 }
 
-std::string ErrorsSection(const StatusPageInput& in) {
-  const Json& errors = ArrayMember(in.status, "errors");
-  if (errors.empty()) return "";
-  std::string out =
-      "<h2>Errors in git</h2><p>The last good state keeps running; fix these and commit.</p>"
-      "<ul class=\"errors\">";
-  for (const auto& e : errors) {
+std::string DiagnosticItems(const Json& list) {
+  std::string out;
+  for (const auto& e : list) {
     std::string field = Field(e, "field");
     out += "<li><code>" + E(Field(e, "file")) + ":" + E(Field(e, "line")) + ":" +
            E(Field(e, "column")) + "</code>: " + E(field.empty() ? "" : field + ": ") +
            E(Field(e, "message")) + "</li>";
   }
-  return out + "</ul>";
+  return out;
+}
+
+// Errors (nothing of that revision is applied), then warnings (applied, but worth a look).
+std::string ErrorsSection(const StatusPageInput& in) {
+  const Json& errors = ArrayMember(in.status, "errors");
+  const Json& warnings = ArrayMember(in.status, "warnings");
+  std::string out;
+  if (!errors.empty()) {
+    out +=
+        "<h2>Errors in git</h2><p>The last good state keeps running; fix these and commit.</p>"
+        "<ul class=\"errors\">" +
+        DiagnosticItems(errors) + "</ul>";
+  }
+  if (!warnings.empty()) {
+    out += "<h2>Warnings in git</h2><ul class=\"warnings\">" + DiagnosticItems(warnings) + "</ul>";
+  }
+  return out;
 }
 
 const char* ActionSign(const std::string& action) {
@@ -424,7 +437,7 @@ table{border-collapse:collapse;width:100%;font-size:14px}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted)}
 td.name{font-weight:600;white-space:nowrap}
-ul.errors{color:var(--bad)}
+ul.errors{color:var(--bad)}ul.warnings{color:var(--warn)}
 details summary{cursor:pointer;font-weight:600;margin-top:8px}
 #source{margin-right:16px}
 button{white-space:nowrap;font:inherit;font-size:13px;padding:3px 12px;border:1px solid var(--line);border-radius:6px;background:#f6f8fa;cursor:pointer}
@@ -517,16 +530,27 @@ constexpr std::string_view kScript = R"JS(
     }
     return out;
   }
+  function diagnosticItems(list) {
+    return list.map(function (e) {
+      return h('li', null, h('code', null, field(e, 'file') + ':' + field(e, 'line') + ':' +
+        field(e, 'column')), ': ' + (field(e, 'field') ? field(e, 'field') + ': ' : '') +
+        field(e, 'message'));
+    });
+  }
   function renderErrors(s) {
     var errors = arr(s, 'errors');
-    if (!errors.length) return [];
-    return [h('h2', null, 'Errors in git'),
-      h('p', null, 'The last good state keeps running; fix these and commit.'),
-      h('ul', {'class': 'errors'}, errors.map(function (e) {
-        return h('li', null, h('code', null, field(e, 'file') + ':' + field(e, 'line') + ':' +
-          field(e, 'column')), ': ' + (field(e, 'field') ? field(e, 'field') + ': ' : '') +
-          field(e, 'message'));
-      }))];
+    var warnings = arr(s, 'warnings');
+    var out = [];
+    if (errors.length) {
+      out.push(h('h2', null, 'Errors in git'),
+        h('p', null, 'The last good state keeps running; fix these and commit.'),
+        h('ul', {'class': 'errors'}, diagnosticItems(errors)));
+    }
+    if (warnings.length) {
+      out.push(h('h2', null, 'Warnings in git'),
+        h('ul', {'class': 'warnings'}, diagnosticItems(warnings)));
+    }
+    return out;
   }
   var SIGN = {create: '+', 'delete': '-', refused: '!', unsupported: '?'};
   var OP = {add: '+', remove: '-'};
