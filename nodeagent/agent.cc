@@ -274,10 +274,30 @@ void Agent::SuperviseLoop() {
 Status Agent::Register() {
   auto res = client_.PostJson(options_.server_url + kRegisterPath,
                               model::Json{{"node", model::ToJson(NodeInfo())}});
-  if (!res.ok()) return res.status();
-  if (res->status != 200) {
-    return Unavailable("register " + options_.name + " at " + options_.server_url + ": HTTP " +
-                       std::to_string(res->status) + " " + res->body.substr(0, 200));
+  Status failed;
+  if (!res.ok()) {
+    failed = res.status();
+  } else if (res->status != 200) {
+    // The reconciler's reason, e.g. another agent holding this --name.
+    auto j = res->JsonBody();
+    std::string why = j.ok() && j->is_object() && j->contains("error") && (*j)["error"].is_string()
+                          ? (*j)["error"].get<std::string>()
+                          : res->body.substr(0, 200);
+    failed = Unavailable("register " + options_.name + " at " + options_.server_url + ": HTTP " +
+                         std::to_string(res->status) + ": " + why);
+  }
+  if (!failed.ok()) {
+    // Once per distinct error (both loops retry with back-off): say why this node is not in.
+    std::lock_guard<std::mutex> lock(register_error_mu_);
+    if (failed.message() != last_register_error_ && options_.log) {
+      options_.log("register_failed", {{"node", options_.name}, {"error", failed.message()}});
+    }
+    last_register_error_ = failed.message();
+    return failed;
+  }
+  {
+    std::lock_guard<std::mutex> lock(register_error_mu_);
+    last_register_error_.clear();
   }
   if (auto j = res->JsonBody(); j.ok() && j->is_object()) {
     int hb = j->value("heartbeatSeconds", 0);

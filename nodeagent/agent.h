@@ -112,6 +112,8 @@ class Agent {
   DesiredState desired_;
   bool heartbeat_now_ = false;
   std::atomic<bool> registered_{false};
+  std::mutex register_error_mu_;     // guards last_register_error_
+  std::string last_register_error_;  // logged once per distinct error
   std::atomic<int64_t> version_{0};
   std::atomic<int> heartbeat_seconds_{10};
 

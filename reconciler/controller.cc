@@ -106,11 +106,23 @@ void Controller::OnSourceError(const Status& status) {
   source_error_ = status;
 }
 
-void Controller::OnRegister(model::Node node) {
-  if (!nodes_.count(node.name)) last_node_joined_ms_ = clock_->NowMs();
-  node.last_heartbeat_ms = clock_->NowMs();
+Status Controller::OnRegister(model::Node node) {
+  const int64_t now = clock_->NowMs();
+  if (auto it = nodes_.find(node.name); it != nodes_.end() && it->second.address != node.address) {
+    const int64_t silent_ms = now - it->second.last_heartbeat_ms;
+    if (silent_ms < options_.node_lifecycle.grace_period_ms) {
+      return Status(StatusCode::kAlreadyExists,
+                    "node " + node.name + " is registered from " + it->second.address +
+                        " and alive; give this agent (" + node.address +
+                        ") another --name, or stop the other one (a node's name is free once it "
+                        "has been silent for the node grace period)");
+    }
+  }
+  if (!nodes_.count(node.name)) last_node_joined_ms_ = now;
+  node.last_heartbeat_ms = now;
   node.ready = true;
   nodes_[node.name] = std::move(node);
+  return Status::Ok();
 }
 
 bool Controller::OnHeartbeat(const nodeagent::Heartbeat& heartbeat) {

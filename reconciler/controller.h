@@ -90,7 +90,11 @@ class Controller {
   // A successful poll. `trigger` names what caused it ("poll", "webhook", "rollback #3").
   void OnSnapshot(const git::SourceSnapshot& snapshot, const std::string& trigger);
   void OnSourceError(const Status& status);
-  void OnRegister(model::Node node);
+  // A registration under a name that another address holds while that node is alive (heard
+  // from within the grace period) is refused (AlreadyExists): two agents with one --name would
+  // take turns owning the node and its pods. Once the holder has been silent for the grace
+  // period, a new address may take the name over (a machine whose address changed).
+  Status OnRegister(model::Node node);
   // False when the node is unknown (the agent should register again).
   bool OnHeartbeat(const nodeagent::Heartbeat& heartbeat);
 

@@ -902,24 +902,30 @@ struct Service::Impl {
         "POST", "/api/v1/webhook/git",
         [this](const net::Request& req, net::Responder responder) { Webhook(req, responder); });
     // The agent protocol.
-    r.Handle("POST", nodeagent::kRegisterPath,
-             OnLoop(
-                 [this](const net::Request& req) {
-                   auto body = net::ParseJsonBody(req);
-                   if (!body.ok()) return net::StatusResponse(body.status());
-                   if (!body->is_object() || !body->contains("node")) {
-                     return net::ErrorResponse(400, "body must be {\"node\": Node}");
-                   }
-                   auto node = model::NodeFromJson((*body)["node"]);
-                   if (!node.ok()) return net::StatusResponse(node.status());
-                   LogEvent(LogLevel::kInfo, "node_registered",
-                            {{"node", node->name}, {"address", node->address}});
-                   reports.erase(node->name);  // its next heartbeat is news
-                   controller.OnRegister(std::move(*node));
-                   return net::JsonResponse(
-                       200, {{"heartbeatSeconds", options.controller.heartbeat_seconds}});
-                 },
-                 true, "register"));
+    r.Handle(
+        "POST", nodeagent::kRegisterPath,
+        OnLoop(
+            [this](const net::Request& req) {
+              auto body = net::ParseJsonBody(req);
+              if (!body.ok()) return net::StatusResponse(body.status());
+              if (!body->is_object() || !body->contains("node")) {
+                return net::ErrorResponse(400, "body must be {\"node\": Node}");
+              }
+              auto node = model::NodeFromJson((*body)["node"]);
+              if (!node.ok()) return net::StatusResponse(node.status());
+              const std::string name = node->name;
+              const std::string address = node->address;
+              if (Status s = controller.OnRegister(std::move(*node)); !s.ok()) {
+                LogEvent(LogLevel::kWarn, "node_register_refused",
+                         {{"node", name}, {"address", address}, {"error", s.message()}});
+                return net::StatusResponse(s);
+              }
+              LogEvent(LogLevel::kInfo, "node_registered", {{"node", name}, {"address", address}});
+              reports.erase(name);  // its next heartbeat is news
+              return net::JsonResponse(
+                  200, {{"heartbeatSeconds", options.controller.heartbeat_seconds}});
+            },
+            true, "register"));
     // Heartbeats: parsed on the server thread; only one that changes something marks the state
     // dirty (and then coalesced with the others of a burst); the rest just keep the node alive.
     r.Handle("POST", nodeagent::kHeartbeatPath,

@@ -63,7 +63,7 @@ struct Sim {
   std::set<std::string> silent;                            // nodes whose agent is gone
 
   void AddNode(const std::string& name) {
-    controller.OnRegister(MakeNode(name));
+    EXPECT_TRUE(controller.OnRegister(MakeNode(name)).ok());
     running[name];
     Heartbeat(name);
   }
@@ -213,9 +213,29 @@ TEST(Controller, RestoreCommitsAreRecordedAsTheRollbackWhicheverPollReadsThem) {
   }
 }
 
+TEST(Controller, SecondAgentWithALiveNodesNameIsRefused) {
+  // Two agents started with one --name would take turns owning the node and its pods.
+  Sim sim;
+  sim.AddNode("n1");  // from 127.0.0.9
+  model::Node imposter = MakeNode("n1");
+  imposter.address = "127.0.0.19";
+  Status refused = sim.controller.OnRegister(imposter);
+  EXPECT_EQ(refused.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(refused.message().find("registered from 127.0.0.9 and alive"), std::string::npos)
+      << refused.message();
+  EXPECT_EQ(sim.controller.NodesJson()["items"][0]["address"], "127.0.0.9");
+  // The same agent registering again (a reconciler or agent restart) is fine ...
+  EXPECT_TRUE(sim.controller.OnRegister(MakeNode("n1")).ok());
+  // ... and after the holder was silent for the grace period, a new address takes the name
+  // (the machine's address changed).
+  sim.clock.Advance(ControllerOptions{}.node_lifecycle.grace_period_ms + 1000);
+  EXPECT_TRUE(sim.controller.OnRegister(imposter).ok());
+  EXPECT_EQ(sim.controller.NodesJson()["items"][0]["address"], "127.0.0.19");
+}
+
 TEST(Controller, NodeGetsDesiredStateOnlyAfterItReported) {
   Sim sim;
-  sim.controller.OnRegister(MakeNode("n1"));
+  EXPECT_TRUE(sim.controller.OnRegister(MakeNode("n1")).ok());
   sim.controller.OnSnapshot(Snapshot("aaa", {{"web.yaml", Web("app:1", 1)}}), "poll");
   sim.controller.Reconcile();
   EXPECT_TRUE(sim.controller.TakeDesiredChanges().empty());
@@ -232,16 +252,16 @@ TEST(Controller, FirstPlacementWaitsForNodesStillJoining) {
   // no node has joined for node_settle_ms, so replicas spread instead of piling on the first.
   Sim sim;
   sim.controller.OnSnapshot(Snapshot("aaa", {{"web.yaml", Web("app:1", 3)}}), "poll");
-  sim.controller.OnRegister(MakeNode("n1"));
+  EXPECT_TRUE(sim.controller.OnRegister(MakeNode("n1")).ok());
   sim.Heartbeat("n1");
   sim.controller.Reconcile();
   EXPECT_EQ(sim.controller.TakeDesiredChanges()["n1"].pods.size(), 0u);
   sim.clock.Advance(100);
-  sim.controller.OnRegister(MakeNode("n2"));
+  EXPECT_TRUE(sim.controller.OnRegister(MakeNode("n2")).ok());
   sim.Heartbeat("n2");
   sim.controller.Reconcile();
   sim.clock.Advance(100);
-  sim.controller.OnRegister(MakeNode("n3"));
+  EXPECT_TRUE(sim.controller.OnRegister(MakeNode("n3")).ok());
   sim.Heartbeat("n3");
   sim.Steps(3);
   EXPECT_EQ(sim.Total(), 3);
@@ -325,12 +345,12 @@ TEST(Controller, RestartAdoptsReportedPodsWithoutStartingAny) {
   Sim second(o);
   second.controller.Restore(applied, {}, /*restarted=*/true);
   second.running = first.running;
-  second.controller.OnRegister(MakeNode("n1"));
+  EXPECT_TRUE(second.controller.OnRegister(MakeNode("n1")).ok());
   second.Heartbeat("n1");
   second.controller.OnSnapshot(Snapshot("v1", {{"web.yaml", Web("app:1", 3)}}), "poll");
   second.Step();
   EXPECT_EQ(second.PodNames(), names);  // n1's pods kept, nothing started for n2's share
-  second.controller.OnRegister(MakeNode("n2"));
+  EXPECT_TRUE(second.controller.OnRegister(MakeNode("n2")).ok());
   second.Steps(6);
   EXPECT_EQ(second.PodNames(), names);
   EXPECT_TRUE(second.controller.TakeHistoryAppends().empty());  // same revision: no new entry
@@ -351,7 +371,7 @@ TEST(Controller, RestartMidRolloutAdoptsBothRevisionsAndFinishes) {
   Sim second;
   second.controller.Restore(first.controller.applied(), v1_objects, /*restarted=*/true);
   second.running = first.running;
-  second.controller.OnRegister(MakeNode("n1"));
+  EXPECT_TRUE(second.controller.OnRegister(MakeNode("n1")).ok());
   second.Heartbeat("n1");
   // Listed as running the moment they are reported, before any pass: none shows as stopping.
   const model::Json listed = second.controller.PodsJson();
