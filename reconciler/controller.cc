@@ -228,6 +228,12 @@ std::vector<model::Manifest> Controller::DesiredObjects() const {
   return out;
 }
 
+bool Controller::NodeIsReady(const std::string& node) const {
+  if (auto h = health_.find(node); h != health_.end()) return h->second.ready;
+  auto n = nodes_.find(node);
+  return n != nodes_.end() && n->second.ready;
+}
+
 std::vector<model::Pod> Controller::PodView() const {
   std::vector<model::Pod> view;
   std::set<std::string> seen;
@@ -448,6 +454,9 @@ void Controller::ComputeDesired() {
         if (!match) continue;
         auto r = reported_by_name.find(name);
         if (r == reported_by_name.end() || !r->second->ready || r->second->terminating) continue;
+        // A pod on a node that stopped heartbeating is not an endpoint (as Kubernetes marks it
+        // not ready): a dead machine does not refuse connections, it lets them time out.
+        if (!NodeIsReady(ip.node)) continue;
         // The host port that maps the targetPort: by container port name, or by number.
         std::string port_key;
         if (port.target_port.is_int()) {
@@ -749,6 +758,14 @@ model::Json Controller::PodsJson() const {
   for (const auto& p : PodView()) {
     Json j = model::ToJson(p);
     j["lost"] = lost_.count(p.name) > 0;
+    // What its node last said, no longer vouched for: not ready, as kubectl shows such pods.
+    if (!p.node.empty() && reported_.count(p.node) && !NodeIsReady(p.node)) {
+      j["ready"] = false;
+      j["nodeReady"] = false;
+      if (j.contains("containers") && j["containers"].is_array()) {
+        for (auto& c : j["containers"]) c["ready"] = false;
+      }
+    }
     items.push_back(std::move(j));
   }
   std::sort(items.begin(), items.end(), [](const Json& a, const Json& b) {

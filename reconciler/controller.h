@@ -166,6 +166,8 @@ class Controller {
   // nothing). Pods stopped, lost or terminating are not taken back.
   void Adopt(const std::string& node);
   std::vector<model::Pod> PodView() const;
+  // Heard from within the grace period and reporting ready (a node just registered is).
+  bool NodeIsReady(const std::string& node) const;
   // desired_tree_'s objects, as values; empty before the first valid revision.
   std::vector<model::Manifest> DesiredObjects() const;
   void RememberTemplates(const std::vector<model::Manifest>& objects);

@@ -419,6 +419,38 @@ TEST(Controller, PodsOfALostNodeAreReplacedAfterGraceAndToleration) {
   }
 }
 
+TEST(Controller, PodsOfASilentNodeAreNotReadyUntilReplaced) {
+  // Between the grace period and the toleration, a silent node's pods still exist (nothing is
+  // started elsewhere yet) but nobody vouches for them: READY 0/1 as kubectl shows it.
+  ControllerOptions o;
+  o.node_lifecycle.grace_period_ms = 5000;
+  o.node_lifecycle.toleration_ms = 60000;
+  Sim sim(o);
+  sim.AddNode("n1");
+  sim.AddNode("n2");
+  sim.controller.OnSnapshot(Snapshot("v1", {{"web.yaml", Web("app:1", 4)}}), "poll");
+  sim.Steps(4);
+  ASSERT_FALSE(sim.running["n2"].empty());
+  auto ready_on = [&](const std::string& node) {
+    int ready = 0, total = 0;
+    const model::Json pods = sim.controller.PodsJson();
+    for (const auto& p : pods["items"]) {
+      if (p["node"] != node) continue;
+      ++total;
+      ready += p["ready"].get<bool>() ? 1 : 0;
+    }
+    return std::make_pair(ready, total);
+  };
+  const auto before = ready_on("n2");
+  EXPECT_EQ(before.first, before.second);
+  sim.silent.insert("n2");
+  sim.Steps(8);  // past the grace period, well within the toleration
+  const auto after = ready_on("n2");
+  EXPECT_EQ(after.second, before.second);  // still listed, not replaced yet
+  EXPECT_EQ(after.first, 0);
+  EXPECT_EQ(ready_on("n1").first, ready_on("n1").second);
+}
+
 TEST(Controller, PruneRemovesObjectsLeftOutOfGitUnlessAnnotated) {
   Sim sim;
   sim.AddNode("n1");
