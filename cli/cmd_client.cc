@@ -407,7 +407,11 @@ int RunGet(const Args& args) {
           endpoints.push_back(Str(x));
         }
       }
-      std::vector<std::string> r = {Str(s["namespace"]), Str(s["name"]), Str(s["type"]), ports,
+      std::vector<std::string> r = {Str(s["namespace"]),
+                                    Str(s["name"]),
+                                    Str(s["type"]),
+                                    s.contains("clusterIP") ? Str(s["clusterIP"]) : "<none>",
+                                    ports,
                                     std::to_string(endpoints.size())};
       if (wide) {
         std::string e;
@@ -416,7 +420,7 @@ int RunGet(const Args& args) {
       }
       rows.push_back(r);
     }
-    std::vector<std::string> h = {"NAMESPACE", "NAME", "TYPE", "PORTS", "ENDPOINTS"};
+    std::vector<std::string> h = {"NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "PORTS", "ENDPOINTS"};
     if (wide) h.push_back("ADDRESSES");
     PrintTable(h, rows);
   } else if (what == "pods") {

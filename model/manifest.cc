@@ -118,14 +118,28 @@ std::vector<Diagnostic> CheckDuplicates(const std::vector<const Manifest*>& mani
                 std::to_string(first.line) + ":" + std::to_string(first.column);
     out.push_back(std::move(d));
   }
-  // Every agent serves each Service on the node's address at its port (and nodePort), so two
-  // Services on one port share a listener and its endpoints: connections for one reach the
-  // other's pods. Kubernetes gives each Service an IP of its own; ballast cannot, so it says so.
+  // Every agent serves each Service at its own cluster IP, and also on the node's address at
+  // its port (and nodePort). On the node's address one port can serve one Service only: the
+  // first of its claimants by namespace/name. Say so, naming both places, so that users of the
+  // node's address know which Service they reach there.
   struct PortUse {
     const Manifest* manifest;
     std::string field;
   };
-  std::map<int32_t, PortUse> ports;
+  std::map<int32_t, PortUse> ports;             // the first use in file order
+  std::map<int32_t, ObjectKey> served_on_node;  // the first claimant by namespace/name
+  for (const Manifest* m : manifests) {
+    const Service* svc = m->service();
+    if (svc == nullptr) continue;
+    for (const ServicePort& p : svc->spec.ports) {
+      if (!p.protocol.empty() && p.protocol != "TCP") continue;
+      for (int32_t port : {p.port, p.node_port}) {
+        if (port <= 0) continue;
+        auto [it, inserted] = served_on_node.emplace(port, m->key());
+        if (!inserted && m->key() < it->second) it->second = m->key();
+      }
+    }
+  }
   for (const Manifest* m : manifests) {
     const Service* svc = m->service();
     if (svc == nullptr) continue;
@@ -139,16 +153,21 @@ std::vector<Diagnostic> CheckDuplicates(const std::vector<const Manifest*>& mani
         auto [it, inserted] = ports.emplace(port, PortUse{m, field});
         if (inserted || it->second.manifest == m) continue;
         const Manifest& first = *it->second.manifest;
+        const ObjectKey& served = served_on_node.at(port);
+        const std::string number = std::to_string(port);
         Diagnostic d;
         d.severity = Severity::kWarning;
         d.where = m->source;
         d.field = field;
-        d.message = "port " + std::to_string(port) + " is also " + it->second.field +
-                    " of Service " + first.key().namespace_ + "/" + first.key().name + " (" +
-                    first.source.file + ":" + std::to_string(first.source.line) + ":" +
+        d.message = "port " + number + " is also " + it->second.field + " of Service " +
+                    first.key().namespace_ + "/" + first.key().name + " (" + first.source.file +
+                    ":" + std::to_string(first.source.line) + ":" +
                     std::to_string(first.source.column) +
-                    "): every node serves both Services on this one port, so their endpoints are "
-                    "mixed; give each Service a port of its own";
+                    "): each Service is served at its own cluster IP, but on the node's address "
+                    "port " +
+                    number + " serves only Service " + served.namespace_ + "/" + served.name +
+                    " (the first by namespace/name); reach the others at their cluster IP "
+                    "(<NAME>_SERVICE_HOST, `ballast get services`)";
         out.push_back(std::move(d));
       }
     }

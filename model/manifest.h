@@ -52,8 +52,8 @@ struct ManifestSet {
 ManifestSet ParseManifests(const std::vector<SourceFile>& files, const ParseLimits& limits = {});
 
 // Reports duplicate keys among `manifests`, naming both places (errors), and TCP Services that
-// share a port or nodePort with another Service (warnings: agents serve every Service on the
-// node's address, so such Services would share one listener and mix their endpoints).
+// share a port or nodePort with another Service (warnings: each Service has its own cluster IP,
+// but on the node's address such a port serves only the first of them by namespace/name).
 std::vector<Diagnostic> CheckDuplicates(const std::vector<Manifest>& manifests);
 // The same over manifests held elsewhere (e.g. shared between source snapshots).
 std::vector<Diagnostic> CheckDuplicates(const std::vector<const Manifest*>& manifests);

@@ -172,7 +172,10 @@ void PodManager::StartPod(const DesiredPod& desired, const std::vector<DesiredSe
       pod.ports_by_number[p.container_port] = *port;
     }
   }
-  pod.service_env = ServiceEnvironment(services, desired.namespace_, options_.node_address);
+  // Processes reach a Service at its cluster IP (loopback, local to the node); a container on a
+  // bridge network cannot reach the host's loopback, so it keeps the node's address.
+  pod.service_env = ServiceEnvironment(services, desired.namespace_, options_.node_address,
+                                       /*use_cluster_ips=*/pod.runtime == "process");
   for (const auto& [k, v] : desired.env) pod.service_env[k] = v;
   if (pod.runtime == "process" && cgroups_ != nullptr && cgroups_->enforced()) {
     pod.cgroup = cgroups_->Create(pod.id, PodLimits(desired)).ok();

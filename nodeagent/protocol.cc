@@ -1,5 +1,7 @@
 #include "nodeagent/protocol.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -42,7 +44,10 @@ Json ToJson(const DesiredService& service) {
                          {"nodePort", p.node_port},
                          {"endpoints", p.endpoints}});
   }
-  return Json{{"name", service.name}, {"namespace", service.namespace_}, {"ports", ports}};
+  return Json{{"name", service.name},
+              {"namespace", service.namespace_},
+              {"clusterIP", service.cluster_ip},
+              {"ports", ports}};
 }
 
 Json ToJson(const DesiredState& state) {
@@ -85,7 +90,11 @@ Result<DesiredService> DesiredServiceFromJson(const Json& j) {
   Status st = Field(j, "name", &s.name, "service");
   std::string where = "service " + s.name;
   if (st.ok()) st = Field(j, "namespace", &s.namespace_, where);
+  if (st.ok()) st = Field(j, "clusterIP", &s.cluster_ip, where);
   if (!st.ok()) return st;
+  in_addr parsed{};
+  if (!s.cluster_ip.empty() && ::inet_pton(AF_INET, s.cluster_ip.c_str(), &parsed) != 1)
+    return InvalidArgument(where + ".clusterIP: not an IPv4 address: " + s.cluster_ip);
   auto ports = j.find("ports");
   if (ports != j.end() && ports->is_array()) {
     for (const auto& pj : *ports) {
@@ -155,13 +164,13 @@ std::string EnvVarName(const std::string& name) {
 }
 
 model::StringMap ServiceEnvironment(const std::vector<DesiredService>& services,
-                                    const std::string& namespace_,
-                                    const std::string& node_address) {
+                                    const std::string& namespace_, const std::string& node_address,
+                                    bool use_cluster_ips) {
   model::StringMap env;
   for (const auto& s : services) {
     if (s.namespace_ != namespace_ || s.ports.empty()) continue;
     std::string prefix = EnvVarName(s.name) + "_SERVICE_";
-    env[prefix + "HOST"] = node_address;
+    env[prefix + "HOST"] = use_cluster_ips && !s.cluster_ip.empty() ? s.cluster_ip : node_address;
     env[prefix + "PORT"] = std::to_string(s.ports[0].port);
     for (const auto& p : s.ports) {
       if (!p.name.empty()) env[prefix + "PORT_" + EnvVarName(p.name)] = std::to_string(p.port);

@@ -32,13 +32,15 @@
 //    "pods": [{"name": "web-7c9f8d6b5d-x2x4q", "namespace": "default", "deployment": "web",
 //              "revision": "7c9f8d6b5d", "template": <model::PodTemplateToJson>,
 //              "env": {"EXTRA": "value"}}],
-//    "services": [{"name": "web", "namespace": "default",
+//    "services": [{"name": "web", "namespace": "default", "clusterIP": "127.180.3.21",
 //                  "ports": [{"name": "http", "protocol": "TCP", "port": 8080,
 //                             "nodePort": 30080, "endpoints": ["127.0.0.2:40123", ...]}]}]}
 // `endpoints` are the ready backends of that Service port on all nodes (pod host address and
-// the host port mapped to the targetPort). The agent derives each pod's Service environment
-// (<NAME>_SERVICE_HOST = its own address, <NAME>_SERVICE_PORT, <NAME>_SERVICE_PORT_<PORT>) from
-// `services` of the pod's namespace, as Kubernetes does at pod start, plus the pod's `env`.
+// the host port mapped to the targetPort). `clusterIP` is the Service's own address ("" or
+// absent: headless). The agent derives each pod's Service environment (<NAME>_SERVICE_HOST = the
+// cluster IP, or its own address for a headless Service, <NAME>_SERVICE_PORT,
+// <NAME>_SERVICE_PORT_<PORT>) from `services` of the pod's namespace, as Kubernetes does at pod
+// start, plus the pod's `env`.
 
 #include <chrono>
 #include <condition_variable>
@@ -84,6 +86,9 @@ struct DesiredServicePort {
 struct DesiredService {
   std::string name;
   std::string namespace_ = "default";
+  // The Service's own address (127.128.0.0/9 unless the manifest pins a 127.x one; see
+  // scheduler/service_ips.h), listened on at each port by every agent. "": headless, none.
+  std::string cluster_ip;
   std::vector<DesiredServicePort> ports;
   friend bool operator==(const DesiredService&, const DesiredService&) = default;
 };
@@ -115,9 +120,12 @@ std::string EnvVarName(const std::string& name);
 
 // The Kubernetes Service environment for a pod in `namespace_` on a node whose proxy listens on
 // `node_address`: <NAME>_SERVICE_HOST, <NAME>_SERVICE_PORT (first port) and
-// <NAME>_SERVICE_PORT_<PORTNAME> for named ports.
+// <NAME>_SERVICE_PORT_<PORTNAME> for named ports. The host is the Service's cluster IP when it
+// has one and `use_cluster_ips` holds, else `node_address` (a container on a bridge network
+// cannot reach the host's loopback addresses, so image pods pass false).
 model::StringMap ServiceEnvironment(const std::vector<DesiredService>& services,
-                                    const std::string& namespace_, const std::string& node_address);
+                                    const std::string& namespace_, const std::string& node_address,
+                                    bool use_cluster_ips = true);
 
 // Server side of GET /desired: holds each node's DesiredState and the requests waiting for it.
 // Thread-safe. Serve() is a net::Handler for kDesiredPath (the caller checks the token first).

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
 
 namespace ballast::nodeagent {
 namespace {
@@ -43,9 +44,22 @@ struct Buffer {
 struct ServiceProxy::Impl {
   enum class Kind { kListener, kClient, kBackend, kWake };
   struct Conn;
+  // A listening address: IPv4 address (network byte order) and port.
+  struct ListenKey {
+    uint32_t addr = 0;
+    int32_t port = 0;
+    std::string ToString() const {
+      char text[INET_ADDRSTRLEN] = {};
+      in_addr a{};
+      a.s_addr = addr;
+      ::inet_ntop(AF_INET, &a, text, sizeof text);
+      return std::string(text) + ":" + std::to_string(port);
+    }
+    friend auto operator<=>(const ListenKey&, const ListenKey&) = default;
+  };
   struct Handle {
     Kind kind;
-    int32_t port = 0;      // listener: the port
+    ListenKey key{};       // listener: what it listens on
     Conn* conn = nullptr;  // client/backend
   };
   struct Listener {
@@ -76,15 +90,16 @@ struct ServiceProxy::Impl {
   std::thread thread;
   bool running = false;
 
-  mutable std::mutex mu;  // guards pending, has_pending, errors, listening, stop
+  mutable std::mutex mu;  // guards pending, has_pending, errors, listening*, stop
   std::vector<DesiredService> pending;
   bool has_pending = false;
   bool stop = false;
   std::vector<std::string> errors;
   std::vector<int32_t> listening;
+  std::vector<std::string> listening_addresses;
 
   // Proxy thread only.
-  std::map<int32_t, Listener> listeners;  // by port
+  std::map<ListenKey, Listener> listeners;
   std::set<Conn*> conns;
 
   void Loop();
@@ -133,7 +148,7 @@ void ServiceProxy::Stop() {
     delete c;
   }
   impl_->conns.clear();
-  for (auto& [port, l] : impl_->listeners) {
+  for (auto& [key, l] : impl_->listeners) {
     if (l.fd >= 0) ::close(l.fd);
   }
   impl_->listeners.clear();
@@ -161,6 +176,11 @@ std::vector<std::string> ServiceProxy::Errors() const {
 std::vector<int32_t> ServiceProxy::ListeningPorts() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->listening;
+}
+
+std::vector<std::string> ServiceProxy::ListeningAddresses() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->listening_addresses;
 }
 
 void ServiceProxy::Impl::Loop() {
@@ -203,9 +223,21 @@ void ServiceProxy::Impl::Loop() {
 }
 
 void ServiceProxy::Impl::Apply(const std::vector<DesiredService>& services) {
-  std::map<int32_t, std::vector<sockaddr_in>> wanted;  // port -> ready endpoints
+  // What to listen on: each Service's cluster IP at each of its ports, with its own endpoints;
+  // the node's address at each port and nodePort, for the first Service by namespace/name that
+  // claims it (several Services on one port would otherwise mix their endpoints).
+  std::map<ListenKey, std::vector<sockaddr_in>> wanted;
+  // port -> (namespace, name) -> endpoints, in namespace/name order
+  std::map<int32_t, std::map<std::pair<std::string, std::string>, std::vector<sockaddr_in>>>
+      node_claims;
   std::vector<std::string> errs;
+  in_addr node_addr{};
+  ::inet_pton(AF_INET, address.c_str(), &node_addr);
   for (const auto& s : services) {
+    in_addr cluster_addr{};
+    const bool has_cluster_ip = !s.cluster_ip.empty() && s.cluster_ip != address &&
+                                ::inet_pton(AF_INET, s.cluster_ip.c_str(), &cluster_addr) == 1;
+    const std::pair<std::string, std::string> key{s.namespace_, s.name};
     for (const auto& p : s.ports) {
       if (p.protocol != "TCP" && !p.protocol.empty()) continue;
       std::vector<sockaddr_in> eps;
@@ -213,12 +245,19 @@ void ServiceProxy::Impl::Apply(const std::vector<DesiredService>& services) {
         sockaddr_in a;
         if (ParseEndpoint(e, &a)) eps.push_back(a);
       }
+      if (has_cluster_ip && p.port > 0) {
+        auto& list = wanted[ListenKey{cluster_addr.s_addr, p.port}];
+        list.insert(list.end(), eps.begin(), eps.end());
+      }
       for (int32_t port : {p.port, p.node_port}) {
         if (port <= 0) continue;
-        auto& list = wanted[port];
+        auto& list = node_claims[port][key];
         list.insert(list.end(), eps.begin(), eps.end());
       }
     }
+  }
+  for (auto& [port, claims] : node_claims) {
+    wanted[ListenKey{node_addr.s_addr, port}] = std::move(claims.begin()->second);
   }
   for (auto it = listeners.begin(); it != listeners.end();) {
     auto w = wanted.find(it->first);
@@ -231,9 +270,9 @@ void ServiceProxy::Impl::Apply(const std::vector<DesiredService>& services) {
       ++it;
     }
   }
-  for (auto& [port, eps] : wanted) {
+  for (auto& [key, eps] : wanted) {
     if (eps.empty()) continue;
-    auto it = listeners.find(port);
+    auto it = listeners.find(key);
     if (it != listeners.end()) {
       if (it->second.endpoints.size() != eps.size() ||
           std::memcmp(it->second.endpoints.data(), eps.data(), eps.size() * sizeof(sockaddr_in)) !=
@@ -245,19 +284,25 @@ void ServiceProxy::Impl::Apply(const std::vector<DesiredService>& services) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (key.addr != node_addr.s_addr) {
+      // Every agent listens on every cluster IP; agents sharing a machine (`ballast dev`, tests)
+      // share the listener, and the kernel spreads connections over them. They are told the
+      // same endpoints, so any of them serves a connection right.
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    ::inet_pton(AF_INET, address.c_str(), &addr.sin_addr);
+    addr.sin_port = htons(static_cast<uint16_t>(key.port));
+    addr.sin_addr.s_addr = key.addr;
     if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
         ::listen(fd, 1024) != 0) {
-      errs.push_back(address + ":" + std::to_string(port) + ": " + std::strerror(errno));
+      errs.push_back(key.ToString() + ": " + std::strerror(errno));
       ::close(fd);
       continue;
     }
-    Listener& l = listeners[port];
+    Listener& l = listeners[key];
     l.fd = fd;
-    l.handle.port = port;
+    l.handle.key = key;
     l.endpoints = eps;
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -267,7 +312,11 @@ void ServiceProxy::Impl::Apply(const std::vector<DesiredService>& services) {
   std::lock_guard<std::mutex> lock(mu);
   errors = std::move(errs);
   listening.clear();
-  for (const auto& [port, l] : listeners) listening.push_back(port);
+  listening_addresses.clear();
+  for (const auto& [key, l] : listeners) {
+    if (key.addr == node_addr.s_addr) listening.push_back(key.port);
+    listening_addresses.push_back(key.ToString());
+  }
 }
 
 void ServiceProxy::Impl::Accept(Listener& l) {
@@ -326,7 +375,7 @@ bool ServiceProxy::Impl::ConnectNext(Conn* c) {
 
 void ServiceProxy::Impl::OnEvent(Handle* h, uint32_t events) {
   if (h->kind == Kind::kListener) {
-    auto it = listeners.find(h->port);
+    auto it = listeners.find(h->key);
     if (it != listeners.end()) Accept(it->second);
     return;
   }

@@ -1,8 +1,13 @@
 #pragma once
 
 // The service proxy (kube-proxy's job, in user space): for each Service port, listen on the
-// node's address at the Service port (and the nodePort when set) and forward each TCP
-// connection to the next ready endpoint, round-robin, across all nodes. An endpoint that
+// Service's cluster IP at the Service port, and on the node's address at the Service port (and
+// the nodePort when set), and forward each TCP connection to the next ready endpoint of that
+// Service, round-robin, across all nodes. Each cluster IP listener serves its one Service.
+// When several Services claim one port (or nodePort) on the node's address, that listener
+// serves only the first of them by namespace/name, never a mix; the others are reached at their
+// cluster IPs. A headless Service (no cluster IP) is served on the node's address only.
+// Cluster IP listeners set SO_REUSEPORT, so agents sharing a machine share them. An endpoint that
 // refuses is skipped for the next one. With no ready endpoint the port is not listened on, so a
 // connection is refused at once. Endpoint changes apply to new connections only; established
 // ones keep flowing.
@@ -33,10 +38,12 @@ class ServiceProxy {
   // Replaces the services to serve. Thread-safe; applied by the proxy thread right away.
   void Update(const std::vector<DesiredService>& services);
 
-  // Ports that could not be listened on, with why ("127.0.0.2:80: Address already in use").
+  // Addresses that could not be listened on, with why ("127.0.0.2:80: Address already in use").
   std::vector<std::string> Errors() const;
-  // Ports listened on now. Thread-safe.
+  // Ports listened on now on the node's address. Thread-safe.
   std::vector<int32_t> ListeningPorts() const;
+  // Everything listened on now, node address and cluster IPs ("127.150.2.9:80"). Thread-safe.
+  std::vector<std::string> ListeningAddresses() const;
 
   struct Impl;
 

@@ -7,6 +7,7 @@
 #include "diff/render.h"
 #include "model/codec.h"
 #include "scheduler/placement.h"
+#include "scheduler/service_ips.h"
 
 namespace ballast::reconciler {
 namespace {
@@ -425,9 +426,23 @@ int64_t Controller::Reconcile() {
   return next;
 }
 
+namespace {
+
+// Each applied Service's cluster IP, by "namespace/name" (see scheduler/service_ips.h).
+std::map<std::string, std::string> ClusterIPs(const AppliedState& applied) {
+  std::vector<const model::Service*> services;
+  for (const auto& m : applied.objects) {
+    if (const auto* s = m.service()) services.push_back(s);
+  }
+  return scheduler::AllocateClusterIPs(services);
+}
+
+}  // namespace
+
 void Controller::ComputeDesired() {
-  // Services with their ready endpoints on all nodes.
+  // Services with their cluster IPs and ready endpoints on all nodes.
   std::vector<nodeagent::DesiredService> services;
+  const auto cluster_ips = ClusterIPs(applied_);
   std::map<std::string, const model::Pod*> reported_by_name;
   for (const auto& [node, pods] : reported_) {
     for (const auto& p : pods) reported_by_name[p.name] = &p;
@@ -438,6 +453,7 @@ void Controller::ComputeDesired() {
     nodeagent::DesiredService ds;
     ds.name = s->metadata.name;
     ds.namespace_ = s->metadata.namespace_;
+    ds.cluster_ip = cluster_ips.at(ds.namespace_ + "/" + ds.name);
     for (const auto& port : s->spec.ports) {
       nodeagent::DesiredServicePort dp;
       dp.name = port.name;
@@ -719,12 +735,23 @@ model::Json Controller::DeploymentsJson() const {
   return {{"items", items}};
 }
 
+namespace {
+
+// As Kubernetes shows it: the address, or "None" for a headless Service.
+std::string ClusterIPText(const std::map<std::string, std::string>& ips, const model::Service& s) {
+  auto it = ips.find(s.metadata.namespace_ + "/" + s.metadata.name);
+  return it == ips.end() || it->second.empty() ? scheduler::kClusterIPNone : it->second;
+}
+
+}  // namespace
+
 model::Json Controller::ServicesJson() const {
   Json items = Json::array();
   std::map<std::string, nodeagent::DesiredService> by_name;
   for (const auto& [node, st] : sent_) {
     for (const auto& s : st.services) by_name[s.namespace_ + "/" + s.name] = s;
   }
+  const auto cluster_ips = ClusterIPs(applied_);
   for (const auto& m : applied_.objects) {
     const auto* s = m.service();
     if (s == nullptr) continue;
@@ -746,6 +773,7 @@ model::Json Controller::ServicesJson() const {
     items.push_back({{"name", s->metadata.name},
                      {"namespace", s->metadata.namespace_},
                      {"type", s->spec.type},
+                     {"clusterIP", ClusterIPText(cluster_ips, *s)},
                      {"selector", s->spec.selector},
                      {"ports", ports},
                      {"endpoints", endpoints}});

@@ -1,7 +1,7 @@
-// Services that share a port: every agent serves each Service on the node's address, so two
-// Services on one port would share a listener and mix their endpoints. Kubernetes manifests do
-// this all the time (every Service on port 80, each with an IP of its own), so ballast warns,
-// naming both places, instead of silently sending one Service's traffic to the other's pods.
+// Services that share a port: each has a cluster IP of its own, as in Kubernetes (manifests put
+// every Service on port 80 all the time), but on the node's address one port serves one Service
+// only: the first by namespace/name. ballast warns, naming both places and the Service the
+// node's address serves, so nobody expects the others there.
 
 #include <gtest/gtest.h>
 
@@ -37,6 +37,26 @@ TEST(ServicePortsTest, TwoServicesOnOnePortWarnWithBothPlaces) {
                               "(orders.yaml:1:1)"),
             std::string::npos)
       << w[0].message;
+  EXPECT_NE(w[0].message.find("each Service is served at its own cluster IP, but on the node's "
+                              "address port 80 serves only Service default/orders (the first by "
+                              "namespace/name)"),
+            std::string::npos)
+      << w[0].message;
+}
+
+TEST(ServicePortsTest, NamesTheServiceTheNodeAddressServesByNameNotFileOrder) {
+  ManifestSet set = ParseManifests({{"a.yaml", Svc("zeta", "  - port: 80\n")},
+                                    {"b.yaml", Svc("mid", "  - port: 80\n")},
+                                    {"c.yaml", Svc("alpha", "  - port: 80\n")}});
+  auto w = Warnings(set);
+  ASSERT_EQ(w.size(), 2u);
+  for (const auto& d : w) {
+    EXPECT_NE(d.message.find("is also spec.ports[0].port of Service default/zeta (a.yaml:1:1)"),
+              std::string::npos)
+        << d.message;
+    EXPECT_NE(d.message.find("port 80 serves only Service default/alpha"), std::string::npos)
+        << d.message;
+  }
 }
 
 TEST(ServicePortsTest, NodePortOfOneIsThePortOfAnother) {

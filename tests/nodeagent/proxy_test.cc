@@ -160,5 +160,57 @@ TEST_F(ProxyTest, NoReadyEndpointRefusesAtOnce) {
   ASSERT_TRUE(WaitUntil([&] { return Hit() == "beta"; }));
 }
 
+// Two Services on one port, as Kubernetes manifests write them: each is served at its own
+// cluster IP with its own endpoints only; the node's address serves the first by name only.
+TEST_F(ProxyTest, ServicesSharingAPortAreKeptApartByClusterIP) {
+  const std::string web_ip = "127.128.77.10", api_ip = "127.128.77.11";
+  DesiredService web;
+  web.name = "web";
+  web.cluster_ip = web_ip;
+  web.ports = {DesiredServicePort{"http", "TCP", service_port_, 0, {endpoints_[0]}}};
+  DesiredService api = web;
+  api.name = "api";
+  api.cluster_ip = api_ip;
+  api.ports[0].endpoints = {endpoints_[1], endpoints_[2]};
+  proxy_.Update({web, api});
+  const std::string port = ":" + std::to_string(service_port_);
+  ASSERT_TRUE(WaitUntil([&] { return proxy_.ListeningAddresses().size() == 3; }))
+      << ::testing::PrintToString(proxy_.Errors());
+  auto at = [&](const std::string& address) {
+    net::HttpClient client(Opts());
+    auto r = client.Get("http://" + address + port + "/");
+    if (!r.ok()) return "error: " + r.status().ToString();
+    return r->body.substr(0, r->body.find(' '));
+  };
+  std::map<std::string, int> web_hits, api_hits, node_hits;
+  for (int i = 0; i < 12; ++i) {
+    web_hits[at(web_ip)]++;
+    api_hits[at(api_ip)]++;
+    node_hits[at(kProxyAddress)]++;
+  }
+  EXPECT_EQ(web_hits, (std::map<std::string, int>{{"alpha", 12}}));
+  EXPECT_EQ(api_hits, (std::map<std::string, int>{{"beta", 6}, {"gamma", 6}}));
+  // default/api < default/web: the node's address serves api, never web's pods.
+  EXPECT_EQ(node_hits, (std::map<std::string, int>{{"beta", 6}, {"gamma", 6}}));
+
+  // A second agent on this machine (as `ballast dev` runs them) serves the same cluster IPs
+  // beside the first: SO_REUSEPORT, no "Address already in use".
+  ServiceProxy neighbour("127.0.0.8");
+  ASSERT_TRUE(neighbour.Start().ok());
+  neighbour.Update({web, api});
+  ASSERT_TRUE(WaitUntil([&] { return neighbour.ListeningAddresses().size() == 3; }))
+      << ::testing::PrintToString(neighbour.Errors());
+  EXPECT_TRUE(neighbour.Errors().empty());
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(at(web_ip), "alpha");
+  neighbour.Stop();
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(at(web_ip), "alpha");
+
+  // web gone: its cluster IP is refused, api's still answers.
+  proxy_.Update({api});
+  ASSERT_TRUE(WaitUntil([&] { return proxy_.ListeningAddresses().size() == 2; }));
+  EXPECT_EQ(at(web_ip).rfind("error", 0), 0u);
+  EXPECT_NE(at(api_ip).rfind("error", 0), 0u);
+}
+
 }  // namespace
 }  // namespace ballast::nodeagent

@@ -58,6 +58,23 @@ TEST(ProtocolTest, ServiceEnvironmentNamesAsKubernetes) {
   EXPECT_EQ(env.count("HIDDEN_SERVICE_HOST"), 0u);
 }
 
+TEST(ProtocolTest, ServiceEnvironmentPointsAtTheClusterIP) {
+  DesiredService api;
+  api.name = "api";
+  api.cluster_ip = "127.150.2.9";
+  api.ports = {DesiredServicePort{"http", "TCP", 80, 0, {}}};
+  DesiredService headless = api;
+  headless.name = "db";
+  headless.cluster_ip = "";
+  auto env = ServiceEnvironment({api, headless}, "default", "127.0.0.5");
+  EXPECT_EQ(env["API_SERVICE_HOST"], "127.150.2.9");
+  EXPECT_EQ(env["API_SERVICE_PORT"], "80");
+  EXPECT_EQ(env["DB_SERVICE_HOST"], "127.0.0.5");  // headless: the node's proxy, as before
+  // A container on a bridge network cannot reach the host's loopback: the node's address.
+  auto in_image = ServiceEnvironment({api}, "default", "10.1.2.3", /*use_cluster_ips=*/false);
+  EXPECT_EQ(in_image["API_SERVICE_HOST"], "10.1.2.3");
+}
+
 TEST(ProtocolTest, DesiredStateRoundTripsAndRejectsBadInput) {
   DesiredState st;
   st.node = "n1";
@@ -75,13 +92,25 @@ TEST(ProtocolTest, DesiredStateRoundTripsAndRejectsBadInput) {
   st.pods.push_back(p);
   DesiredService s;
   s.name = "web";
+  s.cluster_ip = "127.201.7.3";
   s.ports = {DesiredServicePort{"http", "TCP", 80, 30080, {"127.0.0.2:4000"}}};
   st.services.push_back(s);
+  DesiredService headless;
+  headless.name = "db";
+  headless.ports = {DesiredServicePort{"pg", "TCP", 5432, 0, {}}};
+  st.services.push_back(headless);
   auto back = DesiredStateFromJson(ToJson(st));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(back->pods.at(0).name, st.pods[0].name);
   EXPECT_EQ(back->pods.at(0).template_.spec.containers.at(0).command, c.command);
   EXPECT_EQ(back->services, st.services);
+  EXPECT_EQ(ToJson(st)["services"][0]["clusterIP"], "127.201.7.3");
+  // An agent of the previous version sends no clusterIP: headless, served as before.
+  model::Json old = ToJson(st);
+  old["services"][0].erase("clusterIP");
+  auto from_old = DesiredStateFromJson(old);
+  ASSERT_TRUE(from_old.ok());
+  EXPECT_EQ(from_old->services.at(0).cluster_ip, "");
   EXPECT_EQ(back->version, 4);
 
   EXPECT_FALSE(DesiredStateFromJson(model::Json::array()).ok());
@@ -89,6 +118,10 @@ TEST(ProtocolTest, DesiredStateRoundTripsAndRejectsBadInput) {
   EXPECT_FALSE(DesiredStateFromJson(model::Json{{"version", "seven"}}).ok());
   auto bad_port = model::Json{{"services", {{{"name", "s"}, {"ports", {{{"port", 70000}}}}}}}};
   EXPECT_FALSE(DesiredStateFromJson(bad_port).ok());
+  auto bad_ip = model::Json{{"services", {{{"name", "s"}, {"clusterIP", "127.1.2"}}}}};
+  EXPECT_FALSE(DesiredStateFromJson(bad_ip).ok());
+  auto ip_type = model::Json{{"services", {{{"name", "s"}, {"clusterIP", 7}}}}};
+  EXPECT_FALSE(DesiredStateFromJson(ip_type).ok());
 }
 
 }  // namespace
