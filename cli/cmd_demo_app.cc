@@ -1,6 +1,6 @@
 // `ballast demo-app`: a small HTTP workload built into the binary, so examples and tests run
-// anywhere. Serves "/" (a message, the pod name and revision) and "/healthz", with switches to
-// fail readiness, crash, or hold memory.
+// anywhere. Serves "/" (a message, the pod name and revision), "/healthz" and "/env/NAME" (a
+// Service environment variable), with switches to fail readiness, crash, or hold memory.
 
 #include <signal.h>
 #include <unistd.h>
@@ -33,7 +33,8 @@ int RunDemoApp(const Args& args) {
       "ballast demo-app [flags]",
       "Serve a demo HTTP app on $HOST:$PORT: / answers the message, pod name and "
       "revision; /healthz answers 200 (503 while failing); /pid the process id (to tell a "
-      "restarted pod from the same one). POST /admin/fail and "
+      "restarted pod from the same one); /env/NAME the value of a Service environment variable "
+      "(NAME contains _SERVICE_, e.g. /env/API_SERVICE_HOST; 404 when unset). POST /admin/fail and "
       "/admin/recover switch /healthz, POST /admin/crash exits 1.");
   flags.AddString("message", "m", Env("MESSAGE", "hello from ballast"), "message served at /");
   flags.AddString("listen", "", "", "HOST:PORT (default $HOST:$PORT, else 127.0.0.1:8080)");
@@ -82,6 +83,17 @@ int RunDemoApp(const Args& args) {
     bool warming = std::chrono::steady_clock::now() - start < std::chrono::seconds(ready_after);
     if (failing->load() || warming) return net::TextResponse(503, "failing\n");
     return net::TextResponse(200, "ok\n");
+  });
+  // Only the Service environment (<SVC>_SERVICE_HOST, ..._PORT): enough to see where a pod
+  // was told its Services are, without exposing anything else a pod may hold in its env.
+  router.HandleSync("GET", "/env/*", [](const net::Request& r) {
+    const std::string name = r.path.substr(std::strlen("/env/"));
+    if (name.find("_SERVICE_") == std::string::npos) {
+      return net::TextResponse(403, "only Service variables (NAME_SERVICE_...)\n");
+    }
+    const char* value = std::getenv(name.c_str());
+    if (value == nullptr) return net::TextResponse(404, name + " is not set\n");
+    return net::TextResponse(200, std::string(value) + "\n");
   });
   const std::string pid = std::to_string(getpid());
   router.HandleSync("GET", "/pid",

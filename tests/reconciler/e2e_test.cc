@@ -838,6 +838,9 @@ TEST(ReconcilerE2E, CliAgainstARunningCluster) {
   ASSERT_EQ(error, "") << r.output;
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0]["NAME"], "web");
+  EXPECT_EQ(rows[0]["TYPE"], "ClusterIP");
+  EXPECT_EQ(rows[0]["CLUSTER-IP"], c.Get("/api/v1/services")["items"][0]["clusterIP"]);
+  EXPECT_EQ(rows[0]["CLUSTER-IP"].rfind("127.", 0), 0u) << rows[0]["CLUSTER-IP"];
   EXPECT_EQ(rows[0]["PORTS"], std::to_string(svc_port) + "/TCP");
   EXPECT_EQ(rows[0]["ENDPOINTS"], "2");
   std::set<std::string> addresses = {pods[0]["address"].get<std::string>(),
