@@ -74,6 +74,19 @@ void Controller::RememberTemplates(const std::vector<model::Manifest>& objects) 
   }
 }
 
+namespace {
+
+// Each applied Service's cluster IP, by "namespace/name" (see scheduler/service_ips.h).
+std::map<std::string, std::string> ClusterIPs(const AppliedState& applied) {
+  std::vector<const model::Service*> services;
+  for (const auto& m : applied.objects) {
+    if (const auto* s = m.service()) services.push_back(s);
+  }
+  return scheduler::AllocateClusterIPs(services);
+}
+
+}  // namespace
+
 void Controller::Restore(AppliedState applied, const std::vector<model::Manifest>& older_objects,
                          bool restarted) {
   for (const auto& m : older_objects) {
@@ -83,6 +96,7 @@ void Controller::Restore(AppliedState applied, const std::vector<model::Manifest
   }
   applied_ = std::move(applied);
   RememberTemplates(applied_.objects);
+  cluster_ips_ = ClusterIPs(applied_);
   restarted_ = restarted;
   start_ms_ = clock_->NowMs();
 }
@@ -201,6 +215,7 @@ void Controller::Apply(const std::string& trigger) {
   applied_.files = desired_tree_ ? desired_tree_->files : std::vector<model::SourceFile>{};
   applied_.sha = desired_sha_;
   RememberTemplates(applied_.objects);
+  cluster_ips_ = ClusterIPs(applied_);
   HistoryAppend h;
   h.sha = applied_.sha;
   h.trigger = trigger;
@@ -217,6 +232,7 @@ void Controller::Pin(int64_t id, AppliedState applied) {
   pinned_ = id;
   applied_ = std::move(applied);
   RememberTemplates(applied_.objects);
+  cluster_ips_ = ClusterIPs(applied_);
 }
 
 void Controller::Unpin() { pinned_.reset(); }
@@ -426,23 +442,9 @@ int64_t Controller::Reconcile() {
   return next;
 }
 
-namespace {
-
-// Each applied Service's cluster IP, by "namespace/name" (see scheduler/service_ips.h).
-std::map<std::string, std::string> ClusterIPs(const AppliedState& applied) {
-  std::vector<const model::Service*> services;
-  for (const auto& m : applied.objects) {
-    if (const auto* s = m.service()) services.push_back(s);
-  }
-  return scheduler::AllocateClusterIPs(services);
-}
-
-}  // namespace
-
 void Controller::ComputeDesired() {
   // Services with their cluster IPs and ready endpoints on all nodes.
   std::vector<nodeagent::DesiredService> services;
-  const auto cluster_ips = ClusterIPs(applied_);
   std::map<std::string, const model::Pod*> reported_by_name;
   for (const auto& [node, pods] : reported_) {
     for (const auto& p : pods) reported_by_name[p.name] = &p;
@@ -453,7 +455,9 @@ void Controller::ComputeDesired() {
     nodeagent::DesiredService ds;
     ds.name = s->metadata.name;
     ds.namespace_ = s->metadata.namespace_;
-    ds.cluster_ip = cluster_ips.at(ds.namespace_ + "/" + ds.name);
+    if (auto ip = cluster_ips_.find(ds.namespace_ + "/" + ds.name); ip != cluster_ips_.end()) {
+      ds.cluster_ip = ip->second;
+    }
     for (const auto& port : s->spec.ports) {
       nodeagent::DesiredServicePort dp;
       dp.name = port.name;
@@ -751,7 +755,6 @@ model::Json Controller::ServicesJson() const {
   for (const auto& [node, st] : sent_) {
     for (const auto& s : st.services) by_name[s.namespace_ + "/" + s.name] = s;
   }
-  const auto cluster_ips = ClusterIPs(applied_);
   for (const auto& m : applied_.objects) {
     const auto* s = m.service();
     if (s == nullptr) continue;
@@ -773,7 +776,7 @@ model::Json Controller::ServicesJson() const {
     items.push_back({{"name", s->metadata.name},
                      {"namespace", s->metadata.namespace_},
                      {"type", s->spec.type},
-                     {"clusterIP", ClusterIPText(cluster_ips, *s)},
+                     {"clusterIP", ClusterIPText(cluster_ips_, *s)},
                      {"selector", s->spec.selector},
                      {"ports", ports},
                      {"endpoints", endpoints}});

@@ -105,7 +105,7 @@ TEST(ProtocolTest, DesiredStateRoundTripsAndRejectsBadInput) {
   EXPECT_EQ(back->pods.at(0).template_.spec.containers.at(0).command, c.command);
   EXPECT_EQ(back->services, st.services);
   EXPECT_EQ(ToJson(st)["services"][0]["clusterIP"], "127.201.7.3");
-  // An agent of the previous version sends no clusterIP: headless, served as before.
+  // A reconciler of an earlier version sends no clusterIP: served on the node's address only.
   model::Json old = ToJson(st);
   old["services"][0].erase("clusterIP");
   auto from_old = DesiredStateFromJson(old);
