@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "model/manifest.h"
+#include "scheduler/service_ips.h"
 
 namespace ballast::reconciler {
 namespace {
@@ -449,6 +450,45 @@ TEST(Controller, PodsOfASilentNodeAreNotReadyUntilReplaced) {
   EXPECT_EQ(after.second, before.second);  // still listed, not replaced yet
   EXPECT_EQ(after.first, 0);
   EXPECT_EQ(ready_on("n1").first, ready_on("n1").second);
+}
+
+TEST(Controller, ServicesGetStableClusterIPsInDesiredStateAndAPI) {
+  auto svc = [](const std::string& name, const std::string& cluster_ip) {
+    return "apiVersion: v1\nkind: Service\nmetadata: {name: " + name + "}\nspec:\n" +
+           (cluster_ip.empty() ? "" : "  clusterIP: \"" + cluster_ip + "\"\n") +
+           "  selector: {app: " + name + "}\n  ports: [{port: 80}]\n";
+  };
+  Sim sim;
+  sim.AddNode("n1");
+  sim.controller.OnSnapshot(
+      Snapshot("v1", {{"web.yaml", Web("app:1", 1)},
+                      {"svc.yaml", svc("web", "") + "---\n" + svc("pinned", "127.9.9.9") + "---\n" +
+                                       svc("db", "None") + "---\n" + svc("gke", "10.96.0.10")}}),
+      "poll");
+  sim.controller.Reconcile();
+  auto changes = sim.controller.TakeDesiredChanges();
+  ASSERT_EQ(changes.count("n1"), 1u);
+  std::map<std::string, std::string> sent;
+  for (const auto& s : changes["n1"].services) sent[s.name] = s.cluster_ip;
+  EXPECT_EQ(sent["web"], scheduler::HashedClusterIP("default", "web"));
+  EXPECT_EQ(sent["pinned"], "127.9.9.9");
+  EXPECT_EQ(sent["db"], "");  // headless
+  EXPECT_EQ(sent["gke"], scheduler::HashedClusterIP("default", "gke"));
+  std::map<std::string, std::string> listed;
+  const model::Json v1_services = sim.controller.ServicesJson();
+  for (const auto& s : v1_services["items"]) listed[s["name"]] = s["clusterIP"];
+  EXPECT_EQ(listed["web"], sent["web"]);
+  EXPECT_EQ(listed["db"], "None");  // as kubectl shows a headless Service
+  EXPECT_EQ(listed["pinned"], "127.9.9.9");
+
+  // A new revision (another Deployment image, one Service fewer) keeps every address.
+  sim.controller.OnSnapshot(
+      Snapshot("v2", {{"web.yaml", Web("app:2", 1)}, {"svc.yaml", svc("web", "")}}), "poll");
+  sim.Steps(2);
+  listed.clear();
+  const model::Json v2_services = sim.controller.ServicesJson();
+  for (const auto& s : v2_services["items"]) listed[s["name"]] = s["clusterIP"];
+  EXPECT_EQ(listed, (std::map<std::string, std::string>{{"web", sent["web"]}}));
 }
 
 TEST(Controller, PruneRemovesObjectsLeftOutOfGitUnlessAnnotated) {
