@@ -341,12 +341,13 @@ std::string ServicesSection(const StatusPageInput& in) {
     }
     rows +=
         "<tr>" + Td(E(Field(s, "namespace") + "/" + Field(s, "name")), "name") +
-        Td(E(Field(s, "type"))) + Td(E(ports)) +
+        Td(E(Field(s, "type"))) + Td("<code>" + E(Field(s, "clusterIP")) + "</code>") +
+        Td(E(ports)) +
         Td(endpoints.empty() ? "<span class=\"muted\">none ready</span>" : E(endpoints), "small") +
         "</tr>";
   }
   return "<h2>Services</h2>" +
-         Table({"name", "type", "ports", "endpoints"}, rows, "no services applied");
+         Table({"name", "type", "cluster IP", "ports", "endpoints"}, rows, "no services applied");
 }
 
 std::string NodesSection(const StatusPageInput& in) {
@@ -632,14 +633,14 @@ constexpr std::string_view kScript = R"JS(
     }), 'no deployments applied')];
   }
   function renderServices(doc) {
-    return [h('h2', null, 'Services'), table(['name', 'type', 'ports', 'endpoints'],
+    return [h('h2', null, 'Services'), table(['name', 'type', 'cluster IP', 'ports', 'endpoints'],
       items(doc).map(function (s) {
         var ports = arr(s, 'ports').map(function (p) {
           return field(p, 'port') + '\u2192' + field(p, 'targetPort') + '/' + field(p, 'protocol');
         }).join(', ');
         var eps = arr(s, 'endpoints').map(text).join(', ');
         return h('tr', null, td(field(s, 'namespace') + '/' + field(s, 'name'), 'name'),
-          td(field(s, 'type')), td(ports),
+          td(field(s, 'type')), td(h('code', null, field(s, 'clusterIP'))), td(ports),
           td(eps || h('span', {'class': 'muted'}, 'none ready'), 'small'));
       }), 'no services applied')];
   }
