@@ -242,6 +242,7 @@ bool Agent::Sleep(int64_t ms) {
 
 void Agent::SuperviseLoop() {
   std::vector<DesiredService> services;
+  std::vector<std::string> proxy_errors;  // last logged: each distinct set is logged once
   while (true) {
     std::optional<DesiredState> apply;
     {
@@ -260,6 +261,18 @@ void Agent::SuperviseLoop() {
         proxy_->Update(services);
       }
       version_ = apply->version;
+    }
+    // A Service address the proxy cannot listen on (another process holds CLUSTER_IP:port or
+    // the node's port): say which and why, once, instead of refusing connections silently.
+    if (auto errors = proxy_->Errors(); errors != proxy_errors) {
+      if (options_.log) {
+        for (const auto& e : errors) {
+          if (std::find(proxy_errors.begin(), proxy_errors.end(), e) == proxy_errors.end()) {
+            options_.log("service_listen_failed", {{"node", options_.name}, {"error", e}});
+          }
+        }
+      }
+      proxy_errors = std::move(errors);
     }
     if (pods_->Tick()) {
       {

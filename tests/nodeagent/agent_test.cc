@@ -2,11 +2,15 @@
 // desired set, reconciler away and back, agent restart adopting its pods (in-process and as the
 // `ballast agent` binary).
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <mutex>
 
 #include <gtest/gtest.h>
 
@@ -125,6 +129,57 @@ TEST(AgentTest, RegistersHeartbeatsAndConvergesByLongPoll) {
   ASSERT_TRUE(WaitUntil([&] { return cp.Pods("node-a").size() == 1; }));
   agent.Stop();
   EXPECT_TRUE(WaitUntil([&] { return !client.Get("http://" + one->address + "/").ok(); }));
+}
+
+// Another process holds a Service's CLUSTER_IP:port (without SO_REUSEPORT): the agent says so in
+// its log, naming the address, instead of leaving the Service silently unreachable there.
+TEST(AgentTest, ServiceAddressItCannotListenOnIsLogged) {
+  const std::string cluster_ip = "127.128.99.7";
+  auto port = FreePort(cluster_ip);
+  ASSERT_TRUE(port.ok());
+  int holder = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(*port));
+  ::inet_pton(AF_INET, cluster_ip.c_str(), &addr.sin_addr);
+  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(holder, 1), 0);
+
+  FakeControlPlane cp("");
+  ASSERT_EQ(cp.start_error(), "");
+  TempDir dir;
+  SystemClock clock;
+  AgentOptions o = Options(cp.url(), dir.path());
+  std::mutex mu;
+  std::vector<std::string> failures;
+  o.log = [&](std::string_view event, const std::vector<std::pair<std::string, std::string>>& f) {
+    if (event != "service_listen_failed") return;
+    std::lock_guard<std::mutex> lock(mu);
+    for (const auto& [k, v] : f) {
+      if (k == "error") failures.push_back(v);
+    }
+  };
+  Agent agent(o, clock);
+  ASSERT_TRUE(agent.Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return cp.Registered("node-a"); }));
+  DesiredService web;
+  web.name = "web";
+  web.cluster_ip = cluster_ip;
+  web.ports = {DesiredServicePort{"http", "TCP", *port, 0, {"127.0.0.1:9"}}};
+  DesiredState st;
+  st.services = {web};
+  cp.store().Set("node-a", st);
+  const std::string want = cluster_ip + ":" + std::to_string(*port) + ": Address already in use";
+  ASSERT_TRUE(WaitUntil([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return !failures.empty();
+  }));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(failures, std::vector<std::string>{want});  // once, and only that address
+  }
+  agent.Stop();
+  ::close(holder);
 }
 
 TEST(AgentTest, WrongTokenNeverRegisters) {
