@@ -172,6 +172,36 @@ std::vector<Diagnostic> CheckDuplicates(const std::vector<const Manifest*>& mani
       }
     }
   }
+  // Two Services asking for one cluster IP (spec.clusterIP 127.x.y.z, which ballast honours):
+  // the first by namespace/name keeps it, the others get an address of their own.
+  std::map<std::string, std::vector<const Manifest*>> asked;  // address -> Services, file order
+  for (const Manifest* m : manifests) {
+    const Service* svc = m->service();
+    if (svc == nullptr) continue;
+    auto ip = svc->spec.extra.find("clusterIP");
+    if (ip == svc->spec.extra.end() || !ip->is_string()) continue;
+    const std::string address = ip->get<std::string>();
+    if (address.rfind("127.", 0) == 0) asked[address].push_back(m);
+  }
+  for (const auto& [address, users] : asked) {
+    const Manifest* keeper =
+        *std::min_element(users.begin(), users.end(),
+                          [](const Manifest* a, const Manifest* b) { return a->key() < b->key(); });
+    for (const Manifest* m : users) {
+      if (m == keeper || m->key() == keeper->key()) continue;
+      Diagnostic d;
+      d.severity = Severity::kWarning;
+      d.where = m->source;
+      d.field = "spec.clusterIP";
+      d.message = "cluster IP " + address + " is also asked for by Service " +
+                  keeper->key().namespace_ + "/" + keeper->key().name + " (" + keeper->source.file +
+                  ":" + std::to_string(keeper->source.line) + ":" +
+                  std::to_string(keeper->source.column) +
+                  "), which keeps it (the first by namespace/name); this Service gets an address "
+                  "of its own (`ballast get services`)";
+      out.push_back(std::move(d));
+    }
+  }
   return out;
 }
 

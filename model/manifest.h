@@ -53,7 +53,9 @@ ManifestSet ParseManifests(const std::vector<SourceFile>& files, const ParseLimi
 
 // Reports duplicate keys among `manifests`, naming both places (errors), and TCP Services that
 // share a port or nodePort with another Service (warnings: each Service has its own cluster IP,
-// but on the node's address such a port serves only the first of them by namespace/name).
+// but on the node's address such a port serves only the first of them by namespace/name), and
+// Services asking for the same 127.x spec.clusterIP (warnings: the first by namespace/name keeps
+// it).
 std::vector<Diagnostic> CheckDuplicates(const std::vector<Manifest>& manifests);
 // The same over manifests held elsewhere (e.g. shared between source snapshots).
 std::vector<Diagnostic> CheckDuplicates(const std::vector<const Manifest*>& manifests);

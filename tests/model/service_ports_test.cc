@@ -70,6 +70,26 @@ TEST(ServicePortsTest, NodePortOfOneIsThePortOfAnother) {
   EXPECT_EQ(w[0].field, "spec.ports[0].nodePort");
 }
 
+TEST(ServicePortsTest, TwoServicesAskingForOneClusterIPWarnTheSecond) {
+  auto pinned = [](const std::string& name, const std::string& ip, int port) {
+    return "apiVersion: v1\nkind: Service\nmetadata: {name: " + name +
+           "}\nspec:\n  clusterIP: " + ip + "\n  selector: {app: " + name +
+           "}\n  ports:\n  - port: " + std::to_string(port) + "\n";
+  };
+  ManifestSet set = ParseManifests({{"z.yaml", pinned("zeta", "127.9.9.9", 80)},
+                                    {"a.yaml", pinned("alpha", "127.9.9.9", 81)},
+                                    {"h.yaml", pinned("headless", "None", 82)},
+                                    {"g.yaml", pinned("gke", "10.96.0.10", 83)}});
+  auto w = Warnings(set);
+  ASSERT_EQ(w.size(), 1u) << w.at(1).message;
+  EXPECT_EQ(w[0].where.file, "z.yaml");
+  EXPECT_EQ(w[0].field, "spec.clusterIP");
+  EXPECT_NE(w[0].message.find("cluster IP 127.9.9.9 is also asked for by Service default/alpha "
+                              "(a.yaml:1:1), which keeps it"),
+            std::string::npos)
+      << w[0].message;
+}
+
 TEST(ServicePortsTest, DistinctPortsUdpAndOwnNodePortAreFine) {
   ManifestSet set = ParseManifests(
       {{"a.yaml", Svc("a", "  - {name: http, port: 80}\n  - {name: admin, port: 81}\n")},
