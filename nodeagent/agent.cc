@@ -296,6 +296,7 @@ Status Agent::Register() {
     std::string why = j.ok() && j->is_object() && j->contains("error") && (*j)["error"].is_string()
                           ? (*j)["error"].get<std::string>()
                           : res->body.substr(0, 200);
+    if (res->status == 401) why += " (check --token-file against the reconciler's)";
     failed = Unavailable("register " + options_.name + " at " + options_.server_url + ": HTTP " +
                          std::to_string(res->status) + ": " + why);
   }

@@ -1,11 +1,15 @@
 // What a first-time user checks against the README and the walkthrough in examples/repo, with
 // the real `ballast serve`, `ballast agent`s and the CLI: `ballast status` names the commit it
 // runs, and warns (naming file and field) about Services that share a port; a second
-// reconciler on one --state-dir, or a second agent on one --work-dir, refuses to start.
+// reconciler on one --state-dir, or a second agent on one --work-dir, refuses to start; an agent
+// that cannot register (a name in use, a refused token) says why in its log.
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <fstream>
 #include <string>
+#include <thread>
 
 #include "tests/reconciler/cluster.h"
 
@@ -118,6 +122,60 @@ TEST(NewUserE2E, GetServicesShowsNodePortsAndEachEndpointOnce) {
                      std::to_string(admin_port + 1) + "/TCP"),
             std::string::npos)
       << out;
+}
+
+// A second agent started with a name already in use (another address) is refused and says why;
+// the node, its address and its pods stay as they were.
+TEST(NewUserE2E, SecondAgentWithATakenNameIsRefusedAndSaysWhy) {
+  Cluster c;
+  const int svc_port = git::testing::PickFreePort();
+  c.Commit({{"web.yaml", WebManifest("v1", 2, svc_port)}}, "web v1");
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(c.StartAgents(1));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2); })) << c.Logs();
+  const auto pods = c.ReadyPods();
+
+  git::testing::ChildProcess intruder;
+  const std::string log = c.dir() / "intruder.log";
+  ASSERT_TRUE(intruder.Start(
+      {BALLAST_BINARY, "agent", "--server", c.url(), "--name", "n2", "--address", "127.0.0.9",
+       "--work-dir", c.dir() / "intruder", "--heartbeat", "1", "--no-cgroups"},
+      log));
+  ASSERT_TRUE(WaitFor([&] {
+    return ReadFile(log).find("event=register_failed") != std::string::npos;
+  })) << ReadFile(log);
+  EXPECT_NE(ReadFile(log).find("node n2 is registered from 127.0.0.2 and alive"), std::string::npos)
+      << ReadFile(log);
+  // A few of the intruder's heartbeat periods later, nothing moved.
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  Json nodes = c.Get("/api/v1/nodes");
+  ASSERT_FALSE(nodes.is_null());
+  ASSERT_EQ(nodes["items"].size(), 1u) << nodes.dump();
+  EXPECT_EQ(nodes["items"][0]["address"], "127.0.0.2") << nodes.dump();
+  EXPECT_EQ(c.ReadyPods(), pods);
+  EXPECT_EQ(ReadFile(log).find("event=registered"), std::string::npos) << ReadFile(log);
+  intruder.Stop();
+}
+
+// An agent whose token the reconciler refuses says so in its log instead of retrying silently.
+TEST(NewUserE2E, AgentWithoutTheTokenSaysRegisterIsRefused) {
+  Cluster c;
+  const std::string token_file = c.dir() / "token";
+  std::ofstream(token_file) << "s3cret\n";
+  c.Commit({{"web.yaml", WebManifest("v1", 1, git::testing::PickFreePort())}}, "web v1");
+  ASSERT_TRUE(c.StartServe({"--token-file", token_file}));
+  git::testing::ChildProcess agent;
+  const std::string log = c.dir() / "agent-no-token.log";
+  ASSERT_TRUE(
+      agent.Start({BALLAST_BINARY, "agent", "--server", c.url(), "--name", "lonely", "--address",
+                   "127.0.0.2", "--work-dir", c.dir() / "agent-lonely", "--no-cgroups"},
+                  log));
+  ASSERT_TRUE(WaitFor([&] {
+    return ReadFile(log).find("event=register_failed") != std::string::npos;
+  })) << ReadFile(log);
+  EXPECT_NE(ReadFile(log).find("HTTP 401"), std::string::npos) << ReadFile(log);
+  EXPECT_NE(ReadFile(log).find("check --token-file"), std::string::npos) << ReadFile(log);
+  agent.Stop();
 }
 
 }  // namespace
