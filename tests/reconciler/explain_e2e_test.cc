@@ -50,14 +50,15 @@ TEST(ExplainE2E, GetPodsAndStatusSayWhyNothingRuns) {
 
   // `ballast status` says why each Deployment is not Healthy.
   std::string status;
+  // (Both rows are read from one output: the broken one says "0 of 1 updated replicas" until
+  // its pod exists, then that none of them is available.)
   ASSERT_TRUE(WaitFor([&] {
     status = c.Cli("status").output;
     return RowOf(status, "picky").find("didn't match Pod's node affinity/selector") !=
-           std::string::npos;
+               std::string::npos &&
+           RowOf(status, "broken").find("0 of 1 updated replicas are available") !=
+               std::string::npos;
   })) << status;
-  EXPECT_NE(RowOf(status, "broken").find("0 of 1 updated replicas are available"),
-            std::string::npos)
-      << status;
   EXPECT_NE(status.find("MESSAGE"), std::string::npos) << status;
 
   // Which runtimes a node offers is what placement filters on: `get nodes -o wide` shows it.
