@@ -16,13 +16,6 @@ namespace {
 
 using namespace ballast::nodeagent::testing;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 class CgroupsTest : public ::testing::Test {
  protected:
   void SetUp() override {

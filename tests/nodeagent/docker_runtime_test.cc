@@ -23,13 +23,6 @@ namespace {
 using namespace ballast::nodeagent::testing;
 using namespace std::chrono_literals;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 model::Container ImageContainer(const std::string& name, const std::string& image,
                                 std::vector<std::string> command = {},
                                 std::vector<std::string> args = {}) {

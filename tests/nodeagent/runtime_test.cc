@@ -19,13 +19,6 @@ namespace {
 using namespace ballast::nodeagent::testing;
 using namespace std::chrono_literals;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 TEST(ProcessTest, OwnProcessGroupLogsEnvAndCwd) {
   TempDir dir;
   ProcessSpec spec;

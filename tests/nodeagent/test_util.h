@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -77,5 +79,13 @@ inline const model::Pod* FindPod(const std::vector<model::Pod>& pods, const std:
 }
 
 inline bool PidAlive(pid_t pid) { return pid > 0 && ProcessStartTime(pid) != 0; }
+
+// The whole file; "" when it cannot be read.
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 }  // namespace ballast::nodeagent::testing
