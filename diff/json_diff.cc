@@ -26,6 +26,14 @@ std::string PortKey(const Json& item, const char* number_field) {
   return std::to_string(n->get<int64_t>()) + "/" + protocol;
 }
 
+// `s` in double quotes, for messages.
+std::string Quoted(std::string_view s) {
+  std::string out = "\"";
+  out += s;
+  out += '"';
+  return out;
+}
+
 std::string StringField(const Json& item, const char* field) {
   auto it = item.find(field);
   if (it == item.end() || !it->is_string()) return "";
@@ -266,8 +274,7 @@ std::string ItemKey(std::string_view list_field, const Json& item) {
 
 Result<std::vector<std::string>> ParsePointer(std::string_view pointer) {
   if (pointer.empty() || pointer[0] != '/') {
-    return InvalidArgument("\"" + std::string(pointer) +
-                           "\" is not a JSON pointer: it must start with \"/\"");
+    return InvalidArgument(Quoted(pointer) + " is not a JSON pointer: it must start with \"/\"");
   }
   std::vector<std::string> segs;
   std::string cur;
@@ -284,8 +291,8 @@ Result<std::vector<std::string>> ParsePointer(std::string_view pointer) {
         ++i;
         continue;
       }
-      return InvalidArgument("\"" + std::string(pointer) +
-                             "\" is not a JSON pointer: \"~\" must be followed by 0 or 1");
+      return InvalidArgument(Quoted(pointer) +
+                             " is not a JSON pointer: \"~\" must be followed by 0 or 1");
     }
     cur += c;
   }

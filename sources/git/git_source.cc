@@ -265,7 +265,8 @@ bool GitSource::Impl::Fetch(Fetched* out, StepError* error) {
     std::vector<char*> specs;
     for (std::string& s : refspecs) specs.push_back(s.data());
     git_strarray array{specs.data(), specs.size()};
-    git_fetch_options options = GIT_FETCH_OPTIONS_INIT;
+    git_fetch_options options;
+    git_fetch_options_init(&options, GIT_FETCH_OPTIONS_VERSION);
     options.callbacks = *op.callbacks();
     options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
     if (int rc = git_remote_download(remote.get(), &array, &options); rc != 0) {
@@ -612,7 +613,8 @@ Result<RestoreResult> GitSource::Impl::Restore(const RestoreRequest& request) {
     std::string spec = std::string(kRestoreRef) + ":" + fetched.remote_ref;
     char* specs[] = {spec.data()};
     git_strarray array{specs, 1};
-    git_push_options options = GIT_PUSH_OPTIONS_INIT;
+    git_push_options options;
+    git_push_options_init(&options, GIT_PUSH_OPTIONS_VERSION);
     options.callbacks = *op.callbacks();
     int rc = git_remote_push(remote.get(), &array, &options);
     // Taken before any other libgit2 call replaces the last error.

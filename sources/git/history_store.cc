@@ -326,7 +326,8 @@ class HistoryStore::Impl {
     TreePtr tree_a(raw_a);
     if (int rc = git_commit_tree(&raw_b, b->get()); rc != 0) return Libgit2Error(rc, "history");
     TreePtr tree_b(raw_b);
-    git_diff_options options = GIT_DIFF_OPTIONS_INIT;
+    git_diff_options options;
+    git_diff_options_init(&options, GIT_DIFF_OPTIONS_VERSION);
     git_diff* raw_diff = nullptr;
     if (int rc =
             git_diff_tree_to_tree(&raw_diff, repo_.get(), tree_a.get(), tree_b.get(), &options);
@@ -402,7 +403,8 @@ Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(const std::filesystem::
     staging += ".creating";
     std::filesystem::remove_all(staging, ec);
     std::filesystem::create_directories(dir.parent_path().empty() ? "." : dir.parent_path(), ec);
-    git_repository_init_options options = GIT_REPOSITORY_INIT_OPTIONS_INIT;
+    git_repository_init_options options;
+    git_repository_init_options_init(&options, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
     options.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
     options.initial_head = "main";
     options.description = "ballast history: one commit per applied sync";

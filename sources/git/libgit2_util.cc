@@ -498,7 +498,8 @@ std::string Sha256Fingerprint(const unsigned char (&hash)[32]) {
 }
 
 git_remote_callbacks MakeCallbacks(CallbackState* state) {
-  git_remote_callbacks callbacks = GIT_REMOTE_CALLBACKS_INIT;
+  git_remote_callbacks callbacks;
+  git_remote_init_callbacks(&callbacks, GIT_REMOTE_CALLBACKS_VERSION);
   callbacks.credentials = CredentialsCallback;
   callbacks.certificate_check = CertificateCheckCallback;
   callbacks.transfer_progress = TransferProgressCallback;

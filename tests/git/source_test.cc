@@ -249,7 +249,8 @@ TEST_F(SourceTest, OneFileChangeReparsesOneFile) {
   std::string bare = farm_.CreateBare("app.git");
   std::map<std::string, std::optional<std::string>> files;
   for (int i = 0; i < 20; ++i) {
-    files["deploy/d" + std::to_string(i) + ".yaml"] = DeploymentYaml("d" + std::to_string(i), 1);
+    const std::string name = std::string("d").append(std::to_string(i));
+    files["deploy/" + name + ".yaml"] = DeploymentYaml(name, 1);
   }
   farm_.Commit("app.git", files, "twenty");
   GitSource source(Config(bare));

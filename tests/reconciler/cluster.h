@@ -169,11 +169,11 @@ class Cluster {
   bool StartAgents(int n, const std::vector<std::string>& extra = {}) {
     for (int i = 0; i < n; ++i) {
       const size_t index = agents_.size();
-      std::string name = "n" + std::to_string(index + 2);
+      const std::string name = AgentName(index);
       std::vector<std::string> argv = {BALLAST_BINARY, "agent",
                                        "--server",     url_,
                                        "--name",       name,
-                                       "--address",    "127.0.0." + std::to_string(index + 2),
+                                       "--address",    AgentAddress(index),
                                        "--work-dir",   dir_ / ("agent-" + name),
                                        "--heartbeat",  "1",
                                        "--cpu",        "4",
@@ -186,6 +186,12 @@ class Cluster {
     }
     return true;
   }
+  // Agent `i` is node "n<i+2>" on 127.0.0.<i+2>. (Appended rather than `"n" + std::to_string()`:
+  // GCC 12 at -O3 warns -Wrestrict on `const char* + std::string&&`, GCC bug 105651.)
+  static std::string AgentName(size_t i) { return std::string("n").append(std::to_string(i + 2)); }
+  static std::string AgentAddress(size_t i) {
+    return std::string("127.0.0.").append(std::to_string(i + 2));
+  }
   // kill -9 of agent `i` ("n<i+2>"): its pods keep running (own sessions), nobody reports them.
   void KillAgent(size_t i) {
     if (agents_.at(i)) kill(agents_[i]->pid(), SIGKILL);
@@ -194,7 +200,7 @@ class Cluster {
   // Starts agent `i` again with the same name, address and work directory.
   bool StartAgent(size_t i) {
     auto p = std::make_unique<ChildProcess>();
-    const std::string name = "n" + std::to_string(i + 2);
+    const std::string name = AgentName(i);
     if (!p->Start(agent_argv_.at(i), dir_ / ("agent-" + name + ".log"))) return false;
     agents_[i] = std::move(p);
     return true;
@@ -405,8 +411,9 @@ inline std::string BoundsViolation(const Json& pods, const std::string& deployme
   for (const auto& p : pods) {
     if (p.value("deployment", "") != deployment) continue;
     const bool terminating = p.value("terminating", false);
-    names += " " + p.value("name", "") + "(" + p.value("revision", "") +
-             (terminating ? ",terminating" : "") + (p.value("ready", false) ? ",ready" : "") + ")";
+    names.append(" ").append(p.value("name", "")).append("(").append(p.value("revision", ""));
+    names.append(terminating ? ",terminating" : "").append(p.value("ready", false) ? ",ready" : "");
+    names.append(")");
     if (terminating) continue;
     ++live;
     if (p.value("ready", false)) ++ready;

@@ -499,8 +499,8 @@ TEST(ReconcilerE2E, KillNineMidRolloutRestartsNoPodAndFinishesTheRollout) {
     }
     // (A pod that just started may take a moment to listen.)
     std::string& pid = pid_at_kill[name];
-    EXPECT_TRUE(WaitFor([&] { return !(pid = PodPid(p["address"].get<std::string>())).empty(); },
-                        std::chrono::seconds(10)))
+    const std::string address = p["address"].get<std::string>();
+    EXPECT_TRUE(WaitFor([&] { return !(pid = PodPid(address)).empty(); }, std::chrono::seconds(10)))
         << p.dump();
   }
 

@@ -363,7 +363,7 @@ TEST(PlacementScores, PreferredAntiAffinitySeparatesPods) {
 
 TEST(PlacementDeterminism, SameInputAndSeedSameAnswers) {
   std::vector<model::Node> nodes;
-  for (int i = 0; i < 40; ++i) nodes.push_back(MakeNode("n" + std::to_string(i), 8000, 16 * kGi));
+  for (int i = 0; i < 40; ++i) nodes.push_back(MakeNode(std::string("n").append(std::to_string(i)), 8000, 16 * kGi));
   auto run = [&](uint64_t seed) {
     PlacementOptions o;
     o.seed = seed;
