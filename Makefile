@@ -1,30 +1,42 @@
 # The two commands: `make run` and `make test`. Everything else is a helper.
+#
+# BUILD_TYPE is what ships: the Dockerfile and the Debian package build Release too, so the
+# tests run the optimisation level users run.
 BUILD_DIR ?= build
-BUILD_TYPE ?= RelWithDebInfo
+BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+CTEST_FLAGS ?=
+# ccache (installed by scripts/install-deps.sh) keeps a rebuild of an unchanged tree cheap.
+LAUNCHER = $(if $(shell command -v ccache),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
-.PHONY: all deps configure build run test bench sanitize format clean
+.PHONY: all deps build-deps configure build run test bench sanitize tsan matrix image deb format \
+	clean
 
 all: build
+
+# What building needs; `deps` adds what the tests run (servers, Chromium, podman, clang).
+build-deps:
+	@scripts/install-deps.sh --build-only
 
 deps:
 	@scripts/install-deps.sh
 
-$(BUILD_DIR)/CMakeCache.txt:
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+# Always configured again (about a second): BUILD_TYPE and CMAKE_FLAGS are what this run says.
+configure: build-deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(LAUNCHER) $(CMAKE_FLAGS) >/dev/null
 
-configure: deps $(BUILD_DIR)/CMakeCache.txt
-
-build: configure
+build: deps configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Builds, then starts the playground: reconciler + agents on loopback, status page URL printed.
-run: build
+# Builds only the binary, then starts the playground: reconciler + agents on loopback, status
+# page URL printed.
+run: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target ballast
 	$(BUILD_DIR)/ballast validate examples/repo && $(BUILD_DIR)/ballast dev
 
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600 $(CTEST_FLAGS)
 
 bench: build
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target ballast_benchmarks
@@ -32,12 +44,34 @@ bench: build
 
 # Unit tests under ASan+UBSan.
 sanitize: deps
-	cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DBALLAST_SANITIZE=ON -DBALLAST_BUILD_BENCH=OFF
+	cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DBALLAST_SANITIZE=address \
+	    -DBALLAST_BUILD_BENCH=OFF $(LAUNCHER) >/dev/null
 	cmake --build build-sanitize -j $(JOBS)
 	cd build-sanitize && ctest --output-on-failure -j $(JOBS) -L unit
+
+# Unit tests under ThreadSanitizer.
+tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DBALLAST_SANITIZE=thread \
+	    -DBALLAST_BUILD_BENCH=OFF $(LAUNCHER) >/dev/null
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && ctest --output-on-failure -j $(JOBS) -L unit
+
+# Every configuration ({gcc, clang} x {Debug, RelWithDebInfo, Release, asan, tsan}) builds
+# warning-free; MATRIX="clang-Release gcc-Debug" picks some.
+matrix: deps
+	scripts/build-matrix.sh $(MATRIX)
+
+# The container image ballast:VERSION (podman; the base made with debootstrap when absent).
+image: deps
+	scripts/build-image.sh
+
+# The Debian package ballast_VERSION_amd64.deb in $(BUILD_DIR).
+deb: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target ballast ballast_man
+	cd $(BUILD_DIR) && cpack -G DEB
 
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) build-sanitize
+	rm -rf $(BUILD_DIR) build-sanitize build-tsan build-matrix

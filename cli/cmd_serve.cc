@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "cli/build_info.h"
 #include "cli/commands.h"
 #include "cli/dir_lock.h"
 #include "cli/flags.h"
@@ -82,6 +83,7 @@ int RunServe(const Args& args) {
   }
 
   reconciler::ServiceOptions o;
+  o.version = BuildInfoJson(ThisBuild());
   o.source.remote.url = flags.Get("repo");
   o.source.ref = flags.Get("branch");
   o.source.path = flags.Get("path");

@@ -5,12 +5,17 @@ function(ballast_set_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Werror)
 endfunction()
 
-# ASan + UBSan when BALLAST_SANITIZE is ON.
+# Sanitizers by BALLAST_SANITIZE: address (ASan + UBSan; ON means the same) or thread (TSan).
 function(ballast_enable_sanitizers target)
-  if(BALLAST_SANITIZE)
+  if(BALLAST_SANITIZE STREQUAL "address" OR BALLAST_SANITIZE STREQUAL "ON")
     target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer
                                              -fno-sanitize-recover=undefined)
     target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  elseif(BALLAST_SANITIZE STREQUAL "thread")
+    target_compile_options(${target} PRIVATE -fsanitize=thread -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=thread)
+  elseif(BALLAST_SANITIZE AND NOT BALLAST_SANITIZE STREQUAL "OFF")
+    message(FATAL_ERROR "BALLAST_SANITIZE=${BALLAST_SANITIZE}: use OFF, address or thread")
   endif()
 endfunction()
 

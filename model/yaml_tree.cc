@@ -13,6 +13,8 @@
 
 namespace ballast::model {
 
+std::string YamlCppVersion() { return BALLAST_YAML_CPP_VERSION; }
+
 std::pair<int, int> FieldPositions::Lookup(std::string_view path) const {
   std::string p(path);
   while (true) {

@@ -49,6 +49,10 @@ bool PlainScalarIsString(const std::string& s);
 
 // Field-path helpers: "spec.replicas", "metadata.labels[app.kubernetes.io/name]",
 // "spec.template.spec.containers[0]".
+// The version of yaml-cpp ballast was built against, e.g. "0.7.0" (yaml-cpp has no run-time
+// version call; Debian's soname pins the minor version).
+std::string YamlCppVersion();
+
 std::string ChildPath(const std::string& parent, std::string_view key);
 std::string IndexPath(const std::string& parent, size_t index);
 

@@ -4,7 +4,12 @@
 #include <fstream>
 #include <sstream>
 
+#include <openssl/crypto.h>
+
 namespace ballast::net {
+
+std::string OpenSslVersion() { return OpenSSL_version(OPENSSL_VERSION_STRING); }
+
 namespace {
 
 int HexValue(char c) {

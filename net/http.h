@@ -19,6 +19,9 @@ namespace ballast::net {
 using Json = nlohmann::json;
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
+// The version of the OpenSSL library this process runs, e.g. "3.0.19".
+std::string OpenSslVersion();
+
 // ASCII case-insensitive equality (header names, tokens such as "gzip" or "Bearer").
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 

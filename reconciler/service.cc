@@ -703,6 +703,8 @@ struct Service::Impl {
     net::Router r;
     r.HandleSync("GET", "/healthz",
                  [](const net::Request&) { return net::TextResponse(200, "ok\n"); });
+    r.HandleSync("GET", "/api/v1/version",
+                 [this](const net::Request&) { return net::JsonResponse(200, options.version); });
     r.Handle("GET", "/metrics",
              OnLoop(
                  [this](const net::Request&) {

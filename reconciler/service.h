@@ -13,6 +13,8 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "model/status.h"
 #include "net/server.h"
 #include "reconciler/clock.h"
@@ -31,6 +33,9 @@ struct ServiceOptions {
   std::string token;           // bearer token for mutating calls and agents; empty: none
   std::string webhook_secret;  // HMAC secret (GitHub, Gitea) / token (GitLab); empty: none
   size_t max_webhook_bytes = 1 << 20;
+  // What GET /api/v1/version answers: the binary's version, commit, build and libraries
+  // (cli/build_info.h renders it; the reconciler only serves it).
+  nlohmann::json version = nlohmann::json::object();
 };
 
 class Service {

@@ -5,12 +5,15 @@ set -euo pipefail
 
 # Build: compiler, CMake and the libraries ballast links.
 build_packages=(
-  build-essential cmake pkg-config git ca-certificates
+  build-essential cmake pkg-config git ca-certificates ccache
   libgit2-dev libyaml-cpp-dev libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
-# Tests: the real servers and tools they talk to.
+# Tests: the real servers and tools they talk to; the second compiler (CI builds Release with
+# clang 14 too) and what `make image` and `make deb` use.
 test_packages=(
+  clang-14 libclang-rt-14-dev
+  debootstrap help2man lintian
   openssl procps iproute2 curl
   lighttpd lighttpd-mod-openssl openssh-server openssh-client
   prometheus

@@ -673,4 +673,12 @@ Result<RestoreResult> GitSource::Impl::Restore(const RestoreRequest& request) {
   return Aborted("roll back: unreachable");
 }
 
+std::string Libgit2Version() {
+  int major = 0, minor = 0, revision = 0;
+  git_libgit2_version(&major, &minor, &revision);
+  std::string out = std::to_string(major);
+  out.append(".").append(std::to_string(minor)).append(".").append(std::to_string(revision));
+  return out;
+}
+
 }  // namespace ballast::git

@@ -140,4 +140,7 @@ class GitSource {
   std::unique_ptr<Impl> impl_;
 };
 
+// The version of the libgit2 this process runs, e.g. "1.5.1".
+std::string Libgit2Version();
+
 }  // namespace ballast::git

@@ -16,6 +16,36 @@
 namespace ballast::reconciler::testing {
 namespace {
 
+// `ballast version` names the version CMake's project() gives, the commit the tree was built
+// from, the build type and the compiler; a running `ballast serve` answers the same document.
+TEST(NewUserE2E, VersionNamesTheBuildAndServeAnswersTheSame) {
+  auto text = git::testing::Sh(std::string(BALLAST_BINARY) + " version");
+  EXPECT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_EQ(text.output.rfind("ballast " BALLAST_PROJECT_VERSION "\n", 0), 0u) << text.output;
+  auto json = git::testing::Sh(std::string(BALLAST_BINARY) + " version -o json");
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  const Json v = Json::parse(json.output);
+  EXPECT_EQ(v["version"], BALLAST_PROJECT_VERSION);
+  // "Release", or "Debug+asan" for a sanitizer build.
+  EXPECT_EQ(v["buildType"].get<std::string>().rfind(BALLAST_BUILD_TYPE, 0), 0u) << json.output;
+  // The commit of the source tree, unless the build was told another one (no .git).
+  auto head = git::testing::Sh("git -C " BALLAST_SOURCE_DIR " rev-parse HEAD");
+  if (head.exit_code == 0) {
+    const std::string commit = v["commit"];
+    EXPECT_EQ(commit.substr(0, 40), head.output.substr(0, 40)) << json.output;
+  }
+  for (const char* library : {"libgit2", "OpenSSL", "yaml-cpp"}) {
+    EXPECT_TRUE(v["libraries"].contains(library)) << json.output;
+  }
+  EXPECT_NE(text.output.find(v["commit"].get<std::string>()), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find(v["compiler"].get<std::string>()), std::string::npos) << text.output;
+
+  Cluster c;
+  c.Commit({{"web.yaml", WebManifest("v1", 1, git::testing::PickFreePort())}}, "web v1");
+  ASSERT_TRUE(c.StartServe({}));
+  EXPECT_EQ(c.Get("/api/v1/version"), v);
+}
+
 TEST(NewUserE2E, StatusShowsTheRevisionsCommitMessage) {
   Cluster c;
   const int svc_port = git::testing::PickFreePort();
