@@ -66,8 +66,8 @@ image: deps
 	scripts/build-image.sh
 
 # The Debian package ballast_VERSION_amd64.deb in $(BUILD_DIR).
-deb: configure
-	cmake --build $(BUILD_DIR) -j $(JOBS) --target ballast ballast_man
+deb: deps configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target ballast ballast_man ballast_changelog
 	cd $(BUILD_DIR) && cpack -G DEB
 
 format:

@@ -30,6 +30,7 @@ int RunGet(const Args& args);
 int RunLogs(const Args& args);
 int RunAgent(const Args& args);
 int RunDemoApp(const Args& args);
+int RunHealthcheck(const Args& args);
 
 // All registered commands, in the order `ballast --help` lists them.
 const std::vector<Command>& Commands();

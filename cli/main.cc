@@ -26,7 +26,9 @@ const std::vector<Command>& Commands() {
       {"logs", "print a pod's log (-f: follow)", RunLogs},
       {"agent", "run the node agent: pods as processes, service proxy, status reports", RunAgent},
       {"demo-app", "serve a small demo HTTP app (for examples and tests)", RunDemoApp},
-      {"version", "print the version", RunVersion},
+      {"healthcheck", "exit 0 when a reconciler answers /healthz (for container health checks)",
+       RunHealthcheck},
+      {"version", "print the version, commit, build and library versions", RunVersion},
   };
   return kCommands;
 }

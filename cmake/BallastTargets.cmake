@@ -1,8 +1,23 @@
 # Per-target build settings, applied through small functions (spdlog's cmake/utils.cmake shape).
 
-# Warnings are errors on every ballast target.
+# Warnings are errors on every ballast target; every target is hardened as Debian's
+# dpkg-buildflags would (fortified where optimised, stack protector and clash protection, CET,
+# full RELRO with immediate binding).
+include(CheckCXXCompilerFlag)
+set(BALLAST_HARDENING_FLAGS -fstack-protector-strong)
+foreach(flag -fstack-clash-protection -fcf-protection)  # not every architecture has them
+  string(MAKE_C_IDENTIFIER "BALLAST_HAS${flag}" has_flag)
+  check_cxx_compiler_flag(${flag} ${has_flag})
+  if(${has_flag})
+    list(APPEND BALLAST_HARDENING_FLAGS ${flag})
+  endif()
+endforeach()
+
 function(ballast_set_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Werror)
+  target_compile_options(${target} PRIVATE ${BALLAST_HARDENING_FLAGS}
+                                           $<$<NOT:$<CONFIG:Debug>>:-D_FORTIFY_SOURCE=2>)
+  target_link_options(${target} PRIVATE -Wl,-z,relro -Wl,-z,now)
 endfunction()
 
 # Sanitizers by BALLAST_SANITIZE: address (ASan + UBSan; ON means the same) or thread (TSan).

@@ -330,12 +330,17 @@ ContainerLaunch PodManager::BuildLaunch(PodRun& pod, ContainerRun& c, bool prepa
       struct stat st;
       if (::stat(p.c_str(), &st) == 0) (void)::chmod(p.c_str(), (st.st_mode & 07777) | 0111);
     }
+    auto chown_or_log = [&](const std::string& p) {
+      if (::chown(p.c_str(), uid, l.gid.value_or(uid)) != 0) {
+        Log("chown_failed", {{"pod", pod.id}, {"path", p}, {"error", std::strerror(errno)}});
+      }
+    };
     for (const auto& p : {pod.dir, pod.dir + "/work", pod.dir + "/logs", l.working_dir}) {
-      (void)::chown(p.c_str(), uid, l.gid.value_or(uid));
+      chown_or_log(p);
     }
     for (const auto& p : {l.stdout_path, l.stderr_path}) {
       std::ofstream touch(p, std::ios::app);
-      (void)::chown(p.c_str(), uid, l.gid.value_or(uid));
+      chown_or_log(p);
     }
   }
   if (pod.cgroup && cgroups_ != nullptr) {
@@ -766,7 +771,10 @@ void PodManager::RotateLogs() {
         // Copy, then truncate: the process keeps its O_APPEND descriptor, which survives an
         // agent restart (a pipe to the agent would not).
         fs::copy_file(path, path + ".1", fs::copy_options::overwrite_existing, ec);
-        ::truncate(path.c_str(), 0);
+        if (ec || ::truncate(path.c_str(), 0) != 0) {
+          Log("log_rotate_failed",
+              {{"pod", id}, {"path", path}, {"error", ec ? ec.message() : std::strerror(errno)}});
+        }
       }
     }
   }
