@@ -33,16 +33,16 @@ bool ParseEndpoint(const std::string& text, sockaddr_in* out) {
   return ::inet_pton(AF_INET, text.substr(0, colon).c_str(), &out->sin_addr) == 1;
 }
 
-struct Buffer {
-  std::unique_ptr<char[]> data = std::make_unique<char[]>(kBufferBytes);
-  size_t begin = 0, end = 0;
-  bool empty() const { return begin == end; }
-};
-
 }  // namespace
 
 struct ServiceProxy::Impl {
   enum class Kind { kListener, kClient, kBackend, kWake };
+  // One direction's bytes in flight.
+  struct Buffer {
+    std::unique_ptr<char[]> data = std::make_unique<char[]>(kBufferBytes);
+    size_t begin = 0, end = 0;
+    bool empty() const { return begin == end; }
+  };
   struct Conn;
   // A listening address: IPv4 address (network byte order) and port.
   struct ListenKey {

@@ -6,6 +6,7 @@
 
 #include "diff/render.h"
 #include "model/codec.h"
+#include "model/rfc3339.h"
 #include "scheduler/placement.h"
 #include "scheduler/service_ips.h"
 
@@ -17,15 +18,6 @@ using model::Json;
 constexpr const char* kHealthNames[] = {"Healthy", "Suspended", "Progressing",
                                         "Missing", "Degraded",  "Unknown"};
 constexpr int kHealthy = 0, kSuspended = 1, kProgressing = 2, kDegraded = 4, kUnknown = 5;
-
-std::string Rfc3339(int64_t ms) {
-  time_t secs = static_cast<time_t>(ms / 1000);
-  struct tm tm {};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 bool PruneDisabled(const model::Manifest& m) {
   auto it = m.metadata().annotations.find(model::kAnnotationPrune);
@@ -664,7 +656,7 @@ model::Json Controller::StatusJson() const {
   Json source_error = nullptr;
   if (!source_error_.ok()) {
     source_error = {{"message", source_error_.message()},
-                    {"since", Rfc3339(source_error_since_ms_)},
+                    {"since", model::FormatRfc3339(source_error_since_ms_)},
                     {"ageSeconds", (now - source_error_since_ms_) / 1000}};
   }
   Json objects = Json::array();
@@ -826,7 +818,7 @@ model::Json Controller::NodesJson() const {
                      {"labels", n.labels},
                      {"runtimes", n.runtimes},
                      {"agentVersion", n.agent_version},
-                     {"lastHeartbeat", Rfc3339(n.last_heartbeat_ms)}});
+                     {"lastHeartbeat", model::FormatRfc3339(n.last_heartbeat_ms)}});
   }
   return {{"items", items}};
 }

@@ -16,6 +16,7 @@
 #include "diff/render.h"
 #include "model/codec.h"
 #include "model/manifest.h"
+#include "model/rfc3339.h"
 #include "net/client.h"
 #include "net/gzip.h"
 #include "nodeagent/protocol.h"
@@ -43,15 +44,6 @@ Json HistoryItemJson(const git::HistoryEntry& e) {
 }
 
 namespace fs = std::filesystem;
-
-std::string Rfc3339(int64_t ms) {
-  time_t secs = static_cast<time_t>(ms / 1000);
-  struct tm tm {};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 double SecondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -459,7 +451,7 @@ struct Service::Impl {
     r.source_ref = options.source.ref;
     r.source_path = options.source.path;
     r.source_sha = h.sha;
-    r.time = Rfc3339(clock->NowMs());
+    r.time = model::FormatRfc3339(clock->NowMs());
     r.trigger = h.trigger;
     r.result = "Succeeded";
     r.plan_summary = h.plan_summary;

@@ -2,20 +2,9 @@
 
 #include <limits>
 
+#include "scheduler/saturating.h"
+
 namespace ballast::scheduler {
-namespace {
-
-// Heartbeat times come from agents: add without overflowing, whatever they say.
-int64_t SatAdd(int64_t a, int64_t b) {
-  int64_t r;
-  if (__builtin_add_overflow(a, b, &r)) {
-    return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
-  }
-  return r;
-}
-
-}  // namespace
-
 NodeLifecycleDecision EvaluateNodes(const std::map<std::string, model::Node>& nodes,
                                     const std::vector<model::Pod>& pods,
                                     const std::set<std::string>& lost, int64_t now_ms,
@@ -29,15 +18,15 @@ NodeLifecycleDecision EvaluateNodes(const std::map<std::string, model::Node>& no
   for (const auto& [name, node] : nodes) {
     NodeHealth h;
     h.node = name;
-    const int64_t stale_at = SatAdd(node.last_heartbeat_ms, options.grace_period_ms);
+    const int64_t stale_at = SaturatingAdd(node.last_heartbeat_ms, options.grace_period_ms);
     // Stale strictly after the grace period, as the controller's probeTimestamp+grace < now.
     h.heartbeat_lost = stale_at < now_ms;
     h.ready = node.ready && !h.heartbeat_lost;
     if (h.heartbeat_lost) {
       h.not_ready_since_ms = stale_at;
-      consider(SatAdd(stale_at, options.toleration_ms));
+      consider(SaturatingAdd(stale_at, options.toleration_ms));
     } else {
-      consider(SatAdd(stale_at, 1));
+      consider(SaturatingAdd(stale_at, 1));
     }
     d.nodes.push_back(std::move(h));
   }
@@ -55,7 +44,7 @@ NodeLifecycleDecision EvaluateNodes(const std::map<std::string, model::Node>& no
     }
     const NodeHealth& h = *it->second;
     if (h.heartbeat_lost) {
-      if (!is_lost && now_ms >= SatAdd(h.not_ready_since_ms, options.toleration_ms)) {
+      if (!is_lost && now_ms >= SaturatingAdd(h.not_ready_since_ms, options.toleration_ms)) {
         d.newly_lost.push_back(p.name);
       }
     } else if (is_lost) {

@@ -7,6 +7,9 @@
 #include <limits>
 #include <map>
 
+#include "model/rfc3339.h"
+#include "scheduler/saturating.h"
+
 namespace ballast::scheduler {
 namespace {
 
@@ -25,19 +28,10 @@ struct RevisionSet {
   int32_t size() const { return static_cast<int32_t>(pods.size()); }
 };
 
-// Times come from agents' reports: add without overflowing, whatever they say.
-int64_t SatAdd(int64_t a, int64_t b) {
-  int64_t r;
-  if (__builtin_add_overflow(a, b, &r)) {
-    return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
-  }
-  return r;
-}
-
 bool IsAvailable(const model::Pod& p, int32_t min_ready_seconds, int64_t now_ms) {
   if (!p.ready) return false;
   if (min_ready_seconds <= 0) return true;
-  return SatAdd(p.ready_since_ms, int64_t{min_ready_seconds} * 1000) < now_ms;
+  return SaturatingAdd(p.ready_since_ms, int64_t{min_ready_seconds} * 1000) < now_ms;
 }
 
 bool IsFinished(const model::Pod& p) {
@@ -111,23 +105,6 @@ const DeploymentCondition* RolloutStatus::Find(std::string_view type) const {
   return nullptr;
 }
 
-std::string FormatRfc3339(int64_t ms) {
-  // Floor division, so that times before the epoch format too.
-  int64_t secs = ms / 1000 - (ms % 1000 < 0 ? 1 : 0);
-  int64_t days = secs / 86400 - (secs % 86400 < 0 ? 1 : 0);
-  int64_t rem = secs - days * 86400;
-  // Keep the year within what year_month_day holds (+-32767).
-  days = std::clamp<int64_t>(days, -11'000'000, 11'000'000);
-  const std::chrono::year_month_day ymd{
-      std::chrono::sys_days{std::chrono::days{static_cast<int32_t>(days)}}};
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(rem / 3600), static_cast<int>(rem / 60 % 60),
-                static_cast<int>(rem % 60));
-  return buf;
-}
-
 model::Json StatusToJson(const RolloutStatus& status) {
   model::Json j = model::Json::object();
   auto count = [&](const char* name, int32_t v) {
@@ -142,8 +119,8 @@ model::Json StatusToJson(const RolloutStatus& status) {
   for (const auto& c : status.conditions) {
     conditions.push_back({{"type", c.type},
                           {"status", c.status},
-                          {"lastUpdateTime", FormatRfc3339(c.last_update_ms)},
-                          {"lastTransitionTime", FormatRfc3339(c.last_transition_ms)},
+                          {"lastUpdateTime", model::FormatRfc3339(c.last_update_ms)},
+                          {"lastTransitionTime", model::FormatRfc3339(c.last_transition_ms)},
                           {"reason", c.reason},
                           {"message", c.message}});
   }
@@ -453,7 +430,8 @@ RolloutStep StepRollout(const model::Deployment& deployment, std::string_view re
       } else if (cur != nullptr && cur->reason != kReasonNewReplicaSetAvailable) {
         const bool timed_out =
             cur->reason == kReasonProgressDeadlineExceeded ||
-            SatAdd(cur->last_update_ms, int64_t{spec.progress_deadline_seconds} * 1000) < now_ms;
+            SaturatingAdd(cur->last_update_ms, int64_t{spec.progress_deadline_seconds} * 1000) <
+                now_ms;
         if (timed_out) {
           SetCondition(conds,
                        MakeCondition(
@@ -486,14 +464,15 @@ RolloutStep StepRollout(const model::Deployment& deployment, std::string_view re
     for (const auto& [rev, s] : sets) {
       for (const model::Pod* p : s.pods) {
         if (p->ready && !IsAvailable(*p, min_ready, now_ms)) {
-          consider(SatAdd(p->ready_since_ms, int64_t{min_ready} * 1000 + 1));
+          consider(SaturatingAdd(p->ready_since_ms, int64_t{min_ready} * 1000 + 1));
         }
       }
     }
   }
   if (has_deadline && !spec.paused && prog != nullptr && prog->status == kStatusTrue &&
       prog->reason != kReasonNewReplicaSetAvailable) {
-    consider(SatAdd(prog->last_update_ms, int64_t{spec.progress_deadline_seconds} * 1000 + 1));
+    consider(
+        SaturatingAdd(prog->last_update_ms, int64_t{spec.progress_deadline_seconds} * 1000 + 1));
   }
   step.requeue_at_ms = requeue;
   step.status = std::move(status);

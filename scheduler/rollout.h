@@ -131,9 +131,6 @@ RolloutBounds ResolveBounds(const model::DeploymentSpec& spec);
 // The stepper's own bookkeeping (complete_revision, observed_*) is not part of it.
 model::Json StatusToJson(const RolloutStatus& status);
 
-// Milliseconds since the epoch as RFC 3339 in UTC, to the second: "2026-11-25T17:36:36Z".
-std::string FormatRfc3339(int64_t ms);
-
 // One step for `deployment`, whose current pod template hash is `revision`. `pods` may hold
 // other Deployments' pods too; only those with this Deployment's namespace and name count.
 // `now_ms` is the time in ms since the epoch.

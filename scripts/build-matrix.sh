@@ -4,6 +4,7 @@
 # build-matrix/<compiler>-<config>; ccache keeps an unchanged tree cheap.
 #   scripts/build-matrix.sh                      # all of them
 #   scripts/build-matrix.sh clang-Release gcc-asan   # some of them
+#   TARGETS=ballast scripts/build-matrix.sh clang-Release   # only what ships
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="${JOBS:-$(nproc)}"
@@ -27,7 +28,10 @@ for name in "${wanted[@]}"; do
   esac
   flags=()
   case "$config" in
-    Debug | RelWithDebInfo | Release) flags=(-DCMAKE_BUILD_TYPE="$config") ;;
+    # Debug without unity batches, so that a file which compiles only beside another in its
+    # batch (a missing #include) is caught too.
+    Debug) flags=(-DCMAKE_BUILD_TYPE=Debug -DBALLAST_UNITY_BUILD=OFF) ;;
+    RelWithDebInfo | Release) flags=(-DCMAKE_BUILD_TYPE="$config") ;;
     asan) flags=(-DCMAKE_BUILD_TYPE=Debug -DBALLAST_SANITIZE=address) ;;
     tsan) flags=(-DCMAKE_BUILD_TYPE=Debug -DBALLAST_SANITIZE=thread) ;;
     *) echo "build-matrix: unknown configuration in '$name'" >&2; exit 2 ;;
@@ -36,6 +40,7 @@ for name in "${wanted[@]}"; do
   echo "build-matrix: $name"
   start=$(date +%s)
   CC="$cc" CXX="$cxx" cmake -S . -B "$dir" "${flags[@]}" "${launcher[@]}" >/dev/null
-  cmake --build "$dir" -j "$jobs"
+  # shellcheck disable=SC2086  # TARGETS is a list
+  cmake --build "$dir" -j "$jobs" ${TARGETS:+--target $TARGETS}
   echo "build-matrix: $name built in $(($(date +%s) - start)) s"
 done
