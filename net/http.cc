@@ -1,6 +1,7 @@
 #include "net/http.h"
 
 #include <cctype>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 
@@ -72,6 +73,20 @@ std::string Request::Query(std::string_view name, std::string fallback) const {
     if (k == name) return v;
   }
   return fallback;
+}
+
+Result<int64_t> Request::QueryInt(std::string_view name, int64_t fallback, int64_t min,
+                                  int64_t max) const {
+  const std::string text = Query(name, "\x01");
+  if (text == "\x01") return fallback;
+  int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    return InvalidArgument("query parameter " + std::string(name) + ": \"" + text +
+                           "\" is not a whole number from " + std::to_string(min) + " to " +
+                           std::to_string(max));
+  }
+  return value;
 }
 
 Response TextResponse(int status, std::string body) {

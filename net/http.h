@@ -39,6 +39,9 @@ struct Request {
 
   // The first value of query parameter `name`, or `fallback`.
   std::string Query(std::string_view name, std::string fallback = "") const;
+  // Query parameter `name` as a whole integer within [min, max], or `fallback` when absent.
+  // InvalidArgument naming the parameter otherwise ("query parameter wait: ...").
+  Result<int64_t> QueryInt(std::string_view name, int64_t fallback, int64_t min, int64_t max) const;
   const std::string* Header(std::string_view name) const { return FindHeader(headers, name); }
 };
 

@@ -241,10 +241,10 @@ bool Agent::Sleep(int64_t ms) {
 }
 
 void Agent::SuperviseLoop() {
-  std::vector<DesiredService> services;
+  std::vector<agentapi::DesiredService> services;
   std::vector<std::string> proxy_errors;  // last logged: each distinct set is logged once
   while (true) {
-    std::optional<DesiredState> apply;
+    std::optional<agentapi::DesiredState> apply;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return stopping_ || has_desired_; });
@@ -285,9 +285,11 @@ void Agent::SuperviseLoop() {
 }
 
 Status Agent::Register() {
-  auto res = client_.PostJson(options_.server_url + kRegisterPath,
-                              model::Json{{"node", model::ToJson(NodeInfo())}});
+  agentapi::RegisterRequest request;
+  request.node = NodeInfo();
+  auto res = client_.PostJson(options_.server_url + agentapi::kRegisterPath, ToJson(request));
   Status failed;
+  Result<agentapi::RegisterResponse> answer = Unavailable("no answer");
   if (!res.ok()) {
     failed = res.status();
   } else if (res->status != 200) {
@@ -299,6 +301,14 @@ Status Agent::Register() {
     if (res->status == 401) why += " (check --token-file against the reconciler's)";
     failed = Unavailable("register " + options_.name + " at " + options_.server_url + ": HTTP " +
                          std::to_string(res->status) + ": " + why);
+  } else {
+    auto j = res->JsonBody();
+    answer = j.ok() ? agentapi::RegisterResponseFromJson(*j)
+                    : Result<agentapi::RegisterResponse>(j.status());
+    if (!answer.ok()) {
+      failed =
+          answer.status().WithContext("register " + options_.name + " at " + options_.server_url);
+    }
   }
   if (!failed.ok()) {
     // Once per distinct error (both loops retry with back-off): say why this node is not in.
@@ -313,9 +323,8 @@ Status Agent::Register() {
     std::lock_guard<std::mutex> lock(register_error_mu_);
     last_register_error_.clear();
   }
-  if (auto j = res->JsonBody(); j.ok() && j->is_object()) {
-    int hb = j->value("heartbeatSeconds", 0);
-    if (hb > 0 && options_.heartbeat_seconds == 10) heartbeat_seconds_ = hb;
+  if (const int hb = answer->heartbeat_seconds; hb > 0 && options_.heartbeat_seconds == 10) {
+    heartbeat_seconds_ = hb;
   }
   registered_ = true;
   if (options_.log)
@@ -340,7 +349,8 @@ void Agent::SyncLoop() {
       continue;
     }
     net::ClientRequest req;
-    req.url = options_.server_url + kDesiredPath + "?node=" + net::PercentEncode(options_.name) +
+    req.url = options_.server_url + agentapi::kDesiredPath +
+              "?node=" + net::PercentEncode(options_.name) +
               "&version=" + std::to_string(version_.load()) +
               "&wait=" + std::to_string(options_.long_poll_seconds);
     req.timeout = std::chrono::seconds(options_.long_poll_seconds + 15);
@@ -359,11 +369,20 @@ void Agent::SyncLoop() {
       continue;
     }
     auto j = res->JsonBody();
-    auto state = j.ok() ? DesiredStateFromJson(*j) : Result<DesiredState>(j.status());
+    auto state =
+        j.ok() ? agentapi::DesiredStateFromJson(*j) : Result<agentapi::DesiredState>(j.status());
     if (!state.ok()) {
+      // A desired state this agent cannot read (another protocol version, a malformed answer)
+      // changes nothing here: the pods keep running as they are. Said once per distinct error.
+      if (state.status().message() != last_desired_error_ && options_.log) {
+        options_.log("desired_refused",
+                     {{"node", options_.name}, {"error", state.status().message()}});
+      }
+      last_desired_error_ = state.status().message();
       if (!fail()) return;
       continue;
     }
+    last_desired_error_.clear();
     retry = options_.retry_initial_ms;
     if (state->version == version_.load() && version_.load() != 0) continue;
     if (options_.log) {
@@ -396,10 +415,10 @@ void Agent::HeartbeatLoop() {
       retry = std::min(retry * 2, options_.retry_max_ms);
       continue;
     }
-    Heartbeat hb;
+    agentapi::Heartbeat hb;
     hb.node = NodeInfo();
     hb.pods = pods_->Status();
-    auto res = client_.PostJson(options_.server_url + kHeartbeatPath, ToJson(hb));
+    auto res = client_.PostJson(options_.server_url + agentapi::kHeartbeatPath, ToJson(hb));
     if (res.ok() && res->status == 404) registered_ = false;
     if (!res.ok() || res->status != 200) {
       if (res.ok() || res.status().code() != StatusCode::kAborted) {

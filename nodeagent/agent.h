@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "agentapi/protocol.h"
 #include "model/cluster.h"
 #include "net/client.h"
 #include "net/server.h"
@@ -24,7 +25,6 @@
 #include "nodeagent/clock.h"
 #include "nodeagent/docker_runtime.h"
 #include "nodeagent/pods.h"
-#include "nodeagent/protocol.h"
 #include "nodeagent/proxy.h"
 
 namespace ballast::nodeagent {
@@ -109,11 +109,12 @@ class Agent {
   std::condition_variable cv_;
   bool stopping_ = false;
   bool has_desired_ = false;
-  DesiredState desired_;
+  agentapi::DesiredState desired_;
   bool heartbeat_now_ = false;
   std::atomic<bool> registered_{false};
   std::mutex register_error_mu_;     // guards last_register_error_
   std::string last_register_error_;  // logged once per distinct error
+  std::string last_desired_error_;   // SyncLoop only: logged once per distinct error
   std::atomic<int64_t> version_{0};
   std::atomic<int> heartbeat_seconds_{10};
 

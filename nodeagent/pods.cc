@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "nodeagent/expand.h"
+#include "nodeagent/service_env.h"
 
 namespace ballast::nodeagent {
 namespace fs = std::filesystem;
@@ -66,7 +67,7 @@ bool ShouldRestart(const std::string& policy, int exit_code) {
   return true;  // Always
 }
 
-CgroupLimits PodLimits(const DesiredPod& desired) {
+CgroupLimits PodLimits(const agentapi::DesiredPod& desired) {
   CgroupLimits limits;
   for (const auto& c : desired.template_.spec.containers) {
     auto mem = c.resources.limits.find("memory");
@@ -123,9 +124,9 @@ PodManager::PodManager(PodManagerOptions options, const Clock& clock, Cgroups* c
 
 PodManager::~PodManager() { workers_.reset(); }
 
-void PodManager::SetDesired(const std::vector<DesiredPod>& pods,
-                            const std::vector<DesiredService>& services) {
-  std::map<std::string, const DesiredPod*> wanted;
+void PodManager::SetDesired(const std::vector<agentapi::DesiredPod>& pods,
+                            const std::vector<agentapi::DesiredService>& services) {
+  std::map<std::string, const agentapi::DesiredPod*> wanted;
   for (const auto& p : pods) wanted[p.namespace_ + "_" + p.name] = &p;
   for (auto& [id, pod] : pods_) {
     auto it = wanted.find(id);
@@ -144,7 +145,8 @@ void PodManager::SetDesired(const std::vector<DesiredPod>& pods,
   Publish();
 }
 
-void PodManager::StartPod(const DesiredPod& desired, const std::vector<DesiredService>& services) {
+void PodManager::StartPod(const agentapi::DesiredPod& desired,
+                          const std::vector<agentapi::DesiredService>& services) {
   PodRun pod;
   pod.desired = desired;
   pod.id = desired.namespace_ + "_" + desired.name;
@@ -913,8 +915,9 @@ int PodManager::Restore() {
     if (!entry.is_directory(ec)) continue;
     std::ifstream in(entry.path() / "pod.json");
     Json j = in ? Json::parse(in, nullptr, false) : Json();
-    auto desired = j.is_object() ? DesiredPodFromJson(j.value("desired", Json::object()))
-                                 : Result<DesiredPod>(InvalidArgument("missing or not JSON"));
+    auto desired = j.is_object()
+                       ? agentapi::DesiredPodFromJson(j.value("desired", Json::object()))
+                       : Result<agentapi::DesiredPod>(InvalidArgument("missing or not JSON"));
     if (!desired.ok()) {
       Log("pod_record_unreadable",
           {{"path", (entry.path() / "pod.json").string()}, {"error", desired.status().message()}});

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agentapi/protocol.h"
 #include "model/cluster.h"
 #include "model/object.h"
 #include "nodeagent/backoff.h"
@@ -28,7 +29,6 @@
 #include "nodeagent/clock.h"
 #include "nodeagent/probes.h"
 #include "nodeagent/process_runtime.h"
-#include "nodeagent/protocol.h"
 #include "nodeagent/runtime.h"
 
 namespace ballast::nodeagent {
@@ -77,7 +77,8 @@ class PodManager {
 
   // Applies a complete desired set: starts pods not running yet, stops the ones not in it.
   // `services` give the pods' Service environment (read when a pod starts).
-  void SetDesired(const std::vector<DesiredPod>& pods, const std::vector<DesiredService>& services);
+  void SetDesired(const std::vector<agentapi::DesiredPod>& pods,
+                  const std::vector<agentapi::DesiredService>& services);
 
   // One round of supervision. Returns true when a pod's phase, readiness or restarts changed.
   bool Tick();
@@ -123,7 +124,7 @@ class PodManager {
     int64_t oom_kills_at_start = 0;
   };
   struct PodRun {
-    DesiredPod desired;
+    agentapi::DesiredPod desired;
     std::string id;                              // "<namespace>_<name>"
     std::string runtime;                         // "process" or "docker"
     std::string dir;                             // work_dir/pods/<id>
@@ -139,7 +140,8 @@ class PodManager {
   };
 
  private:
-  void StartPod(const DesiredPod& desired, const std::vector<DesiredService>& services);
+  void StartPod(const agentapi::DesiredPod& desired,
+                const std::vector<agentapi::DesiredService>& services);
   void StartContainer(PodRun& pod, ContainerRun& c);
   void MarkRunning(PodRun& pod, ContainerRun& c);
   void OnStartFailure(PodRun& pod, ContainerRun& c, const std::string& message,

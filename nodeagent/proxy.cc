@@ -91,7 +91,7 @@ struct ServiceProxy::Impl {
   bool running = false;
 
   mutable std::mutex mu;  // guards pending, has_pending, errors, listening*, stop
-  std::vector<DesiredService> pending;
+  std::vector<agentapi::DesiredService> pending;
   bool has_pending = false;
   bool stop = false;
   std::vector<std::string> errors;
@@ -103,7 +103,7 @@ struct ServiceProxy::Impl {
   std::set<Conn*> conns;
 
   void Loop();
-  void Apply(const std::vector<DesiredService>& services);
+  void Apply(const std::vector<agentapi::DesiredService>& services);
   void Accept(Listener& l);
   bool ConnectNext(Conn* c);
   void OnEvent(Handle* h, uint32_t events);
@@ -156,7 +156,7 @@ void ServiceProxy::Stop() {
   ::close(impl_->wake_fd);
 }
 
-void ServiceProxy::Update(const std::vector<DesiredService>& services) {
+void ServiceProxy::Update(const std::vector<agentapi::DesiredService>& services) {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->pending = services;
@@ -187,7 +187,7 @@ void ServiceProxy::Impl::Loop() {
   epoll_event events[256];
   while (true) {
     {
-      std::vector<DesiredService> update;
+      std::vector<agentapi::DesiredService> update;
       bool apply = false;
       {
         std::lock_guard<std::mutex> lock(mu);
@@ -222,7 +222,7 @@ void ServiceProxy::Impl::Loop() {
   }
 }
 
-void ServiceProxy::Impl::Apply(const std::vector<DesiredService>& services) {
+void ServiceProxy::Impl::Apply(const std::vector<agentapi::DesiredService>& services) {
   // What to listen on: each Service's cluster IP at each of its ports, with its own endpoints;
   // the node's address at each port and nodePort, for the first Service by namespace/name that
   // claims it (several Services on one port would otherwise mix their endpoints).

@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "agentapi/protocol.h"
 #include "model/status.h"
-#include "nodeagent/protocol.h"
 
 namespace ballast::nodeagent {
 
@@ -36,7 +36,7 @@ class ServiceProxy {
   void Stop();
 
   // Replaces the services to serve. Thread-safe; applied by the proxy thread right away.
-  void Update(const std::vector<DesiredService>& services);
+  void Update(const std::vector<agentapi::DesiredService>& services);
 
   // Addresses that could not be listened on, with why ("127.0.0.2:80: Address already in use").
   std::vector<std::string> Errors() const;

@@ -132,7 +132,7 @@ Status Controller::OnRegister(model::Node node) {
   return Status::Ok();
 }
 
-bool Controller::OnHeartbeat(const nodeagent::Heartbeat& heartbeat) {
+bool Controller::OnHeartbeat(const agentapi::Heartbeat& heartbeat) {
   auto it = nodes_.find(heartbeat.node.name);
   if (it == nodes_.end()) return false;
   model::Node node = heartbeat.node;
@@ -436,7 +436,7 @@ int64_t Controller::Reconcile() {
 
 void Controller::ComputeDesired() {
   // Services with their cluster IPs and ready endpoints on all nodes.
-  std::vector<nodeagent::DesiredService> services;
+  std::vector<agentapi::DesiredService> services;
   std::map<std::string, const model::Pod*> reported_by_name;
   for (const auto& [node, pods] : reported_) {
     for (const auto& p : pods) reported_by_name[p.name] = &p;
@@ -444,14 +444,14 @@ void Controller::ComputeDesired() {
   for (const auto& m : applied_.objects) {
     const auto* s = m.service();
     if (s == nullptr) continue;
-    nodeagent::DesiredService ds;
+    agentapi::DesiredService ds;
     ds.name = s->metadata.name;
     ds.namespace_ = s->metadata.namespace_;
     if (auto ip = cluster_ips_.find(ds.namespace_ + "/" + ds.name); ip != cluster_ips_.end()) {
       ds.cluster_ip = ip->second;
     }
     for (const auto& port : s->spec.ports) {
-      nodeagent::DesiredServicePort dp;
+      agentapi::DesiredServicePort dp;
       dp.name = port.name;
       dp.protocol = port.protocol;
       dp.port = port.port;
@@ -493,7 +493,7 @@ void Controller::ComputeDesired() {
     services.push_back(std::move(ds));
   }
   for (const auto& node : heard_) {
-    nodeagent::DesiredState state;
+    agentapi::DesiredState state;
     state.node = node;
     for (const auto& [name, ip] : intended_) {
       if (ip.node == node) state.pods.push_back(ip.desired);
@@ -560,8 +560,8 @@ std::vector<AutoRollback> Controller::TakeAutoRollbacks() {
   return out;
 }
 
-std::map<std::string, nodeagent::DesiredState> Controller::TakeDesiredChanges() {
-  std::map<std::string, nodeagent::DesiredState> out;
+std::map<std::string, agentapi::DesiredState> Controller::TakeDesiredChanges() {
+  std::map<std::string, agentapi::DesiredState> out;
   out.swap(changed_);
   return out;
 }
@@ -743,7 +743,7 @@ std::string ClusterIPText(const std::map<std::string, std::string>& ips, const m
 
 model::Json Controller::ServicesJson() const {
   Json items = Json::array();
-  std::map<std::string, nodeagent::DesiredService> by_name;
+  std::map<std::string, agentapi::DesiredService> by_name;
   for (const auto& [node, st] : sent_) {
     for (const auto& s : st.services) by_name[s.namespace_ + "/" + s.name] = s;
   }

@@ -21,11 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "agentapi/protocol.h"
 #include "diff/plan.h"
 #include "model/cluster.h"
 #include "model/manifest.h"
 #include "model/status.h"
-#include "nodeagent/protocol.h"
 #include "reconciler/clock.h"
 #include "scheduler/node_lifecycle.h"
 #include "scheduler/rollout.h"
@@ -96,7 +96,7 @@ class Controller {
   // period, a new address may take the name over (a machine whose address changed).
   Status OnRegister(model::Node node);
   // False when the node is unknown (the agent should register again).
-  bool OnHeartbeat(const nodeagent::Heartbeat& heartbeat);
+  bool OnHeartbeat(const agentapi::Heartbeat& heartbeat);
 
   // `ballast sync`: applies the current source revision. FailedPrecondition when pinned or when
   // the source is invalid or not read yet.
@@ -116,7 +116,7 @@ class Controller {
   std::vector<AutoRollback> TakeAutoRollbacks();
   // Nodes whose desired set changed since the last call, with their complete desired set. A node
   // appears only once it has reported its pods (so a restarted reconciler adopts them).
-  std::map<std::string, nodeagent::DesiredState> TakeDesiredChanges();
+  std::map<std::string, agentapi::DesiredState> TakeDesiredChanges();
 
   // --- views (JSON for the API) -------------------------------------------------------------
   model::Json StatusJson() const;
@@ -156,7 +156,7 @@ class Controller {
 
  private:
   struct IntendedPod {
-    nodeagent::DesiredPod desired;
+    agentapi::DesiredPod desired;
     std::string node;
     int64_t created_ms = 0;
   };
@@ -224,8 +224,8 @@ class Controller {
   std::map<std::string, model::PodTemplateSpec> templates_;  // by revision
   diff::RevisionCache revisions_;
   diff::Plan plan_;
-  std::map<std::string, nodeagent::DesiredState> sent_;
-  std::map<std::string, nodeagent::DesiredState> changed_;
+  std::map<std::string, agentapi::DesiredState> sent_;
+  std::map<std::string, agentapi::DesiredState> changed_;
   uint64_t name_seed_ = 0;
 };
 

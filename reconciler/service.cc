@@ -13,13 +13,14 @@
 #include <mutex>
 #include <thread>
 
+#include "agentapi/protocol.h"
 #include "diff/render.h"
 #include "model/codec.h"
 #include "model/manifest.h"
 #include "model/rfc3339.h"
 #include "net/client.h"
 #include "net/gzip.h"
-#include "nodeagent/protocol.h"
+#include "reconciler/desired_state_store.h"
 #include "reconciler/log.h"
 #include "reconciler/metrics.h"
 #include "reconciler/response_cache.h"
@@ -98,7 +99,7 @@ struct Service::Impl {
   Controller controller;                       // loop thread only
   std::unique_ptr<git::GitSource> source;      // worker thread only
   std::unique_ptr<git::HistoryStore> history;  // thread-safe
-  std::unique_ptr<nodeagent::DesiredStateStore> desired;
+  std::unique_ptr<DesiredStateStore> desired;
   std::unique_ptr<net::HttpServer> server;
   Metrics metrics;
 
@@ -362,7 +363,7 @@ struct Service::Impl {
 
   // Loop thread: whether a heartbeat tells anything new (pods, node fields, or the first report
   // after a silence long enough for the node to be suspected); remembers it.
-  bool HeartbeatChanges(const nodeagent::Heartbeat& hb) {
+  bool HeartbeatChanges(const agentapi::Heartbeat& hb) {
     const int64_t now = clock->NowMs();
     model::Node node = hb.node;
     node.last_heartbeat_ms = 0;
@@ -897,32 +898,30 @@ struct Service::Impl {
         [this](const net::Request& req, net::Responder responder) { Webhook(req, responder); });
     // The agent protocol.
     r.Handle(
-        "POST", nodeagent::kRegisterPath,
+        "POST", agentapi::kRegisterPath,
         OnLoop(
             [this](const net::Request& req) {
               auto body = net::ParseJsonBody(req);
               if (!body.ok()) return net::StatusResponse(body.status());
-              if (!body->is_object() || !body->contains("node")) {
-                return net::ErrorResponse(400, "body must be {\"node\": Node}");
-              }
-              auto node = model::NodeFromJson((*body)["node"]);
-              if (!node.ok()) return net::StatusResponse(node.status());
-              const std::string name = node->name;
-              const std::string address = node->address;
-              if (Status s = controller.OnRegister(std::move(*node)); !s.ok()) {
+              auto registration = agentapi::RegisterRequestFromJson(*body);
+              if (!registration.ok()) return net::StatusResponse(registration.status());
+              const std::string name = registration->node.name;
+              const std::string address = registration->node.address;
+              if (Status s = controller.OnRegister(std::move(registration->node)); !s.ok()) {
                 LogEvent(LogLevel::kWarn, "node_register_refused",
                          {{"node", name}, {"address", address}, {"error", s.message()}});
                 return net::StatusResponse(s);
               }
               LogEvent(LogLevel::kInfo, "node_registered", {{"node", name}, {"address", address}});
               reports.erase(name);  // its next heartbeat is news
-              return net::JsonResponse(
-                  200, {{"heartbeatSeconds", options.controller.heartbeat_seconds}});
+              agentapi::RegisterResponse answer;
+              answer.heartbeat_seconds = options.controller.heartbeat_seconds;
+              return net::JsonResponse(200, agentapi::ToJson(answer));
             },
             true, "register"));
     // Heartbeats: parsed on the server thread; only one that changes something marks the state
     // dirty (and then coalesced with the others of a burst); the rest just keep the node alive.
-    r.Handle("POST", nodeagent::kHeartbeatPath,
+    r.Handle("POST", agentapi::kHeartbeatPath,
              [this](const net::Request& req, net::Responder responder) {
                if (!net::CheckBearer(req, options.token)) {
                  responder.Send(net::UnauthorizedResponse());
@@ -934,7 +933,7 @@ struct Service::Impl {
                  responder.Send(net::StatusResponse(body.status()));
                  return;
                }
-               auto hb = nodeagent::HeartbeatFromJson(*body);
+               auto hb = agentapi::HeartbeatFromJson(*body);
                if (!hb.ok()) {
                  responder.Send(net::StatusResponse(hb.status()));
                  return;
@@ -956,7 +955,7 @@ struct Service::Impl {
                  metrics.api_duration.Observe(SecondsSince(t0));
                });
              });
-    r.Handle("GET", nodeagent::kDesiredPath,
+    r.Handle("GET", agentapi::kDesiredPath,
              [this](const net::Request& req, net::Responder responder) {
                if (!net::CheckBearer(req, options.token)) {
                  responder.Send(net::UnauthorizedResponse());
@@ -988,7 +987,7 @@ Status Service::Start() {
   d.history = std::move(*history);
   if (Status st = d.RestoreFromHistory(); !st.ok()) return st.WithContext("restore history");
   d.source = std::make_unique<git::GitSource>(d.options.source);
-  d.desired = std::make_unique<nodeagent::DesiredStateStore>(60);
+  d.desired = std::make_unique<DesiredStateStore>(60);
   d.server = std::make_unique<net::HttpServer>(d.options.http);
   if (Status st = d.server->Start(d.Routes()); !st.ok()) return st;
   d.worker = std::thread([&d] { d.WorkerMain(); });

@@ -1,5 +1,5 @@
 // End-to-end agent figures with the real `ballast agent` binary against an in-process control
-// plane (net/ server + DesiredStateStore), on loopback:
+// plane (net/ server + reconciler::DesiredStateStore), on loopback:
 //   - pod start latency over 100 demo-app pods: desired set published -> process started ->
 //     Ready by tcp probe (p50/p99, from the agent's own timestamps in its heartbeats);
 //   - agent RSS idle and with 100 pods;
@@ -23,10 +23,11 @@
 #include <thread>
 #include <vector>
 
+#include "agentapi/protocol.h"
 #include "net/client.h"
 #include "net/server.h"
 #include "nodeagent/pods.h"
-#include "nodeagent/protocol.h"
+#include "reconciler/desired_state_store.h"
 
 using namespace ballast;
 using namespace ballast::nodeagent;
@@ -63,7 +64,7 @@ int64_t Percentile(std::vector<int64_t> v, double p) {
 }
 
 struct ControlPlane {
-  DesiredStateStore store;
+  reconciler::DesiredStateStore store;
   net::HttpServer server{net::ServerOptions{}};
   std::mutex mu;
   std::vector<model::Pod> pods;
@@ -71,21 +72,21 @@ struct ControlPlane {
 
   bool Start() {
     net::Router r;
-    r.HandleSync("POST", kRegisterPath, [this](const net::Request&) {
+    r.HandleSync("POST", agentapi::kRegisterPath, [this](const net::Request&) {
       std::lock_guard<std::mutex> lock(mu);
       registered = true;
       return net::JsonResponse(200, model::Json{{"heartbeatSeconds", 1}});
     });
-    r.HandleSync("POST", kHeartbeatPath, [this](const net::Request& req) {
+    r.HandleSync("POST", agentapi::kHeartbeatPath, [this](const net::Request& req) {
       auto j = net::ParseJsonBody(req);
       if (!j.ok()) return net::StatusResponse(j.status());
-      auto hb = HeartbeatFromJson(*j);
+      auto hb = agentapi::HeartbeatFromJson(*j);
       if (!hb.ok()) return net::StatusResponse(hb.status());
       std::lock_guard<std::mutex> lock(mu);
       pods = hb->pods;
       return net::JsonResponse(200, model::Json::object());
     });
-    r.Handle("GET", kDesiredPath,
+    r.Handle("GET", agentapi::kDesiredPath,
              [this](const net::Request& req, net::Responder res) { store.Serve(req, res); });
     return server.Start(std::move(r)).ok();
   }
@@ -95,7 +96,7 @@ struct ControlPlane {
   }
 };
 
-DesiredPod DemoPod(const std::string& binary, int i) {
+agentapi::DesiredPod DemoPod(const std::string& binary, int i) {
   model::Container c;
   c.name = "app";
   c.command = {binary, "demo-app", "--message", "bench"};
@@ -104,7 +105,7 @@ DesiredPod DemoPod(const std::string& binary, int i) {
   ready.tcp_socket = model::TcpSocketAction{std::string("http"), ""};
   ready.period_seconds = 1;
   c.readiness_probe = ready;
-  DesiredPod p;
+  agentapi::DesiredPod p;
   char name[64];
   std::snprintf(name, sizeof name, "bench-rev1-%05d", i);
   p.name = name;
@@ -176,7 +177,7 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::seconds(2));
   long rss_idle = RssKiB(agent);
 
-  DesiredState st;
+  agentapi::DesiredState st;
   for (int i = 0; i < n; ++i) st.pods.push_back(DemoPod(binary, i));
   int64_t t0 = WallMs();
   cp.store.Set("bench", st);
@@ -212,9 +213,10 @@ int main(int argc, char** argv) {
   if (std::system("command -v wrk >/dev/null 2>&1") == 0 && !pods.empty()) {
     std::string backend = pods[0].address;
     auto port = FreePort(kAddress);
-    DesiredService svc;
+    agentapi::DesiredService svc;
     svc.name = "web";
-    svc.ports = {DesiredServicePort{"http", "TCP", port.ok() ? *port : 18080, 0, {backend}}};
+    svc.ports = {
+        agentapi::DesiredServicePort{"http", "TCP", port.ok() ? *port : 18080, 0, {backend}}};
     st.services = {svc};
     cp.store.Set("bench", st);
     std::string proxy_url =

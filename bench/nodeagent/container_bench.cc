@@ -30,7 +30,7 @@ int64_t Percentile(std::vector<int64_t> v, double p) {
   return v[std::min(i, v.size() - 1)];
 }
 
-DesiredPod HttpdPod(const std::string& runtime, int i) {
+agentapi::DesiredPod HttpdPod(const std::string& runtime, int i) {
   model::Container c;
   c.name = "httpd";
   if (runtime == "process") {
@@ -43,7 +43,7 @@ DesiredPod HttpdPod(const std::string& runtime, int i) {
   ready.tcp_socket = model::TcpSocketAction{std::string("http"), ""};
   ready.period_seconds = 1;
   c.readiness_probe = ready;
-  DesiredPod p;
+  agentapi::DesiredPod p;
   char name[64];
   std::snprintf(name, sizeof name, "%s-%03d", runtime.c_str(), i);
   p.name = name;
@@ -63,7 +63,7 @@ void Run(const std::string& runtime, int pods, DockerRuntime* docker) {
   o.work_dir = dir.path();
   o.image_runtime = docker;
   PodManager pm(o, clock, nullptr);
-  std::vector<DesiredPod> desired;
+  std::vector<agentapi::DesiredPod> desired;
   for (int i = 0; i < pods; ++i) desired.push_back(HttpdPod(runtime, i));
   auto t0 = std::chrono::steady_clock::now();
   auto ms = [&] {

@@ -25,7 +25,7 @@ namespace {
 using namespace ballast::nodeagent::testing;
 using namespace std::chrono_literals;
 
-DesiredPod DemoPod(const std::string& name, const std::string& message) {
+agentapi::DesiredPod DemoPod(const std::string& name, const std::string& message) {
   model::Container c;
   c.name = "app";
   c.command = {BALLAST_BINARY, "demo-app", "--message", message};
@@ -34,7 +34,7 @@ DesiredPod DemoPod(const std::string& name, const std::string& message) {
   ready.tcp_socket = model::TcpSocketAction{std::string("http"), ""};
   ready.period_seconds = 1;
   c.readiness_probe = ready;
-  DesiredPod p = MakePod(name, {c}, 5);
+  agentapi::DesiredPod p = MakePod(name, {c}, 5);
   p.deployment = "demo";
   return p;
 }
@@ -91,7 +91,7 @@ TEST(AgentTest, RegistersHeartbeatsAndConvergesByLongPoll) {
 
   // The agent is waiting in a long-poll: a new desired set reaches it without a poll period.
   ASSERT_TRUE(WaitUntil([&] { return cp.heartbeats() > 0; }));
-  DesiredState st;
+  agentapi::DesiredState st;
   st.pods = {DemoPod("demo-rev1-aaaaa", "one"), DemoPod("demo-rev1-bbbbb", "two")};
   cp.store().Set("node-a", st);
   ASSERT_TRUE(WaitUntil([&] {
@@ -162,11 +162,11 @@ TEST(AgentTest, ServiceAddressItCannotListenOnIsLogged) {
   Agent agent(o, clock);
   ASSERT_TRUE(agent.Start().ok());
   ASSERT_TRUE(WaitUntil([&] { return cp.Registered("node-a"); }));
-  DesiredService web;
+  agentapi::DesiredService web;
   web.name = "web";
   web.cluster_ip = cluster_ip;
-  web.ports = {DesiredServicePort{"http", "TCP", *port, 0, {"127.0.0.1:9"}}};
-  DesiredState st;
+  web.ports = {agentapi::DesiredServicePort{"http", "TCP", *port, 0, {"127.0.0.1:9"}}};
+  agentapi::DesiredState st;
   st.services = {web};
   cp.store().Set("node-a", st);
   const std::string want = cluster_ip + ":" + std::to_string(*port) + ": Address already in use";
@@ -202,7 +202,7 @@ TEST(AgentTest, ReconcilerAwayAndBackKeepsPodsRunning) {
   o.stop_pods_on_exit = true;
   Agent agent(o, clock);
   ASSERT_TRUE(agent.Start().ok());
-  DesiredState st;
+  agentapi::DesiredState st;
   st.pods = {DemoPod("keep-rev1-ccccc", "kept")};
   cp->store().Set("node-a", st);
   ASSERT_TRUE(WaitUntil([&] {
@@ -245,7 +245,7 @@ TEST(AgentTest, RestartedAgentAdoptsItsPods) {
   {
     Agent first(Options(cp.url(), dir.path()), clock);  // pods survive its Stop()
     ASSERT_TRUE(first.Start().ok());
-    DesiredState st;
+    agentapi::DesiredState st;
     st.pods = {DemoPod("adopt-rev1-ddddd", "adopt me")};
     cp.store().Set("node-a", st);
     ASSERT_TRUE(WaitUntil([&] {
@@ -268,7 +268,7 @@ TEST(AgentTest, RestartedAgentAdoptsItsPods) {
   EXPECT_EQ(PodPid(dir.path(), "adopt-rev1-ddddd"), pid);
   EXPECT_EQ(cp.Pods("node-a")[0].restarts, 0);
   // Adopted processes are still supervised: stopping the pod reaches the adopted process.
-  cp.store().Set("node-a", DesiredState{});
+  cp.store().Set("node-a", agentapi::DesiredState{});
   ASSERT_TRUE(WaitUntil([&] { return second.Pods().empty(); }));
   EXPECT_TRUE(WaitUntil([&] { return !PidAlive(pid); }));
 }
@@ -288,7 +288,7 @@ TEST(AgentTest, AgentBinaryKilledAndRestartedAdoptsPods) {
   };
   pid_t agent = spawn_agent();
   ASSERT_TRUE(WaitUntil([&] { return cp.Registered("node-bin"); }));
-  DesiredState st;
+  agentapi::DesiredState st;
   st.pods = {DemoPod("bin-rev1-eeeee", "from the binary")};
   cp.store().Set("node-bin", st);
   ASSERT_TRUE(WaitUntil([&] {
@@ -327,7 +327,7 @@ TEST(AgentTest, PodWhoseRecordIsLostIsStoppedNotLeftRunning) {
   FakeControlPlane cp;
   TempDir dir;
   SystemClock clock;
-  DesiredState st;
+  agentapi::DesiredState st;
   st.pods = {DemoPod("lost-rev1-fffff", "lost record")};
   pid_t pid = 0;
   {
@@ -372,9 +372,9 @@ TEST(AgentTest, PodsFindTheBallastBinaryOffThePath) {
     ::_exit(127);
   }
   ASSERT_TRUE(WaitUntil([&] { return cp.Registered("node-path"); }));
-  DesiredPod pod = DemoPod("path-rev1-ggggg", "found");
+  agentapi::DesiredPod pod = DemoPod("path-rev1-ggggg", "found");
   pod.template_.spec.containers[0].command = {"ballast", "demo-app"};
-  DesiredState st;
+  agentapi::DesiredState st;
   st.pods = {pod};
   cp.store().Set("node-path", st);
   EXPECT_TRUE(WaitUntil([&] {

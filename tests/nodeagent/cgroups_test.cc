@@ -55,7 +55,7 @@ TEST_F(CgroupsTest, MemoryLimitOomKillIsReported) {
   c.command = {BALLAST_BINARY, "demo-app", "--allocate-mb", "512"};
   c.resources.limits["memory"] = *model::Quantity::Parse("64Mi");
   c.resources.limits["cpu"] = *model::Quantity::Parse("500m");
-  DesiredPod pod = MakePod("hog-rev1-aaaaa", {c});
+  agentapi::DesiredPod pod = MakePod("hog-rev1-aaaaa", {c});
   pm_->SetDesired({pod}, {});
   ASSERT_TRUE(WaitUntil(
       [&] {
@@ -75,7 +75,7 @@ TEST_F(CgroupsTest, MemoryLimitOomKillIsReported) {
 
 TEST_F(CgroupsTest, RunAsUserWhenRoot) {
   if (::geteuid() != 0) GTEST_SKIP() << "runAsUser needs the agent to run as root";
-  DesiredPod pod =
+  agentapi::DesiredPod pod =
       MakePod("user-rev1-bbbbb", {ShellContainer("main", "id -u > uid.txt; exec sleep 600")});
   pod.template_.spec.run_as_user = 65534;
   pm_->SetDesired({pod}, {});

@@ -1,7 +1,8 @@
 #pragma once
 
 // A stand-in for the reconciler's side of the agent protocol, built on the real net/ server and
-// DesiredStateStore: records registrations and heartbeats, serves desired states by long-poll.
+// reconciler::DesiredStateStore: records registrations and heartbeats, serves desired states by
+// long-poll.
 
 #include <condition_variable>
 #include <map>
@@ -9,8 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "agentapi/protocol.h"
 #include "net/server.h"
-#include "nodeagent/protocol.h"
+#include "reconciler/desired_state_store.h"
 
 namespace ballast::nodeagent::testing {
 
@@ -21,7 +23,7 @@ class FakeControlPlane {
     o.port = port;
     server_ = std::make_unique<net::HttpServer>(o);
     net::Router router;
-    router.HandleSync("POST", kRegisterPath, [this](const net::Request& r) {
+    router.HandleSync("POST", agentapi::kRegisterPath, [this](const net::Request& r) {
       if (!net::CheckBearer(r, token_)) return net::UnauthorizedResponse();
       auto j = net::ParseJsonBody(r);
       if (!j.ok() || !j->contains("node")) return net::ErrorResponse(400, "bad register body");
@@ -33,11 +35,11 @@ class FakeControlPlane {
       cv_.notify_all();
       return net::JsonResponse(200, model::Json{{"heartbeatSeconds", 1}});
     });
-    router.HandleSync("POST", kHeartbeatPath, [this](const net::Request& r) {
+    router.HandleSync("POST", agentapi::kHeartbeatPath, [this](const net::Request& r) {
       if (!net::CheckBearer(r, token_)) return net::UnauthorizedResponse();
       auto j = net::ParseJsonBody(r);
       if (!j.ok()) return net::StatusResponse(j.status());
-      auto hb = HeartbeatFromJson(*j);
+      auto hb = agentapi::HeartbeatFromJson(*j);
       if (!hb.ok()) return net::StatusResponse(hb.status());
       std::lock_guard<std::mutex> lock(mu_);
       if (nodes_.count(hb->node.name) == 0) return net::ErrorResponse(404, "unknown node");
@@ -46,7 +48,7 @@ class FakeControlPlane {
       cv_.notify_all();
       return net::JsonResponse(200, model::Json::object());
     });
-    router.Handle("GET", kDesiredPath, [this](const net::Request& r, net::Responder res) {
+    router.Handle("GET", agentapi::kDesiredPath, [this](const net::Request& r, net::Responder res) {
       if (!net::CheckBearer(r, token_)) {
         res.Send(net::UnauthorizedResponse());
         return;
@@ -61,7 +63,7 @@ class FakeControlPlane {
   uint16_t port() const { return server_->port(); }
   const std::string& start_error() const { return start_error_; }
   void Stop() { server_->Stop(); }
-  DesiredStateStore& store() { return store_; }
+  reconciler::DesiredStateStore& store() { return store_; }
 
   std::vector<model::Pod> Pods(const std::string& node) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -86,7 +88,7 @@ class FakeControlPlane {
 
  private:
   std::string token_;
-  DesiredStateStore store_;
+  reconciler::DesiredStateStore store_;
   std::unique_ptr<net::HttpServer> server_;
   std::string start_error_;
   std::mutex mu_;

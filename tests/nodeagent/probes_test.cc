@@ -84,7 +84,7 @@ class ProbesTest : public ::testing::Test {
 };
 
 TEST_F(ProbesTest, PortsEnvironmentAndExpansion) {
-  DesiredPod pod = MakePod("env-rev1-aaaaa", {});
+  agentapi::DesiredPod pod = MakePod("env-rev1-aaaaa", {});
   model::Container c;
   c.name = "main";
   c.command = {"/bin/sh", "-c"};
@@ -94,9 +94,9 @@ TEST_F(ProbesTest, PortsEnvironmentAndExpansion) {
   c.ports = {model::ContainerPort{"http", 8080, "TCP", 0, model::Json::object()},
              model::ContainerPort{"metrics", 9090, "TCP", 0, model::Json::object()}};
   pod.template_.spec.containers = {c};
-  DesiredService db;
+  agentapi::DesiredService db;
   db.name = "user-db";
-  db.ports = {DesiredServicePort{"pg", "TCP", 5432, 0, {}}};
+  db.ports = {agentapi::DesiredServicePort{"pg", "TCP", 5432, 0, {}}};
   pm_->SetDesired({pod}, {db});
   std::string pod_dir = dir_.path() + "/pods/default_env-rev1-aaaaa";
   ASSERT_TRUE(Until([&] { return ReadFile(pod_dir + "/args.txt").size() > 0; }));
@@ -120,7 +120,7 @@ TEST_F(ProbesTest, PortsEnvironmentAndExpansion) {
 }
 
 TEST_F(ProbesTest, HttpReadinessGatesAndLivenessRestarts) {
-  DesiredPod pod = MakePod("web-rev1-bbbbb", {DemoApp("hello")});
+  agentapi::DesiredPod pod = MakePod("web-rev1-bbbbb", {DemoApp("hello")});
   pod.template_.spec.containers[0].readiness_probe = HttpProbe("/healthz", std::string("http"));
   model::Probe live = HttpProbe("/", 8080);  // by number: mapped to the host port
   live.failure_threshold = 2;
@@ -142,7 +142,7 @@ TEST_F(ProbesTest, HttpReadinessGatesAndLivenessRestarts) {
   ASSERT_TRUE(PodIs("web-rev1-bbbbb", [](const model::Pod& p) { return p.ready; }));
 
   // Liveness: make "/" unreachable by crashing... instead point liveness at a failing path.
-  DesiredPod pod2 = MakePod("sick-rev1-ccccc", {DemoApp("sick")});
+  agentapi::DesiredPod pod2 = MakePod("sick-rev1-ccccc", {DemoApp("sick")});
   model::Probe sick_probe = HttpProbe("/does-not-exist", std::string("http"));
   sick_probe.initial_delay_seconds = 1;  // the app listens by then; the failure is the 404
   sick_probe.failure_threshold = 2;
@@ -159,14 +159,15 @@ TEST_F(ProbesTest, HttpReadinessGatesAndLivenessRestarts) {
 }
 
 TEST_F(ProbesTest, TcpExecAndStartupProbes) {
-  DesiredPod tcp = MakePod("tcp-rev1-ddddd", {DemoApp("tcp")});
+  agentapi::DesiredPod tcp = MakePod("tcp-rev1-ddddd", {DemoApp("tcp")});
   model::Probe t;
   t.tcp_socket = model::TcpSocketAction{std::string("http"), ""};
   t.period_seconds = 1;
   tcp.template_.spec.containers[0].readiness_probe = t;
 
   // exec readiness: ready exactly while the file exists.
-  DesiredPod exec = MakePod("exec-rev1-eeeee", {ShellContainer("main", "exec sleep 600")});
+  agentapi::DesiredPod exec =
+      MakePod("exec-rev1-eeeee", {ShellContainer("main", "exec sleep 600")});
   model::Probe e;
   e.exec = model::ExecAction{{"test", "-f", "ready"}};
   e.period_seconds = 1;
@@ -174,7 +175,7 @@ TEST_F(ProbesTest, TcpExecAndStartupProbes) {
   exec.template_.spec.containers[0].readiness_probe = e;
 
   // startup probe gates readiness until it passes.
-  DesiredPod slow = MakePod("slow-rev1-fffff", {DemoApp("slow")});
+  agentapi::DesiredPod slow = MakePod("slow-rev1-fffff", {DemoApp("slow")});
   model::Probe s;
   s.exec = model::ExecAction{{"test", "-f", "started"}};
   s.period_seconds = 1;
@@ -208,7 +209,7 @@ TEST_F(ProbesTest, TcpExecAndStartupProbes) {
 // before /healthz says 200: the pod is Ready soon after, not one whole period after start; the
 // probes that came too early changed nothing (not ready, not restarted).
 TEST_F(ProbesTest, StartingContainerIsReadyWithoutWaitingAFullPeriod) {
-  DesiredPod pod = MakePod("warm-rev1-ddddd", {DemoApp("warm")});
+  agentapi::DesiredPod pod = MakePod("warm-rev1-ddddd", {DemoApp("warm")});
   pod.template_.spec.containers[0].args = {"--message", "warm", "--ready-after", "1"};
   model::Probe ready = HttpProbe("/healthz", std::string("http"));
   ready.period_seconds = 120;

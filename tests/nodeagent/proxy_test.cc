@@ -58,9 +58,9 @@ class ProxyTest : public ::testing::Test {
     }
   }
   void Serve(const std::vector<std::string>& endpoints) {
-    DesiredService s;
+    agentapi::DesiredService s;
     s.name = "web";
-    s.ports = {DesiredServicePort{"http", "TCP", service_port_, 0, endpoints}};
+    s.ports = {agentapi::DesiredServicePort{"http", "TCP", service_port_, 0, endpoints}};
     proxy_.Update({s});
   }
   std::string url() const {
@@ -164,11 +164,11 @@ TEST_F(ProxyTest, NoReadyEndpointRefusesAtOnce) {
 // cluster IP with its own endpoints only; the node's address serves the first by name only.
 TEST_F(ProxyTest, ServicesSharingAPortAreKeptApartByClusterIP) {
   const std::string web_ip = "127.128.77.10", api_ip = "127.128.77.11";
-  DesiredService web;
+  agentapi::DesiredService web;
   web.name = "web";
   web.cluster_ip = web_ip;
-  web.ports = {DesiredServicePort{"http", "TCP", service_port_, 0, {endpoints_[0]}}};
-  DesiredService api = web;
+  web.ports = {agentapi::DesiredServicePort{"http", "TCP", service_port_, 0, {endpoints_[0]}}};
+  agentapi::DesiredService api = web;
   api.name = "api";
   api.cluster_ip = api_ip;
   api.ports[0].endpoints = {endpoints_[1], endpoints_[2]};

@@ -2,9 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "agentapi/protocol.h"
 #include "nodeagent/backoff.h"
 #include "nodeagent/expand.h"
-#include "nodeagent/protocol.h"
+#include "nodeagent/service_env.h"
 
 namespace ballast::nodeagent {
 namespace {
@@ -44,11 +45,11 @@ TEST(BackoffTest, DoublesToFiveMinutesAndResetsAfterTenMinutesRunning) {
 }
 
 TEST(ProtocolTest, ServiceEnvironmentNamesAsKubernetes) {
-  DesiredService s;
+  agentapi::DesiredService s;
   s.name = "my-db";
-  s.ports = {DesiredServicePort{"pg", "TCP", 5432, 0, {}},
-             DesiredServicePort{"", "TCP", 9187, 0, {}}};
-  DesiredService other = s;
+  s.ports = {agentapi::DesiredServicePort{"pg", "TCP", 5432, 0, {}},
+             agentapi::DesiredServicePort{"", "TCP", 9187, 0, {}}};
+  agentapi::DesiredService other = s;
   other.namespace_ = "elsewhere";
   other.name = "hidden";
   auto env = ServiceEnvironment({s, other}, "default", "127.0.0.5");
@@ -59,11 +60,11 @@ TEST(ProtocolTest, ServiceEnvironmentNamesAsKubernetes) {
 }
 
 TEST(ProtocolTest, ServiceEnvironmentPointsAtTheClusterIP) {
-  DesiredService api;
+  agentapi::DesiredService api;
   api.name = "api";
   api.cluster_ip = "127.150.2.9";
-  api.ports = {DesiredServicePort{"http", "TCP", 80, 0, {}}};
-  DesiredService headless = api;
+  api.ports = {agentapi::DesiredServicePort{"http", "TCP", 80, 0, {}}};
+  agentapi::DesiredService headless = api;
   headless.name = "db";
   headless.cluster_ip = "";
   auto env = ServiceEnvironment({api, headless}, "default", "127.0.0.5");
@@ -76,10 +77,10 @@ TEST(ProtocolTest, ServiceEnvironmentPointsAtTheClusterIP) {
 }
 
 TEST(ProtocolTest, DesiredStateRoundTripsAndRejectsBadInput) {
-  DesiredState st;
+  agentapi::DesiredState st;
   st.node = "n1";
   st.version = 4;
-  DesiredPod p;
+  agentapi::DesiredPod p;
   p.name = "web-abc-x1";
   p.deployment = "web";
   p.revision = "abc";
@@ -90,16 +91,16 @@ TEST(ProtocolTest, DesiredStateRoundTripsAndRejectsBadInput) {
   p.template_.spec.containers.push_back(c);
   p.env = {{"X", "1"}};
   st.pods.push_back(p);
-  DesiredService s;
+  agentapi::DesiredService s;
   s.name = "web";
   s.cluster_ip = "127.201.7.3";
-  s.ports = {DesiredServicePort{"http", "TCP", 80, 30080, {"127.0.0.2:4000"}}};
+  s.ports = {agentapi::DesiredServicePort{"http", "TCP", 80, 30080, {"127.0.0.2:4000"}}};
   st.services.push_back(s);
-  DesiredService headless;
+  agentapi::DesiredService headless;
   headless.name = "db";
-  headless.ports = {DesiredServicePort{"pg", "TCP", 5432, 0, {}}};
+  headless.ports = {agentapi::DesiredServicePort{"pg", "TCP", 5432, 0, {}}};
   st.services.push_back(headless);
-  auto back = DesiredStateFromJson(ToJson(st));
+  auto back = agentapi::DesiredStateFromJson(ToJson(st));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(back->pods.at(0).name, st.pods[0].name);
   EXPECT_EQ(back->pods.at(0).template_.spec.containers.at(0).command, c.command);
@@ -108,20 +109,20 @@ TEST(ProtocolTest, DesiredStateRoundTripsAndRejectsBadInput) {
   // A reconciler of an earlier version sends no clusterIP: served on the node's address only.
   model::Json old = ToJson(st);
   old["services"][0].erase("clusterIP");
-  auto from_old = DesiredStateFromJson(old);
+  auto from_old = agentapi::DesiredStateFromJson(old);
   ASSERT_TRUE(from_old.ok());
   EXPECT_EQ(from_old->services.at(0).cluster_ip, "");
   EXPECT_EQ(back->version, 4);
 
-  EXPECT_FALSE(DesiredStateFromJson(model::Json::array()).ok());
-  EXPECT_FALSE(DesiredStateFromJson(model::Json{{"pods", {{{"name", "x"}}}}}).ok());
-  EXPECT_FALSE(DesiredStateFromJson(model::Json{{"version", "seven"}}).ok());
+  EXPECT_FALSE(agentapi::DesiredStateFromJson(model::Json::array()).ok());
+  EXPECT_FALSE(agentapi::DesiredStateFromJson(model::Json{{"pods", {{{"name", "x"}}}}}).ok());
+  EXPECT_FALSE(agentapi::DesiredStateFromJson(model::Json{{"version", "seven"}}).ok());
   auto bad_port = model::Json{{"services", {{{"name", "s"}, {"ports", {{{"port", 70000}}}}}}}};
-  EXPECT_FALSE(DesiredStateFromJson(bad_port).ok());
+  EXPECT_FALSE(agentapi::DesiredStateFromJson(bad_port).ok());
   auto bad_ip = model::Json{{"services", {{{"name", "s"}, {"clusterIP", "127.1.2"}}}}};
-  EXPECT_FALSE(DesiredStateFromJson(bad_ip).ok());
+  EXPECT_FALSE(agentapi::DesiredStateFromJson(bad_ip).ok());
   auto ip_type = model::Json{{"services", {{{"name", "s"}, {"clusterIP", 7}}}}};
-  EXPECT_FALSE(DesiredStateFromJson(ip_type).ok());
+  EXPECT_FALSE(agentapi::DesiredStateFromJson(ip_type).ok());
 }
 
 }  // namespace

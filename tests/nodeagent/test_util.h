@@ -15,9 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include "agentapi/protocol.h"
 #include "model/object.h"
 #include "nodeagent/pods.h"
-#include "nodeagent/protocol.h"
 
 namespace ballast::nodeagent::testing {
 
@@ -59,9 +59,10 @@ inline model::Container ShellContainer(const std::string& name, const std::strin
   return c;
 }
 
-inline DesiredPod MakePod(const std::string& name, std::vector<model::Container> containers,
-                          int64_t grace_seconds = 30) {
-  DesiredPod p;
+inline agentapi::DesiredPod MakePod(const std::string& name,
+                                    std::vector<model::Container> containers,
+                                    int64_t grace_seconds = 30) {
+  agentapi::DesiredPod p;
   p.name = name;
   p.deployment = "app";
   p.revision = "rev1";

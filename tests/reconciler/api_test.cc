@@ -11,9 +11,9 @@
 
 #include <gtest/gtest.h>
 
+#include "agentapi/protocol.h"
 #include "model/cluster.h"
 #include "model/quantity.h"
-#include "nodeagent/protocol.h"
 #include "tests/reconciler/cluster.h"
 
 namespace ballast::reconciler {
@@ -193,17 +193,17 @@ struct Storm {
     pod.phase = model::PodPhase::kRunning;
   }
   bool Register() {
-    auto r = cluster.Post(nodeagent::kRegisterPath, Json{{"node", model::ToJson(node)}});
+    auto r = cluster.Post(agentapi::kRegisterPath, Json{{"node", model::ToJson(node)}});
     return r.ok() && r->status == 200;
   }
   bool Beat(int restarts, bool ready) {
-    nodeagent::Heartbeat hb;
+    agentapi::Heartbeat hb;
     hb.node = node;
     hb.node.last_heartbeat_ms = ++clock_ms;  // what an agent sends: its time moves on
     hb.pods = {pod};
     hb.pods[0].restarts = restarts;
     hb.pods[0].ready = ready;
-    auto r = cluster.Post(nodeagent::kHeartbeatPath, nodeagent::ToJson(hb));
+    auto r = cluster.Post(agentapi::kHeartbeatPath, agentapi::ToJson(hb));
     return r.ok() && r->status == 200;
   }
   Cluster& cluster;

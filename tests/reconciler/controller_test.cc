@@ -69,7 +69,7 @@ struct Sim {
     Heartbeat(name);
   }
   void Heartbeat(const std::string& name) {
-    nodeagent::Heartbeat hb;
+    agentapi::Heartbeat hb;
     hb.node = MakeNode(name);
     hb.pods = running[name];
     controller.OnHeartbeat(hb);
@@ -206,7 +206,8 @@ TEST(Controller, RestoreCommitsAreRecordedAsTheRollbackWhicheverPollReadsThem) {
   };
   int n = 0;
   for (const auto& [message, trigger] : cases) {
-    sim.controller.OnSnapshot(restore(std::string("r").append(std::to_string(++n)), message), "poll");
+    sim.controller.OnSnapshot(restore(std::string("r").append(std::to_string(++n)), message),
+                              "poll");
     sim.Steps(1);
     auto appends = sim.controller.TakeHistoryAppends();
     ASSERT_EQ(appends.size(), 1u) << message;

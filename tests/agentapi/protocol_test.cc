@@ -1,0 +1,123 @@
+#include "agentapi/protocol.h"
+
+#include <gtest/gtest.h>
+
+namespace ballast::agentapi {
+namespace {
+
+using model::Json;
+
+model::Node SomeNode() {
+  model::Node n;
+  n.name = "n1";
+  n.address = "127.0.0.2";
+  n.ready = true;
+  return n;
+}
+
+DesiredPod SomePod(const std::string& name) {
+  DesiredPod p;
+  p.name = name;
+  p.deployment = "web";
+  p.revision = "abc";
+  model::Container c;
+  c.name = "app";
+  c.command = {"/bin/true"};
+  p.template_.spec.containers.push_back(c);
+  p.env = {{"EXTRA", "1"}};
+  return p;
+}
+
+TEST(AgentProtocol, EveryMessageRoundTripsAndNamesItsVersion) {
+  DesiredState s;
+  s.node = "n1";
+  s.version = 7;
+  s.pods = {SomePod("web-1"), SomePod("web-2")};
+  DesiredService svc;
+  svc.name = "web";
+  svc.cluster_ip = "127.180.3.21";
+  svc.ports = {{"http", "TCP", 8080, 30080, {"127.0.0.2:40123"}}};
+  s.services = {svc};
+  const Json j = ToJson(s);
+  EXPECT_EQ(j["protocolVersion"], kProtocolVersion);
+  auto back = DesiredStateFromJson(j);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, s);
+
+  Heartbeat hb;
+  hb.node = SomeNode();
+  model::Pod pod;
+  pod.name = "web-1";
+  pod.node = "n1";
+  hb.pods = {pod};
+  auto hb_back = HeartbeatFromJson(ToJson(hb));
+  ASSERT_TRUE(hb_back.ok()) << hb_back.status().ToString();
+  EXPECT_EQ(hb_back->node, hb.node);
+  EXPECT_EQ(hb_back->pods, hb.pods);
+
+  auto reg = RegisterRequestFromJson(ToJson(RegisterRequest{kProtocolVersion, SomeNode()}));
+  ASSERT_TRUE(reg.ok()) << reg.status().ToString();
+  EXPECT_EQ(reg->node, SomeNode());
+  auto answer = RegisterResponseFromJson(ToJson(RegisterResponse{kProtocolVersion, 3}));
+  ASSERT_TRUE(answer.ok());
+  EXPECT_EQ(answer->heartbeat_seconds, 3);
+}
+
+TEST(AgentProtocol, AMessageWithoutAVersionIsTheFirstProtocol) {
+  auto hb = HeartbeatFromJson(Json{{"node", model::ToJson(SomeNode())}, {"pods", Json::array()}});
+  ASSERT_TRUE(hb.ok()) << hb.status().ToString();
+  EXPECT_EQ(hb->protocol_version, 1);
+  auto answer = RegisterResponseFromJson(Json{{"heartbeatSeconds", 10}});
+  ASSERT_TRUE(answer.ok());
+  EXPECT_EQ(answer->protocol_version, 1);
+}
+
+TEST(AgentProtocol, AVersionThisSideDoesNotSpeakIsRefusedNamingBoth) {
+  Json hb = ToJson(Heartbeat{kProtocolVersion + 1, SomeNode(), {}});
+  auto r = HeartbeatFromJson(hb);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("version " + std::to_string(kProtocolVersion + 1)),
+            std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("speaks 1 to " + std::to_string(kProtocolVersion)),
+            std::string::npos)
+      << r.status().message();
+  Json desired = ToJson(DesiredState{});
+  desired["protocolVersion"] = 0;
+  EXPECT_EQ(DesiredStateFromJson(desired).status().code(), StatusCode::kFailedPrecondition);
+  desired["protocolVersion"] = "1";
+  EXPECT_EQ(DesiredStateFromJson(desired).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(AgentProtocol, MalformedMessagesNameTheFieldAndNeverMeanNoPods) {
+  const Json node = model::ToJson(SomeNode());
+  // "pods" that is not a list must not read as "runs nothing".
+  for (const Json& pods : {Json::object(), Json("x"), Json(3)}) {
+    auto r = HeartbeatFromJson(Json{{"node", node}, {"pods", pods}});
+    ASSERT_FALSE(r.ok()) << pods.dump();
+    EXPECT_EQ(r.status().message().rfind("heartbeat.pods: not an array", 0), 0u)
+        << r.status().message();
+  }
+  auto no_node = HeartbeatFromJson(Json{{"pods", Json::array()}});
+  EXPECT_EQ(no_node.status().message(), "heartbeat.node: required");
+  EXPECT_FALSE(HeartbeatFromJson(Json::array()).ok());
+  EXPECT_FALSE(RegisterRequestFromJson(Json{{"node", 1}}).ok());
+
+  Json desired = ToJson(DesiredState{kProtocolVersion, "n1", 1, {SomePod("a"), SomePod("b")}, {}});
+  desired["pods"][1]["template"] = "nope";
+  auto r = DesiredStateFromJson(desired);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("desired.pods[1]"), std::string::npos)
+      << r.status().message();
+  desired = ToJson(DesiredState{});
+  desired["services"] =
+      Json::array({Json{{"name", "s"}, {"ports", Json::array({Json{{"port", 0}}})}}});
+  r = DesiredStateFromJson(desired);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("ports[0].port: out of range"), std::string::npos)
+      << r.status().message();
+}
+
+}  // namespace
+}  // namespace ballast::agentapi
