@@ -1,9 +1,13 @@
 #pragma once
 
-// The running reconciler (`ballast serve`): the Controller on one event-loop thread, the blocking
-// git work (poll, rollback push, history appends) on one worker thread, and the HTTP API (JSON
-// under /api/v1/, the agent protocol, webhooks, /healthz, /metrics, the status page) on the
-// net/ server.
+// The running reconciler (`ballast serve`), composed of its parts:
+//   - ServiceLoop (service_loop.h): the Controller on one event-loop thread;
+//   - Worker (worker.h): the blocking git work (polls, history appends, rollback pushes);
+//   - HistoryJobs (history_jobs.h) and PinStore (pin_store.h): history.git and the pin;
+//   - the HTTP API (api_routes.h: one route table, one authorization decision) on the net/
+//     server, with the agents' long-polls (desired_state_store.h), webhooks (webhook.h) and pod
+//     logs relayed from agents (log_relay.h).
+// Every thread belongs to one of those parts and is joined by Stop().
 //
 // Start-up: opens STATE_DIR/history.git, restores what the newest entry applied (and the pin),
 // polls the source, and adopts the pods agents report before starting anything.
@@ -57,10 +61,5 @@ class Service {
  private:
   std::unique_ptr<Impl> impl_;
 };
-
-// GitHub's X-Hub-Signature-256 check: "sha256=" + hex HMAC-SHA256(secret, body), compared in
-// constant time.
-bool VerifyGithubSignature(const std::string& secret, const std::string& body,
-                           const std::string& header);
 
 }  // namespace ballast::reconciler

@@ -1,0 +1,487 @@
+#include "reconciler/api_routes.h"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <limits>
+#include <memory>
+
+#include "diff/render.h"
+#include "net/gzip.h"
+#include "reconciler/log.h"
+#include "reconciler/status_page.h"
+
+namespace ballast::reconciler {
+namespace {
+
+using model::Json;
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// An optional boolean member of a JSON body: absent or null gives `fallback`; any other type is
+// a 400 naming the field.
+Result<bool> BoolField(const Json& body, const char* name, bool fallback) {
+  auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return fallback;
+  if (!it->is_boolean()) {
+    return InvalidArgument(std::string(name) + ": must be true or false, not " + it->dump());
+  }
+  return it->get<bool>();
+}
+
+// The body as a JSON object; an empty body is `{}` when `empty_ok`.
+Result<Json> ObjectBody(const net::Request& req, bool empty_ok) {
+  if (req.body.empty() && empty_ok) return Json::object();
+  auto body = net::ParseJsonBody(req);
+  if (!body.ok()) return body.status();
+  if (!body->is_object()) return InvalidArgument("body: must be a JSON object");
+  return body;
+}
+
+// The thin handlers. Each parses and checks its request on the HTTP thread, then hands the work
+// to the loop or the worker.
+class Handlers {
+ public:
+  explicit Handlers(const ApiDeps& d) : d_(d) {}
+
+  net::Response Version(const net::Request&) const {
+    return net::JsonResponse(200, d_.options->version);
+  }
+
+  void Metrics(const net::Request&, net::Responder responder) const {
+    Loop(
+        [this, responder] {
+          net::Response resp =
+              net::TextResponse(200, d_.metrics->Render(d_.loop->controller().MetricsCounts()));
+          resp.content_type = "text/plain; version=0.0.4; charset=utf-8";
+          responder.Send(std::move(resp));
+        },
+        responder);
+  }
+
+  // The status page (reconciler/status_page.h): history read on the worker, the rest on the
+  // loop thread, rendered from the same JSON documents as the API.
+  void Page(const net::Request&, net::Responder responder) const {
+    Work(
+        [this, responder] {
+          auto page = std::make_shared<StatusPageInput>();
+          if (auto list = d_.history->ListJson(0, 20); list.ok()) page->history = std::move(*list);
+          Loop(
+              [this, responder, page] {
+                const Controller& c = d_.loop->controller();
+                page->status = c.StatusJson();
+                page->plan = c.PlanJson(true);
+                page->deployments = c.DeploymentsJson();
+                page->services = c.ServicesJson();
+                page->pods = c.PodsJson();
+                page->nodes = c.NodesJson();
+                page->repo = d_.options->source.remote.url;
+                page->branch = d_.options->source.ref;
+                page->path = d_.options->source.path;
+                page->now_ms = d_.clock->NowMs();
+                net::Response resp = net::TextResponse(200, RenderStatusPage(*page));
+                resp.content_type = "text/html; charset=utf-8";
+                responder.Send(std::move(resp));
+              },
+              responder);
+        },
+        responder);
+  }
+
+  // A GET of a cached document: answered on the server thread when the cache holds it, else
+  // rendered on the loop thread.
+  net::Handler CachedGet(std::function<std::string(const net::Request&)> key_of) const {
+    return [this, key_of = std::move(key_of)](const net::Request& req, net::Responder responder) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const std::string key = key_of(req);
+      if (auto doc = d_.loop->cache().Lookup(key, d_.clock->NowMs())) {
+        d_.metrics->api_cache.Inc("hit");
+        responder.Send(DocumentResponse(key, req, *doc));
+        d_.metrics->api_duration.Observe(SecondsSince(t0));
+        return;
+      }
+      d_.metrics->api_cache.Inc("miss");
+      Loop(
+          [this, key, req, responder, t0] {
+            responder.Send(DocumentResponse(key, req, d_.loop->Document(key)));
+            d_.metrics->api_duration.Observe(SecondsSince(t0));
+          },
+          responder);
+    };
+  }
+
+  void Sync(const net::Request& req, net::Responder responder) const {
+    auto body = ObjectBody(req, /*empty_ok=*/true);
+    auto dry_run = body.ok() ? BoolField(*body, "dryRun", false) : Result<bool>(body.status());
+    if (!dry_run.ok()) return responder.Send(net::StatusResponse(dry_run.status()));
+    Loop(
+        [this, responder, dry_run = *dry_run] {
+          Controller& c = d_.loop->controller();
+          if (dry_run) return responder.Send(net::JsonResponse(200, c.PlanJson(true)));
+          Status st = c.SyncNow("api");
+          d_.loop->Changed(/*urgent=*/true);
+          if (!st.ok()) return responder.Send(net::StatusResponse(st));
+          d_.loop->ReconcileAndShip("api");
+          responder.Send(
+              net::JsonResponse(200, {{"applied", true}, {"revision", c.applied().sha}}));
+        },
+        responder);
+  }
+
+  void Unpin(const net::Request&, net::Responder responder) const {
+    Work(
+        [this, responder] {
+          if (Status st = d_.history->Unpin(); !st.ok()) {
+            return responder.Send(net::StatusResponse(st));
+          }
+          Loop(
+              [this, responder] {
+                d_.loop->controller().Unpin();
+                d_.loop->Changed(/*urgent=*/true);
+                LogEvent(LogLevel::kInfo, "unpinned");
+                responder.Send(net::JsonResponse(200, {{"pinned", nullptr}}));
+              },
+              responder);
+        },
+        responder);
+  }
+
+  void History(const net::Request& req, net::Responder responder) const {
+    auto before = req.QueryInt("before", 0, 0, std::numeric_limits<int64_t>::max());
+    auto limit = req.QueryInt("limit", 50, 1, 1000);
+    if (!before.ok() || !limit.ok()) {
+      return responder.Send(net::StatusResponse(!before.ok() ? before.status() : limit.status()));
+    }
+    Work(
+        [this, before = *before, limit = *limit, responder] {
+          auto list = d_.history->ListJson(before, static_cast<size_t>(limit));
+          responder.Send(list.ok() ? net::JsonResponse(200, *list)
+                                   : net::StatusResponse(list.status()));
+        },
+        responder);
+  }
+
+  // What a rollback to entry ID would change against what runs now:
+  // /api/v1/history/ID/diff (JSON as /api/v1/plan?diff=true plus "text"; ?format=text: only that
+  // text, the plan and unified diffs, readable in a browser).
+  void HistoryDiff(const net::Request& req, net::Responder responder) const {
+    const int64_t id = HistoryDiffId(req.path);
+    if (id <= 0) return responder.Send(net::ErrorResponse(404, "want /api/v1/history/ID/diff"));
+    const bool text = req.Query("format") == "text";
+    Work(
+        [this, id, text, responder] {
+          auto entry = d_.history->ReadObjects(id);
+          if (!entry.ok()) return responder.Send(net::StatusResponse(entry.status()));
+          Loop([this, text, entry = std::move(*entry),
+                responder] { responder.Send(RestoreDiffResponse(entry, text)); },
+               responder);
+        },
+        responder);
+  }
+
+  void Rollback(const net::Request& req, net::Responder responder) const {
+    auto body = ObjectBody(req, /*empty_ok=*/false);
+    if (!body.ok()) return responder.Send(net::StatusResponse(body.status()));
+    auto id_field = body->find("id");
+    if (id_field == body->end() || !id_field->is_number_integer() ||
+        id_field->get<int64_t>() <= 0) {
+      return responder.Send(
+          net::ErrorResponse(400, "id: must be a history entry id (a positive integer)"));
+    }
+    auto pin = BoolField(*body, "pin", false);
+    if (!pin.ok()) return responder.Send(net::StatusResponse(pin.status()));
+    const int64_t id = id_field->get<int64_t>();
+    if (*pin) return PinEntry(id, responder);
+    Work(
+        [this, id, responder] {
+          auto result = d_.history->Rollback(id, "api");
+          if (!result.ok()) {
+            LogEvent(LogLevel::kWarn, "rollback_failed",
+                     {{"id", std::to_string(id)}, {"error", result.status().ToString()}});
+            return responder.Send(net::StatusResponse(result.status()));
+          }
+          LogEvent(LogLevel::kInfo, "rollback_pushed",
+                   {{"id", std::to_string(id)}, {"commit", result->result.commit}});
+          responder.Send(net::JsonResponse(200, {{"id", id},
+                                                 {"commit", result->result.commit},
+                                                 {"pushed", result->result.pushed},
+                                                 {"revision", result->revision}}));
+          d_.loop->Post([this, id] { d_.loop->RequestPoll("rollback #" + std::to_string(id)); });
+        },
+        responder);
+  }
+
+  // Pod logs, read from the pod's agent: /api/v1/logs/POD?container=C&stream=stdout|stderr
+  // &tailBytes=N.
+  void Logs(const net::Request& req, net::Responder responder) const {
+    const std::string pod = req.path.substr(std::string("/api/v1/logs/").size());
+    if (pod.empty() || pod.find('/') != std::string::npos) {
+      return responder.Send(net::ErrorResponse(400, "want /api/v1/logs/POD"));
+    }
+    const std::string container = req.Query("container");
+    const std::string query = "?stream=" + net::PercentEncode(req.Query("stream", "stdout")) +
+                              "&tailBytes=" + net::PercentEncode(req.Query("tailBytes", "1048576"));
+    Loop(
+        [this, pod, container, query, responder] {
+          auto target = d_.loop->controller().FindLogTarget(pod, container);
+          if (!target.ok()) return responder.Send(net::StatusResponse(target.status()));
+          d_.logs->Fetch(target->agent_url + "/api/v1/logs/" + target->namespace_ + "/" +
+                             target->pod + "/" + target->container + query,
+                         responder);
+        },
+        responder);
+  }
+
+  void Webhook(const net::Request& req, net::Responder responder) const {
+    switch (d_.webhook->Verify(req)) {
+      case WebhookVerdict::kTooLarge:
+        d_.metrics->webhooks.Inc("rejected");
+        return responder.Send(net::ErrorResponse(413, "payload too large"));
+      case WebhookVerdict::kUnauthorized:
+        d_.metrics->webhooks.Inc("unauthorized");
+        LogEvent(LogLevel::kWarn, "webhook_rejected", {{"remote", req.remote}});
+        return responder.Send(net::ErrorResponse(401, "webhook signature missing or wrong"));
+      case WebhookVerdict::kAccepted:
+        break;
+    }
+    d_.metrics->webhooks.Inc("accepted");
+    d_.loop->Post([this] { d_.loop->RequestPoll("webhook"); });
+    responder.Send(net::JsonResponse(202, {{"accepted", true}}));
+  }
+
+  void Register(const net::Request& req, net::Responder responder) const {
+    auto body = net::ParseJsonBody(req);
+    auto registration = body.ok() ? agentapi::RegisterRequestFromJson(*body)
+                                  : Result<agentapi::RegisterRequest>(body.status());
+    if (!registration.ok()) return responder.Send(net::StatusResponse(registration.status()));
+    Loop(
+        [this, node = std::move(registration->node), responder]() mutable {
+          const std::string name = node.name, address = node.address;
+          if (Status s = d_.loop->OnRegister(std::move(node)); !s.ok()) {
+            LogEvent(LogLevel::kWarn, "node_register_refused",
+                     {{"node", name}, {"address", address}, {"error", s.message()}});
+            return responder.Send(net::StatusResponse(s));
+          }
+          LogEvent(LogLevel::kInfo, "node_registered", {{"node", name}, {"address", address}});
+          agentapi::RegisterResponse answer;
+          answer.heartbeat_seconds = d_.options->controller.heartbeat_seconds;
+          responder.Send(net::JsonResponse(200, agentapi::ToJson(answer)));
+        },
+        responder);
+  }
+
+  // Heartbeats: parsed on the server thread; only one that changes something marks the state
+  // dirty (and then coalesced with the others of a burst); the rest just keep the node alive.
+  void Heartbeat(const net::Request& req, net::Responder responder) const {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto body = net::ParseJsonBody(req);
+    auto hb =
+        body.ok() ? agentapi::HeartbeatFromJson(*body) : Result<agentapi::Heartbeat>(body.status());
+    if (!hb.ok()) return responder.Send(net::StatusResponse(hb.status()));
+    Loop(
+        [this, hb = std::move(*hb), responder, t0] {
+          if (d_.loop->OnHeartbeat(hb) == ServiceLoop::HeartbeatEffect::kUnknownNode) {
+            return responder.Send(
+                net::ErrorResponse(404, "unknown node " + hb.node.name + ": register again"));
+          }
+          responder.Send(net::JsonResponse(200, Json::object()));
+          d_.metrics->api_duration.Observe(SecondsSince(t0));
+        },
+        responder);
+  }
+
+  void Desired(const net::Request& req, net::Responder responder) const {
+    d_.desired->Serve(req, responder);
+  }
+
+ private:
+  // Runs `fn` on the loop thread; a stopping service answers 503 instead.
+  void Loop(std::function<void()> fn, const net::Responder& responder) const {
+    if (!d_.loop->Post(std::move(fn))) {
+      responder.Send(net::ErrorResponse(503, "server stopping"));
+    }
+  }
+  // Runs `fn` on the worker; a stopping service or a full queue answers 503 instead.
+  void Work(std::function<void()> fn, const net::Responder& responder) const {
+    if (!d_.worker->Post(std::move(fn))) {
+      responder.Send(net::ErrorResponse(503, "server busy or stopping; try again"));
+    }
+  }
+
+  void PinEntry(int64_t id, net::Responder responder) const {
+    Work(
+        [this, id, responder] {
+          auto state = d_.history->Pin(id);
+          if (!state.ok()) return responder.Send(net::StatusResponse(state.status()));
+          Loop(
+              [this, id, state = std::move(*state), responder]() mutable {
+                Controller& c = d_.loop->controller();
+                c.Pin(id, std::move(state));
+                c.TakeHistoryAppends();
+                d_.loop->Changed(/*urgent=*/true);
+                LogEvent(LogLevel::kInfo, "pinned", {{"id", std::to_string(id)}});
+                responder.Send(
+                    net::JsonResponse(200, {{"pinned", id}, {"revision", c.applied().sha}}));
+              },
+              responder);
+        },
+        responder);
+  }
+
+  // "/api/v1/history/ID/diff" -> ID; 0 for anything else.
+  static int64_t HistoryDiffId(const std::string& path) {
+    const std::string rest = path.substr(std::string("/api/v1/history/").size());
+    const auto slash = rest.find('/');
+    if (slash == std::string::npos || rest.substr(slash) != "/diff") return 0;
+    int64_t id = 0;
+    const char* begin = rest.data();
+    const auto [end, ec] = std::from_chars(begin, begin + slash, id);
+    return ec == std::errc() && end == begin + slash && id > 0 ? id : 0;
+  }
+
+  // Loop thread.
+  net::Response RestoreDiffResponse(const EntryObjects& entry, bool text_only) const {
+    const Controller& c = d_.loop->controller();
+    diff::Plan plan = c.RestorePlan(entry.objects);
+    std::string body = "Rolling back to #" + std::to_string(entry.id) + " (revision " +
+                       entry.revision + ") would change, against what runs now:\n\n" +
+                       diff::RenderText(plan);
+    for (const auto& o : plan.objects) {
+      if (o.is_change()) body += "\n" + diff::RenderUnifiedDiff(o);
+    }
+    if (text_only) return net::TextResponse(200, std::move(body));
+    diff::JsonOptions o;
+    o.include_diff = true;
+    Json j = diff::ToJson(plan, o);
+    j["id"] = entry.id;
+    j["revision"] = entry.revision;
+    j["appliedRevision"] = c.applied().sha;
+    j["text"] = std::move(body);
+    return net::JsonResponse(200, j);
+  }
+
+  // A cached document as the request asks for it: gzip when accepted (and worth it), 304 when
+  // If-None-Match names what would be sent.
+  net::Response DocumentResponse(const std::string& key, const net::Request& req,
+                                 const ResponseCache::Document& doc) const {
+    const auto* accept = req.Header("Accept-Encoding");
+    const bool gzip = accept != nullptr && doc.body->size() >= 1024 && net::AcceptsGzip(*accept);
+    net::Response resp;
+    resp.headers.emplace_back("ETag", gzip ? GzipEntityTag(doc.etag) : doc.etag);
+    // Clients may keep it but must ask again (cheaply, with If-None-Match) before using it.
+    resp.headers.emplace_back("Cache-Control", "no-cache");
+    resp.headers.emplace_back("Vary", "Accept-Encoding");
+    resp.content_type = "application/json";
+    if (const auto* inm = req.Header("If-None-Match");
+        inm != nullptr && IfNoneMatch(*inm, resp.headers[0].second)) {
+      d_.metrics->api_cache.Inc("not_modified");
+      resp.status = 304;
+      return resp;
+    }
+    resp.status = 200;
+    if (gzip) {
+      resp.headers.emplace_back("Content-Encoding", "gzip");
+      resp.shared_body = d_.loop->cache().Gzipped(key, doc).body;
+    } else {
+      resp.shared_body = doc.body;
+    }
+    return resp;
+  }
+
+  const ApiDeps d_;
+};
+
+}  // namespace
+
+const char* AccessName(Access access) {
+  switch (access) {
+    case Access::kPublic:
+      return "public";
+    case Access::kRead:
+      return "read";
+    case Access::kAdmin:
+      return "admin";
+    case Access::kNode:
+      return "node";
+    case Access::kWebhook:
+      return "webhook";
+  }
+  return "?";
+}
+
+bool Authorize(Access access, const net::Request& request, const std::string& token) {
+  switch (access) {
+    case Access::kPublic:
+    case Access::kRead:
+    case Access::kWebhook:  // the handler checks the signature
+      return true;
+    case Access::kAdmin:
+    case Access::kNode:
+      return net::CheckBearer(request, token);
+  }
+  return false;
+}
+
+std::vector<Route> ApiRouteTable(const ApiDeps& deps) {
+  auto h = std::make_shared<const Handlers>(deps);
+  auto sync = [h](net::Response (Handlers::*fn)(const net::Request&) const) -> net::Handler {
+    return [h, fn](const net::Request& req, net::Responder r) { r.Send(((*h).*fn)(req)); };
+  };
+  auto async = [h](void (Handlers::*fn)(const net::Request&, net::Responder) const) {
+    return net::Handler(
+        [h, fn](const net::Request& req, net::Responder r) { ((*h).*fn)(req, std::move(r)); });
+  };
+  auto doc = [h](const std::string& key) {
+    return h->CachedGet([key](const net::Request&) { return key; });
+  };
+  auto healthz = [](const net::Request&, net::Responder r) {
+    r.Send(net::TextResponse(200, "ok\n"));
+  };
+  auto plan = h->CachedGet([](const net::Request& req) {
+    return std::string(req.Query("diff") == "true" ? "plan?diff" : "plan");
+  });
+  // clang-format off
+  return {
+      {"GET",  "/healthz",                Access::kPublic,  healthz},
+      {"GET",  "/api/v1/version",         Access::kPublic,  sync(&Handlers::Version)},
+      {"GET",  "/metrics",                Access::kRead,    async(&Handlers::Metrics)},
+      {"GET",  "/",                       Access::kRead,    async(&Handlers::Page)},
+      {"GET",  "/api/v1/status",          Access::kRead,    doc("status")},
+      {"GET",  "/api/v1/deployments",     Access::kRead,    doc("deployments")},
+      {"GET",  "/api/v1/services",        Access::kRead,    doc("services")},
+      {"GET",  "/api/v1/pods",            Access::kRead,    doc("pods")},
+      {"GET",  "/api/v1/nodes",           Access::kRead,    doc("nodes")},
+      {"GET",  "/api/v1/plan",            Access::kRead,    plan},
+      {"GET",  "/api/v1/history",         Access::kRead,    async(&Handlers::History)},
+      {"GET",  "/api/v1/history/*",       Access::kRead,    async(&Handlers::HistoryDiff)},
+      {"GET",  "/api/v1/logs/*",          Access::kRead,    async(&Handlers::Logs)},
+      {"POST", "/api/v1/sync",            Access::kAdmin,   async(&Handlers::Sync)},
+      {"POST", "/api/v1/rollback",        Access::kAdmin,   async(&Handlers::Rollback)},
+      {"POST", "/api/v1/unpin",           Access::kAdmin,   async(&Handlers::Unpin)},
+      {"POST", "/api/v1/webhook/git",     Access::kWebhook, async(&Handlers::Webhook)},
+      {"POST", agentapi::kRegisterPath,   Access::kNode,    async(&Handlers::Register)},
+      {"POST", agentapi::kHeartbeatPath,  Access::kNode,    async(&Handlers::Heartbeat)},
+      {"GET",  agentapi::kDesiredPath,    Access::kNode,    async(&Handlers::Desired)},
+  };
+  // clang-format on
+}
+
+net::Router BuildRouter(const std::vector<Route>& routes, const std::string& token) {
+  net::Router router;
+  for (const auto& route : routes) {
+    router.Handle(route.method, route.path,
+                  [access = route.access, handler = route.handler, token](
+                      const net::Request& req, net::Responder responder) {
+                    if (!Authorize(access, req, token)) {
+                      responder.Send(net::UnauthorizedResponse());
+                      return;
+                    }
+                    handler(req, std::move(responder));
+                  });
+  }
+  return router;
+}
+
+}  // namespace ballast::reconciler

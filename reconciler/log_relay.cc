@@ -1,0 +1,64 @@
+#include "reconciler/log_relay.h"
+
+namespace ballast::reconciler {
+
+LogRelay::LogRelay(net::ClientOptions client_options, size_t threads, size_t max_queued)
+    : max_queued_(max_queued), client_(std::move(client_options)) {
+  for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Main(); });
+}
+
+LogRelay::~LogRelay() { Stop(); }
+
+void LogRelay::Fetch(std::string url, net::Responder responder) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_ && jobs_.size() < max_queued_) {
+      jobs_.push_back(Job{std::move(url), responder});
+      cv_.notify_one();
+      return;
+    }
+  }
+  responder.Send(net::ErrorResponse(503, "too many log requests in flight; try again"));
+}
+
+void LogRelay::Stop() {
+  std::deque<Job> left;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+    left.swap(jobs_);
+  }
+  cv_.notify_all();
+  client_.Cancel();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  for (auto& job : left) job.responder.Send(net::ErrorResponse(503, "server stopping"));
+}
+
+void LogRelay::Main() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      if (stopping_) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    auto r = client_.Get(job.url);
+    if (!r.ok()) {
+      job.responder.Send(net::StatusResponse(r.status()));
+      continue;
+    }
+    net::Response resp;
+    resp.status = r->status;
+    resp.body = std::move(r->body);
+    if (const auto* ct = net::FindHeader(r->headers, "Content-Type")) resp.content_type = *ct;
+    job.responder.Send(std::move(resp));
+  }
+}
+
+}  // namespace ballast::reconciler

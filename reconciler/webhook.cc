@@ -1,0 +1,48 @@
+#include "reconciler/webhook.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+namespace ballast::reconciler {
+
+bool ConstantTimeEquals(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string HmacSha256Hex(const std::string& key, const std::string& data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[mac[i] >> 4];
+    out += kHex[mac[i] & 15];
+  }
+  return out;
+}
+
+bool VerifyGithubSignature(const std::string& secret, const std::string& body,
+                           const std::string& header) {
+  const std::string expected = "sha256=" + HmacSha256Hex(secret, body);
+  return ConstantTimeEquals(expected, header);
+}
+
+WebhookVerdict WebhookVerifier::Verify(const net::Request& request) const {
+  if (request.body.size() > options_.max_bytes) return WebhookVerdict::kTooLarge;
+  if (options_.secret.empty()) return WebhookVerdict::kAccepted;
+  bool ok = false;
+  if (const auto* sig = request.Header("X-Hub-Signature-256")) {
+    ok = VerifyGithubSignature(options_.secret, request.body, *sig);
+  } else if (const auto* gitea = request.Header("X-Gitea-Signature")) {
+    ok = ConstantTimeEquals(HmacSha256Hex(options_.secret, request.body), *gitea);
+  } else if (const auto* token = request.Header("X-Gitlab-Token")) {
+    ok = ConstantTimeEquals(options_.secret, *token);
+  }
+  return ok ? WebhookVerdict::kAccepted : WebhookVerdict::kUnauthorized;
+}
+
+}  // namespace ballast::reconciler

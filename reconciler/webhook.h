@@ -1,0 +1,44 @@
+#pragma once
+
+// Push webhooks from git hosts (POST /api/v1/webhook/git). A webhook only triggers a poll, so
+// no field of its payload is used; what matters is who may trigger one. With a secret
+// configured, a request must carry GitHub's X-Hub-Signature-256 (HMAC-SHA256 of the body),
+// Gitea's X-Gitea-Signature (the same HMAC, hex) or GitLab's X-Gitlab-Token (the secret).
+//
+// Thread-safe (no state beyond the options).
+
+#include <cstddef>
+#include <string>
+
+#include "net/http.h"
+
+namespace ballast::reconciler {
+
+struct WebhookOptions {
+  std::string secret;  // empty: no signature required
+  size_t max_bytes = 1 << 20;
+};
+
+enum class WebhookVerdict { kAccepted, kTooLarge, kUnauthorized };
+
+class WebhookVerifier {
+ public:
+  explicit WebhookVerifier(WebhookOptions options) : options_(std::move(options)) {}
+  WebhookVerdict Verify(const net::Request& request) const;
+
+ private:
+  const WebhookOptions options_;
+};
+
+// GitHub's X-Hub-Signature-256 check: "sha256=" + hex HMAC-SHA256(secret, body), compared in
+// constant time.
+bool VerifyGithubSignature(const std::string& secret, const std::string& body,
+                           const std::string& header);
+
+// HMAC-SHA256 of `data` under `key`, lower-case hex.
+std::string HmacSha256Hex(const std::string& key, const std::string& data);
+
+// Equality that takes the same time wherever the strings differ.
+bool ConstantTimeEquals(const std::string& a, const std::string& b);
+
+}  // namespace ballast::reconciler

@@ -1,0 +1,167 @@
+// The reconciler service's parts on their own: the pin file, webhook signatures, the worker's
+// ordering and shutdown, and the log relay's bounds and shutdown.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "net/server.h"
+#include "reconciler/log_relay.h"
+#include "reconciler/pin_store.h"
+#include "reconciler/webhook.h"
+#include "reconciler/worker.h"
+#include "tests/git/git_servers.h"
+
+namespace ballast::reconciler {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(PinStore, StoresLoadsClearsAndNamesAGarbledFile) {
+  git::testing::TempDir dir;
+  PinStore pins(dir.path() / "pin");
+  auto none = pins.Load();
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(pins.Store(3).ok());
+  EXPECT_EQ(*pins.Load(), std::optional<int64_t>(3));
+  // What another process (or an older ballast) wrote: "3\n" with or without the newline.
+  { std::ofstream(dir.path() / "pin") << "7"; }
+  EXPECT_EQ(*pins.Load(), std::optional<int64_t>(7));
+  ASSERT_TRUE(pins.Clear().ok());
+  EXPECT_FALSE(pins.Load()->has_value());
+  EXPECT_FALSE(pins.Store(0).ok());
+
+  { std::ofstream(dir.path() / "pin") << "yes\n"; }
+  auto garbled = pins.Load();
+  ASSERT_FALSE(garbled.ok());
+  EXPECT_NE(garbled.status().message().find((dir.path() / "pin").string()), std::string::npos)
+      << garbled.status().message();
+}
+
+net::Request WebhookRequest(std::string body, net::Headers headers) {
+  net::Request r;
+  r.method = "POST";
+  r.path = "/api/v1/webhook/git";
+  r.body = std::move(body);
+  r.headers = std::move(headers);
+  return r;
+}
+
+TEST(Webhook, GithubGiteaAndGitlabSignaturesAndLimits) {
+  const std::string body = R"({"ref":"refs/heads/main"})";
+  WebhookVerifier v({"s3cret", 1024});
+  const std::string mac = HmacSha256Hex("s3cret", body);
+  EXPECT_EQ(v.Verify(WebhookRequest(body, {{"X-Hub-Signature-256", "sha256=" + mac}})),
+            WebhookVerdict::kAccepted);
+  EXPECT_EQ(v.Verify(WebhookRequest(body, {{"X-Gitea-Signature", mac}})),
+            WebhookVerdict::kAccepted);
+  EXPECT_EQ(v.Verify(WebhookRequest(body, {{"X-Gitlab-Token", "s3cret"}})),
+            WebhookVerdict::kAccepted);
+  EXPECT_EQ(v.Verify(WebhookRequest(body + " ", {{"X-Hub-Signature-256", "sha256=" + mac}})),
+            WebhookVerdict::kUnauthorized);
+  EXPECT_EQ(v.Verify(WebhookRequest(body, {{"X-Gitlab-Token", "guess"}})),
+            WebhookVerdict::kUnauthorized);
+  EXPECT_EQ(v.Verify(WebhookRequest(body, {})), WebhookVerdict::kUnauthorized);
+  EXPECT_EQ(v.Verify(WebhookRequest(std::string(2000, 'x'), {})), WebhookVerdict::kTooLarge);
+  // Known answer (RFC 4231 test case 2).
+  EXPECT_EQ(HmacSha256Hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  WebhookVerifier open({"", 1024});
+  EXPECT_EQ(open.Verify(WebhookRequest(body, {})), WebhookVerdict::kAccepted);
+}
+
+TEST(Worker, RunsInOrderFinishesWhatIsQueuedOnStopAndRefusesLater) {
+  Worker worker(/*max_queued=*/100);
+  std::promise<void> gate;
+  auto opened = gate.get_future().share();
+  std::vector<int> ran;
+  ASSERT_TRUE(worker.Post([opened] { opened.wait(); }));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(worker.Post([&ran, i] { ran.push_back(i); }));
+  std::thread stopper([&] { worker.Stop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  gate.set_value();
+  stopper.join();
+  EXPECT_EQ(ran, (std::vector<int>{0, 1, 2, 3, 4}));
+  EXPECT_FALSE(worker.Post([] {}));
+}
+
+TEST(Worker, ABoundedQueueRefusesBeyondItsSize) {
+  Worker worker(/*max_queued=*/2);
+  std::promise<void> gate;
+  auto opened = gate.get_future().share();
+  std::atomic<bool> started{false};
+  ASSERT_TRUE(worker.Post([&, opened] {
+    started = true;
+    opened.wait();
+  }));
+  while (!started) std::this_thread::yield();
+  EXPECT_TRUE(worker.Post([] {}));
+  EXPECT_TRUE(worker.Post([] {}));
+  EXPECT_FALSE(worker.Post([] {}));
+  gate.set_value();
+}
+
+// A responder that hands the response to a future.
+net::Responder Capture(std::promise<net::Response>* out) {
+  struct Sink : net::Responder::Sink {
+    std::promise<net::Response>* out;
+    void Deliver(net::Response r) override { out->set_value(std::move(r)); }
+  };
+  auto sink = std::make_shared<Sink>();
+  sink->out = out;
+  return net::Responder(sink);
+}
+
+TEST(LogRelay, RelaysTheAgentsAnswerAndStopCancelsWhatIsInFlight) {
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::vector<std::thread> answering;  // the agent's slow answers, joined at the end
+  std::mutex answering_mu;
+  net::Router router;
+  router.HandleSync("GET", "/fast",
+                    [](const net::Request&) { return net::TextResponse(200, "line 1\nline 2\n"); });
+  router.Handle("GET", "/slow", [&, released](const net::Request&, net::Responder r) {
+    std::lock_guard<std::mutex> lock(answering_mu);
+    answering.emplace_back([released, r] {
+      released.wait();
+      r.Send(net::TextResponse(200, "late"));
+    });
+  });
+  net::HttpServer agent({});
+  ASSERT_TRUE(agent.Start(std::move(router)).ok());
+
+  LogRelay relay({}, /*threads=*/1, /*max_queued=*/1);
+  std::promise<net::Response> fast;
+  relay.Fetch(agent.url() + "/fast", Capture(&fast));
+  auto got = fast.get_future().get();
+  EXPECT_EQ(got.status, 200);
+  EXPECT_EQ(got.body, "line 1\nline 2\n");
+
+  // One fetch in flight, one queued: a third is refused at once.
+  std::promise<net::Response> slow, queued, refused;
+  relay.Fetch(agent.url() + "/slow", Capture(&slow));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  relay.Fetch(agent.url() + "/slow", Capture(&queued));
+  relay.Fetch(agent.url() + "/slow", Capture(&refused));
+  EXPECT_EQ(refused.get_future().get().status, 503);
+
+  // Stop does not wait for the agent: the fetch in flight is cancelled, the queued one answered.
+  const auto t0 = std::chrono::steady_clock::now();
+  relay.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  EXPECT_NE(slow.get_future().get().status, 200);
+  EXPECT_EQ(queued.get_future().get().status, 503);
+  release.set_value();
+  agent.Stop();
+  for (auto& t : answering) t.join();
+}
+
+}  // namespace
+}  // namespace ballast::reconciler
