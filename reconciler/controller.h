@@ -27,6 +27,7 @@
 #include "model/manifest.h"
 #include "model/status.h"
 #include "reconciler/clock.h"
+#include "reconciler/health.h"
 #include "scheduler/node_lifecycle.h"
 #include "scheduler/rollout.h"
 #include "sources/git/git_source.h"
@@ -75,9 +76,6 @@ struct AutoRollback {
   std::string to_revision;
 };
 
-// Overall and per-object sync and health, in Argo CD's words.
-const char* HealthName(int rank);  // 0 Healthy .. 5 Unknown
-
 class Controller {
  public:
   Controller(ControllerOptions options, const Clock* clock);
@@ -118,7 +116,7 @@ class Controller {
   // appears only once it has reported its pods (so a restarted reconciler adopts them).
   std::map<std::string, agentapi::DesiredState> TakeDesiredChanges();
 
-  // --- views (JSON for the API) -------------------------------------------------------------
+  // --- views (JSON for the API; rendered in documents.cc) -----------------------------------
   model::Json StatusJson() const;
   model::Json PlanJson(bool include_diff) const;
   // What restoring `objects` (a history entry) would change against what runs now: the plan a
@@ -136,7 +134,7 @@ class Controller {
   };
   Counts MetricsCounts() const;
   std::string SyncStatus() const;  // Synced, OutOfSync, Error, Unknown
-  std::string Health() const;
+  Health OverallHealth() const;    // the worst of the applied objects'; Unknown before any
   std::optional<int64_t> pinned() const { return pinned_; }
   const AppliedState& applied() const { return applied_; }
   const std::optional<std::string>& source_sha() const { return source_sha_; }
@@ -171,10 +169,23 @@ class Controller {
   // desired_tree_'s objects, as values; empty before the first valid revision.
   std::vector<model::Manifest> DesiredObjects() const;
   void RememberTemplates(const std::vector<model::Manifest>& objects);
+  struct Wake;
+  class Placer;
+  void StepNodeLifecycle(int64_t now, Wake& wake);
+  void ForgetStoppedAndPrune();
+  bool Settling(int64_t now, Wake& wake) const;
+  void StepDeployments(int64_t now, bool settling, Wake& wake);
+  void StartPods(const model::ObjectKey& key, const scheduler::PodStart& start,
+                 const std::vector<model::Pod>& pods, int64_t now, Placer& placer, Wake& wake);
+  // desired.cc: what each node runs, and the Services with their ready endpoints.
   void ComputeDesired();
+  std::vector<agentapi::DesiredService> DesiredServices() const;
+  std::vector<std::string> Endpoints(
+      const model::Service& s, const model::ServicePort& port,
+      const std::map<std::string, const model::Pod*>& reported_by_name) const;
   void ComputePlan();
   model::LiveState LiveView() const;
-  int HealthRank(const model::Manifest& m) const;
+  Health HealthOf(const model::Manifest& m) const;
   // Why an object is not Healthy, in kubectl's words ("" when there is nothing to say): the
   // scheduler's reason for unplaced replicas, the rollout's progress, the deadline message.
   std::string HealthMessage(const model::Manifest& m) const;

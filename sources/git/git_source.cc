@@ -1,5 +1,7 @@
 #include "sources/git/git_source.h"
 
+#include "sources/git/restore_message.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -539,11 +541,8 @@ Result<RestoreResult> GitSource::Impl::Restore(const RestoreRequest& request) {
   std::vector<internal::TreeFile> files;
   files.reserve(request.files.size());
   for (const model::SourceFile& f : request.files) files.push_back({f.path, f.content});
-  std::string short_sha = request.source_sha.substr(0, 7);
-  std::string message =
-      "Roll back to #" + std::to_string(request.entry_id) + " (source " + short_sha +
-      ")\n\nRequested-by: " + (request.requested_by.empty() ? "unknown" : request.requested_by) +
-      "\n";
+  const std::string message =
+      RestoreMessage{request.entry_id, request.source_sha, request.requested_by}.Format();
 
   RestoreResult result;
   for (int attempt = 1; attempt <= 2; ++attempt) {

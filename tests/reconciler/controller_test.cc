@@ -148,7 +148,7 @@ TEST(Controller, AutoSyncAppliesRunsPodsAndRecordsHistory) {
   EXPECT_EQ(appends[0].trigger, "poll");
   EXPECT_EQ(appends[0].files.size(), 1u);
   EXPECT_EQ(sim.controller.SyncStatus(), "Synced");
-  EXPECT_EQ(sim.controller.Health(), "Healthy");
+  EXPECT_EQ(sim.controller.OverallHealth(), Health::kHealthy);
   // Spread over both nodes.
   EXPECT_FALSE(sim.running["n1"].empty());
   EXPECT_FALSE(sim.running["n2"].empty());
@@ -179,7 +179,7 @@ TEST(Controller, StatusSaysWhyADeploymentIsNotHealthy) {
   // Placed and ready: nothing to say.
   sim.controller.OnSnapshot(Snapshot("bbb", {{"web.yaml", Web("app:1", 2)}}), "poll");
   sim.Steps(4);
-  EXPECT_EQ(sim.controller.Health(), "Healthy");
+  EXPECT_EQ(sim.controller.OverallHealth(), Health::kHealthy);
   EXPECT_EQ(message_of("web"), "");
 }
 
