@@ -103,6 +103,9 @@ model::Json Controller::PlanJson(bool include_diff) const {
   j["revision"] = source_sha_.value_or("");
   j["appliedRevision"] = applied_.sha;
   j["pinned"] = pinned_ ? Json(*pinned_) : Json(nullptr);
+  // The plan in words, rendered once here (diff::RenderText, as `ballast plan` prints it): the
+  // status page shows this text rather than rendering the plan again.
+  j["text"] = diff::RenderText(plan_);
   return j;
 }
 

@@ -44,11 +44,6 @@ const Json& ArrayMember(const Json& doc, const char* key) {
   return a.is_array() ? a : EmptyArray();
 }
 
-// The value of a plan change as a reviewer reads it: strings quoted, the rest as compact JSON.
-std::string PlanValue(const Json& v) {
-  return v.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
 std::string E(std::string_view s) { return HtmlEscape(s); }
 
 // Green, amber or red: the same words the script maps (keep in step with tone() below).
@@ -108,6 +103,7 @@ const char* LineClass(std::string_view line, bool unified) {
   }
   size_t i = line.find_first_not_of(' ');
   if (i == std::string_view::npos) return "dc";
+  if (line.substr(i, 3) == "+/-") return "dm";
   switch (line[i]) {
     case '+':
       return "da";
@@ -125,11 +121,15 @@ const char* LineClass(std::string_view line, bool unified) {
 std::string ColouredLines(const std::string& text, bool unified) {
   std::string out;
   size_t start = 0;
+  bool notes = false;  // under "Scheduler dry-run:", bullets are notes, not deletions
   while (start < text.size()) {
     size_t end = text.find('\n', start);
     if (end == std::string::npos) end = text.size();
     std::string_view line(text.data() + start, end - start);
-    out += std::string("<span class=\"") + LineClass(line, unified) + "\">" + E(line) + "\n</span>";
+    if (!unified && line.rfind("Scheduler dry-run:", 0) == 0) notes = true;
+    if (!unified && line.rfind("Plan:", 0) == 0) notes = false;
+    const char* cls = notes && line.rfind("!", 0) != 0 ? "dc" : LineClass(line, unified);
+    out += std::string("<span class=\"") + cls + "\">" + E(line) + "\n</span>";
     start = end + 1;
   }
   return out;
@@ -205,86 +205,16 @@ std::string ErrorsSection(const StatusPageInput& in) {
   return out;
 }
 
-const char* ActionSign(const std::string& action) {
-  if (action == "create") return "+";
-  if (action == "delete") return "-";
-  if (action == "refused") return "!";
-  if (action == "unsupported") return "?";
-  return "~";
-}
-
-const char* OpSign(const std::string& op) {
-  if (op == "add") return "+";
-  if (op == "remove") return "-";
-  return "~";
-}
-
 }  // namespace
-
-// The text plan from the plan's JSON (the script's planText() writes the same lines).
-std::string PlanTextFromJson(const Json& plan) {
-  std::string out;
-  for (const auto& o : ArrayMember(plan, "objects")) {
-    std::string action = Field(o, "action");
-    const Json& drift = ArrayMember(o, "drift");
-    if (action == "unchanged" && drift.empty()) continue;
-    const Json& changes = ArrayMember(o, "changes");
-    out += std::string(ActionSign(action)) + " " + Field(o, "kind") + " " + Field(o, "namespace") +
-           "/" + Field(o, "name") + " (" + action;
-    std::string rollout = Field(o, "rollout");
-    if (rollout == "rollingUpdate") out += ": rolling update";
-    if (rollout == "recreate") out += ": recreate";
-    if (!changes.empty()) {
-      out += ", " + std::to_string(changes.size()) + (changes.size() == 1 ? " change" : " changes");
-    }
-    out += ")\n";
-    for (const auto& c : changes) {
-      std::string op = Field(c, "op");
-      out += std::string("    ") + OpSign(op) + " " + Field(c, "field") + ": ";
-      if (op == "add") {
-        out += PlanValue(Member(c, "new"));
-      } else if (op == "remove") {
-        out += PlanValue(Member(c, "old"));
-      } else {
-        out += PlanValue(Member(c, "old")) + " => " + PlanValue(Member(c, "new"));
-      }
-      out += "\n";
-    }
-    std::string old_rev = Field(o, "oldRevision"), new_rev = Field(o, "newRevision");
-    if (!old_rev.empty() && !new_rev.empty() && old_rev != new_rev) {
-      out += "    revision: " + old_rev + " => " + new_rev + "\n";
-    }
-    for (const auto& d : drift) out += "    drift: " + Field(d, "message") + "\n";
-    std::string message = Field(o, "message");
-    if (!message.empty()) out += "    " + message + "\n";
-  }
-  const Json& dry = Member(plan, "schedulerDryRun");
-  if (dry.is_object()) {
-    if (Member(dry, "allPlaced") == Json(true)) out += "Scheduler dry-run: all pods placed\n";
-    for (const auto& n : ArrayMember(dry, "notes")) {
-      std::string who = Field(n, "object");
-      out += std::string(Member(n, "problem") == Json(true) ? "! " : "  ") +
-             (who.empty() ? "" : who + ": ") + Field(n, "message") + "\n";
-    }
-  }
-  const Json& sum = Member(plan, "summary");
-  auto count = [&](const char* k) { return Field(sum, k).empty() ? "0" : Field(sum, k); };
-  if (Member(plan, "changed") == Json(true)) {
-    out += "Plan: " + count("create") + " to create, " + count("update") + " to update (" +
-           count("rolling") + " rolling), " + count("delete") + " to delete, " +
-           count("unchanged") + " unchanged, " + count("drift") + " drifting.\n";
-  } else {
-    out += "No changes: what runs matches git.\n";
-  }
-  return out;
-}
 
 namespace {
 
 std::string PlanSection(const StatusPageInput& in) {
   std::string out = "<h2>Planned changes</h2>";
   if (!in.plan.is_object()) return out + "<p class=\"muted\">plan unknown</p>";
-  out += "<pre class=\"plan\">" + ColouredLines(PlanTextFromJson(in.plan), false) + "</pre>";
+  // The plan as diff::RenderText wrote it (the `text` of the plan document): the same words
+  // as `ballast plan`, rendered once, in C++.
+  out += "<pre class=\"plan\">" + ColouredLines(Field(in.plan, "text"), false) + "</pre>";
   for (const auto& o : ArrayMember(in.plan, "objects")) {
     std::string diff = Field(o, "diff");
     if (diff.empty()) continue;
@@ -501,14 +431,18 @@ constexpr std::string_view kScript = R"JS(
       if (line.indexOf('@@') === 0) return 'dk';
       return line[0] === '+' ? 'da' : line[0] === '-' ? 'dd' : 'dc';
     }
-    var c = line.replace(/^ +/, '')[0];
+    var t = line.replace(/^ +/, ''), c = t[0];
+    if (t.indexOf('+/-') === 0) return 'dm';
     return c === '+' ? 'da' : c === '-' ? 'dd' : c === '~' ? 'dm' : c === '!' ? 'db' : 'dc';
   }
   function coloured(t, unified, cls) {
-    var lines = t.split('\n');
+    var lines = t.split('\n'), notes = false;
     if (lines.length && lines[lines.length - 1] === '') lines.pop();
     return h('pre', {'class': cls}, lines.map(function (l) {
-      return h('span', {'class': lineClass(l, unified)}, l + '\n');
+      if (!unified && l.indexOf('Scheduler dry-run:') === 0) notes = true;
+      if (!unified && l.indexOf('Plan:') === 0) notes = false;
+      var k = notes && l.indexOf('!') !== 0 ? 'dc' : lineClass(l, unified);
+      return h('span', {'class': k}, l + '\n');
     }));
   }
 
@@ -561,53 +495,10 @@ constexpr std::string_view kScript = R"JS(
     }
     return out;
   }
-  var SIGN = {create: '+', 'delete': '-', refused: '!', unsupported: '?'};
-  var OP = {add: '+', remove: '-'};
-  function value(v) { return JSON.stringify(v === undefined ? null : v); }
-  function planText(p) {
-    var out = '';
-    arr(p, 'objects').forEach(function (o) {
-      var action = field(o, 'action'), drift = arr(o, 'drift'), changes = arr(o, 'changes');
-      if (action === 'unchanged' && !drift.length) return;
-      out += (SIGN[action] || '~') + ' ' + field(o, 'kind') + ' ' + field(o, 'namespace') + '/' +
-        field(o, 'name') + ' (' + action;
-      if (o.rollout === 'rollingUpdate') out += ': rolling update';
-      if (o.rollout === 'recreate') out += ': recreate';
-      if (changes.length) out += ', ' + changes.length + (changes.length === 1 ? ' change' : ' changes');
-      out += ')\n';
-      changes.forEach(function (c) {
-        out += '    ' + (OP[c.op] || '~') + ' ' + field(c, 'field') + ': ' +
-          (c.op === 'add' ? value(c['new']) : c.op === 'remove' ? value(c.old)
-            : value(c.old) + ' => ' + value(c['new'])) + '\n';
-      });
-      var oldRev = field(o, 'oldRevision'), newRev = field(o, 'newRevision');
-      if (oldRev && newRev && oldRev !== newRev) out += '    revision: ' + oldRev + ' => ' + newRev + '\n';
-      drift.forEach(function (d) { out += '    drift: ' + field(d, 'message') + '\n'; });
-      if (field(o, 'message')) out += '    ' + field(o, 'message') + '\n';
-    });
-    var dry = p && p.schedulerDryRun;
-    if (dry && typeof dry === 'object') {
-      if (dry.allPlaced === true) out += 'Scheduler dry-run: all pods placed\n';
-      arr(dry, 'notes').forEach(function (n) {
-        var who = field(n, 'object');
-        out += (n.problem === true ? '! ' : '  ') + (who ? who + ': ' : '') + field(n, 'message') + '\n';
-      });
-    }
-    var sum = (p && p.summary) || {};
-    function count(k) { return field(sum, k) || '0'; }
-    if (p && p.changed === true) {
-      out += 'Plan: ' + count('create') + ' to create, ' + count('update') + ' to update (' +
-        count('rolling') + ' rolling), ' + count('delete') + ' to delete, ' + count('unchanged') +
-        ' unchanged, ' + count('drift') + ' drifting.\n';
-    } else {
-      out += 'No changes: what runs matches git.\n';
-    }
-    return out;
-  }
   function renderPlan(p) {
     var out = [h('h2', null, 'Planned changes')];
     if (!p || typeof p !== 'object') { out.push(h('p', {'class': 'muted'}, 'plan unknown')); return out; }
-    out.push(coloured(planText(p), false, 'plan'));
+    out.push(coloured(field(p, 'text'), false, 'plan'));
     arr(p, 'objects').forEach(function (o) {
       var d = field(o, 'diff');
       if (!d) return;

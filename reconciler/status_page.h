@@ -42,10 +42,6 @@ std::string RenderStatusPage(const StatusPageInput& input);
 // Escapes & < > " ' for text and attribute values.
 std::string HtmlEscape(std::string_view text);
 
-// The text plan rendered from the plan's JSON, one line per object, change, drift and dry-run
-// note, then a "Plan: ..." count line (the script writes the same lines on every poll).
-std::string PlanTextFromJson(const model::Json& plan);
-
 // The embedded script alone (served inside the page; exposed for tests).
 std::string_view StatusPageScript();
 

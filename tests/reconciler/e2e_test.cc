@@ -407,6 +407,8 @@ TEST(ReconcilerE2E, ManualSyncTokenAndWebhookSignatures) {
   cli = c.Cli("plan");
   EXPECT_EQ(cli.exit_code, 1) << cli.output;
   EXPECT_NE(cli.output.find("Deployment default/web"), std::string::npos) << cli.output;
+  // One renderer: the page shows the document's text, which is what `ballast plan` prints.
+  EXPECT_EQ(plan["text"].get<std::string>(), cli.output);
   EXPECT_EQ(c.Status()["sync"], "OutOfSync");
   EXPECT_EQ(c.DeploymentRevision(), rev1);
   r = c.Post("/api/v1/sync", {{"dryRun", false}}, token);

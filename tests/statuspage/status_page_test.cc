@@ -41,7 +41,8 @@ StatusPageInput Example() {
       "diff": "--- a/Deployment/default/web\n+++ b/Deployment/default/web\n@@ -1,3 +1,3 @@\n   env:\n-  value: hello\n+  value: hello v2\n"},
       {"kind": "Service", "namespace": "default", "name": "web", "action": "unchanged",
        "drift": []}],
-    "schedulerDryRun": {"allPlaced": true, "notes": []}})");
+    "schedulerDryRun": {"allPlaced": true, "notes": []},
+    "text": "+/- Deployment default/web (update: forces rolling update, 1 change)\n    +/- spec.template.spec.containers[web].env[MESSAGE].value: \"hello\" => \"hello v2\"\n      revision: aaa => bbb\n\nScheduler dry-run:\n- All pods placed.\n! default/api: 0/3 nodes are available\n\nPlan: 0 to create, 1 to update (1 rolling), 0 to delete; 1 unchanged.\n"})");
   in.deployments = Json::parse(R"({"items": [{"name": "web", "namespace": "default",
     "replicas": 3, "updatedReplicas": 3, "readyReplicas": 2, "availableReplicas": 2,
     "revision": "aaa", "sync": "OutOfSync", "health": "Progressing", "conditions": [],
@@ -81,7 +82,7 @@ TEST(StatusPageTest, RendersEverySectionFromTheApiDocuments) {
   EXPECT_NE(page.find("<span class=\"badge warn\">OutOfSync</span>"), std::string::npos);
   EXPECT_NE(page.find("<span class=\"badge ok\">Healthy</span>"), std::string::npos);
   // The plan, coloured: the change line and the added diff line with the new value.
-  EXPECT_NE(page.find("<span class=\"dm\">    ~ spec.template.spec.containers[web].env[MESSAGE]"
+  EXPECT_NE(page.find("<span class=\"dm\">    +/- spec.template.spec.containers[web].env[MESSAGE]"
                       ".value: &quot;hello&quot; =&gt; &quot;hello v2&quot;\n</span>"),
             std::string::npos);
   EXPECT_NE(page.find("<span class=\"da\">+  value: hello v2\n</span>"), std::string::npos);
@@ -109,16 +110,20 @@ TEST(StatusPageTest, RendersEverySectionFromTheApiDocuments) {
   EXPECT_NE(page.find(std::string(StatusPageScript())), std::string::npos);
 }
 
-TEST(StatusPageTest, PlanTextMatchesTheReviewersWords) {
-  EXPECT_EQ(PlanTextFromJson(Example().plan),
-            "~ Deployment default/web (update: rolling update, 1 change)\n"
-            "    ~ spec.template.spec.containers[web].env[MESSAGE].value: \"hello\" => "
-            "\"hello v2\"\n"
-            "    revision: aaa => bbb\n"
-            "Scheduler dry-run: all pods placed\n"
-            "Plan: 0 to create, 1 to update (1 rolling), 0 to delete, 3 unchanged, 0 drifting.\n");
-  EXPECT_EQ(PlanTextFromJson(Json::parse(R"({"changed": false, "objects": []})")),
-            "No changes: what runs matches git.\n");
+// The page shows the plan document's `text` (diff::RenderText, the words of `ballast plan`),
+// each line coloured by its sign; dry-run notes are notes, not deletions.
+TEST(StatusPageTest, PlanIsTheDocumentsTextColouredBySign) {
+  std::string page = RenderStatusPage(Example());
+  EXPECT_NE(page.find("<span class=\"dm\">+/- Deployment default/web (update: forces rolling "
+                      "update, 1 change)\n</span>"),
+            std::string::npos)
+      << page;
+  EXPECT_NE(page.find("<span class=\"dc\">- All pods placed.\n</span>"), std::string::npos);
+  EXPECT_NE(page.find("<span class=\"db\">! default/api: 0/3 nodes are available\n</span>"),
+            std::string::npos);
+  EXPECT_NE(page.find("<span class=\"dc\">Plan: 0 to create, 1 to update (1 rolling), 0 to "
+                      "delete; 1 unchanged.\n</span>"),
+            std::string::npos);
 }
 
 TEST(StatusPageTest, ErrorsOfABadCommitShowFileLineColumn) {
