@@ -155,7 +155,7 @@ int RunAgent(const Args& args) {
 
   sigset_t stop_signals = BlockStopSignals();
 
-  nodeagent::SystemClock clock;
+  SystemClock clock;
   nodeagent::Agent agent(o, clock);
   if (Status s = agent.Start(); !s.ok()) {
     // Agent::Start's errors already begin with "agent: ".

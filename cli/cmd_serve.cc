@@ -142,7 +142,7 @@ int RunServe(const Args& args) {
 
   sigset_t stop_signals = BlockStopSignals();
 
-  reconciler::SystemClock clock;
+  SystemClock clock;
   reconciler::Service service(std::move(o), &clock);
   if (Status st = service.Start(); !st.ok()) {
     std::fprintf(stderr, "error: %s\n", st.ToString().c_str());

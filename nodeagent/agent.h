@@ -22,7 +22,7 @@
 #include "net/client.h"
 #include "net/server.h"
 #include "nodeagent/cgroups.h"
-#include "nodeagent/clock.h"
+#include "clock/clock.h"
 #include "nodeagent/docker_runtime.h"
 #include "nodeagent/pods.h"
 #include "nodeagent/proxy.h"

@@ -824,7 +824,6 @@ model::Pod PodManager::Report(const PodRun& pod) const {
     p.containers.push_back(std::move(s));
   }
   p.ready = all_ready;
-  p.ready_since_ms = all_ready ? pod.ready_since_ms : 0;
   if (all_done && !pod.terminating && any_ran) {
     p.phase = all_succeeded ? model::PodPhase::kSucceeded : model::PodPhase::kFailed;
   } else if (any_running || any_ran) {
@@ -837,12 +836,15 @@ model::Pod PodManager::Report(const PodRun& pod) const {
 
 void PodManager::Publish() {
   std::vector<model::Pod> out;
-  int64_t wall = clock_.WallMs();
+  // Readiness is timed on the monotonic clock and sent as a wall time by its age, so that a step
+  // of this node's wall clock neither ages nor rejuvenates a ready pod (minReadySeconds).
+  const int64_t now = clock_.NowMs();
+  const int64_t wall = clock_.WallMs();
   for (auto& [id, pod] : pods_) {
     model::Pod p = Report(pod);
-    if (p.ready && pod.ready_since_ms == 0) pod.ready_since_ms = wall;
+    if (p.ready && pod.ready_since_ms == 0) pod.ready_since_ms = now;
     if (!p.ready) pod.ready_since_ms = 0;
-    p.ready_since_ms = pod.ready_since_ms;
+    p.ready_since_ms = pod.ready_since_ms > 0 ? wall - (now - pod.ready_since_ms) : 0;
     out.push_back(std::move(p));
   }
   std::lock_guard<std::mutex> lock(status_mu_);

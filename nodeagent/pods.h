@@ -26,7 +26,7 @@
 #include "model/object.h"
 #include "nodeagent/backoff.h"
 #include "nodeagent/cgroups.h"
-#include "nodeagent/clock.h"
+#include "clock/clock.h"
 #include "nodeagent/probes.h"
 #include "nodeagent/process_runtime.h"
 #include "nodeagent/runtime.h"
@@ -133,7 +133,7 @@ class PodManager {
     model::StringMap service_env;
     std::vector<ContainerRun> containers;
     int64_t created_wall_ms = 0;
-    int64_t ready_since_ms = 0;
+    int64_t ready_since_ms = 0;  // monotonic (clock.NowMs); 0 while not ready
     bool terminating = false;
     int64_t stop_deadline_ms = 0;
     bool cgroup = false;

@@ -16,10 +16,6 @@ namespace {
 
 using model::Json;
 
-double SecondsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 // An optional boolean member of a JSON body: absent or null gives `fallback`; any other type is
 // a 400 naming the field.
 Result<bool> BoolField(const Json& body, const char* name, bool fallback) {
@@ -80,7 +76,7 @@ class Handlers {
                 page->repo = d_.options->source.remote.url;
                 page->branch = d_.options->source.ref;
                 page->path = d_.options->source.path;
-                page->now_ms = d_.clock->NowMs();
+                page->now_ms = d_.clock->WallMs();  // pod ages: against the documents' wall times
                 net::Response resp = net::TextResponse(200, RenderStatusPage(*page));
                 resp.content_type = "text/html; charset=utf-8";
                 responder.Send(std::move(resp));

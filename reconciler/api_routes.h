@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "net/router.h"
-#include "reconciler/clock.h"
+#include "clock/clock.h"
 #include "reconciler/desired_state_store.h"
 #include "reconciler/history_jobs.h"
 #include "reconciler/log_relay.h"

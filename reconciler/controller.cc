@@ -119,15 +119,34 @@ Status Controller::OnRegister(model::Node node) {
   return Status::Ok();
 }
 
+int64_t Controller::FromAgent(int64_t agent_time, int64_t agent_now) const {
+  if (agent_time <= 0) return agent_time;
+  return clock_->NowMs() - std::max<int64_t>(0, agent_now - agent_time);
+}
+
+int64_t Controller::ToWall(int64_t local) const {
+  if (local <= 0) return local;
+  return clock_->WallMs() - (clock_->NowMs() - local);
+}
+
 bool Controller::OnHeartbeat(const agentapi::Heartbeat& heartbeat) {
   auto it = nodes_.find(heartbeat.node.name);
   if (it == nodes_.end()) return false;
+  // The agent's times are its wall clock: taken by their age as the agent measured it (its
+  // send time minus them), onto this controller's monotonic clock. An agent that does not stamp
+  // its heartbeats is taken to share our wall clock.
+  const int64_t sent =
+      heartbeat.node.last_heartbeat_ms > 0 ? heartbeat.node.last_heartbeat_ms : clock_->WallMs();
   model::Node node = heartbeat.node;
   node.last_heartbeat_ms = clock_->NowMs();
   it->second = std::move(node);
   auto& pods = reported_[heartbeat.node.name];
   pods = heartbeat.pods;
-  for (auto& p : pods) p.node = heartbeat.node.name;
+  for (auto& p : pods) {
+    p.node = heartbeat.node.name;
+    p.ready_since_ms = FromAgent(p.ready_since_ms, sent);
+    p.created_ms = FromAgent(p.created_ms, sent);
+  }
   heard_.insert(heartbeat.node.name);
   // At once, not at the next pass: until then every listing would show these pods as stopping.
   Adopt(heartbeat.node.name);

@@ -26,7 +26,7 @@
 #include "model/cluster.h"
 #include "model/manifest.h"
 #include "model/status.h"
-#include "reconciler/clock.h"
+#include "clock/clock.h"
 #include "reconciler/health.h"
 #include "scheduler/node_lifecycle.h"
 #include "scheduler/rollout.h"
@@ -164,6 +164,11 @@ class Controller {
   // nothing). Pods stopped, lost or terminating are not taken back.
   void Adopt(const std::string& node);
   std::vector<model::Pod> PodView() const;
+  // An agent's wall-clock time `agent_time`, sent at its wall time `agent_now`, on this
+  // controller's monotonic clock (by its age); 0 stays 0.
+  int64_t FromAgent(int64_t agent_time, int64_t agent_now) const;
+  // A time on this controller's monotonic clock as wall time, for people; 0 stays 0.
+  int64_t ToWall(int64_t local) const;
   // Heard from within the grace period and reporting ready (a node just registered is).
   bool NodeIsReady(const std::string& node) const;
   // desired_tree_'s objects, as values; empty before the first valid revision.

@@ -63,7 +63,7 @@ model::Json Controller::StatusJson() const {
   Json source_error = nullptr;
   if (!source_error_.ok()) {
     source_error = {{"message", source_error_.message()},
-                    {"since", model::FormatRfc3339(source_error_since_ms_)},
+                    {"since", model::FormatRfc3339(ToWall(source_error_since_ms_))},
                     {"ageSeconds", (now - source_error_since_ms_) / 1000}};
   }
   Json objects = Json::array();
@@ -190,6 +190,8 @@ model::Json Controller::PodsJson() const {
   Json items = Json::array();
   for (const auto& p : PodView()) {
     Json j = model::ToJson(p);
+    j["readySinceMs"] = ToWall(p.ready_since_ms);
+    j["createdMs"] = ToWall(p.created_ms);
     j["lost"] = lost_.count(p.name) > 0;
     // What its node last said, no longer vouched for: not ready, as kubectl shows such pods.
     if (!p.node.empty() && reported_.count(p.node) && !NodeIsReady(p.node)) {
@@ -228,7 +230,7 @@ model::Json Controller::NodesJson() const {
                      {"labels", n.labels},
                      {"runtimes", n.runtimes},
                      {"agentVersion", n.agent_version},
-                     {"lastHeartbeat", model::FormatRfc3339(n.last_heartbeat_ms)}});
+                     {"lastHeartbeat", model::FormatRfc3339(ToWall(n.last_heartbeat_ms))}});
   }
   return {{"items", items}};
 }

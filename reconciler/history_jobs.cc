@@ -80,7 +80,7 @@ Result<int64_t> HistoryJobs::Append(const HistoryAppend& h) {
   r.source_ref = source_config_.ref;
   r.source_path = source_config_.path;
   r.source_sha = h.sha;
-  r.time = model::FormatRfc3339(clock_->NowMs());
+  r.time = model::FormatRfc3339(clock_->WallMs());
   r.trigger = h.trigger;
   r.result = "Succeeded";
   r.plan_summary = h.plan_summary;

@@ -16,7 +16,7 @@
 
 #include "model/manifest.h"
 #include "model/status.h"
-#include "reconciler/clock.h"
+#include "clock/clock.h"
 #include "reconciler/controller.h"
 #include "reconciler/pin_store.h"
 #include "sources/git/git_source.h"

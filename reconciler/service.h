@@ -21,7 +21,7 @@
 
 #include "model/status.h"
 #include "net/server.h"
-#include "reconciler/clock.h"
+#include "clock/clock.h"
 #include "reconciler/controller.h"
 #include "sources/git/git_source.h"
 

@@ -27,10 +27,6 @@ const std::vector<std::string>& DocumentKeys() {
   return keys;
 }
 
-double SecondsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 }  // namespace
 
 ServiceLoop::ServiceLoop(ServiceLoopOptions options, const Clock* clock, Metrics* metrics,

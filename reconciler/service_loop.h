@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "agentapi/protocol.h"
-#include "reconciler/clock.h"
+#include "clock/clock.h"
 #include "reconciler/controller.h"
 #include "reconciler/desired_state_store.h"
 #include "reconciler/history_jobs.h"

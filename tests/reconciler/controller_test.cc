@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "model/manifest.h"
+#include "model/rfc3339.h"
 #include "scheduler/service_ips.h"
 
 namespace ballast::reconciler {
@@ -71,7 +72,14 @@ struct Sim {
   void Heartbeat(const std::string& name) {
     agentapi::Heartbeat hb;
     hb.node = MakeNode(name);
+    hb.node.last_heartbeat_ms = clock.WallMs();  // agents stamp their wall time
     hb.pods = running[name];
+    // Agents time pods on their monotonic clock and send wall times by age.
+    for (auto& p : hb.pods) {
+      if (p.ready_since_ms > 0)
+        p.ready_since_ms = clock.WallMs() - (clock.NowMs() - p.ready_since_ms);
+      if (p.created_ms > 0) p.created_ms = clock.WallMs() - (clock.NowMs() - p.created_ms);
+    }
     controller.OnHeartbeat(hb);
   }
   // One loop turn: reconcile, agents converge, heartbeats, one second passes.
@@ -155,6 +163,32 @@ TEST(Controller, AutoSyncAppliesRunsPodsAndRecordsHistory) {
   // Nothing more to record while nothing changes.
   sim.Steps(2);
   EXPECT_TRUE(sim.controller.TakeHistoryAppends().empty());
+}
+
+// Liveness, deadlines and rollouts run on the monotonic clock: a step of the wall clock (NTP,
+// an operator, a VM resumed), forward or back, restarts nothing and declares no node dead. The
+// documents still show wall times.
+TEST(Controller, AWallClockJumpChangesNothing) {
+  Sim sim;
+  sim.AddNode("n1");
+  sim.AddNode("n2");
+  std::string web = Web("app:1", 2);
+  web += "  minReadySeconds: 5\n";
+  sim.controller.OnSnapshot(Snapshot("aaa", {{"web.yaml", web}}), "poll");
+  sim.Steps(10);
+  ASSERT_EQ(sim.Total(), 2);
+  ASSERT_EQ(sim.controller.OverallHealth(), Health::kHealthy);
+  const auto pods = sim.PodNames();
+  for (int64_t jump : {int64_t{3600} * 1000, int64_t{-7200} * 1000}) {
+    sim.clock.JumpWall(jump);
+    sim.Steps(60);
+    EXPECT_EQ(sim.PodNames(), pods) << "after a wall-clock jump of " << jump << " ms";
+    EXPECT_EQ(sim.controller.OverallHealth(), Health::kHealthy);
+    for (const auto& n : sim.controller.NodesJson()["items"]) EXPECT_TRUE(n["ready"].get<bool>());
+  }
+  // What people see follows the wall clock.
+  const std::string shown = sim.controller.NodesJson()["items"][0]["lastHeartbeat"];
+  EXPECT_EQ(shown.substr(0, 4), model::FormatRfc3339(sim.clock.WallMs()).substr(0, 4));
 }
 
 TEST(Controller, StatusSaysWhyADeploymentIsNotHealthy) {
