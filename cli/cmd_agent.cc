@@ -11,9 +11,9 @@
 #include "cli/dir_lock.h"
 #include "cli/flags.h"
 #include "cli/stop_signals.h"
+#include "log/log.h"
 #include "net/http.h"
 #include "nodeagent/agent.h"
-#include "reconciler/log.h"
 
 namespace ballast::cli {
 namespace {
@@ -117,14 +117,14 @@ int RunAgent(const Args& args) {
     return 2;
   }
   if (o.work_dir.empty()) o.work_dir = "/tmp/ballast-agent-" + o.name;
-  if (!reconciler::ConfigureLogging(flags.Get("log-format"), flags.Get("log-level"))) {
+  if (!ConfigureLogging(flags.Get("log-format"), flags.Get("log-level"))) {
     std::fprintf(stderr,
                  "ballast agent: --log-format must be text or json, --log-level "
                  "debug|info|warn|error\n");
     return 2;
   }
   o.log = [](std::string_view event, const std::vector<std::pair<std::string, std::string>>& f) {
-    reconciler::LogEvent(reconciler::LogLevel::kInfo, event, f);
+    LogEvent(LogLevel::kInfo, event, f);
   };
   if (!ParseLabels(flags.Get("labels"), &o.labels)) {
     std::fprintf(stderr, "ballast agent: --labels wants k=v,k2=v2\n");
@@ -163,24 +163,24 @@ int RunAgent(const Args& args) {
     return 1;
   }
   model::Node node = agent.NodeInfo();
-  reconciler::LogEvent(reconciler::LogLevel::kInfo, "agent_started",
-                       {{"node", o.name},
-                        {"address", o.address},
-                        {"server", o.server_url},
-                        {"work_dir", o.work_dir},
-                        {"adopted", std::to_string(agent.adopted())},
-                        {"limits", node.limits_enforced ? "enforced" : "not enforced"},
-                        {"runtimes",
-                         [&] {
-                           std::string r;
-                           for (const auto& x : node.runtimes) r += (r.empty() ? "" : ",") + x;
-                           return r;
-                         }()},
-                        {"logs", agent.api_url()}});
+  LogEvent(LogLevel::kInfo, "agent_started",
+           {{"node", o.name},
+            {"address", o.address},
+            {"server", o.server_url},
+            {"work_dir", o.work_dir},
+            {"adopted", std::to_string(agent.adopted())},
+            {"limits", node.limits_enforced ? "enforced" : "not enforced"},
+            {"runtimes",
+             [&] {
+               std::string r;
+               for (const auto& x : node.runtimes) r += (r.empty() ? "" : ",") + x;
+               return r;
+             }()},
+            {"logs", agent.api_url()}});
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  reconciler::LogEvent(
-      reconciler::LogLevel::kInfo, "agent_stopping",
+  LogEvent(
+      LogLevel::kInfo, "agent_stopping",
       {{"signal", std::to_string(sig)}, {"stop_pods", o.stop_pods_on_exit ? "true" : "false"}});
   agent.Stop();
   return 0;

@@ -10,8 +10,8 @@
 #include "cli/dir_lock.h"
 #include "cli/flags.h"
 #include "cli/stop_signals.h"
+#include "log/log.h"
 #include "net/http.h"
-#include "reconciler/log.h"
 #include "reconciler/service.h"
 
 namespace ballast::cli {
@@ -78,7 +78,7 @@ int RunServe(const Args& args) {
   };
   if (!flags.positional().empty()) return usage("unexpected argument " + flags.positional()[0]);
   if (flags.Get("repo").empty()) return usage("--repo is required");
-  if (!reconciler::ConfigureLogging(flags.Get("log-format"), flags.Get("log-level"))) {
+  if (!ConfigureLogging(flags.Get("log-format"), flags.Get("log-level"))) {
     return usage("--log-format must be text or json, --log-level debug|info|warn|error");
   }
 
@@ -152,10 +152,9 @@ int RunServe(const Args& args) {
   std::fflush(stdout);
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  reconciler::LogEvent(reconciler::LogLevel::kInfo, "stopping",
-                       {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  LogEvent(LogLevel::kInfo, "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   service.Stop();
-  reconciler::LogEvent(reconciler::LogLevel::kInfo, "stopped");
+  LogEvent(LogLevel::kInfo, "stopped");
   return 0;
 }
 

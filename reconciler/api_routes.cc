@@ -8,7 +8,7 @@
 
 #include "diff/render.h"
 #include "net/gzip.h"
-#include "reconciler/log.h"
+#include "log/log.h"
 #include "reconciler/status_page.h"
 
 namespace ballast::reconciler {

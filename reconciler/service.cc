@@ -5,7 +5,7 @@
 #include "reconciler/api_routes.h"
 #include "reconciler/desired_state_store.h"
 #include "reconciler/history_jobs.h"
-#include "reconciler/log.h"
+#include "log/log.h"
 #include "reconciler/log_relay.h"
 #include "reconciler/metrics.h"
 #include "reconciler/pin_store.h"

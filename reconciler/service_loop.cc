@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "reconciler/log.h"
+#include "log/log.h"
 
 namespace ballast::reconciler {
 namespace {

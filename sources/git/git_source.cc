@@ -1,9 +1,5 @@
 #include "sources/git/git_source.h"
 
-#include "sources/git/restore_message.h"
-
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
@@ -14,7 +10,9 @@
 #include <unordered_map>
 #include <utility>
 
+#include "log/log.h"
 #include "sources/git/libgit2_util.h"
+#include "sources/git/restore_message.h"
 
 namespace ballast::git {
 
@@ -146,8 +144,8 @@ Status GitSource::Impl::Open() {
         return Status::Ok();
       }
     }
-    spdlog::warn("git: local clone dir={} is unreadable ({}); cloning again", dir,
-                 Libgit2Error(rc, "open").message());
+    LogEvent(LogLevel::kWarn, "git_clone_unreadable",
+             {{"dir", dir}, {"error", Libgit2Error(rc, "open").message()}, {"action", "reclone"}});
     if (Status s = Wipe(); !s.ok()) return s;
     recloned_ = true;
   }
@@ -501,8 +499,11 @@ Result<SourceSnapshot> GitSource::Impl::PollOnce(StepError* error) {
     snapshot.history_rewritten =
         !HasObject(old) || git_graph_descendant_of(repo_.get(), &fetched.commit, &old) != 1;
     if (snapshot.history_rewritten) {
-      spdlog::warn("git: history rewritten on remote={} ref={}: {} does not descend from {}",
-                   Where(), config_.ref, snapshot.commit.sha, previous);
+      LogEvent(LogLevel::kWarn, "git_history_rewritten",
+               {{"remote", Where()},
+                {"ref", config_.ref},
+                {"commit", snapshot.commit.sha},
+                {"previous", previous}});
     }
   }
   if (!ReadTree(commit.get(), &snapshot.tree, error)) return error->status;
@@ -527,8 +528,10 @@ Result<SourceSnapshot> GitSource::Impl::Poll() {
   auto result = PollOnce(&error);
   if (result.ok()) result->recloned = recloned_;
   if (result.ok() || !error.local) return result;
-  spdlog::warn("git: local clone dir={} looks corrupt ({}); cloning again",
-               config_.clone_dir.string(), error.status.message());
+  LogEvent(LogLevel::kWarn, "git_clone_corrupt",
+           {{"dir", config_.clone_dir.string()},
+            {"error", error.status.message()},
+            {"action", "reclone"}});
   if (Status s = Wipe(); !s.ok()) return s;
   StepError second;
   result = PollOnce(&second);
@@ -631,8 +634,11 @@ Result<RestoreResult> GitSource::Impl::Restore(const RestoreRequest& request) {
     if (rc == 0 && rejections.empty()) {
       result.commit = OidHex(commit_id);
       result.pushed = true;
-      spdlog::info("git: pushed rollback to #{} remote={} ref={} commit={}", request.entry_id,
-                   Where(), fetched.remote_ref, result.commit);
+      LogEvent(LogLevel::kInfo, "git_rollback_pushed",
+               {{"entry", std::to_string(request.entry_id)},
+                {"remote", Where()},
+                {"ref", fetched.remote_ref},
+                {"commit", result.commit}});
       return result;
     }
     std::string reason;
@@ -649,8 +655,8 @@ Result<RestoreResult> GitSource::Impl::Restore(const RestoreRequest& request) {
                  reason.find("cannot lock") != std::string::npos;
     if (moved) {
       if (attempt == 1) {
-        spdlog::info("git: rollback push to remote={} lost a race ({}); rebuilding on the new head",
-                     Where(), reason);
+        LogEvent(LogLevel::kInfo, "git_rollback_push_raced",
+                 {{"remote", Where()}, {"reason", reason}, {"action", "rebuild on the new head"}});
         continue;
       }
       return Aborted("roll back: push to " + Where() + " " + fetched.remote_ref +

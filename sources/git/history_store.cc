@@ -1,11 +1,10 @@
 #include "sources/git/history_store.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <set>
 #include <system_error>
 
+#include "log/log.h"
 #include "model/codec.h"
 #include "sources/git/libgit2_util.h"
 
@@ -386,7 +385,7 @@ Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(const std::filesystem::
     // only writer, so any lock now is stale.
     for (const char* lock : {"refs/heads/main.lock", "packed-refs.lock", "HEAD.lock"}) {
       if (std::filesystem::remove(dir / lock, ec)) {
-        spdlog::warn("history: removed stale lock {}", (dir / lock).string());
+        LogEvent(LogLevel::kWarn, "history_stale_lock_removed", {{"path", (dir / lock).string()}});
       }
     }
   } else {

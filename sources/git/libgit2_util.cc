@@ -3,7 +3,6 @@
 #include <git2/sys/stream.h>
 #include <netdb.h>
 #include <poll.h>
-#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +17,8 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+
+#include "log/log.h"
 
 namespace ballast::git::internal {
 namespace {
@@ -124,8 +125,8 @@ int CertificateCheckCallback(git_cert* cert, int valid, const char* host, void* 
     std::string offered =
         (key->type & GIT_CERT_SSH_SHA256) ? Sha256Fingerprint(key->hash_sha256) : "(no SHA256)";
     if (c.insecure_skip_verify) {
-      spdlog::warn("git: INSECURE: accepting ssh host key {} of host={} without verification",
-                   offered, h);
+      LogEvent(LogLevel::kWarn, "git_insecure_host_key_accepted",
+               {{"host", h}, {"fingerprint", offered}});
       return 0;
     }
     if (c.ssh_host_fingerprint.empty()) {
@@ -143,7 +144,7 @@ int CertificateCheckCallback(git_cert* cert, int valid, const char* host, void* 
   }
   if (valid) return 0;
   if (c.insecure_skip_verify) {
-    spdlog::warn("git: INSECURE: accepting an unverified TLS certificate from host={}", h);
+    LogEvent(LogLevel::kWarn, "git_insecure_certificate_accepted", {{"host", h}});
     return 0;
   }
   state->failure = PermissionDenied(
@@ -416,7 +417,7 @@ void EnsureLibgit2() {
     git_libgit2_opts(GIT_OPT_SET_USER_AGENT, "ballast");
     static git_stream_registration registration = {GIT_STREAM_VERSION, StreamInit, nullptr};
     if (git_stream_register(GIT_STREAM_STANDARD, &registration) != 0) {
-      spdlog::warn("git: cannot install the socket stream with timeouts: {}", LastErrorMessage());
+      LogEvent(LogLevel::kWarn, "git_stream_timeouts_unavailable", {{"error", LastErrorMessage()}});
     }
   });
 }
@@ -519,10 +520,8 @@ RemoteOperation::RemoteOperation(const RemoteConfig& config) {
   previous_operation_ = t_operation;
   t_operation = &state_;
   if (config.insecure_skip_verify) {
-    spdlog::warn(
-        "git: INSECURE: TLS certificate and ssh host key verification are DISABLED for "
-        "remote={}",
-        RedactUrl(config.url));
+    LogEvent(LogLevel::kWarn, "git_insecure_verification_disabled",
+             {{"remote", RedactUrl(config.url)}});
   }
   if (config.url.starts_with("https://") && (!config.ca_file.empty() || g_ca_changed)) {
     ca_lock_ = std::unique_lock<std::mutex>(g_ca_mutex);

@@ -207,6 +207,9 @@ class Cluster {
   }
 
   pid_t AgentPid(size_t i) const { return agents_.at(i)->pid(); }
+  // SIGTERM to agent `i`, waits for it to exit.
+  void StopAgent(size_t i) { agents_.at(i).reset(); }
+  std::string AgentLog(size_t i) const { return dir_ / ("agent-" + AgentName(i) + ".log"); }
 
   Json Get(const std::string& path) {
     net::HttpClient client;

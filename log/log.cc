@@ -1,4 +1,4 @@
-#include "reconciler/log.h"
+#include "log/log.h"
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -6,32 +6,43 @@
 #include <atomic>
 #include <nlohmann/json.hpp>
 
-namespace ballast::reconciler {
+namespace ballast {
 namespace {
 
 std::atomic<bool> g_json{false};
 
-bool NeedsQuoting(const std::string& v) {
+bool NeedsQuoting(std::string_view v) {
   if (v.empty()) return true;
-  for (char c : v) {
-    if (c == ' ' || c == '"' || c == '=' || c == '\n' || c == '\t' || c == '\\') return true;
+  for (unsigned char c : v) {
+    if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f) return true;
   }
   return false;
 }
 
-std::string Quote(const std::string& v) {
-  std::string out = "\"";
-  for (char c : v) {
+// logfmt quoting: a line stays one line whatever the value holds (a newline in a git server's
+// message cannot forge a second event).
+void AppendQuoted(std::string& out, std::string_view v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (unsigned char c : v) {
     if (c == '"' || c == '\\') {
       out += '\\';
-      out += c;
+      out += static_cast<char>(c);
     } else if (c == '\n') {
       out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < ' ' || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
     } else {
-      out += c;
+      out += static_cast<char>(c);
     }
   }
-  return out + "\"";
+  out += '"';
 }
 
 }  // namespace
@@ -65,24 +76,39 @@ bool ConfigureLogging(const std::string& format, const std::string& level) {
   return true;
 }
 
-void LogEvent(LogLevel level, std::string_view event, const LogFields& fields) {
+std::string FormatLogLine(bool json, std::string_view event, const LogFields& fields) {
   std::string line;
-  if (g_json) {
+  if (json) {
     nlohmann::json j = nlohmann::json::object();
-    j["event"] = std::string(event);
     for (const auto& [k, v] : fields) j[k] = v;
+    j["event"] = std::string(event);  // a field named "event" cannot hide the event's name
+    j.erase("time");
+    j.erase("level");
     line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     line = line.substr(1, line.size() - 2);  // the pattern supplies the braces
   } else {
     line = "event=";
-    line += event;
+    if (NeedsQuoting(event)) {
+      AppendQuoted(line, event);
+    } else {
+      line += event;
+    }
     for (const auto& [k, v] : fields) {
       line += ' ';
       line += k;
       line += '=';
-      line += NeedsQuoting(v) ? Quote(v) : v;
+      if (NeedsQuoting(v)) {
+        AppendQuoted(line, v);
+      } else {
+        line += v;
+      }
     }
   }
+  return line;
+}
+
+void LogEvent(LogLevel level, std::string_view event, const LogFields& fields) {
+  const std::string line = FormatLogLine(g_json, event, fields);
   switch (level) {
     case LogLevel::kDebug:
       spdlog::debug("{}", line);
@@ -99,4 +125,4 @@ void LogEvent(LogLevel level, std::string_view event, const LogFields& fields) {
   }
 }
 
-}  // namespace ballast::reconciler
+}  // namespace ballast
