@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "model/decode_internal.h"
 #include "model/manifest.h"
@@ -28,17 +29,46 @@ Json ResourceListJson(const ResourceList& list) {
   return j;
 }
 
+// matchExpressions of a label selector or a node selector term (LabelSelectorRequirement,
+// NodeSelectorRequirement); matchFields too.
+template <typename Requirement>
+Json RequirementsJson(const std::vector<Requirement>& requirements) {
+  Json list = Json::array();
+  for (const auto& e : requirements) {
+    Json x = {{"key", e.key}, {"operator", e.op}};
+    if (!e.values.empty()) x["values"] = e.values;
+    list.push_back(std::move(x));
+  }
+  return list;
+}
+
 Json SelectorJson(const LabelSelector& s) {
   Json j = Json::object();
   if (!s.match_labels.empty()) j["matchLabels"] = s.match_labels;
-  if (!s.match_expressions.empty()) {
-    Json exprs = Json::array();
-    for (const auto& e : s.match_expressions) {
-      Json x = {{"key", e.key}, {"operator", e.op}};
-      if (!e.values.empty()) x["values"] = e.values;
-      exprs.push_back(std::move(x));
+  if (!s.match_expressions.empty()) j["matchExpressions"] = RequirementsJson(s.match_expressions);
+  return j;
+}
+
+Json NodeSelectorTermJson(const NodeSelectorTerm& t) {
+  Json j = Json::object();
+  if (!t.match_expressions.empty()) j["matchExpressions"] = RequirementsJson(t.match_expressions);
+  if (!t.match_fields.empty()) j["matchFields"] = RequirementsJson(t.match_fields);
+  return j;
+}
+
+Json NodeAffinityJson(const NodeAffinity& a) {
+  Json j = Json::object();
+  if (a.required) {
+    Json terms = Json::array();
+    for (const auto& t : a.required->node_selector_terms) terms.push_back(NodeSelectorTermJson(t));
+    j["requiredDuringSchedulingIgnoredDuringExecution"] = {{"nodeSelectorTerms", std::move(terms)}};
+  }
+  if (!a.preferred.empty()) {
+    Json pref = Json::array();
+    for (const auto& p : a.preferred) {
+      pref.push_back({{"weight", p.weight}, {"preference", NodeSelectorTermJson(p.preference)}});
     }
-    j["matchExpressions"] = std::move(exprs);
+    j["preferredDuringSchedulingIgnoredDuringExecution"] = std::move(pref);
   }
   return j;
 }
@@ -150,6 +180,7 @@ Json PodSpecJson(const PodSpec& s) {
   }
   if (s.affinity) {
     Json a = Json::object();
+    if (s.affinity->node_affinity) a["nodeAffinity"] = NodeAffinityJson(*s.affinity->node_affinity);
     if (s.affinity->pod_anti_affinity) {
       const auto& anti = *s.affinity->pod_anti_affinity;
       Json pa = Json::object();

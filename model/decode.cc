@@ -269,6 +269,9 @@ class ObjectReader {
       if (!e.is_string()) {
         r_.Error(IndexPath(Child(key), i),
                  std::string("Invalid type: expected string, got ") + TypeName(e) + QuoteHint(e));
+        // Kept as text so that the list keeps its length: validation then does not report a
+        // count ("must be specified single value") for what is a type error of one element.
+        out->push_back(ScalarText(e));
         continue;
       }
       out->push_back(e.get<std::string>());
@@ -331,6 +334,18 @@ class ObjectReader {
         r_.Warning(path, "unknown field \"" + k + "\" (kept, but Kubernetes would not know it)");
       }
       if (ignored_ != nullptr) ignored_->push_back(path);
+    }
+  }
+
+  // Finish for objects whose every field changes what ballast does (node affinity): a key not
+  // read is an error naming `what`, never silently dropped, since a misspelt one would change
+  // where pods run.
+  void FinishStrict(const char* what) {
+    if (!ok_) return;
+    for (const auto& [k, v] : j_.items()) {
+      if (std::find(consumed_.begin(), consumed_.end(), k) != consumed_.end()) continue;
+      if (v.is_null()) continue;
+      r_.Error(Child(k), "unknown field \"" + k + "\" in " + what);
     }
   }
 
@@ -532,6 +547,53 @@ void DecodeAffinityTerm(const Json& j, const std::string& path, Reporter& r, Pod
   tr.Finish();
 }
 
+void DecodeNodeSelectorTerm(const Json& j, const std::string& path, Reporter& r,
+                            NodeSelectorTerm* out) {
+  ObjectReader tr(j, path, r, nullptr, nullptr);
+  auto requirements = [&](const char* key, std::vector<NodeSelectorRequirement>* list) {
+    tr.Array(key, [&](const Json& e, const std::string& p) {
+      NodeSelectorRequirement req;
+      ObjectReader er(e, p, r, nullptr, nullptr);
+      er.String("key", &req.key);
+      er.String("operator", &req.op);
+      er.StringList("values", &req.values);
+      er.FinishStrict("node selector requirement");
+      list->push_back(std::move(req));
+    });
+  };
+  requirements("matchExpressions", &out->match_expressions);
+  requirements("matchFields", &out->match_fields);
+  tr.FinishStrict("node selector term");
+}
+
+void DecodeNodeAffinity(const Json& j, const std::string& path, Reporter& r, NodeAffinity* out) {
+  ObjectReader nr(j, path, r, nullptr, nullptr);
+  nr.Nested("requiredDuringSchedulingIgnoredDuringExecution",
+            [&](const Json& v, const std::string& rp) {
+              NodeSelector required;
+              ObjectReader sr(v, rp, r, nullptr, nullptr);
+              sr.Array("nodeSelectorTerms", [&](const Json& tv, const std::string& tp) {
+                NodeSelectorTerm term;
+                DecodeNodeSelectorTerm(tv, tp, r, &term);
+                required.node_selector_terms.push_back(std::move(term));
+              });
+              sr.FinishStrict("node selector");
+              out->required = std::move(required);
+            });
+  nr.Array("preferredDuringSchedulingIgnoredDuringExecution",
+           [&](const Json& v, const std::string& pp) {
+             PreferredSchedulingTerm preferred;
+             ObjectReader pr(v, pp, r, nullptr, nullptr);
+             pr.Integer("weight", &preferred.weight);
+             pr.Nested("preference", [&](const Json& tv, const std::string& tp) {
+               DecodeNodeSelectorTerm(tv, tp, r, &preferred.preference);
+             });
+             pr.FinishStrict("preferred scheduling term");
+             out->preferred.push_back(std::move(preferred));
+           });
+  nr.FinishStrict("node affinity");
+}
+
 void DecodePodSpec(const Json& j, const std::string& path, Reporter& r, PodSpec* spec,
                    std::vector<std::string>* ignored) {
   ObjectReader s(j, path, r, ignored, &spec->extra, &kPodSpecFields);
@@ -559,6 +621,11 @@ void DecodePodSpec(const Json& j, const std::string& path, Reporter& r, PodSpec*
   s.Nested("affinity", [&](const Json& v, const std::string& ap) {
     Affinity a;
     ObjectReader ar(v, ap, r, ignored, &a.extra);
+    ar.Nested("nodeAffinity", [&](const Json& nv, const std::string& np) {
+      NodeAffinity node;
+      DecodeNodeAffinity(nv, np, r, &node);
+      a.node_affinity = std::move(node);
+    });
     ar.Nested("podAntiAffinity", [&](const Json& pv, const std::string& pp) {
       PodAntiAffinity anti;
       ObjectReader pr(pv, pp, r, ignored, nullptr);

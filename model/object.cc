@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 
 namespace ballast::model {
 
@@ -41,6 +42,60 @@ bool LabelSelector::Matches(const StringMap& labels) const {
     if (req.op == "NotIn" && in) return false;
     if (req.op == "Exists" && !has) return false;
     if (req.op == "DoesNotExist" && has) return false;
+  }
+  return true;
+}
+
+std::optional<int64_t> ParseNodeSelectorInteger(std::string_view s) {
+  if (s.empty() || s.size() > 19) return std::nullopt;
+  const bool negative = s[0] == '-';
+  if (negative && s.size() == 1) return std::nullopt;
+  int64_t v = 0;
+  for (char c : s.substr(negative ? 1 : 0)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    if (v > (std::numeric_limits<int64_t>::max() - (c - '0')) / 10) return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return negative ? -v : v;
+}
+
+namespace {
+
+bool NodeRequirementMatches(const NodeSelectorRequirement& r, bool field,
+                            std::string_view node_name, const StringMap& node_labels) {
+  if (r.key.empty() || r.op.empty()) return false;
+  std::optional<std::string_view> value;
+  if (field) {
+    if (r.key != "metadata.name") return false;
+    value = node_name;
+  } else if (auto it = node_labels.find(r.key); it != node_labels.end()) {
+    value = it->second;
+  }
+  const bool in = value && std::find(r.values.begin(), r.values.end(), *value) != r.values.end();
+  if (r.op == "In") return in;
+  if (r.op == "NotIn") return !in;
+  if (field) return false;  // matchFields know In and NotIn only
+  if (r.op == "Exists") return value.has_value();
+  if (r.op == "DoesNotExist") return !value.has_value();
+  if (r.op == "Gt" || r.op == "Lt") {
+    if (!value || r.values.size() != 1) return false;
+    std::optional<int64_t> have = ParseNodeSelectorInteger(*value);
+    std::optional<int64_t> want = ParseNodeSelectorInteger(r.values[0]);
+    if (!have || !want) return false;
+    return r.op == "Gt" ? *have > *want : *have < *want;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool NodeSelectorTerm::Matches(std::string_view node_name, const StringMap& node_labels) const {
+  if (match_expressions.empty() && match_fields.empty()) return false;
+  for (const auto& r : match_expressions) {
+    if (!NodeRequirementMatches(r, false, node_name, node_labels)) return false;
+  }
+  for (const auto& r : match_fields) {
+    if (!NodeRequirementMatches(r, true, node_name, node_labels)) return false;
   }
   return true;
 }

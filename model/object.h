@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -197,9 +198,54 @@ struct PodAntiAffinity {
   friend bool operator==(const PodAntiAffinity&, const PodAntiAffinity&) = default;
 };
 
+// One requirement of a node selector term. In matchExpressions `key` is a node label; in
+// matchFields it is a node field (Kubernetes knows only metadata.name). Validation holds the
+// API server's rules: In and NotIn need values (matchFields: exactly one), Exists and
+// DoesNotExist none, Gt and Lt exactly one integer; any other operator is an error.
+struct NodeSelectorRequirement {
+  std::string key;
+  std::string op;  // In, NotIn, Exists, DoesNotExist, Gt, Lt
+  std::vector<std::string> values;
+  friend bool operator==(const NodeSelectorRequirement&, const NodeSelectorRequirement&) = default;
+};
+
+// A Gt or Lt value as it is compared with a node label: decimal, an optional '-', at most 19
+// characters, within int64. nullopt for anything else.
+std::optional<int64_t> ParseNodeSelectorInteger(std::string_view s);
+
+struct NodeSelectorTerm {
+  std::vector<NodeSelectorRequirement> match_expressions;
+  std::vector<NodeSelectorRequirement> match_fields;
+
+  // True when the node satisfies every requirement (Kubernetes' semantics; matchFields read the
+  // node's name as metadata.name). A term without requirements matches no node, and so does one
+  // with a requirement validation refuses (an empty key or operator, an unknown operator or
+  // field, Gt or Lt without one integer on both sides).
+  bool Matches(std::string_view node_name, const StringMap& node_labels) const;
+  friend bool operator==(const NodeSelectorTerm&, const NodeSelectorTerm&) = default;
+};
+
+struct NodeSelector {
+  std::vector<NodeSelectorTerm> node_selector_terms;  // ORed; validation requires at least one
+  friend bool operator==(const NodeSelector&, const NodeSelector&) = default;
+};
+
+struct PreferredSchedulingTerm {
+  int32_t weight = 0;  // 1-100 once validated
+  NodeSelectorTerm preference;
+  friend bool operator==(const PreferredSchedulingTerm&, const PreferredSchedulingTerm&) = default;
+};
+
+struct NodeAffinity {
+  std::optional<NodeSelector> required;            // requiredDuringSchedulingIgnoredDuringExecution
+  std::vector<PreferredSchedulingTerm> preferred;  // preferredDuringScheduling...
+  friend bool operator==(const NodeAffinity&, const NodeAffinity&) = default;
+};
+
 struct Affinity {
+  std::optional<NodeAffinity> node_affinity;
   std::optional<PodAntiAffinity> pod_anti_affinity;
-  Json extra = Json::object();  // nodeAffinity, podAffinity: kept, not used yet
+  Json extra = Json::object();  // podAffinity: kept, not used yet
   friend bool operator==(const Affinity&, const Affinity&) = default;
 };
 

@@ -138,6 +138,26 @@ void ValidateMeta(const ObjectMeta& m, bool dns1035_name, Reporter& r) {
   }
 }
 
+// The values of In, NotIn, Exists and DoesNotExist, which label and node selectors share.
+// Returns false, reporting nothing, when `op` is none of them.
+bool ValidateSetOperatorValues(const std::string& op, const std::vector<std::string>& values,
+                               const std::string& values_path, Reporter& r) {
+  if (op == "In" || op == "NotIn") {
+    if (values.empty()) {
+      r.Error(values_path, "Required value: must be specified when `operator` is 'In' or 'NotIn'");
+    }
+    return true;
+  }
+  if (op == "Exists" || op == "DoesNotExist") {
+    if (!values.empty()) {
+      r.Error(values_path,
+              "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
+    }
+    return true;
+  }
+  return false;
+}
+
 void ValidateSelector(const LabelSelector& s, const std::string& path, Reporter& r) {
   ValidateLabels(s.match_labels, ChildPath(path, "matchLabels"), r);
   for (size_t i = 0; i < s.match_expressions.size(); ++i) {
@@ -146,21 +166,78 @@ void ValidateSelector(const LabelSelector& s, const std::string& path, Reporter&
     if (!IsQualifiedName(e.key)) {
       r.Error(ChildPath(p, "key"), "Invalid value: " + Quote(e.key) + ": " + kQualifiedNameMsg);
     }
-    if (e.op == "In" || e.op == "NotIn") {
-      if (e.values.empty()) {
-        r.Error(ChildPath(p, "values"),
-                "Required value: must be specified when `operator` is 'In' or 'NotIn'");
-      }
-    } else if (e.op == "Exists" || e.op == "DoesNotExist") {
-      if (!e.values.empty()) {
-        r.Error(ChildPath(p, "values"),
-                "Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
-      }
-    } else {
+    if (!ValidateSetOperatorValues(e.op, e.values, ChildPath(p, "values"), r)) {
       r.Error(ChildPath(p, "operator"), "Unsupported value: " + Quote(e.op) +
                                             ": supported values: \"DoesNotExist\", \"Exists\", "
                                             "\"In\", \"NotIn\"");
     }
+  }
+}
+
+// Kubernetes' ValidateNodeSelectorTerm: matchExpressions on node labels, matchFields on
+// metadata.name.
+void ValidateNodeSelectorTerm(const NodeSelectorTerm& term, const std::string& path, Reporter& r) {
+  for (size_t i = 0; i < term.match_expressions.size(); ++i) {
+    const NodeSelectorRequirement& e = term.match_expressions[i];
+    std::string p = IndexPath(ChildPath(path, "matchExpressions"), i);
+    std::string vp = ChildPath(p, "values");
+    if (e.op == "Gt" || e.op == "Lt") {
+      if (e.values.size() != 1) {
+        r.Error(vp,
+                "Required value: must be specified single value when `operator` is 'Lt' or 'Gt'");
+      } else if (!ParseNodeSelectorInteger(e.values[0])) {
+        r.Error(IndexPath(vp, 0), "Invalid value: " + Quote(e.values[0]) +
+                                      ": must be an integer when `operator` is 'Lt' or 'Gt'");
+      }
+    } else if (!ValidateSetOperatorValues(e.op, e.values, vp, r)) {
+      r.Error(ChildPath(p, "operator"),
+              "Invalid value: " + Quote(e.op) + ": not a valid selector operator");
+    }
+    if (e.key.empty()) {
+      r.Error(ChildPath(p, "key"), "Invalid value: \"\": name part must be non-empty");
+    } else if (!IsQualifiedName(e.key)) {
+      r.Error(ChildPath(p, "key"), "Invalid value: " + Quote(e.key) + ": " + kQualifiedNameMsg);
+    }
+  }
+  for (size_t i = 0; i < term.match_fields.size(); ++i) {
+    const NodeSelectorRequirement& f = term.match_fields[i];
+    std::string p = IndexPath(ChildPath(path, "matchFields"), i);
+    if (f.op != "In" && f.op != "NotIn") {
+      r.Error(ChildPath(p, "operator"),
+              "Invalid value: " + Quote(f.op) + ": not a valid selector operator");
+    } else if (f.values.size() != 1) {
+      r.Error(ChildPath(p, "values"),
+              "Required value: must be only one value when `operator` is 'In' or 'NotIn' for "
+              "node field selector");
+    }
+    if (f.key != "metadata.name") {
+      r.Error(ChildPath(p, "key"),
+              "Invalid value: " + Quote(f.key) + ": not a valid field selector key");
+    }
+  }
+}
+
+void ValidateWeight(int32_t weight, const std::string& path, Reporter& r) {
+  if (weight < 1 || weight > 100) {
+    r.Error(path, "Invalid value: " + std::to_string(weight) + ": must be in the range 1-100");
+  }
+}
+
+void ValidateNodeAffinity(const NodeAffinity& a, const std::string& path, Reporter& r) {
+  if (a.required) {
+    std::string tp = Sub(path, "requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms");
+    if (a.required->node_selector_terms.empty()) {
+      r.Error(tp, "Required value: must have at least one node selector term");
+    }
+    for (size_t i = 0; i < a.required->node_selector_terms.size(); ++i) {
+      ValidateNodeSelectorTerm(a.required->node_selector_terms[i], IndexPath(tp, i), r);
+    }
+  }
+  for (size_t i = 0; i < a.preferred.size(); ++i) {
+    std::string tp =
+        IndexPath(ChildPath(path, "preferredDuringSchedulingIgnoredDuringExecution"), i);
+    ValidateWeight(a.preferred[i].weight, ChildPath(tp, "weight"), r);
+    ValidateNodeSelectorTerm(a.preferred[i].preference, ChildPath(tp, "preference"), r);
   }
 }
 
@@ -349,6 +426,9 @@ void ValidatePodSpec(const PodSpec& s, const std::string& path, Reporter& r) {
                   ": effect must be 'NoExecute' when `tolerationSeconds` is set");
     }
   }
+  if (s.affinity && s.affinity->node_affinity) {
+    ValidateNodeAffinity(*s.affinity->node_affinity, Sub(path, "affinity.nodeAffinity"), r);
+  }
   if (s.affinity && s.affinity->pod_anti_affinity) {
     const auto& anti = *s.affinity->pod_anti_affinity;
     std::string ap = Sub(path, "affinity.podAntiAffinity");
@@ -363,11 +443,7 @@ void ValidatePodSpec(const PodSpec& s, const std::string& path, Reporter& r) {
     for (size_t i = 0; i < anti.preferred.size(); ++i) {
       std::string tp =
           IndexPath(ChildPath(ap, "preferredDuringSchedulingIgnoredDuringExecution"), i);
-      if (anti.preferred[i].weight < 1 || anti.preferred[i].weight > 100) {
-        r.Error(ChildPath(tp, "weight"),
-                "Invalid value: " + std::to_string(anti.preferred[i].weight) +
-                    ": must be in the range 1-100");
-      }
+      ValidateWeight(anti.preferred[i].weight, ChildPath(tp, "weight"), r);
       if (anti.preferred[i].term.topology_key.empty()) {
         r.Error(Sub(tp, "podAffinityTerm.topologyKey"), "Required value: can not be empty");
       }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
@@ -100,137 +101,16 @@ uint32_t PortKey(const std::string& protocol, int32_t port) {
   return (proto << 16) | static_cast<uint32_t>(port & 0xffff);
 }
 
-// spec.affinity.nodeAffinity, read from the fields the model keeps verbatim. Malformed parts
-// never throw: a requirement that cannot be read matches no node.
-struct NodeSelectorRequirement {
-  std::string key;
-  std::string op;
-  std::vector<std::string> values;
-  bool field = false;  // matchFields (metadata.name) rather than matchExpressions
-  bool valid = true;
-};
-using NodeSelectorTerm = std::vector<NodeSelectorRequirement>;
-
-struct NodeAffinity {
-  bool has_required = false;
-  std::vector<NodeSelectorTerm> required;  // ORed
-  std::vector<std::pair<int32_t, NodeSelectorTerm>> preferred;
-  std::string canonical;  // for grouping templates that filter alike
-};
-
-NodeSelectorTerm ParseTerm(const model::Json& j) {
-  NodeSelectorTerm term;
-  if (!j.is_object()) return term;
-  for (const char* list : {"matchExpressions", "matchFields"}) {
-    auto it = j.find(list);
-    if (it == j.end() || !it->is_array()) continue;
-    for (const auto& e : *it) {
-      NodeSelectorRequirement req;
-      req.field = std::string(list) == "matchFields";
-      if (!e.is_object()) {
-        req.valid = false;
-        term.push_back(std::move(req));
-        continue;
-      }
-      auto key = e.find("key");
-      auto op = e.find("operator");
-      if (key != e.end() && key->is_string()) req.key = key->get<std::string>();
-      if (op != e.end() && op->is_string()) req.op = op->get<std::string>();
-      auto values = e.find("values");
-      if (values != e.end() && values->is_array()) {
-        for (const auto& v : *values) {
-          if (v.is_string()) {
-            req.values.push_back(v.get<std::string>());
-          } else {
-            req.valid = false;
-          }
-        }
-      }
-      if (req.key.empty() || req.op.empty()) req.valid = false;
-      term.push_back(std::move(req));
-    }
+// The preferred nodeAffinity terms that count: a weight outside 1-100 (which validation
+// refuses) counts for nothing.
+std::vector<const model::PreferredSchedulingTerm*> CountedPreferredTerms(
+    const model::NodeAffinity* affinity) {
+  std::vector<const model::PreferredSchedulingTerm*> out;
+  if (affinity == nullptr) return out;
+  for (const auto& p : affinity->preferred) {
+    if (p.weight > 0 && p.weight <= 100) out.push_back(&p);
   }
-  return term;
-}
-
-NodeAffinity ParseNodeAffinity(const model::PodSpec& spec) {
-  NodeAffinity na;
-  if (!spec.affinity || !spec.affinity->extra.is_object()) return na;
-  auto it = spec.affinity->extra.find("nodeAffinity");
-  if (it == spec.affinity->extra.end() || !it->is_object()) return na;
-  na.canonical = it->dump();
-  auto req = it->find("requiredDuringSchedulingIgnoredDuringExecution");
-  if (req != it->end() && req->is_object()) {
-    na.has_required = true;
-    auto terms = req->find("nodeSelectorTerms");
-    if (terms != req->end() && terms->is_array()) {
-      for (const auto& t : *terms) na.required.push_back(ParseTerm(t));
-    }
-  }
-  auto pref = it->find("preferredDuringSchedulingIgnoredDuringExecution");
-  if (pref != it->end() && pref->is_array()) {
-    for (const auto& p : *pref) {
-      if (!p.is_object()) continue;
-      auto weight = p.find("weight");
-      auto preference = p.find("preference");
-      if (weight == p.end() || !weight->is_number_integer() || preference == p.end()) continue;
-      const int64_t w = weight->get<int64_t>();
-      if (w <= 0 || w > 100) continue;
-      na.preferred.emplace_back(static_cast<int32_t>(w), ParseTerm(*preference));
-    }
-  }
-  return na;
-}
-
-bool ParseInt(const std::string& s, int64_t* out) {
-  if (s.empty() || s.size() > 19) return false;
-  size_t i = s[0] == '-' ? 1 : 0;
-  if (i == s.size()) return false;
-  int64_t v = 0;
-  for (; i < s.size(); ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    v = v * 10 + (s[i] - '0');
-  }
-  *out = s[0] == '-' ? -v : v;
-  return true;
-}
-
-// Kubernetes' NodeSelectorRequirement semantics; an empty term matches no node.
-bool TermMatches(const NodeSelectorTerm& term, const std::string& node_name,
-                 const model::StringMap& labels) {
-  if (term.empty()) return false;
-  for (const auto& r : term) {
-    if (!r.valid) return false;
-    const std::string* value = nullptr;
-    if (r.field) {
-      if (r.key != "metadata.name") return false;
-      value = &node_name;
-    } else {
-      auto it = labels.find(r.key);
-      if (it != labels.end()) value = &it->second;
-    }
-    const bool in =
-        value != nullptr && std::find(r.values.begin(), r.values.end(), *value) != r.values.end();
-    if (r.op == "In") {
-      if (!in) return false;
-    } else if (r.op == "NotIn") {
-      if (in) return false;
-    } else if (r.op == "Exists" && !r.field) {
-      if (value == nullptr) return false;
-    } else if (r.op == "DoesNotExist" && !r.field) {
-      if (value != nullptr) return false;
-    } else if ((r.op == "Gt" || r.op == "Lt") && !r.field) {
-      int64_t have = 0, want = 0;
-      if (value == nullptr || r.values.size() != 1 || !ParseInt(*value, &have) ||
-          !ParseInt(r.values[0], &want)) {
-        return false;
-      }
-      if (r.op == "Gt" ? !(have > want) : !(have < want)) return false;
-    } else {
-      return false;
-    }
-  }
-  return true;
+  return out;
 }
 
 }  // namespace
@@ -293,8 +173,8 @@ struct Scheduler::State {
     model::StringMap node_selector;
     std::vector<model::Toleration> tolerations;
     std::string runtime;
-    std::string node_affinity;                // canonical JSON of spec.affinity.nodeAffinity
-    std::vector<int32_t> reason;              // per node: reason id, -1 when it passes
+    std::optional<model::NodeAffinity> node_affinity;  // spec.affinity.nodeAffinity
+    std::vector<int32_t> reason;                       // per node: reason id, -1 when it passes
     std::vector<int32_t> preferred_affinity;  // per node: matching preferred terms' weights;
                                               // empty when the pod has none
     std::vector<uint8_t> prefer_no_schedule;  // per node: untolerated PreferNoSchedule taints
@@ -458,11 +338,12 @@ int32_t Scheduler::State::Topo(const std::string& key) {
 }
 
 int32_t Scheduler::State::Class(const model::PodSpec& spec, const std::string& runtime) {
-  const NodeAffinity affinity = ParseNodeAffinity(spec);
+  std::optional<model::NodeAffinity> affinity;
+  if (spec.affinity) affinity = spec.affinity->node_affinity;
   for (size_t i = 0; i < classes.size(); ++i) {
     const StaticClass& c = classes[i];
     if (c.node_selector == spec.node_selector && c.tolerations == spec.tolerations &&
-        c.runtime == runtime && c.node_affinity == affinity.canonical) {
+        c.runtime == runtime && c.node_affinity == affinity) {
       return static_cast<int32_t>(i);
     }
   }
@@ -470,8 +351,13 @@ int32_t Scheduler::State::Class(const model::PodSpec& spec, const std::string& r
   c.node_selector = spec.node_selector;
   c.tolerations = spec.tolerations;
   c.runtime = runtime;
-  c.node_affinity = affinity.canonical;
-  if (!affinity.preferred.empty()) c.preferred_affinity.assign(nodes.size(), 0);
+  c.node_affinity = std::move(affinity);
+  const model::NodeAffinity* node_affinity = c.node_affinity ? &*c.node_affinity : nullptr;
+  const std::vector<const model::PreferredSchedulingTerm*> preferred =
+      CountedPreferredTerms(node_affinity);
+  const model::NodeSelector* required =
+      node_affinity && node_affinity->required ? &*node_affinity->required : nullptr;
+  if (!preferred.empty()) c.preferred_affinity.assign(nodes.size(), 0);
   c.reason.assign(nodes.size(), -1);
   c.prefer_no_schedule.assign(nodes.size(), 0);
   const model::Taint unschedulable_taint{"node.kubernetes.io/unschedulable", "", "NoSchedule"};
@@ -484,8 +370,8 @@ int32_t Scheduler::State::Class(const model::PodSpec& spec, const std::string& r
       if (taint.effect == "PreferNoSchedule" && !ToleratedByAny(c.tolerations, taint)) ++pns;
     }
     c.prefer_no_schedule[i] = static_cast<uint8_t>(std::min(pns, 255));
-    for (const auto& [weight, term] : affinity.preferred) {
-      if (TermMatches(term, n.name, n.labels)) c.preferred_affinity[i] += weight;
+    for (const model::PreferredSchedulingTerm* p : preferred) {
+      if (p->preference.Matches(n.name, n.labels)) c.preferred_affinity[i] += p->weight;
     }
     if (n.unschedulable && !tolerates_unschedulable) {
       c.reason[i] = kReasonUnschedulable;
@@ -512,14 +398,10 @@ int32_t Scheduler::State::Class(const model::PodSpec& spec, const std::string& r
         break;
       }
     }
-    if (selector_ok && affinity.has_required) {
-      selector_ok = false;
-      for (const auto& term : affinity.required) {
-        if (TermMatches(term, n.name, n.labels)) {
-          selector_ok = true;
-          break;
-        }
-      }
+    if (selector_ok && required != nullptr) {  // terms are ORed
+      selector_ok = std::any_of(
+          required->node_selector_terms.begin(), required->node_selector_terms.end(),
+          [&](const model::NodeSelectorTerm& term) { return term.Matches(n.name, n.labels); });
     }
     if (!selector_ok) {
       c.reason[i] = kReasonNodeSelector;

@@ -11,9 +11,9 @@
 //   TaintToleration    NoSchedule / NoExecute taints; a node that is not ready carries
 //                      node.kubernetes.io/not-ready:NoSchedule, as the node lifecycle
 //                      controller puts it there in Kubernetes
-//   NodeAffinity       spec.nodeSelector and required nodeAffinity (nodeSelectorTerms ORed;
-//                      In, NotIn, Exists, DoesNotExist, Gt, Lt; matchFields metadata.name),
-//                      read from the fields the model keeps verbatim in Affinity::extra
+//   NodeAffinity       spec.nodeSelector and required nodeAffinity (nodeSelectorTerms ORed,
+//                      each as model::NodeSelectorTerm::Matches: In, NotIn, Exists,
+//                      DoesNotExist, Gt, Lt; matchFields metadata.name)
 //   Runtime            (ballast) the node must offer the pod's runtime, see RequiredRuntime
 //   NodePorts          hostPort conflicts (same port and protocol)
 //   NodeResourcesFit   allocatable cpu, memory and pods (max_pods, 110 by default)

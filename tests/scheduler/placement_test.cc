@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -363,7 +364,8 @@ TEST(PlacementScores, PreferredAntiAffinitySeparatesPods) {
 
 TEST(PlacementDeterminism, SameInputAndSeedSameAnswers) {
   std::vector<model::Node> nodes;
-  for (int i = 0; i < 40; ++i) nodes.push_back(MakeNode(std::string("n").append(std::to_string(i)), 8000, 16 * kGi));
+  for (int i = 0; i < 40; ++i)
+    nodes.push_back(MakeNode(std::string("n").append(std::to_string(i)), 8000, 16 * kGi));
   auto run = [&](uint64_t seed) {
     PlacementOptions o;
     o.seed = seed;
@@ -450,11 +452,24 @@ TEST(PlacementInput, AbsurdQuantitiesNeitherOverflowNorCrash) {
 namespace ballast::scheduler {
 namespace {
 
-PodTemplate WithNodeAffinity(const std::string& json) {
+PodTemplate WithNodeAffinity(model::NodeAffinity affinity) {
   PodTemplate t = testing::MakeTemplate("web", 100, testing::kMi);
   t.spec.affinity.emplace();
-  t.spec.affinity->extra["nodeAffinity"] = model::Json::parse(json);
+  t.spec.affinity->node_affinity = std::move(affinity);
   return t;
+}
+
+// Required nodeAffinity of one term.
+model::NodeAffinity Required(model::NodeSelectorTerm term) {
+  model::NodeAffinity a;
+  a.required.emplace().node_selector_terms.push_back(std::move(term));
+  return a;
+}
+
+model::NodeSelectorTerm Expressions(std::vector<model::NodeSelectorRequirement> requirements) {
+  model::NodeSelectorTerm term;
+  term.match_expressions = std::move(requirements);
+  return term;
 }
 
 std::set<std::string> FeasibleNodes(const std::vector<model::Node>& nodes, const PodTemplate& t) {
@@ -471,52 +486,61 @@ TEST(PlacementNodeAffinity, RequiredTermsFilterWithKubernetesOperators) {
       testing::MakeNode("b", 4000, kGi, {{"disk", "hdd"}, {"cores", "32"}}),
       testing::MakeNode("c", 4000, kGi, {{"cores", "x"}})};
   struct Case {
-    std::string expressions;
+    std::vector<model::NodeSelectorRequirement> expressions;
     std::set<std::string> feasible;
   };
   const std::vector<Case> cases = {
-      {R"({"key":"disk","operator":"In","values":["ssd"]})", {"a"}},
-      {R"({"key":"disk","operator":"NotIn","values":["ssd"]})", {"b", "c"}},
-      {R"({"key":"disk","operator":"Exists"})", {"a", "b"}},
-      {R"({"key":"disk","operator":"DoesNotExist"})", {"c"}},
-      {R"({"key":"cores","operator":"Gt","values":["16"]})", {"b"}},
-      {R"({"key":"cores","operator":"Lt","values":["16"]})", {"a"}},
-      {R"({"key":"cores","operator":"Gt","values":["x"]})", {}},
-      {R"({"key":"disk","operator":"Near","values":["ssd"]})", {}},
-      {R"({"key":"disk","operator":"In","values":["ssd"]},
-          {"key":"cores","operator":"In","values":["32"]})",
-       {}},
+      {{{"disk", "In", {"ssd"}}}, {"a"}},
+      {{{"disk", "NotIn", {"ssd"}}}, {"b", "c"}},
+      {{{"disk", "Exists", {}}}, {"a", "b"}},
+      {{{"disk", "DoesNotExist", {}}}, {"c"}},
+      {{{"cores", "Gt", {"16"}}}, {"b"}},
+      {{{"cores", "Lt", {"16"}}}, {"a"}},
+      {{{"cores", "Gt", {"x"}}}, {}},
+      {{{"disk", "Near", {"ssd"}}}, {}},
+      {{{"disk", "In", {"ssd"}}, {"cores", "In", {"32"}}}, {}},
   };
   for (const auto& c : cases) {
-    SCOPED_TRACE(c.expressions);
-    auto t = WithNodeAffinity(
-        R"({"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[
-            {"matchExpressions":[)" +
-        c.expressions + "]}]}}");
-    EXPECT_EQ(FeasibleNodes(nodes, t), c.feasible);
+    SCOPED_TRACE(c.expressions.at(0).key + " " + c.expressions.at(0).op);
+    EXPECT_EQ(FeasibleNodes(nodes, WithNodeAffinity(Required(Expressions(c.expressions)))),
+              c.feasible);
   }
   // Terms are ORed; matchFields selects by node name.
-  auto ored = WithNodeAffinity(R"({"requiredDuringSchedulingIgnoredDuringExecution":
-      {"nodeSelectorTerms":[{"matchExpressions":[{"key":"disk","operator":"In","values":["ssd"]}]},
-                            {"matchFields":[{"key":"metadata.name","operator":"In","values":["c"]}]}]}})");
-  EXPECT_EQ(FeasibleNodes(nodes, ored), (std::set<std::string>{"a", "c"}));
+  model::NodeAffinity ored = Required(Expressions({{"disk", "In", {"ssd"}}}));
+  ored.required->node_selector_terms.emplace_back().match_fields = {{"metadata.name", "In", {"c"}}};
+  EXPECT_EQ(FeasibleNodes(nodes, WithNodeAffinity(ored)), (std::set<std::string>{"a", "c"}));
   Scheduler s(nodes);
-  auto none = WithNodeAffinity(R"({"requiredDuringSchedulingIgnoredDuringExecution":
-      {"nodeSelectorTerms":[{"matchExpressions":[{"key":"gpu","operator":"Exists"}]}]}})");
+  auto none = WithNodeAffinity(Required(Expressions({{"gpu", "Exists", {}}})));
   EXPECT_EQ(s.Place(s.AddTemplate(none)).reason,
             "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.");
 }
 
-TEST(PlacementNodeAffinity, MalformedAffinityNeverThrows) {
-  std::vector<model::Node> nodes{testing::MakeNode("a", 4000, testing::kGi)};
-  for (
-      const char* json :
-      {R"("junk")", R"({"requiredDuringSchedulingIgnoredDuringExecution":7})",
-       R"({"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[3, {"matchExpressions":[1,{"key":5}]}]}})",
-       R"({"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":"x"},{"weight":500,"preference":{}},7]})"}) {
-    SCOPED_TRACE(json);
+TEST(PlacementNodeAffinity, MalformedAffinityMatchesNoNode) {
+  // What validation refuses can still be built in code: it never throws, and a required term
+  // that validation would refuse matches no node.
+  std::vector<model::Node> nodes{testing::MakeNode("a", 4000, testing::kGi, {{"disk", "ssd"}})};
+  model::NodeAffinity no_terms;
+  no_terms.required.emplace();
+  model::NodeAffinity empty_terms = Required({});
+  empty_terms.required->node_selector_terms.push_back(Expressions({{}, {"", "In", {"ssd"}}}));
+  model::NodeAffinity bad_fields = Required({});
+  bad_fields.required->node_selector_terms.at(0).match_fields = {{"metadata.uid", "In", {"a"}}};
+  bad_fields.required->node_selector_terms.emplace_back().match_fields = {
+      {"metadata.name", "Exists", {}}};
+  model::NodeAffinity bad_weights;
+  bad_weights.preferred = {{0, Expressions({{"disk", "In", {"ssd"}}})},
+                           {500, Expressions({{"disk", "In", {"ssd"}}})}};
+  for (const auto& [name, affinity, feasible] :
+       std::vector<std::tuple<std::string, model::NodeAffinity, size_t>>{
+           {"no terms", no_terms, 0},
+           {"empty terms", empty_terms, 0},
+           {"bad fields", bad_fields, 0},
+           {"bad weights", bad_weights, 1}}) {
+    SCOPED_TRACE(name);
     Scheduler s(nodes);
-    (void)s.Place(s.AddTemplate(WithNodeAffinity(json)));
+    TemplateId t = s.AddTemplate(WithNodeAffinity(affinity));
+    EXPECT_EQ(s.ScoreAllFeasible(t).size(), feasible);
+    EXPECT_EQ(s.Place(t).ok(), feasible > 0);
   }
 }
 
@@ -525,8 +549,9 @@ TEST(PlacementNodeAffinity, PreferredTermsPullPods) {
   std::vector<model::Node> nodes{
       testing::MakeNode("a", 1'000'000, 1024 * testing::kGi, {{"disk", "hdd"}}),
       testing::MakeNode("b", 1'000'000, 1024 * testing::kGi, {{"disk", "ssd"}})};
-  auto t = WithNodeAffinity(R"({"preferredDuringSchedulingIgnoredDuringExecution":[
-      {"weight":50,"preference":{"matchExpressions":[{"key":"disk","operator":"In","values":["ssd"]}]}}]})");
+  model::NodeAffinity prefer_ssd;
+  prefer_ssd.preferred = {{50, Expressions({{"disk", "In", {"ssd"}}})}};
+  auto t = WithNodeAffinity(prefer_ssd);
   t.deployment = "";  // no topology spread pushing the second pod away
   for (uint64_t seed = 0; seed < 5; ++seed) {
     PlacementOptions o;
