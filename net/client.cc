@@ -14,6 +14,8 @@
 #include <mutex>
 #include <set>
 
+#include "net/await.h"
+
 namespace ballast::net {
 
 namespace asio = boost::asio;
@@ -34,46 +36,42 @@ struct HttpClient::Impl {
 
 namespace {
 
-// Runs `ioc` until the operation started before completes; returns its error.
-// Never restarts the context: once Cancel() stopped it, every later step returns at once.
-void RunUntilDone(asio::io_context& ioc, bool& done) {
-  while (!done && ioc.run_one() > 0) {
+// Waits for one step on `ioc`; nullopt when the client was cancelled. Never restarts the
+// context: once Cancel() stopped it, every later step returns at once.
+template <class Start>
+std::optional<beast::error_code> Step(asio::io_context& ioc, Start&& start) {
+  return Await(std::forward<Start>(start), [&](const bool& done) {
+    while (!done && ioc.run_one() > 0) {
+    }
+  });
+}
+
+// The status of a failed step: the client's cancel, the deadline, or the network's error.
+Status StepFailure(const std::optional<beast::error_code>& ec, const std::string& what,
+                   const std::string& step) {
+  if (!ec) return Aborted(what + ": client cancelled");
+  if (*ec == beast::error::timeout) {
+    return Status(StatusCode::kDeadlineExceeded, what + ": " + step + " timed out");
   }
+  return Unavailable(what + ": " + step + ": " + ec->message());
 }
 
 template <class Stream>
 Result<ClientResponse> Exchange(asio::io_context& ioc, Stream& stream,
                                 const http::request<http::string_body>& req, size_t max_body,
                                 const std::string& what) {
-  beast::error_code ec;
-  bool done = false;
-  http::async_write(stream, req, [&](beast::error_code e, size_t) {
-    ec = e;
-    done = true;
-  });
-  RunUntilDone(ioc, done);
-  if (!done) return Aborted(what + ": client cancelled");
-  if (ec == beast::error::timeout)
-    return Status(StatusCode::kDeadlineExceeded, what + ": timed out");
-  if (ec) return Unavailable(what + ": write: " + ec.message());
+  auto ec = Step(ioc, [&](auto handler) { http::async_write(stream, req, handler); });
+  if (!ec || *ec) return StepFailure(ec, what, "write");
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(max_body);
   parser.header_limit(64 * 1024);
-  done = false;
-  http::async_read(stream, buffer, parser, [&](beast::error_code e, size_t) {
-    ec = e;
-    done = true;
-  });
-  RunUntilDone(ioc, done);
-  if (!done) return Aborted(what + ": client cancelled");
-  if (ec == beast::error::timeout)
-    return Status(StatusCode::kDeadlineExceeded, what + ": timed out");
-  if (ec == http::error::body_limit) {
+  ec = Step(ioc, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
+  if (ec && *ec == http::error::body_limit) {
     return ResourceExhausted(what + ": response larger than " + std::to_string(max_body) +
                              " bytes");
   }
-  if (ec) return Unavailable(what + ": read: " + ec.message());
+  if (!ec || *ec) return StepFailure(ec, what, "read");
   ClientResponse out;
   auto& msg = parser.get();
   out.status = static_cast<int>(msg.result_int());
@@ -177,37 +175,30 @@ Result<ClientResponse> HttpClient::Do(const ClientRequest& request) {
     endpoints.emplace_back(addr, url->port);
   } else {
     tcp::resolver resolver(ioc);
-    bool done = false;
-    resolver.async_resolve(url->host, std::to_string(url->port),
-                           [&](beast::error_code e, tcp::resolver::results_type results) {
-                             ec = e;
-                             for (const auto& r : results) endpoints.push_back(r.endpoint());
-                             done = true;
-                           });
     asio::steady_timer timer(ioc, deadline);
     timer.async_wait([&](beast::error_code e) {
       if (!e) resolver.cancel();
     });
-    RunUntilDone(ioc, done);
+    auto resolved = Step(ioc, [&](auto handler) {
+      resolver.async_resolve(url->host, std::to_string(url->port),
+                             [&, handler](beast::error_code e, tcp::resolver::results_type r) {
+                               for (const auto& entry : r) endpoints.push_back(entry.endpoint());
+                               handler(e);
+                             });
+    });
     timer.cancel();
-    if (!done) return Aborted(what + ": client cancelled");
-    if (ec || endpoints.empty())
-      return Unavailable(what + ": resolve " + url->host + ": " + ec.message());
+    if (!resolved) return StepFailure(resolved, what, "resolve");
+    if (*resolved || endpoints.empty())
+      return Unavailable(what + ": resolve " + url->host + ": " + resolved->message());
   }
 
   auto result = [&]() -> Result<ClientResponse> {
     beast::tcp_stream tcp_stream(ioc);
     tcp_stream.expires_at(deadline);
-    bool done = false;
-    tcp_stream.async_connect(endpoints, [&](beast::error_code e, const tcp::endpoint&) {
-      ec = e;
-      done = true;
-    });
-    RunUntilDone(ioc, done);
-    if (!done) return Aborted(what + ": client cancelled");
-    if (ec == beast::error::timeout)
-      return Status(StatusCode::kDeadlineExceeded, what + ": connect timed out");
-    if (ec) return Unavailable(what + ": connect " + url->HostPort() + ": " + ec.message());
+    auto connected = Step(ioc, [&](auto handler) { tcp_stream.async_connect(endpoints, handler); });
+    if (!connected || *connected) {
+      return StepFailure(connected, what, "connect " + url->HostPort());
+    }
     tcp_stream.socket().set_option(tcp::no_delay(true), ec);
     if (!url->tls()) {
       return Exchange(ioc, tcp_stream, req, impl_->options.max_body_bytes, what);
@@ -217,16 +208,9 @@ Result<ClientResponse> HttpClient::Do(const ClientRequest& request) {
       // An IP literal is not a valid SNI name; verification below still checks it.
     }
     stream.set_verify_callback(ssl::host_name_verification(url->host));
-    done = false;
-    stream.async_handshake(ssl::stream_base::client, [&](beast::error_code e) {
-      ec = e;
-      done = true;
-    });
-    RunUntilDone(ioc, done);
-    if (!done) return Aborted(what + ": client cancelled");
-    if (ec == beast::error::timeout)
-      return Status(StatusCode::kDeadlineExceeded, what + ": TLS handshake timed out");
-    if (ec) return Unavailable(what + ": TLS handshake: " + ec.message());
+    auto shaken =
+        Step(ioc, [&](auto handler) { stream.async_handshake(ssl::stream_base::client, handler); });
+    if (!shaken || *shaken) return StepFailure(shaken, what, "TLS handshake");
     return Exchange(ioc, stream, req, impl_->options.max_body_bytes, what);
   }();
   if (!result.ok()) {

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <optional>
 
+#include "net/await.h"
+
 namespace ballast::nodeagent {
 
 namespace asio = boost::asio;
@@ -33,6 +35,16 @@ class Connection {
                                  : std::nullopt) {}
 
   local::socket& socket() { return socket_; }
+
+  // Starts one operation and runs it to completion (see Run); its error in `ec`.
+  template <class Start>
+  Step Await(Start&& start, beast::error_code* ec) {
+    Step step = Step::kDone;
+    auto result =
+        net::Await(std::forward<Start>(start), [&](const bool& done) { step = Run(done); });
+    *ec = result.value_or(beast::error_code{});
+    return step;
+  }
 
   // Runs the io_context until `done`, the deadline or cancellation (which close the socket so
   // the pending operation completes, then drain it).
@@ -84,12 +96,9 @@ Result<int> Exchange(const std::string& socket_path, const std::string& target,
   };
 
   beast::error_code ec;
-  bool done = false;
-  conn.socket().async_connect(local::endpoint(socket_path), [&](beast::error_code e) {
-    ec = e;
-    done = true;
-  });
-  Step step = conn.Run(done);
+  Step step = conn.Await(
+      [&](auto handler) { conn.socket().async_connect(local::endpoint(socket_path), handler); },
+      &ec);
   if (step != Step::kDone || ec) {
     Status s = failed(step, ec, "connect");
     if (step == Step::kDone)
@@ -109,12 +118,7 @@ Result<int> Exchange(const std::string& socket_path, const std::string& target,
     req.body() = request.body;
   }
   req.prepare_payload();
-  done = false;
-  http::async_write(conn.socket(), req, [&](beast::error_code e, size_t) {
-    ec = e;
-    done = true;
-  });
-  step = conn.Run(done);
+  step = conn.Await([&](auto handler) { http::async_write(conn.socket(), req, handler); }, &ec);
   if (step != Step::kDone || ec) return failed(step, ec, "write");
 
   beast::flat_buffer buffer;
@@ -125,12 +129,8 @@ Result<int> Exchange(const std::string& socket_path, const std::string& target,
   } else {
     parser.body_limit(boost::none);
   }
-  done = false;
-  http::async_read_header(conn.socket(), buffer, parser, [&](beast::error_code e, size_t) {
-    ec = e;
-    done = true;
-  });
-  step = conn.Run(done);
+  step = conn.Await(
+      [&](auto handler) { http::async_read_header(conn.socket(), buffer, parser, handler); }, &ec);
   if (step == Step::kDone && ec == http::error::body_limit) {
     return ResourceExhausted(what + ": response larger than " +
                              std::to_string(max_body.value_or(0)) + " bytes");
@@ -143,12 +143,8 @@ Result<int> Exchange(const std::string& socket_path, const std::string& target,
   while (!parser.is_done()) {
     parser.get().body().data = piece.data();
     parser.get().body().size = piece.size();
-    done = false;
-    http::async_read_some(conn.socket(), buffer, parser, [&](beast::error_code e, size_t) {
-      ec = e;
-      done = true;
-    });
-    step = conn.Run(done);
+    step = conn.Await(
+        [&](auto handler) { http::async_read_some(conn.socket(), buffer, parser, handler); }, &ec);
     if (step != Step::kDone) return failed(step, ec, "read body");
     if (ec == http::error::need_buffer) ec = {};
     if (ec == http::error::body_limit) {
