@@ -138,14 +138,12 @@ int RunAgent(const Args& args) {
     std::fprintf(stderr, "ballast agent: --heartbeat wants a positive number of seconds\n");
     return 2;
   }
-  if (!flags.Get("token-file").empty()) {
-    auto token = net::ReadTokenFile(flags.Get("token-file"));
-    if (!token.ok()) {
-      std::fprintf(stderr, "ballast agent: %s\n", token.status().message().c_str());
-      return 1;
-    }
-    o.token = *token;
+  auto token = SecretFromFlag(flags, "token-file");
+  if (!token.ok()) {
+    std::fprintf(stderr, "ballast agent: %s\n", token.status().message().c_str());
+    return 1;
   }
+  o.token = *token;
 
   std::string lock_error;
   if (!LockDirectory(o.work_dir, "ballast agent", &lock_error)) {

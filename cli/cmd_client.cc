@@ -21,9 +21,7 @@ namespace {
 using Json = net::Json;
 
 void AddClientFlags(FlagSet& flags) {
-  const char* env = std::getenv("BALLAST_SERVER");
-  flags.AddString("server", "", env != nullptr && *env ? env : "http://127.0.0.1:7070",
-                  "reconciler URL (env BALLAST_SERVER)");
+  AddServerFlag(flags);
   flags.AddString("token-file", "", "", "file holding the bearer token (env BALLAST_TOKEN)");
 }
 
@@ -48,17 +46,14 @@ struct Endpoint {
 Endpoint ResolveEndpoint(const FlagSet& flags) {
   Endpoint e;
   e.options.timeout = std::chrono::seconds(30);
-  if (!flags.Get("token-file").empty()) {
-    auto token = net::ReadTokenFile(flags.Get("token-file"));
-    if (!token.ok()) {
-      std::fprintf(stderr, "error: --token-file: %s\n", token.status().message().c_str());
-      e.exit_code = 2;
-      return e;
-    }
-    e.options.bearer_token = *token;
-  } else if (const char* env = std::getenv("BALLAST_TOKEN"); env != nullptr) {
-    e.options.bearer_token = env;
+  auto token = ClientToken(flags);
+  if (!token.ok()) {
+    std::fprintf(stderr, "error: %s\n", token.status().message().c_str());
+    e.exit_code = 2;
+    return e;
   }
+  e.options.bearer_token = *token;
+
   e.base = flags.Get("server");
   while (!e.base.empty() && e.base.back() == '/') e.base.pop_back();
   if (!net::ParseUrl(e.base).ok()) {

@@ -16,9 +16,7 @@ int RunHealthcheck(const Args& args) {
   FlagSet flags("ballast healthcheck [--server URL] [--timeout SECONDS]",
                 "Exit 0 when the reconciler at --server answers GET /healthz with 200, else print "
                 "why and exit 1.");
-  const char* env = std::getenv("BALLAST_SERVER");
-  flags.AddString("server", "", env != nullptr && *env ? env : "http://127.0.0.1:7070",
-                  "reconciler URL (env BALLAST_SERVER)");
+  AddServerFlag(flags);
   flags.AddString("ca-file", "", "", "https: PEM CA bundle (default: the system's)");
   flags.AddString("timeout", "", "5", "seconds to wait for the answer");
   if (auto rc = ParseOrExit(flags, args)) return *rc;

@@ -70,16 +70,13 @@ int ExitCode(const diff::Plan& plan) {
 
 int RunRemotePlan(const FlagSet& flags) {
   net::ClientOptions options;
-  if (flags.IsSet("token-file")) {
-    auto token = net::ReadTokenFile(flags.Get("token-file"));
-    if (!token.ok()) {
-      std::fprintf(stderr, "error: --token-file: %s\n", token.status().message().c_str());
-      return 2;
-    }
-    options.bearer_token = *token;
-  } else if (const char* env = std::getenv("BALLAST_TOKEN"); env != nullptr && *env) {
-    options.bearer_token = env;
+  auto token = ClientToken(flags);
+  if (!token.ok()) {
+    std::fprintf(stderr, "error: %s\n", token.status().message().c_str());
+    return 2;
   }
+  options.bearer_token = *token;
+
   options.max_body_bytes = kMaxStateBytes;
   net::HttpClient client(options);
   std::string url = flags.Get("server");
@@ -147,9 +144,7 @@ int RunPlan(const Args& args) {
                   "comma-separated [Kind:]/json/pointer entries to leave out of the comparison");
   flags.AddBool("diff", "", "also show the unified diff of each changed object (json: \"diff\")");
   flags.AddBool("verbose", "v", "also list unchanged objects");
-  const char* server = std::getenv("BALLAST_SERVER");
-  flags.AddString("server", "", server != nullptr && *server ? server : "http://127.0.0.1:7070",
-                  "without PATH: the reconciler whose plan to show (env BALLAST_SERVER)");
+  AddServerFlag(flags, "without PATH: the reconciler whose plan to show (env BALLAST_SERVER)");
   flags.AddString("token-file", "", "",
                   "without PATH: file holding the API bearer token (env BALLAST_TOKEN)");
   if (auto rc = ParseOrExit(flags, args)) return *rc;

@@ -117,21 +117,14 @@ int RunServe(const Args& args) {
   } else {
     return usage("--sync must be auto or manual");
   }
-  if (!flags.Get("token-file").empty()) {
-    auto token = net::ReadTokenFile(flags.Get("token-file"));
-    if (!token.ok()) {
-      std::fprintf(stderr, "error: --token-file: %s\n", token.status().message().c_str());
-      return 1;
-    }
-    o.token = *token;
-  }
-  if (!flags.Get("webhook-secret-file").empty()) {
-    auto secret = net::ReadTokenFile(flags.Get("webhook-secret-file"));
+  for (auto [flag, into] :
+       {std::pair{"token-file", &o.token}, std::pair{"webhook-secret-file", &o.webhook_secret}}) {
+    auto secret = SecretFromFlag(flags, flag);
     if (!secret.ok()) {
-      std::fprintf(stderr, "error: --webhook-secret-file: %s\n", secret.status().message().c_str());
+      std::fprintf(stderr, "error: %s\n", secret.status().message().c_str());
       return 1;
     }
-    o.webhook_secret = *secret;
+    *into = *secret;
   }
 
   std::string lock_error;

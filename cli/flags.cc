@@ -1,6 +1,9 @@
 #include "cli/flags.h"
 
 #include <cstdio>
+#include <cstdlib>
+
+#include "net/http.h"
 
 namespace ballast::cli {
 
@@ -118,6 +121,26 @@ std::optional<int> ParseOrExit(FlagSet& flags, const std::vector<std::string>& a
     return 0;
   }
   return std::nullopt;
+}
+
+Result<std::string> SecretFromFlag(const FlagSet& flags, const std::string& name) {
+  const std::string& path = flags.Get(name);
+  if (path.empty()) return std::string();
+  auto secret = net::ReadTokenFile(path);
+  if (!secret.ok())
+    return Status(secret.status().code(), "--" + name + ": " + secret.status().message());
+  return secret;
+}
+
+void AddServerFlag(FlagSet& flags, const std::string& help) {
+  const char* env = std::getenv("BALLAST_SERVER");
+  flags.AddString("server", "", env != nullptr && *env ? env : "http://127.0.0.1:7070", help);
+}
+
+Result<std::string> ClientToken(const FlagSet& flags) {
+  if (!flags.Get("token-file").empty()) return SecretFromFlag(flags, "token-file");
+  const char* env = std::getenv("BALLAST_TOKEN");
+  return std::string(env != nullptr ? env : "");
 }
 
 }  // namespace ballast::cli

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "model/status.h"
+
 namespace ballast::cli {
 
 class FlagSet {
@@ -51,5 +53,15 @@ class FlagSet {
 // For subcommands: parses, prints help (exit 0) or the error plus usage (exit 2). Returns
 // std::nullopt when parsing succeeded and the command should run, else the exit code.
 std::optional<int> ParseOrExit(FlagSet& flags, const std::vector<std::string>& args);
+
+// The secret in the file a flag names (--token-file, --webhook-secret-file): its first line,
+// trimmed; "" when the flag is not given. The error names the flag and the file.
+Result<std::string> SecretFromFlag(const FlagSet& flags, const std::string& name);
+
+// Adds --server: the reconciler's URL, by default $BALLAST_SERVER or http://127.0.0.1:7070.
+void AddServerFlag(FlagSet& flags, const std::string& help = "reconciler URL (env BALLAST_SERVER)");
+
+// The bearer token a client command sends: --token-file, else $BALLAST_TOKEN, else none.
+Result<std::string> ClientToken(const FlagSet& flags);
 
 }  // namespace ballast::cli
