@@ -82,6 +82,42 @@ TEST(ValidateCliTest, OneBrokenFieldGivesItsPosition) {
   fs::remove_all(dir);
 }
 
+TEST(ValidateCliTest, MalformedNodeAffinityGivesItsPosition) {
+  fs::path dir = fs::temp_directory_path() / ("ballast-affinity-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::path f = dir / "web.yaml";
+  std::ofstream(f) << R"(apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      affinity:
+        nodeAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            nodeSelectorTerms:
+            - matchExpressions:
+              - {key: cores, operator: Gt, values: ["8", "16"]}
+      containers:
+      - {name: web, image: "nginx:1.25"}
+)";
+  RunResult r = Ballast("validate " + dir.string());
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  std::string want = f.string() +
+                     ":17:52: error: Required value: must be specified single value when "
+                     "`operator` is 'Lt' or 'Gt' (spec.template.spec.affinity.nodeAffinity."
+                     "requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]."
+                     "matchExpressions[0].values)";
+  EXPECT_NE(r.out.find(want), std::string::npos) << "want " << want << "\n" << r.out;
+  fs::remove_all(dir);
+}
+
 TEST(ValidateCliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(Ballast("validate").exit_code, 2);
   EXPECT_EQ(Ballast("validate --bogus x").exit_code, 2);
