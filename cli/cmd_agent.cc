@@ -50,9 +50,7 @@ bool ParseTaints(const std::string& text, std::vector<model::Taint>* out) {
   return true;
 }
 
-}  // namespace
-
-int RunAgent(const Args& args) {
+FlagSet AgentFlags() {
   FlagSet flags("ballast agent --server URL --name NAME [flags]",
                 "Run the node agent: register with the reconciler, run this node's pods as "
                 "processes or containers, proxy the Services, report status. Pods keep running "
@@ -85,8 +83,11 @@ int RunAgent(const Args& args) {
   flags.AddString("image-pull-policy", "", "",
                   "Never, IfNotPresent or Always for every container (default: each "
                   "container's imagePullPolicy)");
-  if (auto rc = ParseOrExit(flags, args)) return *rc;
+  return flags;
+}
 
+// The agent's options from its flags; InvalidArgument names the flag.
+Result<nodeagent::AgentOptions> AgentOptionsFromFlags(const FlagSet& flags) {
   nodeagent::AgentOptions o;
   o.server_url = flags.Get("server");
   o.name = flags.Get("name");
@@ -103,39 +104,45 @@ int RunAgent(const Args& args) {
   o.docker_socket = flags.Get("docker-socket");
   o.image_pull_policy = flags.Get("image-pull-policy");
   if (o.runtime != "process" && o.runtime != "docker" && o.runtime != "auto") {
-    std::fprintf(stderr, "ballast agent: --runtime wants process, docker or auto\n");
-    return 2;
+    return InvalidArgument("--runtime wants process, docker or auto");
   }
   if (!o.image_pull_policy.empty() && o.image_pull_policy != "Never" &&
       o.image_pull_policy != "IfNotPresent" && o.image_pull_policy != "Always") {
-    std::fprintf(stderr,
-                 "ballast agent: --image-pull-policy wants Never, IfNotPresent or Always\n");
-    return 2;
+    return InvalidArgument("--image-pull-policy wants Never, IfNotPresent or Always");
   }
-  if (o.name.empty()) {
-    std::fprintf(stderr, "ballast agent: --name is required\n\n%s", flags.Help().c_str());
-    return 2;
-  }
+  if (o.name.empty()) return InvalidArgument("--name is required");
   if (o.work_dir.empty()) o.work_dir = "/tmp/ballast-agent-" + o.name;
-  if (!ConfigureLogging(flags.Get("log-format"), flags.Get("log-level"))) {
-    std::fprintf(stderr,
-                 "ballast agent: --log-format must be text or json, --log-level "
-                 "debug|info|warn|error\n");
-    return 2;
-  }
   o.log = [](std::string_view event, const std::vector<std::pair<std::string, std::string>>& f) {
     LogEvent(LogLevel::kInfo, event, f);
   };
   if (!ParseLabels(flags.Get("labels"), &o.labels)) {
-    std::fprintf(stderr, "ballast agent: --labels wants k=v,k2=v2\n");
-    return 2;
+    return InvalidArgument("--labels wants k=v,k2=v2");
   }
   if (!ParseTaints(flags.Get("taints"), &o.taints)) {
-    std::fprintf(stderr, "ballast agent: --taints wants key=value:Effect,...\n");
-    return 2;
+    return InvalidArgument("--taints wants key=value:Effect,...");
   }
   if (o.heartbeat_seconds <= 0) {
-    std::fprintf(stderr, "ballast agent: --heartbeat wants a positive number of seconds\n");
+    return InvalidArgument("--heartbeat wants a positive number of seconds");
+  }
+  return o;
+}
+
+}  // namespace
+
+int RunAgent(const Args& args) {
+  FlagSet flags = AgentFlags();
+  if (auto rc = ParseOrExit(flags, args)) return *rc;
+  auto options = AgentOptionsFromFlags(flags);
+  if (!options.ok()) {
+    std::fprintf(stderr, "ballast agent: %s (see ballast agent --help)\n",
+                 options.status().message().c_str());
+    return 2;
+  }
+  nodeagent::AgentOptions o = std::move(*options);
+  if (!ConfigureLogging(flags.Get("log-format"), flags.Get("log-level"))) {
+    std::fprintf(stderr,
+                 "ballast agent: --log-format must be text or json, --log-level "
+                 "debug|info|warn|error\n");
     return 2;
   }
   auto token = SecretFromFlag(flags, "token-file");

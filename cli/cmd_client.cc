@@ -342,6 +342,110 @@ int RunUnpin(const Args& args) {
   return 0;
 }
 
+namespace {
+
+// kubectl's columns for each kind `ballast get` lists (-o wide adds the last ones).
+void PrintDeployments(const Json& items, bool wide) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& d : items) {
+    std::vector<std::string> r = {Str(d["namespace"]),
+                                  Str(d["name"]),
+                                  d["readyReplicas"].dump() + "/" + d["replicas"].dump(),
+                                  d["updatedReplicas"].dump(),
+                                  d["availableReplicas"].dump(),
+                                  Str(d["sync"]),
+                                  Str(d["health"])};
+    if (wide) r.push_back(Str(d["revision"]));
+    rows.push_back(r);
+  }
+  std::vector<std::string> h = {"NAMESPACE", "NAME", "READY", "UP-TO-DATE",
+                                "AVAILABLE", "SYNC", "HEALTH"};
+  if (wide) h.push_back("REVISION");
+  PrintTable(h, rows);
+}
+
+void PrintServices(const Json& items, bool wide) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& s : items) {
+    std::string ports;
+    for (const auto& p : s["ports"]) {
+      if (!ports.empty()) ports += ",";
+      // kubectl's PORT(S): "80:30080/TCP" when the port has a nodePort.
+      const int64_t node_port = p.value("nodePort", int64_t{0});
+      ports += p["port"].dump() + (node_port > 0 ? ":" + std::to_string(node_port) : "") + "/" +
+               Str(p["protocol"]);
+    }
+    // The API lists the endpoints of each port in turn: count and show each address once.
+    std::vector<std::string> endpoints;
+    for (const auto& x : s["endpoints"]) {
+      if (std::find(endpoints.begin(), endpoints.end(), Str(x)) == endpoints.end()) {
+        endpoints.push_back(Str(x));
+      }
+    }
+    std::vector<std::string> r = {Str(s["namespace"]),
+                                  Str(s["name"]),
+                                  Str(s["type"]),
+                                  s.contains("clusterIP") ? Str(s["clusterIP"]) : "<none>",
+                                  ports,
+                                  std::to_string(endpoints.size())};
+    if (wide) {
+      std::string e;
+      for (const auto& x : endpoints) e += (e.empty() ? "" : ",") + x;
+      r.push_back(e);
+    }
+    rows.push_back(r);
+  }
+  std::vector<std::string> h = {"NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "PORTS", "ENDPOINTS"};
+  if (wide) h.push_back("ADDRESSES");
+  PrintTable(h, rows);
+}
+
+void PrintPods(const Json& items, bool wide) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : items) {
+    std::vector<std::string> r = {Str(p["namespace"]), Str(p["name"]),       PodReadyText(p),
+                                  PodStatusText(p),    p["restarts"].dump(), Str(p["node"])};
+    if (wide) {
+      r.push_back(Str(p["address"]));
+      r.push_back(Str(p["revision"]));
+    }
+    rows.push_back(r);
+  }
+  std::vector<std::string> h = {"NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "NODE"};
+  if (wide) {
+    h.push_back("ADDRESS");
+    h.push_back("REVISION");
+  }
+  PrintTable(h, rows);
+}
+
+void PrintNodes(const Json& items, bool wide) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& n : items) {
+    std::vector<std::string> r = {Str(n["name"]), n["ready"].get<bool>() ? "Ready" : "NotReady",
+                                  Str(n["address"]), n["pods"].dump()};
+    if (wide) {
+      std::string runtimes;
+      if (n.contains("runtimes") && n["runtimes"].is_array()) {
+        for (const auto& rt : n["runtimes"]) runtimes += (runtimes.empty() ? "" : ",") + Str(rt);
+      }
+      r.push_back(runtimes);
+      r.push_back(Str(n["agentVersion"]));
+      r.push_back(Str(n["lastHeartbeat"]));
+    }
+    rows.push_back(r);
+  }
+  std::vector<std::string> h = {"NAME", "STATUS", "ADDRESS", "PODS"};
+  if (wide) {
+    h.push_back("RUNTIMES");
+    h.push_back("AGENT");
+    h.push_back("LAST-HEARTBEAT");
+  }
+  PrintTable(h, rows);
+}
+
+}  // namespace
+
 int RunGet(const Args& args) {
   FlagSet flags("ballast get deployments|services|pods|nodes [-o wide|json] [flags]",
                 "List objects the reconciler runs, as kubectl lists them.");
@@ -351,113 +455,26 @@ int RunGet(const Args& args) {
   if (flags.positional().size() != 1 || !OutputFlag(flags, true)) {
     return Usage(flags, "usage: ballast get deployments|services|pods|nodes [-o wide|json]");
   }
-  std::string what = flags.positional()[0];
-  if (what == "deployment" || what == "deploy") what = "deployments";
-  if (what == "service" || what == "svc") what = "services";
-  if (what == "pod" || what == "po") what = "pods";
-  if (what == "node" || what == "no") what = "nodes";
-  if (what != "deployments" && what != "services" && what != "pods" && what != "nodes") {
-    return Usage(flags, "unknown kind \"" + what + "\"");
-  }
-  auto call = Api(flags, "GET", "/api/v1/" + what);
-  if (call.exit_code != 0) return call.exit_code;
-  const std::string& out = flags.Get("output");
-  if (out == "json") {
-    std::printf("%s\n", call.json.dump(2).c_str());
+  // Each kind with kubectl's names for it.
+  static const std::vector<std::pair<std::vector<std::string>, void (*)(const Json&, bool)>>
+      kKinds = {{{"deployments", "deployment", "deploy"}, &PrintDeployments},
+                {{"services", "service", "svc"}, &PrintServices},
+                {{"pods", "pod", "po"}, &PrintPods},
+                {{"nodes", "node", "no"}, &PrintNodes}};
+  const std::string& asked = flags.positional()[0];
+  for (const auto& [names, print] : kKinds) {
+    if (std::find(names.begin(), names.end(), asked) == names.end()) continue;
+    auto call = Api(flags, "GET", "/api/v1/" + names[0]);
+    if (call.exit_code != 0) return call.exit_code;
+    const std::string& out = flags.Get("output");
+    if (out == "json") {
+      std::printf("%s\n", call.json.dump(2).c_str());
+    } else {
+      print(call.json["items"], out == "wide");
+    }
     return 0;
   }
-  const bool wide = out == "wide";
-  std::vector<std::vector<std::string>> rows;
-  const Json& items = call.json["items"];
-  if (what == "deployments") {
-    for (const auto& d : items) {
-      std::vector<std::string> r = {Str(d["namespace"]),
-                                    Str(d["name"]),
-                                    d["readyReplicas"].dump() + "/" + d["replicas"].dump(),
-                                    d["updatedReplicas"].dump(),
-                                    d["availableReplicas"].dump(),
-                                    Str(d["sync"]),
-                                    Str(d["health"])};
-      if (wide) r.push_back(Str(d["revision"]));
-      rows.push_back(r);
-    }
-    std::vector<std::string> h = {"NAMESPACE", "NAME", "READY", "UP-TO-DATE",
-                                  "AVAILABLE", "SYNC", "HEALTH"};
-    if (wide) h.push_back("REVISION");
-    PrintTable(h, rows);
-  } else if (what == "services") {
-    for (const auto& s : items) {
-      std::string ports;
-      for (const auto& p : s["ports"]) {
-        if (!ports.empty()) ports += ",";
-        // kubectl's PORT(S): "80:30080/TCP" when the port has a nodePort.
-        const int64_t node_port = p.value("nodePort", int64_t{0});
-        ports += p["port"].dump() + (node_port > 0 ? ":" + std::to_string(node_port) : "") + "/" +
-                 Str(p["protocol"]);
-      }
-      // The API lists the endpoints of each port in turn: count and show each address once.
-      std::vector<std::string> endpoints;
-      for (const auto& x : s["endpoints"]) {
-        if (std::find(endpoints.begin(), endpoints.end(), Str(x)) == endpoints.end()) {
-          endpoints.push_back(Str(x));
-        }
-      }
-      std::vector<std::string> r = {Str(s["namespace"]),
-                                    Str(s["name"]),
-                                    Str(s["type"]),
-                                    s.contains("clusterIP") ? Str(s["clusterIP"]) : "<none>",
-                                    ports,
-                                    std::to_string(endpoints.size())};
-      if (wide) {
-        std::string e;
-        for (const auto& x : endpoints) e += (e.empty() ? "" : ",") + x;
-        r.push_back(e);
-      }
-      rows.push_back(r);
-    }
-    std::vector<std::string> h = {"NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "PORTS", "ENDPOINTS"};
-    if (wide) h.push_back("ADDRESSES");
-    PrintTable(h, rows);
-  } else if (what == "pods") {
-    for (const auto& p : items) {
-      std::vector<std::string> r = {Str(p["namespace"]), Str(p["name"]),       PodReadyText(p),
-                                    PodStatusText(p),    p["restarts"].dump(), Str(p["node"])};
-      if (wide) {
-        r.push_back(Str(p["address"]));
-        r.push_back(Str(p["revision"]));
-      }
-      rows.push_back(r);
-    }
-    std::vector<std::string> h = {"NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "NODE"};
-    if (wide) {
-      h.push_back("ADDRESS");
-      h.push_back("REVISION");
-    }
-    PrintTable(h, rows);
-  } else {
-    for (const auto& n : items) {
-      std::vector<std::string> r = {Str(n["name"]), n["ready"].get<bool>() ? "Ready" : "NotReady",
-                                    Str(n["address"]), n["pods"].dump()};
-      if (wide) {
-        std::string runtimes;
-        if (n.contains("runtimes") && n["runtimes"].is_array()) {
-          for (const auto& rt : n["runtimes"]) runtimes += (runtimes.empty() ? "" : ",") + Str(rt);
-        }
-        r.push_back(runtimes);
-        r.push_back(Str(n["agentVersion"]));
-        r.push_back(Str(n["lastHeartbeat"]));
-      }
-      rows.push_back(r);
-    }
-    std::vector<std::string> h = {"NAME", "STATUS", "ADDRESS", "PODS"};
-    if (wide) {
-      h.push_back("RUNTIMES");
-      h.push_back("AGENT");
-      h.push_back("LAST-HEARTBEAT");
-    }
-    PrintTable(h, rows);
-  }
-  return 0;
+  return Usage(flags, "unknown kind \"" + asked + "\"");
 }
 
 int RunLogs(const Args& args) {

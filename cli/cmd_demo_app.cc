@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,6 +26,58 @@ namespace {
 std::string Env(const char* name, const std::string& fallback = "") {
   const char* v = std::getenv(name);
   return v && *v ? v : fallback;
+}
+
+// What the demo app answers (see the command's help).
+struct DemoApp {
+  std::string message, pod, revision;
+  int ready_after = 0;
+  std::shared_ptr<std::atomic<bool>> failing;
+  std::chrono::steady_clock::time_point start;
+};
+
+net::Router DemoRoutes(const DemoApp& app) {
+  net::Router router;
+  const std::string message = app.message, pod = app.pod, revision = app.revision;
+  const int ready_after = app.ready_after;
+  const auto failing = app.failing;
+  const auto start = app.start;
+  router.HandleSync("GET", "/", [=](const net::Request&) {
+    return net::TextResponse(200, message + " pod=" + pod + " revision=" + revision + "\n");
+  });
+  router.HandleSync("GET", "/healthz", [=](const net::Request&) {
+    bool warming = std::chrono::steady_clock::now() - start < std::chrono::seconds(ready_after);
+    if (failing->load() || warming) return net::TextResponse(503, "failing\n");
+    return net::TextResponse(200, "ok\n");
+  });
+  // Only the Service environment (<SVC>_SERVICE_HOST, ..._PORT): enough to see where a pod
+  // was told its Services are, without exposing anything else a pod may hold in its env.
+  router.HandleSync("GET", "/env/*", [](const net::Request& r) {
+    const std::string name = r.path.substr(std::strlen("/env/"));
+    if (name.find("_SERVICE_") == std::string::npos) {
+      return net::TextResponse(403, "only Service variables (NAME_SERVICE_...)\n");
+    }
+    const char* value = std::getenv(name.c_str());
+    if (value == nullptr) return net::TextResponse(404, name + " is not set\n");
+    return net::TextResponse(200, std::string(value) + "\n");
+  });
+  const std::string pid = std::to_string(getpid());
+  router.HandleSync("GET", "/pid",
+                    [=](const net::Request&) { return net::TextResponse(200, pid + "\n"); });
+  router.HandleSync("POST", "/admin/fail", [=](const net::Request&) {
+    failing->store(true);
+    return net::TextResponse(200, "failing\n");
+  });
+  router.HandleSync("POST", "/admin/recover", [=](const net::Request&) {
+    failing->store(false);
+    return net::TextResponse(200, "ok\n");
+  });
+  router.HandleSync("POST", "/admin/crash", [](const net::Request&) -> net::Response {
+    std::fprintf(stderr, "demo-app: crashing on request\n");
+    std::_Exit(1);
+  });
+
+  return router;
 }
 
 }  // namespace
@@ -69,47 +123,14 @@ int RunDemoApp(const Args& args) {
 
   sigset_t stop_signals = BlockStopSignals();
 
-  auto failing = std::make_shared<std::atomic<bool>>(flags.GetBool("fail-readiness"));
-  auto start = std::chrono::steady_clock::now();
-  std::string message = flags.Get("message");
-  std::string pod = Env("BALLAST_POD_NAME", Env("HOSTNAME", "local"));
-  std::string revision = Env("BALLAST_REVISION", "none");
-
-  net::Router router;
-  router.HandleSync("GET", "/", [=](const net::Request&) {
-    return net::TextResponse(200, message + " pod=" + pod + " revision=" + revision + "\n");
-  });
-  router.HandleSync("GET", "/healthz", [=](const net::Request&) {
-    bool warming = std::chrono::steady_clock::now() - start < std::chrono::seconds(ready_after);
-    if (failing->load() || warming) return net::TextResponse(503, "failing\n");
-    return net::TextResponse(200, "ok\n");
-  });
-  // Only the Service environment (<SVC>_SERVICE_HOST, ..._PORT): enough to see where a pod
-  // was told its Services are, without exposing anything else a pod may hold in its env.
-  router.HandleSync("GET", "/env/*", [](const net::Request& r) {
-    const std::string name = r.path.substr(std::strlen("/env/"));
-    if (name.find("_SERVICE_") == std::string::npos) {
-      return net::TextResponse(403, "only Service variables (NAME_SERVICE_...)\n");
-    }
-    const char* value = std::getenv(name.c_str());
-    if (value == nullptr) return net::TextResponse(404, name + " is not set\n");
-    return net::TextResponse(200, std::string(value) + "\n");
-  });
-  const std::string pid = std::to_string(getpid());
-  router.HandleSync("GET", "/pid",
-                    [=](const net::Request&) { return net::TextResponse(200, pid + "\n"); });
-  router.HandleSync("POST", "/admin/fail", [=](const net::Request&) {
-    failing->store(true);
-    return net::TextResponse(200, "failing\n");
-  });
-  router.HandleSync("POST", "/admin/recover", [=](const net::Request&) {
-    failing->store(false);
-    return net::TextResponse(200, "ok\n");
-  });
-  router.HandleSync("POST", "/admin/crash", [](const net::Request&) -> net::Response {
-    std::fprintf(stderr, "demo-app: crashing on request\n");
-    std::_Exit(1);
-  });
+  DemoApp app;
+  app.message = flags.Get("message");
+  app.pod = Env("BALLAST_POD_NAME", Env("HOSTNAME", "local"));
+  app.revision = Env("BALLAST_REVISION", "none");
+  app.ready_after = ready_after;
+  app.failing = std::make_shared<std::atomic<bool>>(flags.GetBool("fail-readiness"));
+  app.start = std::chrono::steady_clock::now();
+  net::Router router = DemoRoutes(app);
 
   net::ServerOptions options;
   options.address = host;
@@ -119,8 +140,8 @@ int RunDemoApp(const Args& args) {
     std::fprintf(stderr, "demo-app: %s\n", s.ToString().c_str());
     return 1;
   }
-  std::printf("demo-app: serving %s (pod %s, revision %s)\n", server.url().c_str(), pod.c_str(),
-              revision.c_str());
+  std::printf("demo-app: serving %s (pod %s, revision %s)\n", server.url().c_str(), app.pod.c_str(),
+              app.revision.c_str());
   std::fflush(stdout);
 
   if (crash_after > 0) {

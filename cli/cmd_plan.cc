@@ -125,47 +125,9 @@ int RunRemotePlan(const FlagSet& flags) {
   return ExitCode(*plan);
 }
 
-}  // namespace
-
-int RunPlan(const Args& args) {
-  FlagSet flags(
-      "ballast plan [flags] PATH | ballast plan [--server URL]",
-      "Show what applying the manifests under PATH (a file or a directory, read recursively)\n"
-      "would change: creates, updates (in place or rolling), deletes, refused changes, and,\n"
-      "given live nodes and pods in the state, the drift of what runs. Offline.\n"
-      "STATE.json is {\"objects\": [manifests as JSON], \"nodes\": [...], \"pods\": [...]},\n"
-      "every key optional (see diff/README.md).\n"
-      "Without PATH, show the plan of a running reconciler (--server).\n"
-      "Exit 0 when there is nothing to change, 1 when there is, 2 on an error (including a\n"
-      "change the API server would refuse, such as a Deployment selector change).");
-  flags.AddString("against", "", "", "recorded state to plan against (STATE.json)");
-  flags.AddString("output", "o", "text", "output format: text or json");
-  flags.AddString("ignore-differences", "", "",
-                  "comma-separated [Kind:]/json/pointer entries to leave out of the comparison");
-  flags.AddBool("diff", "", "also show the unified diff of each changed object (json: \"diff\")");
-  flags.AddBool("verbose", "v", "also list unchanged objects");
-  AddServerFlag(flags, "without PATH: the reconciler whose plan to show (env BALLAST_SERVER)");
-  flags.AddString("token-file", "", "",
-                  "without PATH: file holding the API bearer token (env BALLAST_TOKEN)");
-  if (auto rc = ParseOrExit(flags, args)) return *rc;
+// `ballast plan PATH`: the manifests under PATH against --against (or nothing).
+int RunLocalPlan(const FlagSet& flags) {
   const std::string output = flags.Get("output");
-  const char* usage_error = nullptr;
-  if (output != "text" && output != "json") {
-    usage_error = "error: --output must be text or json";
-  } else if (flags.positional().size() > 1) {
-    usage_error = "error: at most one PATH";
-  } else if (flags.positional().empty() &&
-             (flags.IsSet("against") || flags.IsSet("ignore-differences"))) {
-    usage_error = "error: --against and --ignore-differences need a PATH";
-  } else if (!flags.positional().empty() && (flags.IsSet("server") || flags.IsSet("token-file"))) {
-    usage_error = "error: --server and --token-file show a server's plan: give no PATH";
-  }
-  if (usage_error != nullptr) {
-    std::fprintf(stderr, "%s\n\n%s", usage_error, flags.Help().c_str());
-    return 2;
-  }
-  if (flags.positional().empty()) return RunRemotePlan(flags);
-
   diff::PlanOptions options;
   if (flags.IsSet("ignore-differences")) {
     auto rules = diff::ParseIgnoreRules(flags.Get("ignore-differences"));
@@ -213,6 +175,50 @@ int RunPlan(const Args& args) {
     }
   }
   return ExitCode(plan);
+}
+
+}  // namespace
+
+int RunPlan(const Args& args) {
+  FlagSet flags(
+      "ballast plan [flags] PATH | ballast plan [--server URL]",
+      "Show what applying the manifests under PATH (a file or a directory, read recursively)\n"
+      "would change: creates, updates (in place or rolling), deletes, refused changes, and,\n"
+      "given live nodes and pods in the state, the drift of what runs. Offline.\n"
+      "STATE.json is {\"objects\": [manifests as JSON], \"nodes\": [...], \"pods\": [...]},\n"
+      "every key optional (see diff/README.md).\n"
+      "Without PATH, show the plan of a running reconciler (--server).\n"
+      "Exit 0 when there is nothing to change, 1 when there is, 2 on an error (including a\n"
+      "change the API server would refuse, such as a Deployment selector change).");
+  flags.AddString("against", "", "", "recorded state to plan against (STATE.json)");
+  flags.AddString("output", "o", "text", "output format: text or json");
+  flags.AddString("ignore-differences", "", "",
+                  "comma-separated [Kind:]/json/pointer entries to leave out of the comparison");
+  flags.AddBool("diff", "", "also show the unified diff of each changed object (json: \"diff\")");
+  flags.AddBool("verbose", "v", "also list unchanged objects");
+  AddServerFlag(flags, "without PATH: the reconciler whose plan to show (env BALLAST_SERVER)");
+  flags.AddString("token-file", "", "",
+                  "without PATH: file holding the API bearer token (env BALLAST_TOKEN)");
+  if (auto rc = ParseOrExit(flags, args)) return *rc;
+  const std::string output = flags.Get("output");
+  const char* usage_error = nullptr;
+  if (output != "text" && output != "json") {
+    usage_error = "error: --output must be text or json";
+  } else if (flags.positional().size() > 1) {
+    usage_error = "error: at most one PATH";
+  } else if (flags.positional().empty() &&
+             (flags.IsSet("against") || flags.IsSet("ignore-differences"))) {
+    usage_error = "error: --against and --ignore-differences need a PATH";
+  } else if (!flags.positional().empty() && (flags.IsSet("server") || flags.IsSet("token-file"))) {
+    usage_error = "error: --server and --token-file show a server's plan: give no PATH";
+  }
+  if (usage_error != nullptr) {
+    std::fprintf(stderr, "%s\n\n%s", usage_error, flags.Help().c_str());
+    return 2;
+  }
+  if (flags.positional().empty()) return RunRemotePlan(flags);
+
+  return RunLocalPlan(flags);
 }
 
 }  // namespace ballast::cli

@@ -43,9 +43,7 @@ bool ParseListen(const std::string& text, std::string* host, uint16_t* port) {
   return true;
 }
 
-}  // namespace
-
-int RunServe(const Args& args) {
+FlagSet ServeFlags() {
   FlagSet flags(
       "ballast serve --repo URL|PATH [flags]",
       "Run the reconciler: poll the manifest repository, plan, roll out through the agents,\n"
@@ -70,18 +68,11 @@ int RunServe(const Args& args) {
                   "seconds a node may stay NotReady before its pods are replaced elsewhere");
   flags.AddString("adopt-wait", "", "5",
                   "seconds after a restart during which no pod is started (agents report first)");
-  if (auto rc = ParseOrExit(flags, args)) return *rc;
+  return flags;
+}
 
-  auto usage = [&](const std::string& message) {
-    std::fprintf(stderr, "error: %s\n\n%s", message.c_str(), flags.Help().c_str());
-    return 2;
-  };
-  if (!flags.positional().empty()) return usage("unexpected argument " + flags.positional()[0]);
-  if (flags.Get("repo").empty()) return usage("--repo is required");
-  if (!ConfigureLogging(flags.Get("log-format"), flags.Get("log-level"))) {
-    return usage("--log-format must be text or json, --log-level debug|info|warn|error");
-  }
-
+// The reconciler's options from its flags (secrets aside); InvalidArgument names the flag.
+Result<reconciler::ServiceOptions> ServeOptionsFromFlags(const FlagSet& flags) {
   reconciler::ServiceOptions o;
   o.version = BuildInfoJson(ThisBuild());
   o.source.remote.url = flags.Get("repo");
@@ -89,21 +80,23 @@ int RunServe(const Args& args) {
   o.source.path = flags.Get("path");
   o.state_dir = flags.Get("state-dir");
   if (!ParseListen(flags.Get("listen"), &o.http.address, &o.http.port)) {
-    return usage("--listen must be HOST:PORT");
+    return InvalidArgument("--listen must be HOST:PORT");
   }
   o.http.threads = 2;
   o.http.tls_cert_file = flags.Get("tls-cert");
   o.http.tls_key_file = flags.Get("tls-key");
   if (o.http.tls_cert_file.empty() != o.http.tls_key_file.empty()) {
-    return usage("--tls-cert and --tls-key go together");
+    return InvalidArgument("--tls-cert and --tls-key go together");
   }
   int poll = 0, heartbeat = 0, grace = 0, toleration = 0, adopt = 0;
-  if (!ParseInt(flags.Get("poll"), 1, 86400, &poll)) return usage("--poll must be 1..86400");
+  if (!ParseInt(flags.Get("poll"), 1, 86400, &poll))
+    return InvalidArgument("--poll must be 1..86400");
   if (!ParseInt(flags.Get("heartbeat"), 1, 3600, &heartbeat) ||
       !ParseInt(flags.Get("node-grace"), 1, 86400, &grace) ||
       !ParseInt(flags.Get("node-toleration"), 0, 86400, &toleration) ||
       !ParseInt(flags.Get("adopt-wait"), 0, 3600, &adopt)) {
-    return usage("--heartbeat, --node-grace, --node-toleration, --adopt-wait take seconds");
+    return InvalidArgument(
+        "--heartbeat, --node-grace, --node-toleration, --adopt-wait take seconds");
   }
   o.poll_seconds = poll;
   o.controller.heartbeat_seconds = heartbeat;
@@ -115,8 +108,29 @@ int RunServe(const Args& args) {
   } else if (flags.Get("sync") == "manual") {
     o.controller.sync = reconciler::SyncPolicy::kManual;
   } else {
-    return usage("--sync must be auto or manual");
+    return InvalidArgument("--sync must be auto or manual");
   }
+  return o;
+}
+
+}  // namespace
+
+int RunServe(const Args& args) {
+  FlagSet flags = ServeFlags();
+  if (auto rc = ParseOrExit(flags, args)) return *rc;
+
+  auto usage = [&](const std::string& message) {
+    std::fprintf(stderr, "error: %s\n\n%s", message.c_str(), flags.Help().c_str());
+    return 2;
+  };
+  if (!flags.positional().empty()) return usage("unexpected argument " + flags.positional()[0]);
+  if (flags.Get("repo").empty()) return usage("--repo is required");
+  if (!ConfigureLogging(flags.Get("log-format"), flags.Get("log-level"))) {
+    return usage("--log-format must be text or json, --log-level debug|info|warn|error");
+  }
+  auto options = ServeOptionsFromFlags(flags);
+  if (!options.ok()) return usage(options.status().message());
+  reconciler::ServiceOptions o = std::move(*options);
   for (auto [flag, into] :
        {std::pair{"token-file", &o.token}, std::pair{"webhook-secret-file", &o.webhook_secret}}) {
     auto secret = SecretFromFlag(flags, flag);

@@ -22,6 +22,84 @@ model::Json DiagnosticJson(const model::Diagnostic& d) {
           {"field", d.field},         {"severity", d.is_error() ? "error" : "warning"}};
 }
 
+// What the manifests hold, by what ballast does with them.
+struct Census {
+  size_t deployments = 0, services = 0, unsupported = 0, errors = 0, warnings = 0;
+  std::set<std::string> unsupported_kinds;
+};
+
+Census Count(const model::ManifestSet& set) {
+  Census c;
+  for (const auto& m : set.manifests) {
+    if (m.deployment()) {
+      ++c.deployments;
+    } else if (m.service()) {
+      ++c.services;
+    } else {
+      ++c.unsupported;
+      c.unsupported_kinds.insert(m.key().kind);
+    }
+  }
+  c.errors = model::CountErrors(set.diagnostics);
+  c.warnings = set.diagnostics.size() - c.errors;
+  return c;
+}
+
+void PrintJson(const model::ManifestSet& set, const Census& c, bool verbose) {
+  model::Json out = {{"ok", c.errors == 0},
+                     {"deployments", c.deployments},
+                     {"services", c.services},
+                     {"unsupported", c.unsupported},
+                     {"errors", model::Json::array()},
+                     {"warnings", model::Json::array()},
+                     {"objects", model::Json::array()}};
+  for (const auto& d : set.diagnostics) {
+    out[d.is_error() ? "errors" : "warnings"].push_back(DiagnosticJson(d));
+  }
+  for (const auto& m : set.manifests) {
+    auto key = m.key();
+    model::Json o = {{"kind", key.kind},
+                     {"namespace", key.namespace_},
+                     {"name", key.name},
+                     {"file", m.source.file},
+                     {"line", m.source.line},
+                     {"column", m.source.column},
+                     {"supported", m.is_supported()}};
+    if (verbose) o["ignoredFields"] = m.ignored_fields;
+    out["objects"].push_back(std::move(o));
+  }
+  std::printf("%s\n", out.dump(2).c_str());
+}
+
+void PrintText(const model::ManifestSet& set, const Census& c, bool verbose) {
+  for (const auto& d : set.diagnostics) std::printf("%s\n", d.ToString().c_str());
+  for (const auto& m : set.manifests) {
+    const auto key = m.key();
+    std::string where =
+        m.source.file + ":" + std::to_string(m.source.line) + ":" + std::to_string(m.source.column);
+    if (!m.is_supported()) {
+      std::printf("%s: unsupported: %s (%s) is kept but not run by ballast\n", where.c_str(),
+                  key.ToString().c_str(), m.api_version.c_str());
+    } else if (verbose) {
+      std::printf("%s: %s\n", where.c_str(), key.ToString().c_str());
+      for (const auto& f : m.ignored_fields) {
+        std::printf("%s:   ignored: %s (kept, not used by ballast)\n", where.c_str(), f.c_str());
+      }
+    }
+  }
+  std::string summary = Plural(c.deployments, "deployment", "deployments") + ", " +
+                        Plural(c.services, "service", "services") + ", " +
+                        std::to_string(c.unsupported) + " unsupported";
+  if (!c.unsupported_kinds.empty()) {
+    std::string kinds;
+    for (const auto& k : c.unsupported_kinds) kinds += (kinds.empty() ? "" : ", ") + k;
+    summary += " (" + kinds + ")";
+  }
+  summary += ", " + Plural(c.errors, "error", "errors");
+  if (c.warnings > 0) summary += ", " + Plural(c.warnings, "warning", "warnings");
+  std::printf("%s: %s\n", c.errors == 0 ? "ok" : "invalid", summary.c_str());
+}
+
 }  // namespace
 
 int RunValidate(const Args& args) {
@@ -55,75 +133,13 @@ int RunValidate(const Args& args) {
     set = model::ParseManifests(files);
   }
 
-  size_t deployments = 0, services = 0, unsupported = 0;
-  std::set<std::string> unsupported_kinds;
-  for (const auto& m : set.manifests) {
-    if (m.deployment())
-      ++deployments;
-    else if (m.service())
-      ++services;
-    else {
-      ++unsupported;
-      unsupported_kinds.insert(m.key().kind);
-    }
-  }
-  const size_t errors = model::CountErrors(set.diagnostics);
-  const size_t warnings = set.diagnostics.size() - errors;
-
+  const Census census = Count(set);
   if (output == "json") {
-    model::Json out = {{"ok", errors == 0},
-                       {"deployments", deployments},
-                       {"services", services},
-                       {"unsupported", unsupported},
-                       {"errors", model::Json::array()},
-                       {"warnings", model::Json::array()},
-                       {"objects", model::Json::array()}};
-    for (const auto& d : set.diagnostics) {
-      out[d.is_error() ? "errors" : "warnings"].push_back(DiagnosticJson(d));
-    }
-    for (const auto& m : set.manifests) {
-      auto key = m.key();
-      model::Json o = {{"kind", key.kind},
-                       {"namespace", key.namespace_},
-                       {"name", key.name},
-                       {"file", m.source.file},
-                       {"line", m.source.line},
-                       {"column", m.source.column},
-                       {"supported", m.is_supported()}};
-      if (flags.GetBool("verbose")) o["ignoredFields"] = m.ignored_fields;
-      out["objects"].push_back(std::move(o));
-    }
-    std::printf("%s\n", out.dump(2).c_str());
-    return errors == 0 ? 0 : 1;
+    PrintJson(set, census, flags.GetBool("verbose"));
+  } else {
+    PrintText(set, census, flags.GetBool("verbose"));
   }
-
-  for (const auto& d : set.diagnostics) std::printf("%s\n", d.ToString().c_str());
-  for (const auto& m : set.manifests) {
-    const auto key = m.key();
-    std::string where =
-        m.source.file + ":" + std::to_string(m.source.line) + ":" + std::to_string(m.source.column);
-    if (!m.is_supported()) {
-      std::printf("%s: unsupported: %s (%s) is kept but not run by ballast\n", where.c_str(),
-                  key.ToString().c_str(), m.api_version.c_str());
-    } else if (flags.GetBool("verbose")) {
-      std::printf("%s: %s\n", where.c_str(), key.ToString().c_str());
-      for (const auto& f : m.ignored_fields) {
-        std::printf("%s:   ignored: %s (kept, not used by ballast)\n", where.c_str(), f.c_str());
-      }
-    }
-  }
-  std::string summary = Plural(deployments, "deployment", "deployments") + ", " +
-                        Plural(services, "service", "services") + ", " +
-                        std::to_string(unsupported) + " unsupported";
-  if (!unsupported_kinds.empty()) {
-    std::string kinds;
-    for (const auto& k : unsupported_kinds) kinds += (kinds.empty() ? "" : ", ") + k;
-    summary += " (" + kinds + ")";
-  }
-  summary += ", " + Plural(errors, "error", "errors");
-  if (warnings > 0) summary += ", " + Plural(warnings, "warning", "warnings");
-  std::printf("%s: %s\n", errors == 0 ? "ok" : "invalid", summary.c_str());
-  return errors == 0 ? 0 : 1;
+  return census.errors == 0 ? 0 : 1;
 }
 
 }  // namespace ballast::cli

@@ -9,12 +9,12 @@ namespace ballast::cli {
 
 void FlagSet::AddString(const std::string& name, const std::string& short_name,
                         const std::string& default_value, const std::string& help) {
-  flags_.push_back({name, short_name, default_value, help, false, false});
+  flags_.push_back({name, short_name, default_value, default_value, help, false, false});
 }
 
 void FlagSet::AddBool(const std::string& name, const std::string& short_name,
                       const std::string& help) {
-  flags_.push_back({name, short_name, "", help, true, false});
+  flags_.push_back({name, short_name, "", "", help, true, false});
 }
 
 FlagSet::Flag* FlagSet::Find(const std::string& token) {
@@ -104,7 +104,7 @@ std::string FlagSet::Help() const {
     else
       left += "  ";
     out += left + f.help;
-    if (!f.is_bool && !f.value.empty()) out += " (default " + f.value + ")";
+    if (!f.is_bool && !f.default_value.empty()) out += " (default " + f.default_value + ")";
     out += "\n";
   }
   out += "  -h, --help                  show this help\n";

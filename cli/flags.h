@@ -37,7 +37,7 @@ class FlagSet {
 
  private:
   struct Flag {
-    std::string name, short_name, value, help;
+    std::string name, short_name, value, default_value, help;
     bool is_bool = false;
     bool set = false;
   };
