@@ -1,11 +1,11 @@
 #pragma once
 
 // The status page (`GET /`): one HTML document rendered from the JSON documents of the API
-// (DESIGN.md "Contracts"), readable without JavaScript. It embeds its CSS and a small script
-// that polls the same JSON API every ~2 s and re-renders the sections in place (building DOM
-// nodes with textContent, never parsing data as HTML), and drives the Sync, Roll back and Unpin
-// buttons (POST /api/v1/sync, /api/v1/rollback {"id": N}, /api/v1/unpin; the bearer token is
-// asked for when the server answers 401 and kept in sessionStorage).
+// (documents.cc), readable without JavaScript. It embeds its CSS (status_page.css) and a small
+// script (status_page.js) that polls the same JSON API every ~2 s and re-renders the sections in
+// place (building DOM nodes with textContent, never parsing data as HTML), and drives the Sync,
+// Roll back and Unpin buttons (POST /api/v1/sync, /api/v1/rollback {"id": N}, /api/v1/unpin; the
+// bearer token is asked for when the server answers 401 and kept in sessionStorage).
 //
 // Pure: no I/O, no clock (the caller passes the time), no threads. Every string that comes
 // from git or from the agents is HTML-escaped. Documents that are missing or of an unexpected

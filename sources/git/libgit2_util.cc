@@ -206,15 +206,22 @@ struct TimedSocketStream {
 // poll-based waits below already bound git:// and http(s); this also bounds ssh, where libssh2
 // reads the socket itself. Only sockets this file opened are ever touched, and a socket is
 // unregistered under the lock before it is closed, so a reused descriptor is never cut.
+// Its thread starts with the first connection and is joined when the process's statics are
+// destroyed (after main returns, when every owner of a git operation has joined its threads).
 class SocketWatchdog {
  public:
+  ~SocketWatchdog() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
   void Add(TimedSocketStream* st, std::chrono::steady_clock::time_point deadline) {
     std::lock_guard lock(mu_);
     live_[st] = deadline;
-    if (!started_) {
-      started_ = true;
-      std::thread([this] { Run(); }).detach();
-    }
+    if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
     cv_.notify_one();
   }
   void Remove(TimedSocketStream* st) {
@@ -231,7 +238,7 @@ class SocketWatchdog {
  private:
   void Run() {
     std::unique_lock lock(mu_);
-    for (;;) {
+    while (!stopping_) {
       auto now = std::chrono::steady_clock::now();
       auto next = now + std::chrono::hours(1);
       for (auto it = live_.begin(); it != live_.end();) {
@@ -251,12 +258,13 @@ class SocketWatchdog {
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<TimedSocketStream*, std::chrono::steady_clock::time_point> live_;
-  bool started_ = false;
+  bool stopping_ = false;
+  std::thread thread_;  // guarded by mu_ until joined
 };
 
 SocketWatchdog& Watchdog() {
-  static auto* watchdog = new SocketWatchdog();  // never destroyed: its thread is detached
-  return *watchdog;
+  static SocketWatchdog watchdog;
+  return watchdog;
 }
 
 int RemainingMs(std::chrono::steady_clock::time_point* deadline) {
