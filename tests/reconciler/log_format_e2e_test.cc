@@ -36,7 +36,7 @@ std::multiset<std::string> ParseEveryLine(const std::string& path) {
 
 TEST(LogFormatE2E, EveryLineOfAJsonClusterParses) {
   Cluster c;
-  c.Commit({{"web.yaml", WebManifest("v1", 2, 0)}}, "web v1");
+  c.Commit({{"web.yaml", WebManifest("v1", 2, PickFreePort())}}, "web v1");
   ASSERT_TRUE(c.StartServe({"--log-format", "json"}));
   ASSERT_TRUE(c.StartAgents(2, {"--log-format", "json", "--log-level", "debug"}));
   ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2); })) << c.Logs();
