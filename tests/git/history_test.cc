@@ -13,8 +13,8 @@
 #include "model/codec.h"
 #include "sources/git/history_store.h"
 #include "sources/git/remote.h"
-#include "tests/git/git_servers.h"
 #include "tests/git/manifests.h"
+#include "tests/support/git_servers.h"
 
 namespace ballast::git {
 

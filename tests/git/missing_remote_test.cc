@@ -6,8 +6,8 @@
 #include <filesystem>
 
 #include "sources/git/git_source.h"
-#include "tests/git/git_servers.h"
 #include "tests/git/manifests.h"
+#include "tests/support/git_servers.h"
 
 namespace ballast::git {
 namespace {

@@ -9,8 +9,8 @@
 
 #include "sources/git/git_source.h"
 #include "sources/git/history_store.h"
-#include "tests/git/git_servers.h"
 #include "tests/git/manifests.h"
+#include "tests/support/git_servers.h"
 
 namespace ballast::git {
 namespace {

@@ -3,15 +3,13 @@
 // clone. The network transports are in transports_test.cc.
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <fstream>
 
 #include "sources/git/git_source.h"
-#include "tests/git/git_servers.h"
 #include "tests/git/manifests.h"
+#include "tests/support/git_servers.h"
+#include "tests/support/ports.h"
 
 namespace ballast::git {
 namespace {
@@ -173,7 +171,7 @@ TEST_F(SourceTest, UnreachableRemotes) {
   EXPECT_NE(a.status().message().find("does-not-exist.git"), std::string::npos)
       << a.status().ToString();
 
-  int port = testing::PickFreePort();  // nothing listens there
+  int port = ballast::testing::PickFreePort();  // nothing listens there
   std::string url = "git://127.0.0.1:" + std::to_string(port) + "/app.git";
   GitSource closed(Config(url));
   auto b = closed.Poll();
@@ -185,15 +183,9 @@ TEST_F(SourceTest, UnreachableRemotes) {
 TEST_F(SourceTest, SilentRemoteTimesOut) {
   // A listening socket nobody serves: connections complete in the kernel's backlog and then
   // never see a byte. Without read deadlines a poll would hang here forever.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(listen(fd, 16), 0);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  std::string host = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  ballast::testing::SilentListener silent;
+  ASSERT_TRUE(silent.ok());
+  const std::string host = silent.host_port();
   for (const std::string& url : {"git://" + host + "/app.git", "http://" + host + "/app.git"}) {
     SourceConfig config = Config(url);
     config.remote.timeout = std::chrono::seconds(2);
@@ -203,7 +195,6 @@ TEST_F(SourceTest, SilentRemoteTimesOut) {
     EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status().ToString();
     EXPECT_NE(r.status().message().find("timed out"), std::string::npos) << r.status().ToString();
   }
-  close(fd);
 }
 
 TEST_F(SourceTest, SizeLimitsAreErrorsNotCrashes) {

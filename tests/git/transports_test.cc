@@ -3,15 +3,13 @@
 // sshd (ssh:// with an ed25519 key and a pinned host key).
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <fstream>
 
 #include "sources/git/git_source.h"
-#include "tests/git/git_servers.h"
 #include "tests/git/manifests.h"
+#include "tests/support/git_servers.h"
+#include "tests/support/ports.h"
 
 namespace ballast::git {
 namespace {
@@ -186,23 +184,15 @@ TEST_F(SshTransportTest, HostKeyMustMatchThePin) {
 TEST_F(TransportTest, SilentSshServerTimesOut) {
   // Accepted by the kernel, never answered: libssh2 waits for the server's banner itself, and
   // only the deadline gets the poll back.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(listen(fd, 16), 0);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  SourceConfig config =
-      Config("ssh://git@127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/app.git");
+  ballast::testing::SilentListener silent;
+  ASSERT_TRUE(silent.ok());
+  SourceConfig config = Config("ssh://git@" + silent.host_port() + "/app.git");
   config.remote.ssh_key_file = WriteFile("key", "unused");
   config.remote.ssh_host_fingerprint = "SHA256:unused";
   config.remote.timeout = std::chrono::seconds(2);
   auto r = GitSource(config).Poll();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status().ToString();
-  close(fd);
 }
 
 TEST_F(SshTransportTest, UnknownKeyIsRefused) {

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tests/git/git_servers.h"
+#include "tests/support/git_servers.h"
 
 namespace ballast::localfs {
 namespace {

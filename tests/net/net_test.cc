@@ -1,7 +1,5 @@
 // The HTTP server and client against each other over real loopback sockets.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +18,7 @@
 #include "net/http.h"
 #include "net/router.h"
 #include "net/server.h"
+#include "tests/support/ports.h"
 
 namespace ballast::net {
 namespace {
@@ -254,12 +253,8 @@ TEST_F(ServerTest, SlowClientIsDisconnectedAfterReadTimeout) {
   ServerOptions o;
   o.read_timeout = 300ms;
   StartServer(o);
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(server_->port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  int fd = ballast::testing::ConnectLoopback(server_->port());
+  ASSERT_GE(fd, 0);
   std::string partial = "GET /hello HTTP/1.1\r\nHost: x\r\n";
   ASSERT_EQ(::write(fd, partial.data(), partial.size()), static_cast<ssize_t>(partial.size()));
   timeval tv{30, 0};
@@ -297,12 +292,8 @@ TEST_F(ServerTest, SharedBodyAndNotModifiedOnOneKeptAliveConnection) {
   ASSERT_NE(FindHeader(r->headers, "ETag"), nullptr);
   EXPECT_EQ(*FindHeader(r->headers, "ETag"), "\"v1\"");
   // Raw: a 304 (no body, no Content-Length) then a 200 on the same connection, pipelined.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(server_->port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  int fd = ballast::testing::ConnectLoopback(server_->port());
+  ASSERT_GE(fd, 0);
   std::string requests =
       "GET /doc HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"v1\"\r\n\r\n"
       "GET /doc HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -374,17 +365,10 @@ TEST(GzipTest, AcceptEncoding) {
 }
 
 TEST(ClientTest, RefusedIsUnavailableAndNamesTheUrl) {
-  // Bind then close to get a port nobody listens on.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
+  const int port = ballast::testing::PickFreePort();  // nothing listens there
+  ASSERT_GT(port, 0);
   HttpClient client;
-  std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/x";
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + "/x";
   auto r = client.Get(url);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);

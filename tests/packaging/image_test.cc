@@ -20,7 +20,8 @@
 #include <thread>
 
 #include "net/client.h"
-#include "tests/git/git_servers.h"
+#include "tests/support/git_servers.h"
+#include "tests/support/ports.h"
 
 namespace ballast::packaging {
 namespace {
@@ -92,7 +93,7 @@ TEST_F(Packaging, ImageServeSyncsTheExampleRepositoryFromAGitDaemonOnTheHost) {
   git::testing::GitDaemon daemon;
   ASSERT_TRUE(daemon.Start(farm.root(), false));
 
-  const int port = git::testing::PickFreePort();
+  const int port = ballast::testing::PickFreePort();
   const std::string name = "ballast-image-test-" + std::to_string(port);
   const std::string url = "http://127.0.0.1:" + std::to_string(port);
   // BALLAST_SERVER tells the HEALTHCHECK (and the client commands) where serve listens.

@@ -12,7 +12,7 @@
 
 #include "net/client.h"
 #include "reconciler/service.h"
-#include "tests/git/git_servers.h"
+#include "tests/support/git_servers.h"
 
 namespace ballast::reconciler {
 namespace {

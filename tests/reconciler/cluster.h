@@ -21,10 +21,12 @@
 #include <vector>
 
 #include "net/client.h"
-#include "tests/git/git_servers.h"
+#include "tests/support/git_servers.h"
+#include "tests/support/ports.h"
 
 namespace ballast::reconciler::testing {
 
+using ballast::testing::PickFreePort;
 using git::testing::ChildProcess;
 using git::testing::RepoFarm;
 using git::testing::TempDir;

@@ -15,7 +15,6 @@
 namespace ballast::reconciler::testing {
 namespace {
 
-using git::testing::PickFreePort;
 using nodeagent::testing::PodmanService;
 
 // A Deployment of the image's own command (busybox httpd on port 80, no `command`), so only a

@@ -14,8 +14,6 @@
 namespace ballast::reconciler::testing {
 namespace {
 
-using git::testing::PickFreePort;
-
 std::string HmacHex(const std::string& key, const std::string& data) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -69,7 +69,7 @@ TEST(ExplainE2E, GetPodsAndStatusSayWhyNothingRuns) {
 
 TEST(ExplainE2E, RollbackDryRunShowsTheChangeAgainstWhatRunsAndChangesNothing) {
   Cluster c;
-  const int svc_port = git::testing::PickFreePort();
+  const int svc_port = PickFreePort();
   c.Commit({{"web.yaml", WebManifest("v1", 1, svc_port)}}, "web v1");
   ASSERT_TRUE(c.StartServe({}));
   ASSERT_TRUE(c.StartAgents(1));

@@ -41,14 +41,14 @@ TEST(NewUserE2E, VersionNamesTheBuildAndServeAnswersTheSame) {
   EXPECT_NE(text.output.find(v["compiler"].get<std::string>()), std::string::npos) << text.output;
 
   Cluster c;
-  c.Commit({{"web.yaml", WebManifest("v1", 1, git::testing::PickFreePort())}}, "web v1");
+  c.Commit({{"web.yaml", WebManifest("v1", 1, PickFreePort())}}, "web v1");
   ASSERT_TRUE(c.StartServe({}));
   EXPECT_EQ(c.Get("/api/v1/version"), v);
 }
 
 TEST(NewUserE2E, StatusShowsTheRevisionsCommitMessage) {
   Cluster c;
-  const int svc_port = git::testing::PickFreePort();
+  const int svc_port = PickFreePort();
   const std::string v1 = c.Commit({{"web.yaml", WebManifest("v1", 1, svc_port)}}, "web: say v1");
   ASSERT_TRUE(c.StartServe({}));
   ASSERT_TRUE(c.StartAgents(1));
@@ -64,7 +64,7 @@ TEST(NewUserE2E, StatusShowsTheRevisionsCommitMessage) {
 
 TEST(NewUserE2E, StatusWarnsAboutTwoServicesOnOnePort) {
   Cluster c;
-  const int svc_port = git::testing::PickFreePort();
+  const int svc_port = PickFreePort();
   const std::string other =
       "apiVersion: v1\nkind: Service\nmetadata: {name: other}\nspec:\n"
       "  selector: {app: other}\n  ports:\n  - port: " +
@@ -88,7 +88,7 @@ TEST(NewUserE2E, StatusWarnsAboutTwoServicesOnOnePort) {
 
 TEST(NewUserE2E, SecondServeOnOneStateDirAndSecondAgentOnOneWorkDirRefuseToStart) {
   Cluster c;
-  const int svc_port = git::testing::PickFreePort();
+  const int svc_port = PickFreePort();
   c.Commit({{"web.yaml", WebManifest("v1", 1, svc_port)}}, "web v1");
   ASSERT_TRUE(c.StartServe({}));
   ASSERT_TRUE(c.StartAgents(1));
@@ -129,8 +129,8 @@ TEST(NewUserE2E, SecondServeOnOneStateDirAndSecondAgentOnOneWorkDirRefuseToStart
 // behind two ports of one Service is one endpoint, not two.
 TEST(NewUserE2E, GetServicesShowsNodePortsAndEachEndpointOnce) {
   Cluster c;
-  const int svc_port = git::testing::PickFreePort();
-  const int admin_port = git::testing::PickFreePort();
+  const int svc_port = PickFreePort();
+  const int admin_port = PickFreePort();
   const int node_port = 30000 + svc_port % 2700;
   const std::string front =
       "apiVersion: v1\nkind: Service\nmetadata: {name: front}\nspec:\n  type: NodePort\n"
@@ -158,7 +158,7 @@ TEST(NewUserE2E, GetServicesShowsNodePortsAndEachEndpointOnce) {
 // the node, its address and its pods stay as they were.
 TEST(NewUserE2E, SecondAgentWithATakenNameIsRefusedAndSaysWhy) {
   Cluster c;
-  const int svc_port = git::testing::PickFreePort();
+  const int svc_port = PickFreePort();
   c.Commit({{"web.yaml", WebManifest("v1", 2, svc_port)}}, "web v1");
   ASSERT_TRUE(c.StartServe({}));
   ASSERT_TRUE(c.StartAgents(1));
@@ -192,7 +192,7 @@ TEST(NewUserE2E, AgentWithoutTheTokenSaysRegisterIsRefused) {
   Cluster c;
   const std::string token_file = c.dir() / "token";
   std::ofstream(token_file) << "s3cret\n";
-  c.Commit({{"web.yaml", WebManifest("v1", 1, git::testing::PickFreePort())}}, "web v1");
+  c.Commit({{"web.yaml", WebManifest("v1", 1, PickFreePort())}}, "web v1");
   ASSERT_TRUE(c.StartServe({"--token-file", token_file}));
   git::testing::ChildProcess agent;
   const std::string log = c.dir() / "agent-no-token.log";

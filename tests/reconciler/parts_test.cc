@@ -16,7 +16,7 @@
 #include "reconciler/pin_store.h"
 #include "reconciler/webhook.h"
 #include "reconciler/worker.h"
-#include "tests/git/git_servers.h"
+#include "tests/support/git_servers.h"
 
 namespace ballast::reconciler {
 namespace {

@@ -13,8 +13,6 @@
 namespace ballast::reconciler::testing {
 namespace {
 
-using git::testing::PickFreePort;
-
 // A Deployment `name` of two demo-app pods answering `name`, and a Service `name` on `port`.
 std::string App(const std::string& name, int port) {
   const std::string p = std::to_string(port);

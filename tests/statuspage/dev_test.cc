@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "net/client.h"
-#include "tests/git/git_servers.h"
 #include "tests/reconciler/cluster.h"
+#include "tests/support/git_servers.h"
 
 namespace ballast {
 namespace {

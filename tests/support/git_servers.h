@@ -6,7 +6,6 @@
 
 #include <sys/types.h>
 
-#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -38,11 +37,6 @@ struct ShellResult {
 ShellResult Sh(const std::string& script, const std::string& cwd = "");
 // Quotes one shell word.
 std::string Quote(const std::string& s);
-
-// A port that was free a moment ago on 127.0.0.1 (bind port 0, read it, close).
-int PickFreePort();
-// Polls until something accepts TCP connections on 127.0.0.1:port, up to `timeout`.
-bool WaitForPort(int port, std::chrono::seconds timeout);
 
 // A child process in its own process group; stopped (SIGTERM, then SIGKILL) on destruction.
 class ChildProcess {

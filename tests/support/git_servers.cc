@@ -1,11 +1,8 @@
-#include "tests/git/git_servers.h"
+#include "tests/support/git_servers.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +12,8 @@
 #include <random>
 #include <sstream>
 #include <thread>
+
+#include "tests/support/ports.h"
 
 namespace ballast::git::testing {
 namespace fs = std::filesystem;
@@ -59,38 +58,6 @@ ShellResult Sh(const std::string& script, const std::string& cwd) {
   int status = pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
-}
-
-int PickFreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    socklen_t len = sizeof(addr);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
-bool WaitForPort(int port, std::chrono::seconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    close(fd);
-    if (ok) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
 }
 
 ChildProcess::~ChildProcess() { Stop(); }
@@ -204,7 +171,7 @@ std::string RepoFarm::Git(const std::string& name, const std::string& args) {
 
 bool GitDaemon::Start(const fs::path& base, bool enable_receive_pack) {
   for (int attempt = 0; attempt < 5; ++attempt) {
-    port_ = PickFreePort();
+    port_ = ballast::testing::PickFreePort();
     std::vector<std::string> argv = {"/usr/bin/git",
                                      "daemon",
                                      "--listen=127.0.0.1",
@@ -218,7 +185,8 @@ bool GitDaemon::Start(const fs::path& base, bool enable_receive_pack) {
     if (!process_.Start(argv, dir_ / "daemon.log")) return false;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline && process_.Running()) {
-      if (WaitForPort(port_, std::chrono::seconds(1)) && process_.Running()) return true;
+      if (ballast::testing::WaitForPort(port_, std::chrono::seconds(1)) && process_.Running())
+        return true;
     }
     process_.Stop();  // the port was taken meanwhile: try another
   }
@@ -247,7 +215,7 @@ bool HttpGitServer::Start(const fs::path& base, bool https) {
     if (r.exit_code != 0) return false;
   }
   for (int attempt = 0; attempt < 5; ++attempt) {
-    port_ = PickFreePort();
+    port_ = ballast::testing::PickFreePort();
     std::ostringstream conf;
     conf << "server.modules = (\"mod_auth\", \"mod_authn_file\", \"mod_alias\", "
             "\"mod_setenv\", \"mod_cgi\""
@@ -278,7 +246,8 @@ bool HttpGitServer::Start(const fs::path& base, bool https) {
     }
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline && process_.Running()) {
-      if (WaitForPort(port_, std::chrono::seconds(1)) && process_.Running()) return true;
+      if (ballast::testing::WaitForPort(port_, std::chrono::seconds(1)) && process_.Running())
+        return true;
     }
     process_.Stop();
   }
@@ -313,7 +282,7 @@ bool SshServer::Start() {
   }
   fingerprint_ = r.output.substr(0, r.output.find('\n'));
   for (int attempt = 0; attempt < 5; ++attempt) {
-    port_ = PickFreePort();
+    port_ = ballast::testing::PickFreePort();
     std::ofstream(dir_ / "sshd_config")
         << "Port " << port_ << "\nListenAddress 127.0.0.1\nHostKey " << d
         << "/host_key\nAuthorizedKeysFile " << d
@@ -326,7 +295,8 @@ bool SshServer::Start() {
     }
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (std::chrono::steady_clock::now() < deadline && process_.Running()) {
-      if (WaitForPort(port_, std::chrono::seconds(1)) && process_.Running()) return true;
+      if (ballast::testing::WaitForPort(port_, std::chrono::seconds(1)) && process_.Running())
+        return true;
     }
     process_.Stop();
   }
