@@ -6,16 +6,13 @@
 // died are found and stopped too.
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -23,13 +20,15 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/flags.h"
+#include "nodeagent/process.h"
+
+extern char** environ;
 
 namespace ballast::cli {
 namespace {
@@ -37,12 +36,13 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+// A child process group of `ballast dev`: the reconciler or an agent.
 struct Child {
   std::string name;
   pid_t pid = -1;  // also its process group id
   fs::path log;
   bool exited = false;
-  int status = 0;
+  int exit_code = 0;
 };
 
 std::string SelfExe() {
@@ -51,72 +51,50 @@ std::string SelfExe() {
   return ec ? std::string("ballast") : p.string();
 }
 
-// Starts `exe args...` in its own process group with stdout and stderr appended to `log`.
-// Returns -1 (and prints why) when fork fails.
-pid_t Spawn(const std::string& exe, const std::vector<std::string>& args, const fs::path& log,
-            const std::vector<std::string>& extra_env, const fs::path& cwd) {
-  std::vector<std::string> argv_s = {exe};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    std::perror("ballast dev: fork");
-    return -1;
+// This process's environment, with PATH set to `path` when it is not empty.
+std::vector<std::string> Environment(const std::string& path = "") {
+  std::vector<std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (path.empty() || std::strncmp(*e, "PATH=", 5) != 0) env.emplace_back(*e);
   }
-  if (pid == 0) {
-    setpgid(0, 0);
-    // If `ballast dev` dies without cleaning up (SIGKILL), the children stop too.
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent) _exit(1);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGPIPE, SIG_DFL);
-    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || devnull < 0) _exit(127);
-    dup2(devnull, 0);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(127);
-    for (const auto& e : extra_env) putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(exe.c_str(), argv.data());
-    _exit(127);
-  }
-  setpgid(pid, pid);  // both sides, so the group exists before anyone signals it
-  return pid;
+  if (!path.empty()) env.push_back("PATH=" + path);
+  return env;
+}
+
+std::string PathVariable() {
+  const char* path = std::getenv("PATH");
+  return path ? path : "";
+}
+
+// Starts `exe args...` as a process group of its own (nodeagent/process.h) with stdout and
+// stderr appended to `log`. If `ballast dev` dies without stopping it (SIGKILL), it gets
+// SIGTERM.
+Result<pid_t> Spawn(const std::string& exe, const std::vector<std::string>& args,
+                    const fs::path& log, const std::vector<std::string>& env, const fs::path& cwd) {
+  nodeagent::ProcessSpec spec;
+  spec.executable = exe;
+  spec.argv = {exe};
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.env = env;
+  spec.cwd = cwd.string();
+  spec.stdout_path = spec.stderr_path = log.string();
+  spec.parent_death_signal = SIGTERM;
+  return nodeagent::SpawnProcess(spec);
 }
 
 // Runs a command to completion (git), output to `log`. True on exit status 0.
 bool RunTool(const std::vector<std::string>& args, const fs::path& cwd, const fs::path& log) {
-  std::vector<std::string> argv_s = args;
-  pid_t pid = fork();
-  if (pid < 0) return false;
-  if (pid == 0) {
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    if (chdir(cwd.c_str()) != 0) _exit(127);
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execvp(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  auto exe = nodeagent::ResolveExecutable(args.at(0), PathVariable());
+  if (!exe.ok()) return false;
+  nodeagent::ProcessSpec spec;
+  spec.executable = *exe;
+  spec.argv = args;
+  spec.env = Environment();
+  spec.cwd = cwd.string();
+  spec.stdout_path = spec.stderr_path = log.string();
+  constexpr int kToolTimeoutMs = 5 * 60 * 1000;  // git on local repositories: seconds
+  auto exit_code = nodeagent::RunWithTimeout(spec, kToolTimeoutMs);
+  return exit_code.ok() && *exit_code == 0;
 }
 
 std::string ReadFile(const fs::path& p, size_t limit = 1 << 20) {
@@ -162,38 +140,17 @@ int HttpStatus(const std::string& host, int port, const std::string& path) {
   return code;
 }
 
+// Reaps every child that has exited (orphans re-parented here included) and notes the exits of
+// `children`.
 void Reap(std::vector<Child>& children) {
-  for (;;) {
-    int status = 0;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid <= 0) return;
+  while (auto reaped = nodeagent::ReapAnyChild()) {
     for (auto& c : children) {
-      if (c.pid == pid) {
+      if (c.pid == reaped->pid) {
         c.exited = true;
-        c.status = status;
+        c.exit_code = reaped->exit.exit_code;
       }
     }
   }
-}
-
-// Processes whose parent is this one (children, and orphans adopted as subreaper).
-std::vector<pid_t> OwnChildren() {
-  std::vector<pid_t> out;
-  std::error_code ec;
-  const pid_t self = getpid();
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string stat = ReadFile(entry.path() / "stat", 4096);
-    size_t paren = stat.rfind(')');
-    if (paren == std::string::npos) continue;
-    std::istringstream rest(stat.substr(paren + 2));
-    std::string state;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == self && state != "Z") out.push_back(static_cast<pid_t>(std::stol(name)));
-  }
-  return out;
 }
 
 bool WaitAllExited(std::vector<Child>& children, Clock::duration timeout) {
@@ -208,39 +165,47 @@ bool WaitAllExited(std::vector<Child>& children, Clock::duration timeout) {
   }
 }
 
+// Pods of an agent that died were re-parented here (PR_SET_CHILD_SUBREAPER): their process
+// groups get SIGTERM, then SIGKILL after 5 s; whatever is left of them, SIGKILL.
+void StopOrphans() {
+  std::vector<pid_t> groups;
+  for (pid_t p : nodeagent::ChildProcesses()) {
+    const pid_t group = getpgid(p);
+    if (group > 1 && group != getpgrp() &&
+        std::find(groups.begin(), groups.end(), group) == groups.end()) {
+      groups.push_back(group);
+    }
+  }
+  nodeagent::StopGroups(groups, std::chrono::seconds(5));
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  for (auto left = nodeagent::ChildProcesses(); !left.empty() && Clock::now() < deadline;
+       left = nodeagent::ChildProcesses()) {
+    for (pid_t p : left) kill(p, SIGKILL);
+    while (nodeagent::ReapAnyChild()) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  while (nodeagent::ReapAnyChild()) {
+  }
+}
+
 // SIGTERM to every child's group (agents first, so they stop their pods while the reconciler
-// is still up), then SIGKILL what is left, then the same for adopted orphans.
+// is still up), SIGKILL to those still running after 15 s, then the same for adopted orphans.
 void StopEverything(std::vector<Child>& children) {
+  Reap(children);
+  std::vector<pid_t> groups;
   for (auto it = children.rbegin(); it != children.rend(); ++it) {
-    if (!it->exited) kill(-it->pid, SIGTERM);
+    if (!it->exited) groups.push_back(it->pid);
   }
-  if (!WaitAllExited(children, std::chrono::seconds(15))) {
-    for (auto& c : children) {
-      if (!c.exited) {
+  for (pid_t killed : nodeagent::StopGroups(groups, std::chrono::seconds(15))) {
+    for (const auto& c : children) {
+      if (c.pid == killed) {
         std::fprintf(stderr, "ballast dev: %s did not stop in 15 s, killing it\n", c.name.c_str());
-        kill(-c.pid, SIGKILL);
       }
     }
-    WaitAllExited(children, std::chrono::seconds(5));
   }
-  // Orphans: pods of an agent that died, re-parented here (PR_SET_CHILD_SUBREAPER).
-  for (int round = 0; round < 3; ++round) {
-    auto orphans = OwnChildren();
-    if (orphans.empty()) break;
-    for (pid_t p : orphans) {
-      pid_t group = getpgid(p);
-      if (group > 1 && group != getpgrp()) kill(-group, round == 0 ? SIGTERM : SIGKILL);
-      kill(p, round == 0 ? SIGTERM : SIGKILL);
-    }
-    auto deadline = Clock::now() + std::chrono::seconds(5);
-    while (Clock::now() < deadline && !OwnChildren().empty()) {
-      while (waitpid(-1, nullptr, WNOHANG) > 0) {
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
-  while (waitpid(-1, nullptr, WNOHANG) > 0) {
-  }
+  WaitAllExited(children, std::chrono::seconds(5));
+  StopOrphans();
 }
 
 std::optional<fs::path> FindSeed(const std::string& flag) {
@@ -349,6 +314,186 @@ bool ParseHostPort(const std::string& text, std::string* host, int* port) {
   return true;
 }
 
+// The running playground: the reconciler and the agents as child process groups of this
+// process, which takes the stop signals synchronously.
+struct Playground {
+  fs::path dir;
+  fs::path logs;
+  std::string exe;               // this binary
+  std::vector<std::string> env;  // the children's environment
+  sigset_t stop;                 // SIGINT, SIGTERM, SIGHUP: blocked, taken with sigtimedwait
+  std::string listen;            // --listen, named when its port is taken
+  fs::path serve_log;
+  std::vector<Child> children;  // the reconciler first
+};
+
+// Waits up to `ms` for a stop signal; true when one came.
+bool StopRequested(const sigset_t& stop, long ms) {
+  timespec ts{ms / 1000, (ms % 1000) * 1'000'000};
+  return sigtimedwait(&stop, nullptr, &ts) > 0;
+}
+
+// The start failed: says why, with the end of the reconciler's log, and stops what runs.
+int FailStart(Playground& p, const std::string& why) {
+  std::fflush(stdout);  // what was said before comes first, also into a file or a pipe
+  std::fprintf(stderr, "ballast dev: %s\n", why.c_str());
+  std::fprintf(stderr, "--- %s (last lines)\n%s", p.serve_log.c_str(),
+               Tail(p.serve_log, 15).c_str());
+  if (ReadFile(p.serve_log).find("Address already in use") != std::string::npos) {
+    std::fprintf(stderr,
+                 "ballast dev: %s is taken by another process: pass --listen HOST:PORT with "
+                 "another port, or --listen 127.0.0.1:0 for any free one\n",
+                 p.listen.c_str());
+  }
+  StopEverything(p.children);
+  return 1;
+}
+
+// Starts the reconciler on the playground's repository and waits until its API answers.
+// Returns 0 with its URL, else the exit code (everything stopped).
+int StartReconciler(Playground& p, const fs::path& remote, const fs::path& state,
+                    const std::string& poll, std::string* url) {
+  p.serve_log = p.logs / "serve.log";
+  std::error_code ec;
+  fs::remove(p.serve_log, ec);
+  auto pid = Spawn(
+      p.exe,
+      {"serve", "--repo", remote.string(), "--branch", "main", "--listen", p.listen, "--state-dir",
+       state.string(), "--sync", "auto", "--poll", poll, "--heartbeat", "2", "--node-grace", "10"},
+      p.serve_log, p.env, p.dir);
+  if (!pid.ok()) {
+    std::fprintf(stderr, "ballast dev: cannot start the reconciler: %s\n",
+                 pid.status().message().c_str());
+    return 1;
+  }
+  p.children.push_back(Child{"reconciler", *pid, p.serve_log});
+  // The reconciler prints "listening on URL" once its API is up (port 0 resolved).
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (url->empty()) {
+    Reap(p.children);
+    if (p.children[0].exited) return FailStart(p, "the reconciler exited during start-up");
+    std::string out = ReadFile(p.serve_log);
+    auto at = out.find("listening on ");
+    if (at != std::string::npos) {
+      auto eol = out.find('\n', at);
+      if (eol != std::string::npos) *url = out.substr(at + 13, eol - at - 13);
+    }
+    if (Clock::now() > deadline) return FailStart(p, "the reconciler did not start in 60 s");
+    if (StopRequested(p.stop, 100)) {
+      StopEverything(p.children);
+      return 130;
+    }
+  }
+  std::string host;
+  int port = 0;
+  std::string host_port = url->substr(url->find("://") + 3);
+  if (auto slash = host_port.find('/'); slash != std::string::npos) host_port.resize(slash);
+  if (!ParseHostPort(host_port, &host, &port)) return FailStart(p, "cannot read the URL " + *url);
+  while (HttpStatus(host, port, "/healthz") != 200) {
+    Reap(p.children);
+    if (p.children[0].exited) return FailStart(p, "the reconciler exited during start-up");
+    if (Clock::now() > deadline)
+      return FailStart(p, "the reconciler does not answer " + *url + "/healthz");
+    if (StopRequested(p.stop, 200)) {
+      StopEverything(p.children);
+      return 130;
+    }
+  }
+  return 0;
+}
+
+// Starts `count` agents, node-1 on `first` and the next ones on the addresses after it.
+// Returns 0, else the exit code (everything stopped).
+int StartAgents(Playground& p, long count, in_addr first, const std::string& url) {
+  for (long i = 1; i <= count; ++i) {
+    std::string name = "node-" + std::to_string(i);
+    in_addr a{htonl(ntohl(first.s_addr) + static_cast<uint32_t>(i - 1))};
+    char text[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, &a, text, sizeof text);
+    std::string address = text;
+    fs::path work = p.dir / "agents" / name;
+    std::error_code ec;
+    fs::create_directories(work, ec);
+    fs::path log = p.logs / (name + ".log");
+    auto pid = Spawn(
+        p.exe,
+        {"agent", "--server", url, "--name", name, "--address", address, "--work-dir",
+         work.string(), "--heartbeat", "2", "--stop-pods-on-exit", "--cpu", "2", "--memory", "2Gi"},
+        log, p.env, p.dir);
+    if (!pid.ok())
+      return FailStart(p, "cannot start agent " + name + ": " + pid.status().message());
+    p.children.push_back(Child{name, *pid, log});
+  }
+  return 0;
+}
+
+// Creates (or reuses) the playground's repository `repo` with its remote `remote` from the seed
+// manifests, and settles what the children run with (this binary, their PATH). Returns 0, else
+// the exit code (printed why).
+int OpenPlayground(Playground& p, const fs::path& repo, const fs::path& remote,
+                   const std::string& seed_flag) {
+  std::error_code ec;
+  fs::create_directories(p.logs, ec);
+  if (ec) {
+    std::fprintf(stderr, "ballast dev: cannot create %s: %s\n", p.logs.c_str(),
+                 ec.message().c_str());
+    return 1;
+  }
+  auto seed = FindSeed(seed_flag);
+  if (!seed && !fs::exists(repo / ".git", ec)) {
+    std::fprintf(stderr,
+                 "ballast dev: examples/repo not found (run from the ballast source tree or pass "
+                 "--seed DIR)\n");
+    return 1;
+  }
+  bool created = false;
+  std::string err =
+      PreparePlayground(repo, remote, seed.value_or(fs::path()), p.logs / "git.log", &created);
+  if (!err.empty()) {
+    std::fprintf(stderr, "ballast dev: %s\n", err.c_str());
+    return 1;
+  }
+  std::printf("ballast dev: %s playground repository %s\n", created ? "created" : "reusing",
+              repo.c_str());
+
+  auto exe = nodeagent::ResolveExecutable(SelfExe(), PathVariable());
+  if (!exe.ok()) {
+    std::fprintf(stderr, "ballast dev: %s\n", exe.status().message().c_str());
+    return 1;
+  }
+  p.exe = *exe;
+  const std::string old_path = PathVariable();
+  // Pods run `ballast demo-app`: this binary's folder comes first on their PATH.
+  p.env = Environment(fs::path(p.exe).parent_path().string() + ":" +
+                      (old_path.empty() ? "/usr/bin:/bin" : old_path));
+  return 0;
+}
+
+// Runs until a stop signal or a child's death, then stops everything. The exit code.
+int RunUntilStopped(Playground& p) {
+  int sig = 0;
+  for (;;) {
+    timespec ts{0, 500'000'000};
+    sig = sigtimedwait(&p.stop, nullptr, &ts);
+    if (sig > 0) break;
+    Reap(p.children);
+    bool died = false;
+    for (const auto& c : p.children) {
+      if (c.exited) {
+        std::fprintf(stderr, "ballast dev: %s exited (status %d); see %s\n", c.name.c_str(),
+                     c.exit_code, c.log.c_str());
+        died = true;
+      }
+    }
+    if (died) break;
+  }
+  std::printf("\nballast dev: stopping the agents, their pods and the reconciler\n");
+  std::fflush(stdout);
+  StopEverything(p.children);
+  std::printf("ballast dev: stopped\n");
+  return sig > 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int RunDev(const Args& args) {
@@ -385,132 +530,29 @@ int RunDev(const Args& args) {
     return usage("--first-address wants a 127.x.y.z address with room for the agents");
   }
 
+  Playground p;
   // Stop signals are taken synchronously below; children get a clean mask before exec.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGHUP);
-  sigprocmask(SIG_BLOCK, &stop, nullptr);
+  sigemptyset(&p.stop);
+  sigaddset(&p.stop, SIGINT);
+  sigaddset(&p.stop, SIGTERM);
+  sigaddset(&p.stop, SIGHUP);
+  sigprocmask(SIG_BLOCK, &p.stop, nullptr);
   signal(SIGPIPE, SIG_IGN);
   prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-  std::error_code ec;
-  fs::path dir = fs::absolute(flags.Get("dir"));
-  fs::path repo = dir / "manifests", remote = dir / "manifests.git", logs = dir / "logs",
-           state = dir / "state";
-  fs::create_directories(logs, ec);
-  if (ec) {
-    std::fprintf(stderr, "ballast dev: cannot create %s: %s\n", logs.c_str(), ec.message().c_str());
-    return 1;
-  }
-  auto seed = FindSeed(flags.Get("seed"));
-  if (!seed && !fs::exists(repo / ".git", ec)) {
-    std::fprintf(stderr,
-                 "ballast dev: examples/repo not found (run from the ballast source tree or pass "
-                 "--seed DIR)\n");
-    return 1;
-  }
-  bool created = false;
-  std::string err =
-      PreparePlayground(repo, remote, seed.value_or(fs::path()), logs / "git.log", &created);
-  if (!err.empty()) {
-    std::fprintf(stderr, "ballast dev: %s\n", err.c_str());
-    return 1;
-  }
-  std::printf("ballast dev: %s playground repository %s\n", created ? "created" : "reusing",
-              repo.c_str());
-
-  const std::string exe = SelfExe();
-  const char* old_path = std::getenv("PATH");
-  // Pods run `ballast demo-app`: this binary's folder comes first on their PATH.
-  std::vector<std::string> env = {"PATH=" + fs::path(exe).parent_path().string() + ":" +
-                                  (old_path ? old_path : "/usr/bin:/bin")};
-
-  std::vector<Child> children;
-  fs::path serve_log = logs / "serve.log";
-  fs::remove(serve_log, ec);
-  Child serve{"reconciler", -1, serve_log};
-  serve.pid = Spawn(exe,
-                    {"serve", "--repo", remote.string(), "--branch", "main", "--listen",
-                     flags.Get("listen"), "--state-dir", state.string(), "--sync", "auto", "--poll",
-                     flags.Get("poll"), "--heartbeat", "2", "--node-grace", "10"},
-                    serve_log, env, dir);
-  if (serve.pid < 0) return 1;
-  children.push_back(serve);
-
-  auto fail = [&](const std::string& why) {
-    std::fflush(stdout);  // what was said before comes first, also into a file or a pipe
-    std::fprintf(stderr, "ballast dev: %s\n", why.c_str());
-    std::fprintf(stderr, "--- %s (last lines)\n%s", serve_log.c_str(), Tail(serve_log, 15).c_str());
-    if (ReadFile(serve_log).find("Address already in use") != std::string::npos) {
-      std::fprintf(stderr,
-                   "ballast dev: %s is taken by another process: pass --listen HOST:PORT with "
-                   "another port, or --listen 127.0.0.1:0 for any free one\n",
-                   flags.Get("listen").c_str());
-    }
-    StopEverything(children);
-    return 1;
-  };
-
-  // The reconciler prints "listening on URL" once its API is up (port 0 resolved).
+  p.dir = fs::absolute(flags.Get("dir"));
+  p.logs = p.dir / "logs";
+  p.listen = flags.Get("listen");
+  fs::path repo = p.dir / "manifests", remote = p.dir / "manifests.git";
+  if (int rc = OpenPlayground(p, repo, remote, flags.Get("seed")); rc != 0) return rc;
   std::string url;
-  auto deadline = Clock::now() + std::chrono::seconds(60);
-  while (url.empty()) {
-    Reap(children);
-    if (children[0].exited) return fail("the reconciler exited during start-up");
-    std::string out = ReadFile(serve_log);
-    auto at = out.find("listening on ");
-    if (at != std::string::npos) {
-      auto eol = out.find('\n', at);
-      if (eol != std::string::npos) url = out.substr(at + 13, eol - at - 13);
-    }
-    if (Clock::now() > deadline) return fail("the reconciler did not start in 60 s");
-    timespec ts{0, 100'000'000};
-    if (sigtimedwait(&stop, nullptr, &ts) > 0) {
-      StopEverything(children);
-      return 130;
-    }
+  if (int rc = StartReconciler(p, remote, p.dir / "state", flags.Get("poll"), &url); rc != 0) {
+    return rc;
   }
-  std::string url_host;
-  int url_port = 0;
-  {
-    std::string hp = url.substr(url.find("://") + 3);
-    if (auto slash = hp.find('/'); slash != std::string::npos) hp.resize(slash);
-    if (!ParseHostPort(hp, &url_host, &url_port)) return fail("cannot read the URL " + url);
-  }
-  while (HttpStatus(url_host, url_port, "/healthz") != 200) {
-    Reap(children);
-    if (children[0].exited) return fail("the reconciler exited during start-up");
-    if (Clock::now() > deadline) return fail("the reconciler does not answer " + url + "/healthz");
-    timespec ts{0, 200'000'000};
-    if (sigtimedwait(&stop, nullptr, &ts) > 0) {
-      StopEverything(children);
-      return 130;
-    }
-  }
-  err = InstallHook(repo, url);
-  if (!err.empty()) return fail(err);
+  if (std::string err = InstallHook(repo, url); !err.empty()) return FailStart(p, err);
+  if (int rc = StartAgents(p, agents, first, url); rc != 0) return rc;
 
-  for (long i = 1; i <= agents; ++i) {
-    std::string name = "node-" + std::to_string(i);
-    in_addr a{htonl(ntohl(first.s_addr) + static_cast<uint32_t>(i - 1))};
-    char text[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &a, text, sizeof text);
-    std::string address = text;
-    fs::path work = dir / "agents" / name;
-    fs::create_directories(work, ec);
-    fs::path log = logs / (name + ".log");
-    Child agent{name, -1, log};
-    agent.pid = Spawn(
-        exe,
-        {"agent", "--server", url, "--name", name, "--address", address, "--work-dir",
-         work.string(), "--heartbeat", "2", "--stop-pods-on-exit", "--cpu", "2", "--memory", "2Gi"},
-        log, env, dir);
-    if (agent.pid < 0) return fail("cannot start agent " + name);
-    children.push_back(agent);
-  }
-
+  std::error_code ec;
   fs::path rel = fs::relative(repo, fs::current_path(), ec);
   std::string shown = ec || rel.empty() ? repo.string() : rel.string();
   std::printf(
@@ -518,31 +560,10 @@ int RunDev(const Args& args) {
       "Next: edit %s/web.yaml, git commit, watch %s\n"
       "  cd %s && $EDITOR web.yaml && git commit -am \"web: new message\"\n"
       "Ctrl-C stops everything.\n",
-      url.c_str(), agents, agents == 1 ? "" : "s", flags.Get("first-address").c_str(), logs.c_str(),
-      shown.c_str(), url.c_str(), shown.c_str());
+      url.c_str(), agents, agents == 1 ? "" : "s", flags.Get("first-address").c_str(),
+      p.logs.c_str(), shown.c_str(), url.c_str(), shown.c_str());
   std::fflush(stdout);
-
-  int sig = 0;
-  for (;;) {
-    timespec ts{0, 500'000'000};
-    sig = sigtimedwait(&stop, nullptr, &ts);
-    if (sig > 0) break;
-    Reap(children);
-    bool died = false;
-    for (const auto& c : children) {
-      if (c.exited) {
-        std::fprintf(stderr, "ballast dev: %s exited (status %d); see %s\n", c.name.c_str(),
-                     c.status, c.log.c_str());
-        died = true;
-      }
-    }
-    if (died) break;
-  }
-  std::printf("\nballast dev: stopping the agents, their pods and the reconciler\n");
-  std::fflush(stdout);
-  StopEverything(children);
-  std::printf("ballast dev: stopped\n");
-  return sig > 0 ? 0 : 1;
+  return RunUntilStopped(p);
 }
 
 }  // namespace ballast::cli

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,6 +71,65 @@ Result<std::string> ResolveExecutable(const std::string& name, const std::string
   return NotFound("executable \"" + name + "\" not found in $PATH");
 }
 
+namespace {
+
+// What the child of SpawnProcess needs, prepared before fork (the child may only make
+// async-signal-safe calls).
+struct ChildSetup {
+  const ProcessSpec* spec = nullptr;
+  pid_t parent = 0;
+  int in = -1, out = -1, err = -1;
+  const std::vector<int>* cgroup_fds = nullptr;
+  int error_pipe = -1;  // the child writes its errno here when it fails before exec
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+};
+
+[[noreturn]] void RunChild(const ChildSetup& c) {
+  const ProcessSpec& spec = *c.spec;
+  if (::setsid() < 0) ChildFail(c.error_pipe, errno);
+  if (spec.parent_death_signal != 0) {
+    if (::prctl(PR_SET_PDEATHSIG, spec.parent_death_signal) != 0) ChildFail(c.error_pipe, errno);
+    // The parent may have died before prctl: then nobody would ever send the signal.
+    if (::getppid() != c.parent) ChildFail(c.error_pipe, ESRCH);
+  }
+  for (int fd : *c.cgroup_fds) {
+    char buf[24];
+    size_t n = FormatPid(::getpid(), buf);
+    if (::write(fd, buf, n) < 0) ChildFail(c.error_pipe, errno);
+  }
+  if (::dup2(c.in, 0) < 0 || ::dup2(c.out, 1) < 0 || ::dup2(c.err, 2) < 0) {
+    ChildFail(c.error_pipe, errno);
+  }
+  sigset_t all;
+  sigemptyset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+  for (int s = 1; s < NSIG; ++s) {
+    if (s != SIGKILL && s != SIGSTOP) ::signal(s, SIG_DFL);
+  }
+  if (spec.uid) {
+    gid_t gid = spec.gid.value_or(static_cast<gid_t>(*spec.uid));
+    if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(*spec.uid) != 0) {
+      ChildFail(c.error_pipe, errno);
+    }
+  }
+  if (!spec.cwd.empty() && ::chdir(spec.cwd.c_str()) != 0) ChildFail(c.error_pipe, errno);
+  // Everything above 2 closes on exec (the error pipe included).
+  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  ::execve(spec.executable.c_str(), c.argv, c.envp);
+  ChildFail(c.error_pipe, errno);
+}
+
+// Descriptors closed on every path out.
+struct FdList {
+  std::vector<int> fds;
+  ~FdList() {
+    for (int fd : fds) ::close(fd);
+  }
+};
+
+}  // namespace
+
 Result<pid_t> SpawnProcess(const ProcessSpec& spec) {
   if (spec.argv.empty()) return InvalidArgument("no argv");
   std::vector<char*> argv;
@@ -89,57 +149,22 @@ Result<pid_t> SpawnProcess(const ProcessSpec& spec) {
   if (in.fd < 0 || out.fd < 0 || err.fd < 0) {
     return Internal("open log files for " + spec.executable + ": " + std::strerror(errno));
   }
-  std::vector<int> cgroup_fds;
+  FdList cgroups;
   for (const auto& f : spec.cgroup_procs_files) {
     int fd = ::open(f.c_str(), O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-      for (int c : cgroup_fds) ::close(c);
-      return Internal("open " + f + ": " + std::strerror(errno));
-    }
-    cgroup_fds.push_back(fd);
+    if (fd < 0) return Internal("open " + f + ": " + std::strerror(errno));
+    cgroups.fds.push_back(fd);
   }
-  struct CloseAll {
-    std::vector<int>& fds;
-    ~CloseAll() {
-      for (int c : fds) ::close(c);
-    }
-  } close_cgroups{cgroup_fds};
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0)
     return Internal(std::string("pipe: ") + std::strerror(errno));
   Fd err_read(pipe_fds[0]), err_write(pipe_fds[1]);
 
+  const ChildSetup setup{&spec,        ::getpid(),   in.fd,       out.fd,     err.fd,
+                         &cgroups.fds, err_write.fd, argv.data(), envp.data()};
   pid_t pid = ::fork();
   if (pid < 0) return Internal(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    // Child: only async-signal-safe calls from here to exec.
-    if (::setsid() < 0) ChildFail(err_write.fd, errno);
-    for (int c : cgroup_fds) {
-      char buf[24];
-      size_t n = FormatPid(::getpid(), buf);
-      if (::write(c, buf, n) < 0) ChildFail(err_write.fd, errno);
-    }
-    if (::dup2(in.fd, 0) < 0 || ::dup2(out.fd, 1) < 0 || ::dup2(err.fd, 2) < 0) {
-      ChildFail(err_write.fd, errno);
-    }
-    sigset_t all;
-    sigemptyset(&all);
-    ::sigprocmask(SIG_SETMASK, &all, nullptr);
-    for (int s = 1; s < NSIG; ++s) {
-      if (s != SIGKILL && s != SIGSTOP) ::signal(s, SIG_DFL);
-    }
-    if (spec.uid) {
-      gid_t gid = spec.gid.value_or(static_cast<gid_t>(*spec.uid));
-      if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(*spec.uid) != 0) {
-        ChildFail(err_write.fd, errno);
-      }
-    }
-    if (!spec.cwd.empty() && ::chdir(spec.cwd.c_str()) != 0) ChildFail(err_write.fd, errno);
-    // Everything above 2 closes on exec (the error pipe included).
-    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-    ::execve(spec.executable.c_str(), argv.data(), envp.data());
-    ChildFail(err_write.fd, errno);
-  }
+  if (pid == 0) RunChild(setup);
   ::close(err_write.fd);
   err_write.fd = -1;
   int child_errno = 0;
@@ -176,38 +201,66 @@ uint64_t ProcessStartTime(pid_t pid) {
   return start;
 }
 
-std::optional<ExitInfo> TryReap(pid_t pid) {
-  int status = 0;
-  pid_t r;
-  do {
-    r = ::waitpid(pid, &status, WNOHANG);
-  } while (r < 0 && errno == EINTR);
-  if (r != pid) return std::nullopt;
+namespace {
+
+ExitInfo ExitInfoOf(int wait_status) {
   ExitInfo info;
-  if (WIFEXITED(status)) {
-    info.exit_code = WEXITSTATUS(status);
-  } else if (WIFSIGNALED(status)) {
-    info.signal = WTERMSIG(status);
+  if (WIFEXITED(wait_status)) {
+    info.exit_code = WEXITSTATUS(wait_status);
+  } else if (WIFSIGNALED(wait_status)) {
+    info.signal = WTERMSIG(wait_status);
     info.exit_code = 128 + info.signal;
   }
   return info;
+}
+
+// waitpid(pid, WNOHANG), retried on EINTR: the reaped pid, or 0 / -1 as waitpid.
+pid_t WaitNoHang(pid_t pid, int* status) {
+  pid_t r;
+  do {
+    r = ::waitpid(pid, status, WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  return r;
+}
+
+}  // namespace
+
+std::optional<ExitInfo> TryReap(pid_t pid) {
+  int status = 0;
+  if (WaitNoHang(pid, &status) != pid) return std::nullopt;
+  return ExitInfoOf(status);
+}
+
+std::optional<ReapedChild> ReapAnyChild() {
+  int status = 0;
+  const pid_t pid = WaitNoHang(-1, &status);
+  if (pid <= 0) return std::nullopt;
+  return ReapedChild{pid, ExitInfoOf(status)};
 }
 
 bool SignalGroup(pid_t pgid, int sig) { return pgid > 1 && ::kill(-pgid, sig) == 0; }
 
 namespace {
 
-// State and process group of /proc/PID/stat (`proc_dir`); false when unreadable.
-bool ReadStateAndGroup(const std::filesystem::path& proc_dir, char* state, pid_t* pgrp) {
+struct ProcStat {
+  char state = 0;
+  pid_t ppid = 0;
+  pid_t pgrp = 0;
+  bool live() const { return state != 0 && state != 'Z' && state != 'X'; }
+};
+
+// State, parent and process group of /proc/PID/stat (`proc_dir`); state 0 when unreadable.
+ProcStat ReadProcStat(const std::filesystem::path& proc_dir) {
   std::ifstream in(proc_dir / "stat");
   std::string line;
-  if (!std::getline(in, line)) return false;
+  ProcStat st;
+  if (!std::getline(in, line)) return st;
   // The command name (field 2) may hold spaces and parentheses: parse after the last ')'.
   size_t close = line.rfind(')');
-  if (close == std::string::npos) return false;
+  if (close == std::string::npos) return st;
   std::istringstream rest(line.substr(close + 2));
-  pid_t ppid = 0;
-  return static_cast<bool>(rest >> *state >> ppid >> *pgrp);
+  if (!(rest >> st.state >> st.ppid >> st.pgrp)) st.state = 0;
+  return st;
 }
 
 bool IsPidDir(const std::filesystem::path& p) {
@@ -223,14 +276,37 @@ bool GroupAlive(pid_t pgid) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     if (!IsPidDir(entry.path())) continue;
-    char state = 0;
-    pid_t pgrp = 0;
-    if (ReadStateAndGroup(entry.path(), &state, &pgrp) && pgrp == pgid && state != 'Z' &&
-        state != 'X') {
-      return true;
-    }
+    const ProcStat st = ReadProcStat(entry.path());
+    if (st.live() && st.pgrp == pgid) return true;
   }
   return false;
+}
+
+std::vector<pid_t> ChildProcesses() {
+  std::vector<pid_t> out;
+  const pid_t self = ::getpid();
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    if (!IsPidDir(entry.path())) continue;
+    const ProcStat st = ReadProcStat(entry.path());
+    if (st.live() && st.ppid == self) {
+      out.push_back(static_cast<pid_t>(std::stol(entry.path().filename().string())));
+    }
+  }
+  return out;
+}
+
+std::vector<pid_t> StopGroups(const std::vector<pid_t>& groups, std::chrono::milliseconds grace) {
+  for (pid_t group : groups) SignalGroup(group, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  std::vector<pid_t> alive = groups;
+  while (true) {
+    std::erase_if(alive, [](pid_t group) { return !GroupAlive(group); });
+    if (alive.empty() || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (pid_t group : alive) SignalGroup(group, SIGKILL);
+  return alive;
 }
 
 std::vector<pid_t> ProcessGroupsWithEnv(const std::string& entry_prefix) {
@@ -243,12 +319,9 @@ std::vector<pid_t> ProcessGroupsWithEnv(const std::string& entry_prefix) {
     for (std::string item; !match && std::getline(env_in, item, '\0');) {
       match = item.compare(0, entry_prefix.size(), entry_prefix) == 0;
     }
-    char state = 0;
-    pid_t pgrp = 0;
-    if (match && ReadStateAndGroup(entry.path(), &state, &pgrp) && pgrp > 1 && state != 'Z' &&
-        state != 'X') {
-      groups.insert(pgrp);
-    }
+    if (!match) continue;
+    const ProcStat st = ReadProcStat(entry.path());
+    if (st.live() && st.pgrp > 1) groups.insert(st.pgrp);
   }
   return {groups.begin(), groups.end()};
 }

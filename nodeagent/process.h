@@ -1,11 +1,13 @@
 #pragma once
 
-// Processes as the agent runs them: each in its own session and process group, stdout/stderr
-// appended to files, optionally placed in cgroups and switched to another user before exec.
-// Plain POSIX/Linux; no threads of its own.
+// Child processes, as the agent runs pods and `ballast dev` runs the reconciler and agents: each
+// in its own session and process group, stdout/stderr appended to files, optionally placed in
+// cgroups and switched to another user before exec; signalled, reaped and stopped (SIGTERM,
+// then SIGKILL after a grace period) by process group. Plain POSIX/Linux; no threads of its own.
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,6 +28,10 @@ struct ProcessSpec {
   std::optional<gid_t> gid;
   // Files such as ".../cgroup.procs" the child writes its pid to before exec.
   std::vector<std::string> cgroup_procs_files;
+  // When not 0, the child receives this signal when the thread that started it dies
+  // (PR_SET_PDEATHSIG), so it never outlives its parent: for helpers such as `ballast dev`'s
+  // reconciler and agents, never for pods (which outlive an agent restart).
+  int parent_death_signal = 0;
 };
 
 // Starts the process: a new session (so its process group id is its pid), stdin /dev/null,
@@ -50,10 +56,28 @@ struct ExitInfo {
 // not our child (adopted) gives std::nullopt too; use ProcessStartTime for those.
 std::optional<ExitInfo> TryReap(pid_t pid);
 
+struct ReapedChild {
+  pid_t pid = 0;
+  ExitInfo exit;
+};
+// Reaps one exited child, whichever it is (WNOHANG); std::nullopt when none has exited. For a
+// process that reaps all its children in one place, such as a child subreaper (which also
+// inherits orphans). Do not mix with TryReap on the same children.
+std::optional<ReapedChild> ReapAnyChild();
+
+// The live (not zombie) processes whose parent is this process: its children and, for a child
+// subreaper (PR_SET_CHILD_SUBREAPER), the orphans re-parented to it. Scans /proc.
+std::vector<pid_t> ChildProcesses();
+
 // kill(-pgid, sig); true when at least one member received it.
 bool SignalGroup(pid_t pgid, int sig);
 // True while a live (not zombie) process of the group exists. Scans /proc.
 bool GroupAlive(pid_t pgid);
+
+// Stops process groups: SIGTERM to each, in the order given, then SIGKILL to those that still
+// have a live process once `grace` has passed. Returns the groups that were killed. Blocks until
+// every group is gone or the grace period is over (polling every 50 ms); reaps nothing.
+std::vector<pid_t> StopGroups(const std::vector<pid_t>& groups, std::chrono::milliseconds grace);
 
 // The process groups of every live process whose environment has an entry beginning with
 // `entry_prefix` ("NAME=value-prefix"). Scans /proc; processes it may not read are skipped.
