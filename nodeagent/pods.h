@@ -1,9 +1,10 @@
 #pragma once
 
-// The agent's pod supervisor: runs each desired pod's containers through a ContainerRuntime
-// (runtime.h: processes, or images through the Docker Engine API), restarts them with
-// CrashLoopBackOff, runs probes, rotates logs, stops pods (SIGTERM, then SIGKILL after the
-// grace period), records every pod in the work directory and adopts still-running containers
+// The agent's pod supervisor: performs what the pod state machine (pod_state.h) decides. It
+// runs each desired pod's containers through a ContainerRuntime (runtime.h: processes, or
+// images through the Docker Engine API), hands them host ports, directories and cgroups, runs
+// their probes, rotates their logs, stops pods (SIGTERM, then SIGKILL after the grace period),
+// records every pod in the work directory (pod_store.h) and adopts still-running containers
 // after an agent restart.
 //
 // Threading: every method except Status() must be called from one thread (the agent's
@@ -16,17 +17,20 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "agentapi/protocol.h"
+#include "clock/clock.h"
 #include "model/cluster.h"
 #include "model/object.h"
 #include "nodeagent/backoff.h"
 #include "nodeagent/cgroups.h"
-#include "clock/clock.h"
+#include "nodeagent/container_launch.h"
+#include "nodeagent/pod_state.h"
+#include "nodeagent/pod_store.h"
 #include "nodeagent/probes.h"
 #include "nodeagent/process_runtime.h"
 #include "nodeagent/runtime.h"
@@ -57,11 +61,6 @@ struct PodManagerOptions {
   std::string pull_policy;
 };
 
-// Which runtime a pod runs on: the `ballast.dev/runtime` annotation when set, else "docker"
-// when a container has an image and no command (or every container has an image and
-// `prefer_images`), else "process".
-std::string PodRuntimeName(const model::PodTemplateSpec& template_spec, bool prefer_images);
-
 class PodManager {
  public:
   // `clock` and `cgroups` (may be null: no limits) must outlive the manager.
@@ -81,6 +80,9 @@ class PodManager {
                   const std::vector<agentapi::DesiredService>& services);
 
   // One round of supervision. Returns true when a pod's phase, readiness or restarts changed.
+  // A pod record that could not be written is written again (at most once a second) until it
+  // is; the failure and the recovery are logged ("pod_record_write_failed",
+  // "pod_record_written"), and the record on disk meanwhile is the last one written.
   bool Tick();
 
   // Every pod's status, as reported to the reconciler. Thread-safe (a copy made by Tick).
@@ -91,94 +93,54 @@ class PodManager {
   void StopAll();
   bool Empty() const { return pods_.empty(); }
 
-  struct ProbeState {
-    int64_t next_at_ms = 0;
-    int successes = 0;
-    int failures = 0;
-    bool in_flight = false;
-    bool ever_succeeded = false;  // since the container (re)started
-  };
-  struct ContainerRun {
-    model::Container spec;
-    ContainerRef ref;
-    bool active = false;     // started (or starting) and not yet seen to end
-    bool creating = false;   // started but the runtime does not report it running yet
-    int image_failures = 0;  // consecutive failed image pulls (ImagePullBackOff)
-    std::string state = "waiting";
-    std::string reason = "ContainerCreating";
-    std::string message;
-    int32_t restarts = 0;
-    int32_t last_exit_code = 0;
-    std::string last_reason;
-    int64_t started_ms = 0;  // monotonic
-    int64_t started_wall_ms = 0;
-    int64_t restart_at_ms = 0;  // while waiting in back-off
-    CrashLoopBackoff backoff;
-    uint64_t incarnation = 0;  // bumps on each start; stale probe results are dropped
-    ProbeState startup, liveness, readiness;
-    bool started = false;  // startup probe passed (or none)
-    bool ready = false;
-    bool ran_before = false;       // a start after this one is a restart
-    int64_t kill_deadline_ms = 0;  // a liveness/startup kill in progress
-    std::string kill_reason;
-    int64_t oom_kills_at_start = 0;
-  };
-  struct PodRun {
-    agentapi::DesiredPod desired;
-    std::string id;                              // "<namespace>_<name>"
-    std::string runtime;                         // "process" or "docker"
-    std::string dir;                             // work_dir/pods/<id>
-    std::map<std::string, int32_t> host_ports;   // port name (or number) -> host port
-    std::map<int32_t, int32_t> ports_by_number;  // containerPort -> host port
-    model::StringMap service_env;
-    std::vector<ContainerRun> containers;
-    int64_t created_wall_ms = 0;
-    int64_t ready_since_ms = 0;  // monotonic (clock.NowMs); 0 while not ready
-    bool terminating = false;
-    int64_t stop_deadline_ms = 0;
-    bool cgroup = false;
-  };
-
  private:
-  void StartPod(const agentapi::DesiredPod& desired,
-                const std::vector<agentapi::DesiredService>& services);
-  void StartContainer(PodRun& pod, ContainerRun& c);
-  void MarkRunning(PodRun& pod, ContainerRun& c);
-  void OnStartFailure(PodRun& pod, ContainerRun& c, const std::string& message,
-                      const std::string& reason);
-  void OnContainerExit(PodRun& pod, ContainerRun& c, const ContainerObservation& exit);
-  ContainerRuntime* RuntimeOf(const PodRun& pod);
-  // Restore(): stops process groups of this agent's pods that no record accounts for.
-  void KillUnrecordedProcesses();
-  ContainerLaunch BuildLaunch(PodRun& pod, ContainerRun& c, bool prepare);
-  void BeginStop(PodRun& pod);
-  bool SuperviseContainer(PodRun& pod, ContainerRun& c);
-  void ScheduleProbes(PodRun& pod, ContainerRun& c);
-  bool ApplyProbeResults();
-  void RotateLogs();
-  void Persist(const PodRun& pod) const;
-  void Publish();
-  void Log(std::string_view event, std::vector<std::pair<std::string, std::string>> fields) const {
-    if (options_.log) options_.log(event, fields);
-  }
-  model::Pod Report(const PodRun& pod) const;
-
   struct ProbeResult {
     std::string pod_id;
-    size_t container;
-    uint64_t incarnation;
-    int kind;  // 0 startup, 1 liveness, 2 readiness
+    size_t container = 0;
+    uint64_t incarnation = 0;
+    ProbeKind kind = ProbeKind::kStartup;
     ProbeOutcome outcome;
   };
+
+  // Performs the actions in order; true when the pod's report may have changed.
+  bool Run(PodState& pod, const PodActions& actions);
+  bool Perform(PodState& pod, const PodAction& action);
+  bool Start(PodState& pod, size_t i);
+  void StartPod(const agentapi::DesiredPod& desired,
+                const std::vector<agentapi::DesiredService>& services);
+  void AllocatePorts(PodState& pod);
+  bool SuperviseContainer(PodState& pod, size_t i);
+  int64_t OomKills(const PodState& pod, const ContainerState& c,
+                   const ContainerObservation& seen) const;
+  ContainerRuntime* RuntimeOf(const PodState& pod);
+  // The launch of container `c`; with `prepare`, also its directories, file owners and cgroup.
+  ContainerLaunch LaunchFor(PodState& pod, const ContainerState& c, bool prepare);
+  void PrepareFiles(const PodState& pod, const ContainerLaunch& launch);
+  void SubmitProbe(const PodState& pod, const ProbeContainer& probe);
+  bool ApplyProbeResults();
+  void RemovePodFiles(const PodState& pod);
+  void Persist(const PodState& pod);
+  void RetryUnsavedRecords();
+  void RotateLogs();
+  void Publish();
+  bool AdoptContainer(PodState& pod, size_t i, const ContainerRef& recorded);
+  // Restore(): stops process groups of this agent's pods that no record accounts for.
+  void KillUnrecordedProcesses();
+  void Log(std::string_view event,
+           const std::vector<std::pair<std::string, std::string>>& fields) const {
+    if (options_.log) options_.log(event, fields);
+  }
 
   PodManagerOptions options_;
   const Clock& clock_;
   Cgroups* cgroups_;
+  LaunchNode node_;
+  PodLifecycle lifecycle_;
+  PodStore store_;
   ProcessRuntime process_runtime_;
-  std::map<std::string, PodRun> pods_;  // by id
-  std::string agent_path_;              // PATH handed to pods
-  std::string pods_root_;               // work_dir/pods, canonical
-  int64_t last_rotate_ms_ = 0;
+  std::map<std::string, PodState> pods_;  // by id
+  std::set<std::string> unsaved_;         // pods whose record could not be written
+  int64_t last_housekeeping_ms_ = 0;      // log rotation, record retries
   std::map<std::string, std::pair<std::string, bool>> last_reported_;  // id -> (phase, ready)
 
   std::shared_ptr<std::mutex> results_mu_ = std::make_shared<std::mutex>();

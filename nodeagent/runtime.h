@@ -2,9 +2,10 @@
 
 // The seam between the pod supervisor (PodManager) and what actually runs a container: the
 // process runtime (process_runtime.h: a process group on the node) and the Docker Engine API
-// runtime (docker_runtime.h: a container of the pod's image). PodManager owns the Kubernetes
-// semantics (restart policy, CrashLoopBackOff, probes, grace periods, reasons); a runtime only
-// starts, observes, signals and removes one container at a time.
+// runtime (docker_runtime.h: a container of the pod's image). The pod state machine
+// (pod_state.h) owns the Kubernetes semantics (restart policy, CrashLoopBackOff, probes, grace
+// periods, reasons); a runtime only starts, observes, signals and removes one container at a
+// time.
 //
 // Threading: Start, Observe, Signal, Adopt, Release and ListOrphans are called from the
 // supervision thread; Exec from probe worker threads (it must be thread-safe).
@@ -67,6 +68,7 @@ struct ContainerRef {
   pid_t pid = 0;   // process runtime: process group leader
   uint64_t start_ticks = 0;
   bool adopted = false;  // not started by this agent process (not persisted)
+  friend bool operator==(const ContainerRef&, const ContainerRef&) = default;
   model::Json ToJson() const;
   static ContainerRef FromJson(const model::Json& j);
 };

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -191,6 +192,57 @@ TEST_F(PodManagerTest, CrashLoopBackOffOnInjectedClock) {
   ASSERT_TRUE(Until([&] { return container().reason == "CrashLoopBackOff"; }));
   EXPECT_NE(container().message.find("back-off 10s"), std::string::npos) << container().message;
   EXPECT_EQ(Pod("crash-rev1-ccccc")->phase, model::PodPhase::kRunning);
+}
+
+TEST_F(PodManagerTest, ARecordThatCannotBeWrittenIsLoggedKeptAndWrittenLater) {
+  FakeClock& clock = fake_clock_;
+  std::vector<std::string> events;
+  PodManagerOptions o;
+  o.node_name = "n1";
+  o.work_dir = dir_.path();
+  o.log = [&](std::string_view event, const std::vector<std::pair<std::string, std::string>>& f) {
+    std::string line(event);
+    for (const auto& [k, v] : f) line += " " + k + "=" + v;
+    events.push_back(line);
+  };
+  pm_ = std::make_unique<PodManager>(o, clock, nullptr);
+  auto logged = [&](const std::string& event) {
+    for (const auto& e : events) {
+      if (e.rfind(event + " ", 0) == 0) return e;
+    }
+    return std::string();
+  };
+  auto container = [&]() -> model::ContainerStatus {
+    auto* p = Pod("crash-rev1-ggggg");
+    return p && !p->containers.empty() ? p->containers[0] : model::ContainerStatus{};
+  };
+  pm_->SetDesired({MakePod("crash-rev1-ggggg", {ShellContainer("main", "exit 3")})}, {});
+  ASSERT_TRUE(Until([&] { return container().reason == "CrashLoopBackOff"; }));
+  const std::string record = PodDir("crash-rev1-ggggg") + "/pod.json";
+  ASSERT_NE(ReadFile(record).find("\"lastExitCode\": 3"), std::string::npos);
+
+  // Something in the way of the record: the next writes fail, the pod goes on.
+  std::filesystem::remove(record);
+  std::filesystem::create_directories(record + "/in-the-way");
+  clock.Advance(10'000);
+  ASSERT_TRUE(
+      Until([&] { return container().restarts == 1 && container().reason == "CrashLoopBackOff"; }));
+  const std::string failed = logged("pod_record_write_failed");
+  ASSERT_FALSE(failed.empty());
+  EXPECT_NE(failed.find("pod=default_crash-rev1-ggggg"), std::string::npos) << failed;
+  EXPECT_NE(failed.find(record), std::string::npos) << failed;
+  EXPECT_EQ(std::count_if(
+                events.begin(), events.end(),
+                [](const std::string& e) { return e.rfind("pod_record_write_failed", 0) == 0; }),
+            1)
+      << "logged once, not at every write";
+
+  // Once the way is clear, the record is written again within a second.
+  std::filesystem::remove_all(record);
+  clock.Advance(1000);
+  pm_->Tick();
+  EXPECT_FALSE(logged("pod_record_written").empty());
+  EXPECT_NE(ReadFile(record).find("\"restarts\": 1"), std::string::npos) << ReadFile(record);
 }
 
 TEST_F(PodManagerTest, RestartPolicyNeverAndStartErrors) {

@@ -1,0 +1,47 @@
+#pragma once
+
+// What one container of a pod is started with (its ContainerLaunch: argv, environment in
+// Kubernetes' order, ports, limits, log files, user) and what its probes see (ProbeContext),
+// derived from the pod's state and the node. Pure: the executor (pods.h) does what touches the
+// system (user database, directories, file owners, cgroups) around them.
+
+#include <cstdint>
+#include <string>
+
+#include "agentapi/protocol.h"
+#include "nodeagent/cgroups.h"
+#include "nodeagent/pod_state.h"
+#include "nodeagent/probes.h"
+#include "nodeagent/runtime.h"
+
+namespace ballast::nodeagent {
+
+// The node's side of every launch.
+struct LaunchNode {
+  std::string node_name;
+  std::string node_address;  // where pods' ports and probes bind
+  std::string agent_path;    // PATH handed to process pods
+  std::string pods_root;     // canonical work_dir/pods: marks pod processes (BALLAST_POD_DIR)
+  std::string pull_policy;   // overrides every container's imagePullPolicy unless ""
+  bool agent_is_root = false;
+};
+
+// The launch of container `c` of `pod`. Process pods run in the pod's work directory with the
+// agent's PATH; image pods keep the image's PATH, HOME and working directory, and see their own
+// container ports. The group of a process pod's user (runAsUser without runAsGroup) is the
+// caller's to look up; the directories and cgroup files are the caller's to prepare.
+ContainerLaunch BuildLaunch(const PodState& pod, const ContainerState& c, const LaunchNode& node);
+
+// Where container `c`'s probes go. The caller sets `exec` for image pods (probes exec inside the
+// container).
+ProbeContext BuildProbeContext(const PodState& pod, const ContainerState& c,
+                               const LaunchNode& node);
+
+// pod_dir/logs/<container>.<stream>.log, stream "stdout" or "stderr".
+std::string ContainerLogPath(const std::string& pod_dir, const std::string& container,
+                             const char* stream);
+
+// The pod's cgroup limits: the sum of its containers' memory and cpu limits.
+CgroupLimits PodLimits(const agentapi::DesiredPod& desired);
+
+}  // namespace ballast::nodeagent
