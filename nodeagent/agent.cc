@@ -74,56 +74,10 @@ Status Agent::Start() {
   if (ec) return InvalidArgument("agent: work dir " + options_.work_dir + ": " + ec.message());
   auto probe = FreePort(options_.address);
   if (!probe.ok()) return probe.status().WithContext("agent: --address");
-
-  node_.name = options_.name;
-  node_.address = options_.address;
-  node_.labels = options_.labels;
-  node_.labels["kubernetes.io/hostname"] = options_.name;
-  // The well-known labels the kubelet sets, so manifests written for Kubernetes (nodeSelector
-  // kubernetes.io/os: linux is common) place unchanged. A --labels value wins.
-  for (const auto& [key, value] : WellKnownPlatformLabels()) node_.labels.emplace(key, value);
-  node_.taints = options_.taints;
-  auto cpu = options_.cpu.empty()
-                 ? model::Quantity::FromUnits(std::max(1u, std::thread::hardware_concurrency()))
-                 : model::Quantity::Parse(options_.cpu);
-  if (!cpu.ok()) return cpu.status().WithContext("agent: --cpu");
-  Result<model::Quantity> memory =
-      options_.memory.empty()
-          ? Result<model::Quantity>(model::Quantity::FromUnits(
-                static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE),
-                model::Quantity::Format::kBinarySI))
-          : model::Quantity::Parse(options_.memory);
-  if (!memory.ok()) return memory.status().WithContext("agent: --memory");
-  node_.capacity = {{"cpu", *cpu}, {"memory", *memory}};
-  node_.allocatable = node_.capacity;
-  node_.ready = true;
-  node_.agent_version = kAgentVersion;
+  if (Status s = DescribeNode(); !s.ok()) return s;
   if (options_.enable_cgroups) cgroups_ = Cgroups::Detect(options_.name);
   node_.limits_enforced = cgroups_ && cgroups_->enforced();
-
-  if (options_.runtime != "process" && options_.runtime != "docker" && options_.runtime != "auto") {
-    return InvalidArgument("agent: --runtime must be process, docker or auto, not \"" +
-                           options_.runtime + "\"");
-  }
-  if (!options_.image_pull_policy.empty() && options_.image_pull_policy != "Never" &&
-      options_.image_pull_policy != "IfNotPresent" && options_.image_pull_policy != "Always") {
-    return InvalidArgument("agent: --image-pull-policy must be Never, IfNotPresent or Always");
-  }
-  node_.runtimes = {"process"};
-  if (options_.runtime != "process") {
-    DockerRuntimeOptions dro;
-    dro.socket_path = options_.docker_socket;
-    dro.node_name = options_.name;
-    auto docker = std::make_unique<DockerRuntime>(dro);
-    Status ping = docker->Ping();
-    if (ping.ok()) {
-      docker_ = std::move(docker);
-      node_.runtimes.push_back("docker");
-    } else if (options_.runtime == "docker") {
-      return ping.WithContext("agent: --runtime docker (--docker-socket " + options_.docker_socket +
-                              ")");
-    }
-  }
+  if (Status s = StartRuntimes(); !s.ok()) return s;
 
   PodManagerOptions pm;
   pm.image_runtime = docker_.get();
@@ -158,6 +112,59 @@ Status Agent::Start() {
   if (!options_.server_url.empty()) {
     threads_.emplace_back([this] { SyncLoop(); });
     threads_.emplace_back([this] { HeartbeatLoop(); });
+  }
+  return Status::Ok();
+}
+
+Status Agent::DescribeNode() {
+  node_.name = options_.name;
+  node_.address = options_.address;
+  node_.labels = options_.labels;
+  node_.labels["kubernetes.io/hostname"] = options_.name;
+  // The well-known labels the kubelet sets, so manifests written for Kubernetes (nodeSelector
+  // kubernetes.io/os: linux is common) place unchanged. A --labels value wins.
+  for (const auto& [key, value] : WellKnownPlatformLabels()) node_.labels.emplace(key, value);
+  node_.taints = options_.taints;
+  auto cpu = options_.cpu.empty()
+                 ? model::Quantity::FromUnits(std::max(1u, std::thread::hardware_concurrency()))
+                 : model::Quantity::Parse(options_.cpu);
+  if (!cpu.ok()) return cpu.status().WithContext("agent: --cpu");
+  Result<model::Quantity> memory =
+      options_.memory.empty()
+          ? Result<model::Quantity>(model::Quantity::FromUnits(
+                static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE),
+                model::Quantity::Format::kBinarySI))
+          : model::Quantity::Parse(options_.memory);
+  if (!memory.ok()) return memory.status().WithContext("agent: --memory");
+  node_.capacity = {{"cpu", *cpu}, {"memory", *memory}};
+  node_.allocatable = node_.capacity;
+  node_.ready = true;
+  node_.agent_version = kAgentVersion;
+  return Status::Ok();
+}
+
+Status Agent::StartRuntimes() {
+  if (options_.runtime != "process" && options_.runtime != "docker" && options_.runtime != "auto") {
+    return InvalidArgument("agent: --runtime must be process, docker or auto, not \"" +
+                           options_.runtime + "\"");
+  }
+  if (!options_.image_pull_policy.empty() && options_.image_pull_policy != "Never" &&
+      options_.image_pull_policy != "IfNotPresent" && options_.image_pull_policy != "Always") {
+    return InvalidArgument("agent: --image-pull-policy must be Never, IfNotPresent or Always");
+  }
+  node_.runtimes = {"process"};
+  if (options_.runtime == "process") return Status::Ok();
+  DockerRuntimeOptions dro;
+  dro.socket_path = options_.docker_socket;
+  dro.node_name = options_.name;
+  auto docker = std::make_unique<DockerRuntime>(dro);
+  Status ping = docker->Ping();
+  if (ping.ok()) {
+    docker_ = std::move(docker);
+    node_.runtimes.push_back("docker");
+  } else if (options_.runtime == "docker") {
+    return ping.WithContext("agent: --runtime docker (--docker-socket " + options_.docker_socket +
+                            ")");
   }
   return Status::Ok();
 }

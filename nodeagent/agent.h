@@ -18,11 +18,11 @@
 #include <vector>
 
 #include "agentapi/protocol.h"
+#include "clock/clock.h"
 #include "model/cluster.h"
 #include "net/client.h"
 #include "net/server.h"
 #include "nodeagent/cgroups.h"
-#include "clock/clock.h"
 #include "nodeagent/docker_runtime.h"
 #include "nodeagent/pods.h"
 #include "nodeagent/proxy.h"
@@ -86,6 +86,9 @@ class Agent {
   std::string api_url() const { return api_ ? api_->url() : ""; }
 
  private:
+  // Start(), in order: the node as registered (labels, capacity); the container runtimes.
+  Status DescribeNode();
+  Status StartRuntimes();
   void SuperviseLoop();
   void SyncLoop();
   void HeartbeatLoop();

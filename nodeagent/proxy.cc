@@ -103,7 +103,14 @@ struct ServiceProxy::Impl {
   std::set<Conn*> conns;
 
   void Loop();
+  // Makes the listeners what `services` want (Wanted), and publishes errors and ports.
   void Apply(const std::vector<agentapi::DesiredService>& services);
+  // What to listen on, each with its endpoints; `node_addr` is `address` parsed.
+  std::map<ListenKey, std::vector<sockaddr_in>> Wanted(
+      const std::vector<agentapi::DesiredService>& services, in_addr node_addr) const;
+  // Starts listening on `key`; false (an error in `errs`) when it cannot.
+  bool Listen(const ListenKey& key, const std::vector<sockaddr_in>& endpoints, in_addr node_addr,
+              std::vector<std::string>& errs);
   void Accept(Listener& l);
   bool ConnectNext(Conn* c);
   void OnEvent(Handle* h, uint32_t events);
@@ -222,17 +229,15 @@ void ServiceProxy::Impl::Loop() {
   }
 }
 
-void ServiceProxy::Impl::Apply(const std::vector<agentapi::DesiredService>& services) {
-  // What to listen on: each Service's cluster IP at each of its ports, with its own endpoints;
-  // the node's address at each port and nodePort, for the first Service by namespace/name that
-  // claims it (several Services on one port would otherwise mix their endpoints).
+std::map<ServiceProxy::Impl::ListenKey, std::vector<sockaddr_in>> ServiceProxy::Impl::Wanted(
+    const std::vector<agentapi::DesiredService>& services, in_addr node_addr) const {
+  // Each Service's cluster IP at each of its ports, with its own endpoints; the node's address
+  // at each port and nodePort, for the first Service by namespace/name that claims it (several
+  // Services on one port would otherwise mix their endpoints).
   std::map<ListenKey, std::vector<sockaddr_in>> wanted;
   // port -> (namespace, name) -> endpoints, in namespace/name order
   std::map<int32_t, std::map<std::pair<std::string, std::string>, std::vector<sockaddr_in>>>
       node_claims;
-  std::vector<std::string> errs;
-  in_addr node_addr{};
-  ::inet_pton(AF_INET, address.c_str(), &node_addr);
   for (const auto& s : services) {
     in_addr cluster_addr{};
     const bool has_cluster_ip = !s.cluster_ip.empty() && s.cluster_ip != address &&
@@ -259,6 +264,45 @@ void ServiceProxy::Impl::Apply(const std::vector<agentapi::DesiredService>& serv
   for (auto& [port, claims] : node_claims) {
     wanted[ListenKey{node_addr.s_addr, port}] = std::move(claims.begin()->second);
   }
+  return wanted;
+}
+
+bool ServiceProxy::Impl::Listen(const ListenKey& key, const std::vector<sockaddr_in>& endpoints,
+                                in_addr node_addr, std::vector<std::string>& errs) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (key.addr != node_addr.s_addr) {
+    // Every agent listens on every cluster IP; agents sharing a machine (`ballast dev`, tests)
+    // share the listener, and the kernel spreads connections over them. They are told the
+    // same endpoints, so any of them serves a connection right.
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(key.port));
+  addr.sin_addr.s_addr = key.addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 1024) != 0) {
+    errs.push_back(key.ToString() + ": " + std::strerror(errno));
+    ::close(fd);
+    return false;
+  }
+  Listener& l = listeners[key];
+  l.fd = fd;
+  l.handle.key = key;
+  l.endpoints = endpoints;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = &l.handle;
+  ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+  return true;
+}
+
+void ServiceProxy::Impl::Apply(const std::vector<agentapi::DesiredService>& services) {
+  in_addr node_addr{};
+  ::inet_pton(AF_INET, address.c_str(), &node_addr);
+  const std::map<ListenKey, std::vector<sockaddr_in>> wanted = Wanted(services, node_addr);
+  std::vector<std::string> errs;
   for (auto it = listeners.begin(); it != listeners.end();) {
     auto w = wanted.find(it->first);
     if (w == wanted.end() || w->second.empty()) {
@@ -270,44 +314,16 @@ void ServiceProxy::Impl::Apply(const std::vector<agentapi::DesiredService>& serv
       ++it;
     }
   }
-  for (auto& [key, eps] : wanted) {
+  for (const auto& [key, eps] : wanted) {
     if (eps.empty()) continue;
     auto it = listeners.find(key);
-    if (it != listeners.end()) {
-      if (it->second.endpoints.size() != eps.size() ||
-          std::memcmp(it->second.endpoints.data(), eps.data(), eps.size() * sizeof(sockaddr_in)) !=
-              0) {
-        it->second.endpoints = eps;
-      }
-      continue;
+    if (it == listeners.end()) {
+      Listen(key, eps, node_addr, errs);
+    } else if (it->second.endpoints.size() != eps.size() ||
+               std::memcmp(it->second.endpoints.data(), eps.data(),
+                           eps.size() * sizeof(sockaddr_in)) != 0) {
+      it->second.endpoints = eps;
     }
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (key.addr != node_addr.s_addr) {
-      // Every agent listens on every cluster IP; agents sharing a machine (`ballast dev`, tests)
-      // share the listener, and the kernel spreads connections over them. They are told the
-      // same endpoints, so any of them serves a connection right.
-      ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(key.port));
-    addr.sin_addr.s_addr = key.addr;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(fd, 1024) != 0) {
-      errs.push_back(key.ToString() + ": " + std::strerror(errno));
-      ::close(fd);
-      continue;
-    }
-    Listener& l = listeners[key];
-    l.fd = fd;
-    l.handle.key = key;
-    l.endpoints = eps;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = &l.handle;
-    ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
   }
   std::lock_guard<std::mutex> lock(mu);
   errors = std::move(errs);
