@@ -13,8 +13,8 @@
 #include "model/codec.h"
 #include "sources/git/history_store.h"
 #include "sources/git/remote.h"
-#include "tests/git/manifests.h"
 #include "tests/support/git_servers.h"
+#include "tests/support/manifests.h"
 
 namespace ballast::git {
 
@@ -30,7 +30,7 @@ TEST(RedactUrlTest, SecretsNeverReachMessages) {
 
 namespace {
 
-using testing::DeploymentYaml;
+using ballast::testing::DeploymentYaml;
 using testing::Sh;
 using testing::TempDir;
 
@@ -42,7 +42,7 @@ struct State {
 State MakeState(int replicas, bool with_service = true) {
   State s;
   s.files.push_back({"web.yaml", DeploymentYaml("web", replicas, "comments stay")});
-  if (with_service) s.files.push_back({"sub/svc.yaml", testing::ServiceYaml("web", 80)});
+  if (with_service) s.files.push_back({"sub/svc.yaml", ballast::testing::ServiceYaml("web", 80)});
   s.files.push_back({"README.md", "# notes\n"});
   for (const auto& f : s.files) {
     if (!model::IsManifestFileName(f.path)) continue;

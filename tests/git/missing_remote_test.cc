@@ -6,13 +6,13 @@
 #include <filesystem>
 
 #include "sources/git/git_source.h"
-#include "tests/git/manifests.h"
 #include "tests/support/git_servers.h"
+#include "tests/support/manifests.h"
 
 namespace ballast::git {
 namespace {
 
-using testing::DeploymentYaml;
+using ballast::testing::DeploymentYaml;
 using testing::RepoFarm;
 using testing::TempDir;
 

@@ -9,13 +9,13 @@
 
 #include "sources/git/git_source.h"
 #include "sources/git/history_store.h"
-#include "tests/git/manifests.h"
 #include "tests/support/git_servers.h"
+#include "tests/support/manifests.h"
 
 namespace ballast::git {
 namespace {
 
-using testing::DeploymentYaml;
+using ballast::testing::DeploymentYaml;
 using testing::GitDaemon;
 using testing::HttpGitServer;
 using testing::RepoFarm;

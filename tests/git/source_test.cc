@@ -7,16 +7,16 @@
 #include <fstream>
 
 #include "sources/git/git_source.h"
-#include "tests/git/manifests.h"
 #include "tests/support/git_servers.h"
+#include "tests/support/manifests.h"
 #include "tests/support/ports.h"
 
 namespace ballast::git {
 namespace {
 
-using testing::DeploymentYaml;
+using ballast::testing::DeploymentYaml;
+using ballast::testing::ServiceYaml;
 using testing::RepoFarm;
-using testing::ServiceYaml;
 using testing::TempDir;
 
 class SourceTest : public ::testing::Test {

@@ -22,11 +22,14 @@
 
 #include "net/client.h"
 #include "tests/support/git_servers.h"
+#include "tests/support/manifests.h"
 #include "tests/support/ports.h"
 
 namespace ballast::reconciler::testing {
 
 using ballast::testing::PickFreePort;
+using ballast::testing::WebManifest;
+using ballast::testing::WebSpec;
 using git::testing::ChildProcess;
 using git::testing::RepoFarm;
 using git::testing::TempDir;
@@ -48,70 +51,6 @@ inline bool WaitFor(const std::function<bool()>& cond,
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return cond();
-}
-
-// A Deployment `web` of `ballast demo-app` pods answering `message`, plus a Service `web` on
-// `service_port`. RollingUpdate with the given bounds; readiness probed every second.
-struct WebSpec {
-  std::string message = "v1";
-  int replicas = 1;
-  int service_port = 0;
-  int max_surge = 1;
-  int max_unavailable = 0;
-  std::vector<std::string> app_args;  // more demo-app flags, e.g. {"--ready-after", "2"}
-  std::string annotations;            // lines under metadata.annotations, indented 4
-  int progress_deadline_seconds = 0;  // 0: Kubernetes' default
-};
-
-inline std::string WebManifest(const WebSpec& w) {
-  std::string args = "\"--message\", \"" + w.message + "\"";
-  for (const auto& a : w.app_args) args += ", \"" + a + "\"";
-  std::string m = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n";
-  if (!w.annotations.empty()) m += "  annotations:\n" + w.annotations;
-  m += "spec:\n";
-  if (w.progress_deadline_seconds > 0) {
-    m += "  progressDeadlineSeconds: " + std::to_string(w.progress_deadline_seconds) + "\n";
-  }
-  m += "  replicas: " + std::to_string(w.replicas) + "\n";
-  m += R"(  selector:
-    matchLabels: {app: web}
-  strategy:
-    rollingUpdate: {maxSurge: )" +
-       std::to_string(w.max_surge) + ", maxUnavailable: " + std::to_string(w.max_unavailable) +
-       R"(}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      terminationGracePeriodSeconds: 2
-      containers:
-        - name: web
-          command: [")" BALLAST_BINARY R"(", "demo-app"]
-          args: [)" +
-       args + R"(]
-          ports: [{name: http, containerPort: 8080}]
-          readinessProbe:
-            httpGet: {path: /healthz, port: http}
-            periodSeconds: 1
----
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: )" +
-       std::to_string(w.service_port) + R"(, targetPort: http}]
-)";
-  return m;
-}
-
-// The same with maxSurge 1, maxUnavailable 0.
-inline std::string WebManifest(const std::string& message, int replicas, int service_port) {
-  WebSpec w;
-  w.message = message;
-  w.replicas = replicas;
-  w.service_port = service_port;
-  return WebManifest(w);
 }
 
 class Cluster {

@@ -20,41 +20,13 @@ using nodeagent::testing::PodmanService;
 // A Deployment of the image's own command (busybox httpd on port 80, no `command`), so only a
 // node with the docker runtime can take it, and a Service in front of it.
 std::string ImageWebManifest(const std::string& image, int replicas, int service_port) {
-  return R"(apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: )" +
-         std::to_string(replicas) + R"(
-  selector:
-    matchLabels: {app: web}
-  strategy:
-    rollingUpdate: {maxSurge: 1, maxUnavailable: 0}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-        - name: web
-          image: )" +
-         image + R"(
-          ports: [{name: http, containerPort: 80}]
-          resources:
-            limits: {memory: 64Mi, cpu: 200m}
-          readinessProbe:
-            httpGet: {path: /index.html, port: http}
-            periodSeconds: 1
----
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: {app: web}
-  ports: [{name: http, port: )" +
-         std::to_string(service_port) + R"(, targetPort: http}]
-)";
+  WebSpec w;
+  w.image = image;  // busybox httpd: /index.html on port 80
+  w.replicas = replicas;
+  w.service_port = service_port;
+  w.termination_grace_period_seconds = 1;
+  w.limits = "{memory: 64Mi, cpu: 200m}";
+  return WebManifest(w);
 }
 
 // A Deployment whose image is not there, and one whose container eats past its memory limit.

@@ -15,42 +15,12 @@ namespace {
 
 // A Deployment `name` of two demo-app pods answering `name`, and a Service `name` on `port`.
 std::string App(const std::string& name, int port) {
-  const std::string p = std::to_string(port);
-  return R"(apiVersion: apps/v1
-kind: Deployment
-metadata: {name: )" +
-         name + R"(}
-spec:
-  replicas: 2
-  selector:
-    matchLabels: {app: )" +
-         name + R"(}
-  template:
-    metadata:
-      labels: {app: )" +
-         name + R"(}
-    spec:
-      terminationGracePeriodSeconds: 2
-      containers:
-        - name: app
-          command: [")" BALLAST_BINARY R"(", "demo-app"]
-          args: ["--message", ")" +
-         name + R"("]
-          ports: [{name: http, containerPort: 8080}]
-          readinessProbe:
-            httpGet: {path: /healthz, port: http}
-            periodSeconds: 1
----
-apiVersion: v1
-kind: Service
-metadata: {name: )" +
-         name + R"(}
-spec:
-  selector: {app: )" +
-         name + R"(}
-  ports: [{name: http, port: )" +
-         p + R"(, targetPort: http}]
-)";
+  WebSpec w;
+  w.name = name;
+  w.message = name;
+  w.replicas = 2;
+  w.service_port = port;
+  return WebManifest(w);
 }
 
 // GET http://address:port/path: the body, or "error: ..." / "status N".
