@@ -29,9 +29,6 @@ namespace ballast {
 namespace {
 
 namespace fs = std::filesystem;
-using git::testing::ChildProcess;
-using git::testing::RepoFarm;
-using git::testing::TempDir;
 using Json = net::Json;
 using Clock = std::chrono::steady_clock;
 
@@ -211,39 +208,33 @@ class BrowserTest : public ::testing::Test {
     chromium_ = *chromium;
     artifacts_ = fs::path(BALLAST_BINARY).parent_path() / "test-artifacts";
     fs::create_directories(artifacts_);
-    farm_.CreateBare("manifests");
   }
 
+  // `ballast serve` with manual sync, as a user who looks before syncing runs it.
   bool StartServe(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {
-        BALLAST_BINARY, "serve",       "--repo",      farm_.BarePath("manifests"),
-        "--listen",     "127.0.0.1:0", "--state-dir", dir_ / "state",
-        "--poll",       "1",           "--sync",      "manual"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    if (!serve_.Start(argv, dir_ / "serve.log")) return false;
-    return WaitFor(
-        [&] {
-          std::string log = ReadFile(dir_ / "serve.log");
-          auto at = log.find("listening on ");
-          auto end = log.find('\n', at);
-          if (at == std::string::npos || end == std::string::npos) return false;
-          url_ = log.substr(at + 13, end - at - 13);
-          return true;
-        },
-        std::chrono::seconds(30));
+    std::vector<std::string> args = {"--sync", "manual"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return cluster_.StartServe(args);
   }
-
-  Json Get(const std::string& path) {
-    net::HttpClient client;
-    auto r = client.Get(url_ + path);
-    if (!r.ok() || r->status != 200) return nullptr;
-    auto j = r->JsonBody();
-    return j.ok() ? *j : Json(nullptr);
-  }
+  Json Get(const std::string& path) { return cluster_.Get(path); }
 
   bool SeenRevision(const std::string& sha) {
     return WaitFor([&] { return Get("/api/v1/status").value("revision", "") == sha; },
                    std::chrono::seconds(60));
+  }
+
+  // Chromium with a fresh profile, logging to chromium_log().
+  ::testing::AssertionResult StartBrowser(Browser& b) {
+    if (b.Start(chromium_, cluster_.dir() / "profile", chromium_log())) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << b.last_error() << ReadFile(chromium_log());
+  }
+  std::string chromium_log() const { return cluster_.dir() / "chromium.log"; }
+
+  // Waits until the page's script runs and follows the server (data-live="yes").
+  bool PageIsLive(Browser& b) {
+    return PageSays(b, "document.body && document.body.getAttribute('data-live') === 'yes'");
   }
 
   // Waits until `expression` evaluates to true in the page.
@@ -253,35 +244,29 @@ class BrowserTest : public ::testing::Test {
 
   std::string chromium_;
   fs::path artifacts_;
-  TempDir dir_;
-  RepoFarm farm_;
-  ChildProcess serve_;
-  std::string url_;
+  reconciler::testing::Cluster cluster_;
 };
 
 TEST_F(BrowserTest, PlanSyncRollBackAndNothingHostileRuns) {
   const std::string hostile =
       "<img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=2</script>";
-  std::string first = farm_.Commit("manifests", {{"web.yaml", ServiceYaml("first")}},
-                                   "web: first <script>window.__pwned=3</script>");
-  ASSERT_TRUE(StartServe()) << ReadFile(dir_ / "serve.log");
-  ASSERT_TRUE(SeenRevision(first)) << ReadFile(dir_ / "serve.log");
+  std::string first = cluster_.Commit({{"web.yaml", ServiceYaml("first")}},
+                                      "web: first <script>window.__pwned=3</script>");
+  ASSERT_TRUE(StartServe()) << ReadFile(cluster_.serve_log());
+  ASSERT_TRUE(SeenRevision(first)) << ReadFile(cluster_.serve_log());
   net::HttpClient client;
-  ASSERT_TRUE(client.PostJson(url_ + "/api/v1/sync", Json::object()).ok());
+  ASSERT_TRUE(client.PostJson(cluster_.url() + "/api/v1/sync", Json::object()).ok());
   ASSERT_TRUE(WaitFor([&] { return Get("/api/v1/status").value("sync", "") == "Synced"; },
                       std::chrono::seconds(60)));
 
-  std::string second = farm_.Commit(
-      "manifests", {{"web.yaml", ServiceYaml("second-value-42 " + hostile)}}, "web: " + hostile);
+  std::string second =
+      cluster_.Commit({{"web.yaml", ServiceYaml("second-value-42 " + hostile)}}, "web: " + hostile);
   ASSERT_TRUE(SeenRevision(second));
 
   Browser browser;
-  ASSERT_TRUE(browser.Start(chromium_, dir_ / "profile", dir_ / "chromium.log"))
-      << browser.last_error() << ReadFile(dir_ / "chromium.log");
-  ASSERT_TRUE(browser.Navigate(url_ + "/"));
-  ASSERT_TRUE(
-      PageSays(browser, "document.body && document.body.getAttribute('data-live') === 'yes'"))
-      << ReadFile(dir_ / "chromium.log");
+  ASSERT_TRUE(StartBrowser(browser));
+  ASSERT_TRUE(browser.Navigate(cluster_.url() + "/"));
+  ASSERT_TRUE(PageIsLive(browser)) << ReadFile(chromium_log());
 
   // The planned diff shows the new value as an added line, and the status is OutOfSync.
   EXPECT_TRUE(PageSays(browser,
@@ -319,12 +304,12 @@ TEST_F(BrowserTest, PlanSyncRollBackAndNothingHostileRuns) {
   std::string head;
   EXPECT_TRUE(WaitFor(
       [&] {
-        head = git::testing::Sh("git rev-parse main", farm_.BarePath("manifests")).output;
+        head = git::testing::Sh("git rev-parse main", cluster_.farm().BarePath("manifests")).output;
         return head.rfind(second, 0) != 0 && !head.empty();
       },
       std::chrono::seconds(60)))
       << browser.Eval("document.getElementById('flash').textContent").dump();
-  auto shown = git::testing::Sh("git show main:web.yaml", farm_.BarePath("manifests"));
+  auto shown = git::testing::Sh("git show main:web.yaml", cluster_.farm().BarePath("manifests"));
   EXPECT_NE(shown.output.find("first"), std::string::npos) << shown.output;
   EXPECT_EQ(browser.Eval("typeof window.__pwned"), Json("undefined"));
   browser.Screenshot((artifacts_ / "statuspage-rolled-back.png").string());
@@ -332,15 +317,14 @@ TEST_F(BrowserTest, PlanSyncRollBackAndNothingHostileRuns) {
 
 TEST_F(BrowserTest, PageIsReadableWithoutJavaScript) {
   std::string first =
-      farm_.Commit("manifests", {{"web.yaml", ServiceYaml("plain-note")}}, "web: <b>bold?</b>");
-  ASSERT_TRUE(StartServe()) << ReadFile(dir_ / "serve.log");
+      cluster_.Commit({{"web.yaml", ServiceYaml("plain-note")}}, "web: <b>bold?</b>");
+  ASSERT_TRUE(StartServe()) << ReadFile(cluster_.serve_log());
   ASSERT_TRUE(SeenRevision(first));
   // JavaScript disabled in the page: what a reader without the script gets.
   Browser browser;
-  ASSERT_TRUE(browser.Start(chromium_, dir_ / "profile", dir_ / "chromium.log"))
-      << browser.last_error() << ReadFile(dir_ / "chromium.log");
+  ASSERT_TRUE(StartBrowser(browser));
   ASSERT_TRUE(browser.Call("Emulation.setScriptExecutionDisabled", {{"value", true}}));
-  ASSERT_TRUE(browser.Navigate(url_ + "/"));
+  ASSERT_TRUE(browser.Navigate(cluster_.url() + "/"));
   std::string html;
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -364,20 +348,18 @@ TEST_F(BrowserTest, PageIsReadableWithoutJavaScript) {
 
 TEST_F(BrowserTest, SyncAsksForTheTokenAndKeepsItForTheTab) {
   {
-    std::ofstream token(dir_ / "token");
+    std::ofstream token(cluster_.dir() / "token");
     token << "s3cret-token\n";
   }
-  std::string first =
-      farm_.Commit("manifests", {{"web.yaml", ServiceYaml("guarded")}}, "web: guarded");
-  ASSERT_TRUE(StartServe({"--token-file", dir_ / "token"})) << ReadFile(dir_ / "serve.log");
-  ASSERT_TRUE(SeenRevision(first)) << ReadFile(dir_ / "serve.log");
+  std::string first = cluster_.Commit({{"web.yaml", ServiceYaml("guarded")}}, "web: guarded");
+  ASSERT_TRUE(StartServe({"--token-file", cluster_.dir() / "token"}))
+      << ReadFile(cluster_.serve_log());
+  ASSERT_TRUE(SeenRevision(first)) << ReadFile(cluster_.serve_log());
   Browser browser;
-  ASSERT_TRUE(browser.Start(chromium_, dir_ / "profile", dir_ / "chromium.log"))
-      << browser.last_error() << ReadFile(dir_ / "chromium.log");
+  ASSERT_TRUE(StartBrowser(browser));
   ASSERT_TRUE(browser.Call("Page.enable", Json::object()));
-  ASSERT_TRUE(browser.Navigate(url_ + "/"));
-  ASSERT_TRUE(
-      PageSays(browser, "document.body && document.body.getAttribute('data-live') === 'yes'"));
+  ASSERT_TRUE(browser.Navigate(cluster_.url() + "/"));
+  ASSERT_TRUE(PageIsLive(browser));
   EXPECT_EQ(browser.Eval("setTimeout(() => document.querySelector('button[data-action=sync]')"
                          ".click(), 0), true"),
             Json(true));
@@ -398,18 +380,16 @@ TEST_F(BrowserTest, SyncAsksForTheTokenAndKeepsItForTheTab) {
 }
 
 TEST_F(BrowserTest, ABadCommitShowsFileLineAndColumn) {
-  std::string good = farm_.Commit("manifests", {{"web.yaml", ServiceYaml("ok")}}, "web: ok");
-  ASSERT_TRUE(StartServe()) << ReadFile(dir_ / "serve.log");
+  std::string good = cluster_.Commit({{"web.yaml", ServiceYaml("ok")}}, "web: ok");
+  ASSERT_TRUE(StartServe()) << ReadFile(cluster_.serve_log());
   ASSERT_TRUE(SeenRevision(good));
   Browser browser;
-  ASSERT_TRUE(browser.Start(chromium_, dir_ / "profile", dir_ / "chromium.log"))
-      << browser.last_error() << ReadFile(dir_ / "chromium.log");
-  ASSERT_TRUE(browser.Navigate(url_ + "/"));
-  ASSERT_TRUE(
-      PageSays(browser, "document.body && document.body.getAttribute('data-live') === 'yes'"));
+  ASSERT_TRUE(StartBrowser(browser));
+  ASSERT_TRUE(browser.Navigate(cluster_.url() + "/"));
+  ASSERT_TRUE(PageIsLive(browser));
   std::string bad = ServiceYaml("ok");
   bad.replace(bad.find("port: 8080"), 10, "port: eighty");
-  farm_.Commit("manifests", {{"web.yaml", bad}}, "web: broken port");
+  cluster_.Commit({{"web.yaml", bad}}, "web: broken port");
   // The page updates by itself: the error with file:line:column, the status in red.
   EXPECT_TRUE(PageSays(browser,
                        "(() => { const e = document.querySelector('#errors li'); "

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -169,28 +170,42 @@ std::string RepoFarm::Git(const std::string& name, const std::string& args) {
   return Trim(Sh(std::string(kGitIdentity) + "git " + args, WorkPath(name)).output);
 }
 
-bool GitDaemon::Start(const fs::path& base, bool enable_receive_pack) {
+namespace {
+
+// Starts a server on a port picked at run time: `start(port)` configures and starts `process`.
+// Another process may take the port before the server binds it, so up to five ports are tried
+// until the server accepts connections. Leaves the port that answered in `*port`.
+bool StartOnFreePort(ChildProcess& process, int* port, const std::function<bool(int)>& start) {
   for (int attempt = 0; attempt < 5; ++attempt) {
-    port_ = ballast::testing::PickFreePort();
+    *port = ballast::testing::PickFreePort();
+    if (!start(*port)) return false;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline && process.Running()) {
+      if (ballast::testing::WaitForPort(*port, std::chrono::seconds(1)) && process.Running()) {
+        return true;
+      }
+    }
+    process.Stop();  // the port was taken meanwhile: try another
+  }
+  return false;
+}
+
+}  // namespace
+
+bool GitDaemon::Start(const fs::path& base, bool enable_receive_pack) {
+  return StartOnFreePort(process_, &port_, [&](int port) {
     std::vector<std::string> argv = {"/usr/bin/git",
                                      "daemon",
                                      "--listen=127.0.0.1",
-                                     "--port=" + std::to_string(port_),
+                                     "--port=" + std::to_string(port),
                                      "--base-path=" + base.string(),
                                      "--export-all",
                                      "--reuseaddr",
                                      "--informative-errors"};
     if (enable_receive_pack) argv.push_back("--enable=receive-pack");
     argv.push_back(base.string());
-    if (!process_.Start(argv, dir_ / "daemon.log")) return false;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline && process_.Running()) {
-      if (ballast::testing::WaitForPort(port_, std::chrono::seconds(1)) && process_.Running())
-        return true;
-    }
-    process_.Stop();  // the port was taken meanwhile: try another
-  }
-  return false;
+    return process_.Start(argv, dir_ / "daemon.log");
+  });
 }
 
 std::string GitDaemon::Url(const std::string& name) const {
@@ -214,15 +229,14 @@ bool HttpGitServer::Start(const fs::path& base, bool https) {
            d);
     if (r.exit_code != 0) return false;
   }
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    port_ = ballast::testing::PickFreePort();
+  return StartOnFreePort(process_, &port_, [&](int port) {
     std::ostringstream conf;
     conf << "server.modules = (\"mod_auth\", \"mod_authn_file\", \"mod_alias\", "
             "\"mod_setenv\", \"mod_cgi\""
          << (https ? ", \"mod_openssl\"" : "") << ")\n"
          << "server.document-root = \"" << d << "\"\n"
          << "server.bind = \"127.0.0.1\"\n"
-         << "server.port = " << port_ << "\n"
+         << "server.port = " << port << "\n"
          << "server.errorlog = \"" << d << "/error.log\"\n"
          << "alias.url = (\"/git\" => \"/usr/lib/git-core/git-http-backend\")\n"
          << "$HTTP[\"url\"] =~ \"^/git\" {\n"
@@ -240,18 +254,9 @@ bool HttpGitServer::Start(const fs::path& base, bool https) {
            << "ssl.privkey = \"" << d << "/server.key\"\n";
     }
     std::ofstream(dir_ / "lighttpd.conf") << conf.str();
-    if (!process_.Start({"/usr/sbin/lighttpd", "-D", "-f", dir_ / "lighttpd.conf"},
-                        dir_ / "lighttpd.log")) {
-      return false;
-    }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline && process_.Running()) {
-      if (ballast::testing::WaitForPort(port_, std::chrono::seconds(1)) && process_.Running())
-        return true;
-    }
-    process_.Stop();
-  }
-  return false;
+    return process_.Start({"/usr/sbin/lighttpd", "-D", "-f", dir_ / "lighttpd.conf"},
+                          dir_ / "lighttpd.log");
+  });
 }
 
 std::string HttpGitServer::Url(const std::string& name) const {
@@ -281,27 +286,18 @@ bool SshServer::Start() {
     return false;
   }
   fingerprint_ = r.output.substr(0, r.output.find('\n'));
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    port_ = ballast::testing::PickFreePort();
+  bool started = StartOnFreePort(process_, &port_, [&](int port) {
     std::ofstream(dir_ / "sshd_config")
-        << "Port " << port_ << "\nListenAddress 127.0.0.1\nHostKey " << d
+        << "Port " << port << "\nListenAddress 127.0.0.1\nHostKey " << d
         << "/host_key\nAuthorizedKeysFile " << d
         << "/authorized_keys\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
            "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
            "PermitRootLogin prohibit-password\nPidFile none\nLogLevel VERBOSE\n";
-    if (!process_.Start({"/usr/sbin/sshd", "-D", "-e", "-f", dir_ / "sshd_config"},
-                        dir_ / "sshd.log")) {
-      return false;
-    }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline && process_.Running()) {
-      if (ballast::testing::WaitForPort(port_, std::chrono::seconds(1)) && process_.Running())
-        return true;
-    }
-    process_.Stop();
-  }
-  error_ = "sshd did not start: " + log();
-  return false;
+    return process_.Start({"/usr/sbin/sshd", "-D", "-e", "-f", dir_ / "sshd_config"},
+                          dir_ / "sshd.log");
+  });
+  if (!started) error_ = "sshd did not start: " + log();
+  return started;
 }
 
 std::string SshServer::Url(const std::string& absolute_path) const {
