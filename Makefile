@@ -49,12 +49,15 @@ sanitize: deps
 	cmake --build build-sanitize -j $(JOBS)
 	cd build-sanitize && ctest --output-on-failure -j $(JOBS) -L unit
 
-# Unit tests under ThreadSanitizer.
+# Unit tests, the reconciler's API in-process and the agent with real pods, under
+# ThreadSanitizer.
+TSAN_TESTS = '^(ApiRoutesTest|ApiRouteTable|AgentTest)\.'
 tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DBALLAST_SANITIZE=thread \
 	    -DBALLAST_BUILD_BENCH=OFF $(LAUNCHER) >/dev/null
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && ctest --output-on-failure -j $(JOBS) -L unit
+	cd build-tsan && ctest --output-on-failure -j $(JOBS) -R $(TSAN_TESTS)
 
 # Every configuration ({gcc, clang} x {Debug, RelWithDebInfo, Release, asan, tsan}) builds
 # warning-free; MATRIX="clang-Release gcc-Debug" picks some.

@@ -184,6 +184,11 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     res.result(static_cast<unsigned>(r.status));
     res.set(http::field::server, "ballast");
     res.set(http::field::content_type, r.content_type);
+    // Safe defaults for a browser on every answer of every listener: no MIME sniffing (a pod's
+    // log served as text stays text), no framing, no referrer; a response may override them.
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("X-Frame-Options", "DENY");
+    res.set("Referrer-Policy", "no-referrer");
     for (const auto& [k, v] : r.headers) res.set(k, v);
     res.keep_alive(keep_alive_);
     // 1xx, 204 and 304 carry no body and no Content-Length.

@@ -7,8 +7,8 @@
 #include <memory>
 
 #include "diff/render.h"
-#include "net/gzip.h"
 #include "log/log.h"
+#include "net/gzip.h"
 #include "reconciler/status_page.h"
 
 namespace ballast::reconciler {
@@ -79,6 +79,8 @@ class Handlers {
                 page->now_ms = d_.clock->WallMs();  // pod ages: against the documents' wall times
                 net::Response resp = net::TextResponse(200, RenderStatusPage(*page));
                 resp.content_type = "text/html; charset=utf-8";
+                resp.headers.emplace_back("Content-Security-Policy", std::string(kStatusPageCsp));
+                resp.headers.emplace_back("Cache-Control", "no-store");
                 responder.Send(std::move(resp));
               },
               responder);
@@ -435,6 +437,15 @@ std::vector<Route> ApiRouteTable(const ApiDeps& deps) {
   auto healthz = [](const net::Request&, net::Responder r) {
     r.Send(net::TextResponse(200, "ok\n"));
   };
+  // The page's script and stylesheet: the same bytes for everybody, revalidated on each load.
+  auto asset = [](std::string_view body, const char* content_type) {
+    return net::Handler([body, content_type](const net::Request&, net::Responder r) {
+      net::Response resp = net::TextResponse(200, std::string(body));
+      resp.content_type = content_type;
+      resp.headers.emplace_back("Cache-Control", "no-cache");
+      r.Send(std::move(resp));
+    });
+  };
   auto plan = h->CachedGet([](const net::Request& req) {
     return std::string(req.Query("diff") == "true" ? "plan?diff" : "plan");
   });
@@ -444,6 +455,10 @@ std::vector<Route> ApiRouteTable(const ApiDeps& deps) {
       {"GET",  "/api/v1/version",         Access::kPublic,  sync(&Handlers::Version)},
       {"GET",  "/metrics",                Access::kRead,    async(&Handlers::Metrics)},
       {"GET",  "/",                       Access::kRead,    async(&Handlers::Page)},
+      {"GET",  std::string(kStatusPageScriptPath), Access::kPublic,
+               asset(StatusPageScript(), "text/javascript; charset=utf-8")},
+      {"GET",  std::string(kStatusPageStylePath),  Access::kPublic,
+               asset(StatusPageStyle(), "text/css; charset=utf-8")},
       {"GET",  "/api/v1/status",          Access::kRead,    doc("status")},
       {"GET",  "/api/v1/deployments",     Access::kRead,    doc("deployments")},
       {"GET",  "/api/v1/services",        Access::kRead,    doc("services")},

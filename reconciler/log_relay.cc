@@ -53,10 +53,12 @@ void LogRelay::Main() {
       job.responder.Send(net::StatusResponse(r.status()));
       continue;
     }
+    // Served from the reconciler's origin: whatever the agent says it is, it goes out as plain
+    // text (and the server adds nosniff), so a pod's output can never run as a page here.
     net::Response resp;
     resp.status = r->status;
     resp.body = std::move(r->body);
-    if (const auto* ct = net::FindHeader(r->headers, "Content-Type")) resp.content_type = *ct;
+    resp.content_type = "text/plain; charset=utf-8";
     job.responder.Send(std::move(resp));
   }
 }

@@ -382,14 +382,15 @@ std::string HtmlEscape(std::string_view text) {
 }
 
 std::string_view StatusPageScript() { return status_page_assets::kScript; }
+std::string_view StatusPageStyle() { return status_page_assets::kStyle; }
 
 std::string RenderStatusPage(const StatusPageInput& in) {
   std::string out =
       "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-      "<title>ballast</title><style>";
-  out += status_page_assets::kStyle;
-  out += "</style></head><body>\n<header><h1>ballast</h1>";
+      "<title>ballast</title><link rel=\"stylesheet\" href=\"";
+  out += kStatusPageStylePath;
+  out += "\"></head><body>\n<header><h1>ballast</h1>";
   std::string source = WithoutCredentials(in.repo);
   if (!in.branch.empty()) source += (source.empty() ? "" : " ") + std::string("@ ") + in.branch;
   if (!in.path.empty()) source += (source.empty() ? "" : " ") + std::string("path ") + in.path;
@@ -406,9 +407,10 @@ std::string RenderStatusPage(const StatusPageInput& in) {
       "</section>\n<section id=\"services\">" + ServicesSection(in) +
       "</section>\n<section id=\"nodes\">" + NodesSection(in) +
       "</section>\n<section id=\"pods\">" + PodsSection(in) +
-      "</section>\n<section id=\"history\">" + HistorySection(in) + "</section>\n</main>\n<script>";
-  out += status_page_assets::kScript;
-  out += "</script></body></html>\n";
+      "</section>\n<section id=\"history\">" + HistorySection(in) +
+      "</section>\n</main>\n<script src=\"";
+  out += kStatusPageScriptPath;
+  out += "\"></script></body></html>\n";
   return out;
 }
 

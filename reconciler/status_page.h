@@ -1,7 +1,7 @@
 #pragma once
 
 // The status page (`GET /`): one HTML document rendered from the JSON documents of the API
-// (documents.cc), readable without JavaScript. It embeds its CSS (status_page.css) and a small
+// (documents.cc), readable without JavaScript. It links its CSS (status_page.css) and a small
 // script (status_page.js) that polls the same JSON API every ~2 s and re-renders the sections in
 // place (building DOM nodes with textContent, never parsing data as HTML), and drives the Sync,
 // Roll back and Unpin buttons (POST /api/v1/sync, /api/v1/rollback {"id": N}, /api/v1/unpin; the
@@ -36,13 +36,23 @@ struct StatusPageInput {
   int64_t now_ms = 0;  // for pod ages; 0: ages are not shown
 };
 
-// The whole page, "<!doctype html>..." with its CSS and script.
+// The whole page, "<!doctype html>...", linking its stylesheet and script from the paths
+// below (same origin, so the Content-Security-Policy needs no 'unsafe-inline').
 std::string RenderStatusPage(const StatusPageInput& input);
+
+inline constexpr std::string_view kStatusPageStylePath = "/static/status_page.css";
+inline constexpr std::string_view kStatusPageScriptPath = "/static/status_page.js";
+// The policy the page is served with: its own script, style and API only, no framing.
+inline constexpr std::string_view kStatusPageCsp =
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 // Escapes & < > " ' for text and attribute values.
 std::string HtmlEscape(std::string_view text);
 
-// The embedded script alone (served inside the page; exposed for tests).
+// The page's script and stylesheet (status_page.js, status_page.css, compiled in), served at
+// kStatusPageScriptPath and kStatusPageStylePath.
 std::string_view StatusPageScript();
+std::string_view StatusPageStyle();
 
 }  // namespace ballast::reconciler

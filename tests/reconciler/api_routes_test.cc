@@ -12,6 +12,7 @@
 
 #include "net/client.h"
 #include "reconciler/service.h"
+#include "reconciler/status_page.h"
 #include "tests/support/git_servers.h"
 
 namespace ballast::reconciler {
@@ -27,6 +28,8 @@ const std::set<std::tuple<std::string, std::string, Access>>& ExpectedRoutes() {
       {"GET", "/api/v1/version", Access::kPublic},
       {"GET", "/metrics", Access::kRead},
       {"GET", "/", Access::kRead},
+      {"GET", "/static/status_page.js", Access::kPublic},
+      {"GET", "/static/status_page.css", Access::kPublic},
       {"GET", "/api/v1/status", Access::kRead},
       {"GET", "/api/v1/deployments", Access::kRead},
       {"GET", "/api/v1/services", Access::kRead},
@@ -149,6 +152,43 @@ TEST_F(ApiRoutesTest, BadQueryParametersAreA400NamingTheParameter) {
   ASSERT_TRUE(desired.ok());
   EXPECT_EQ(desired->status, 400) << desired->body;
   EXPECT_NE(desired->body.find("wait"), std::string::npos) << desired->body;
+}
+
+// A browser gets the page under a policy that runs only the page's own script (no inline
+// code), never inside a frame; every answer forbids MIME sniffing.
+TEST_F(ApiRoutesTest, ThePageRunsOnlyItsOwnScriptAndNoAnswerIsSniffed) {
+  auto page = client_->Get(service_->url() + "/");
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->status, 200);
+  const std::string* csp = net::FindHeader(page->headers, "Content-Security-Policy");
+  ASSERT_NE(csp, nullptr);
+  EXPECT_NE(csp->find("script-src 'self'"), std::string::npos) << *csp;
+  EXPECT_NE(csp->find("frame-ancestors 'none'"), std::string::npos) << *csp;
+  EXPECT_EQ(csp->find("unsafe-inline"), std::string::npos) << *csp;
+  EXPECT_EQ(page->body.find("<script>"), std::string::npos) << "inline script in the page";
+  EXPECT_EQ(page->body.find("<style>"), std::string::npos) << "inline style in the page";
+  EXPECT_NE(page->body.find("<script src=\"/static/status_page.js\">"), std::string::npos);
+
+  net::HttpClient anonymous;  // the assets need no token: they hold nothing but code
+  auto script = anonymous.Get(service_->url() + "/static/status_page.js");
+  ASSERT_TRUE(script.ok());
+  EXPECT_EQ(script->status, 200);
+  EXPECT_EQ(*net::FindHeader(script->headers, "Content-Type"), "text/javascript; charset=utf-8");
+  EXPECT_EQ(script->body, std::string(StatusPageScript()));
+  auto style = anonymous.Get(service_->url() + "/static/status_page.css");
+  ASSERT_TRUE(style.ok());
+  EXPECT_EQ(*net::FindHeader(style->headers, "Content-Type"), "text/css; charset=utf-8");
+
+  for (const std::string path : {"/", "/api/v1/status", "/healthz", "/api/v1/logs/nope"}) {
+    auto r = client_->Get(service_->url() + path);
+    ASSERT_TRUE(r.ok()) << path;
+    const std::string* nosniff = net::FindHeader(r->headers, "X-Content-Type-Options");
+    ASSERT_NE(nosniff, nullptr) << path;
+    EXPECT_EQ(*nosniff, "nosniff") << path;
+    const std::string* frames = net::FindHeader(r->headers, "X-Frame-Options");
+    ASSERT_NE(frames, nullptr) << path;
+    EXPECT_EQ(*frames, "DENY") << path;
+  }
 }
 
 }  // namespace
