@@ -40,6 +40,12 @@
 // the host port mapped to the targetPort). `clusterIP` is the Service's own address ("" or
 // absent: headless).
 //
+// Pod logs, the one call the reconciler makes to an agent: GET AGENT/api/v1/logs/NS/POD/CONTAINER
+// at the address the node registered (label ballast.dev/agent-api, host = the node's address),
+// authorised by a token derived from the cluster token for that purpose only
+// (net::DeriveToken(token, kLogsTokenPurpose)): the reconciler never sends its own token to a
+// node, so a node that registers learns nothing it could use against the API.
+//
 // Versions: every message names the protocol version its sender speaks ("protocolVersion";
 // absent means 1, the protocol before it was versioned). A receiver refuses a message of a
 // version outside [kMinProtocolVersion, kProtocolVersion] with an error that names both, so a
@@ -62,6 +68,7 @@ inline constexpr int kMinProtocolVersion = 1;
 inline constexpr char kRegisterPath[] = "/api/v1/agent/register";
 inline constexpr char kHeartbeatPath[] = "/api/v1/agent/heartbeat";
 inline constexpr char kDesiredPath[] = "/api/v1/agent/desired";
+inline constexpr char kLogsTokenPurpose[] = "ballast agent logs v1";
 
 struct RegisterRequest {
   int protocol_version = kProtocolVersion;

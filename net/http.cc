@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 namespace ballast::net {
 
@@ -270,6 +272,22 @@ Result<std::string> ReadTokenFile(const std::string& path) {
   size_t e = line.find_last_not_of(" \t\r\n");
   if (b == std::string::npos) return InvalidArgument("token file " + path + " is empty");
   return line.substr(b, e - b + 1);
+}
+
+std::string DeriveToken(std::string_view secret, std::string_view purpose) {
+  if (secret.empty()) return "";
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(purpose.data()), purpose.size(), mac, &size);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(size * 2);
+  for (unsigned int i = 0; i < size; ++i) {
+    out += kHex[mac[i] >> 4];
+    out += kHex[mac[i] & 0xf];
+  }
+  return out;
 }
 
 }  // namespace ballast::net

@@ -88,6 +88,10 @@ struct Url {
 // Parses "http://host[:port][/path][?query]" and "https://...". InvalidArgument otherwise.
 Result<Url> ParseUrl(std::string_view url);
 
+// A credential for one purpose derived from a secret: hex HMAC-SHA256(secret, purpose). Whoever
+// holds it can do that one thing and cannot recover the secret. "" for an empty secret.
+std::string DeriveToken(std::string_view secret, std::string_view purpose);
+
 // Reads a token file: the first line, surrounding whitespace trimmed. NotFound / InvalidArgument
 // (empty file) otherwise.
 Result<std::string> ReadTokenFile(const std::string& path);

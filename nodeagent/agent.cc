@@ -192,7 +192,10 @@ void Agent::Stop() {
 }
 
 net::Response Agent::ServeLogs(const net::Request& r) const {
-  if (!net::CheckBearer(r, options_.token)) return net::UnauthorizedResponse();
+  // The reconciler reads logs with a token derived for that alone (agentapi/protocol.h).
+  if (!net::CheckBearer(r, net::DeriveToken(options_.token, agentapi::kLogsTokenPurpose))) {
+    return net::UnauthorizedResponse();
+  }
   // /api/v1/logs/NAMESPACE/POD/CONTAINER; names are DNS labels, so no '/' or '..' inside.
   std::string rest = r.path.substr(std::string("/api/v1/logs/").size());
   std::vector<std::string> parts;

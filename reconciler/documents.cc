@@ -9,6 +9,7 @@
 #include "diff/render.h"
 #include "model/codec.h"
 #include "model/rfc3339.h"
+#include "net/http.h"
 #include "scheduler/service_ips.h"
 
 namespace ballast::reconciler {
@@ -289,7 +290,15 @@ Result<Controller::LogTarget> Controller::FindLogTarget(const std::string& pod,
   if (api == n->second.labels.end() || api->second.empty()) {
     return NotFound("pod " + pod + ": the agent of node " + node + " serves no logs");
   }
-  t.agent_url = api->second;
+  // Only the agent itself is ever asked: a URL at the node's own address, nothing else (a node
+  // could otherwise name any host and have the reconciler fetch it).
+  auto url = net::ParseUrl(api->second);
+  if (!url.ok() || url->host != n->second.address || url->target != "/") {
+    return FailedPrecondition("pod " + pod + ": the agent of node " + node +
+                              " names a log server that is not at the node's address " +
+                              n->second.address);
+  }
+  t.agent_url = url->scheme + "://" + url->HostPort();
   return t;
 }
 

@@ -2,10 +2,10 @@
 
 #include <system_error>
 
+#include "log/log.h"
 #include "reconciler/api_routes.h"
 #include "reconciler/desired_state_store.h"
 #include "reconciler/history_jobs.h"
-#include "log/log.h"
 #include "reconciler/log_relay.h"
 #include "reconciler/metrics.h"
 #include "reconciler/pin_store.h"
@@ -66,7 +66,8 @@ Status Service::Start() {
   d.desired = std::make_unique<DesiredStateStore>(60);
   d.worker = std::make_unique<Worker>();
   net::ClientOptions agent_client;
-  agent_client.bearer_token = d.options.token;
+  // Never the API token: a credential good only for reading pod logs from agents.
+  agent_client.bearer_token = net::DeriveToken(d.options.token, agentapi::kLogsTokenPurpose);
   agent_client.timeout = std::chrono::seconds(5);
   agent_client.max_body_bytes = 2 << 20;
   d.logs = std::make_unique<LogRelay>(agent_client);

@@ -112,9 +112,16 @@ TEST(AgentTest, RegistersHeartbeatsAndConvergesByLongPoll) {
   // Logs through the agent's log server, announced in the node's labels.
   std::string api = node.labels["ballast.dev/agent-api"];
   ASSERT_EQ(api, agent.api_url());
+  // The reconciler reads them with the token derived for logs; the cluster token itself is
+  // not accepted there (the reconciler never sends it to a node).
   net::ClientOptions with_token;
-  with_token.bearer_token = "s3cret";
+  with_token.bearer_token = net::DeriveToken("s3cret", agentapi::kLogsTokenPurpose);
   net::HttpClient logs_client(with_token);
+  net::ClientOptions cluster_token;
+  cluster_token.bearer_token = "s3cret";
+  EXPECT_EQ(
+      net::HttpClient(cluster_token).Get(api + "/api/v1/logs/default/demo-rev1-aaaaa/app")->status,
+      401);
   auto logs = logs_client.Get(api + "/api/v1/logs/default/demo-rev1-aaaaa/app?tailBytes=100000");
   ASSERT_TRUE(logs.ok()) << logs.status().ToString();
   EXPECT_EQ(logs->status, 200);

@@ -7,10 +7,13 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
 #include <set>
 #include <tuple>
 
+#include "agentapi/protocol.h"
 #include "net/client.h"
+#include "net/server.h"
 #include "reconciler/service.h"
 #include "reconciler/status_page.h"
 #include "tests/support/git_servers.h"
@@ -189,6 +192,66 @@ TEST_F(ApiRoutesTest, ThePageRunsOnlyItsOwnScriptAndNoAnswerIsSniffed) {
     ASSERT_NE(frames, nullptr) << path;
     EXPECT_EQ(*frames, "DENY") << path;
   }
+}
+
+// A node that registers names where its log server is. The reconciler asks only that node's
+// own address, never sends its API token there, and serves whatever comes back as plain text:
+// registering a node neither steals the token nor turns the reconciler into a proxy or a page.
+TEST_F(ApiRoutesTest, ANodesLogServerGetsNoTokenAndCannotServeAPage) {
+  std::mutex mu;
+  std::vector<std::string> authorizations;
+  net::Router fake_routes;
+  fake_routes.HandleSync("GET", "/api/v1/logs/*", [&](const net::Request& r) {
+    std::lock_guard<std::mutex> lock(mu);
+    const std::string* auth = r.Header("Authorization");
+    authorizations.push_back(auth != nullptr ? *auth : "");
+    net::Response resp = net::TextResponse(200, "<script>alert(document.cookie)</script>");
+    resp.content_type = "text/html";
+    return resp;
+  });
+  net::HttpServer fake(net::ServerOptions{});  // 127.0.0.1, any free port
+  ASSERT_TRUE(fake.Start(std::move(fake_routes)).ok());
+
+  auto join = [&](const std::string& name, const std::string& agent_api) {
+    agentapi::Heartbeat hb;
+    hb.node.name = name;
+    hb.node.address = "127.0.0.1";
+    hb.node.labels["ballast.dev/agent-api"] = agent_api;
+    agentapi::RegisterRequest reg;
+    reg.node = hb.node;
+    ASSERT_EQ(Post(agentapi::kRegisterPath, agentapi::ToJson(reg).dump())->status, 200);
+    model::Pod pod;
+    pod.name = name + "-pod";
+    pod.namespace_ = "default";
+    pod.phase = model::PodPhase::kRunning;
+    model::ContainerStatus c;
+    c.name = "app";
+    pod.containers.push_back(c);
+    hb.pods = {pod};
+    ASSERT_EQ(Post(agentapi::kHeartbeatPath, agentapi::ToJson(hb).dump())->status, 200);
+  };
+  join("honest", fake.url());
+  auto logs = client_->Get(service_->url() + "/api/v1/logs/honest-pod");
+  ASSERT_TRUE(logs.ok()) << logs.status().ToString();
+  EXPECT_EQ(logs->status, 200) << logs->body;
+  EXPECT_EQ(*net::FindHeader(logs->headers, "Content-Type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(*net::FindHeader(logs->headers, "X-Content-Type-Options"), "nosniff");
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(authorizations.size(), 1u);
+    EXPECT_NE(authorizations[0], "Bearer admin-token");
+    EXPECT_EQ(authorizations[0],
+              "Bearer " + net::DeriveToken("admin-token", agentapi::kLogsTokenPurpose));
+  }
+
+  // A node naming a server elsewhere than its own address is not followed.
+  join("elsewhere", "http://127.0.0.9:" + std::to_string(fake.port()));
+  auto refused = client_->Get(service_->url() + "/api/v1/logs/elsewhere-pod");
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->status, 409) << refused->body;
+  EXPECT_NE(refused->body.find("not at the node's address"), std::string::npos) << refused->body;
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(authorizations.size(), 1u);
 }
 
 }  // namespace
