@@ -3,10 +3,12 @@
 
 #include "net/server.h"
 
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -28,6 +30,14 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
+// After a failed accept (EMFILE, ENFILE, ENOBUFS, ENOMEM, ...), the listener stays readable:
+// the next accept waits this long rather than failing again at once, in a loop.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+// A connection over max_connections is answered and closed within this time; at most
+// kMaxRejections of them at once, those beyond are closed without an answer.
+constexpr auto kRejectTimeout = std::chrono::seconds(1);
+constexpr size_t kMaxRejections = 64;
+
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
@@ -37,23 +47,36 @@ class SessionBase {
 }  // namespace
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
-  explicit Impl(ServerOptions o) : options(std::move(o)), acceptor(ioc) {}
+  explicit Impl(ServerOptions o)
+      : options(std::move(o)),
+        accept_strand(asio::make_strand(ioc)),
+        acceptor(accept_strand),
+        accept_retry(accept_strand) {}
 
   ServerOptions options;
   asio::io_context ioc;
+  // The acceptor and its retry timer are used on this strand only.
+  asio::strand<asio::io_context::executor_type> accept_strand;
   tcp::acceptor acceptor;
+  asio::steady_timer accept_retry;
   std::optional<ssl::context> tls;
   Router router;
   std::vector<std::thread> threads;
   uint16_t port = 0;
+  std::atomic<uint64_t> rejected{0};
+  std::atomic<uint64_t> accept_failures{0};
 
   std::mutex mu;         // guards the fields below
   bool closing = false;  // Stop() began: new connections are dropped
   bool stopped = false;  // Stop() finished: nothing more is posted
+  // Connections served (what max_connections caps), and those being answered 503.
   std::map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
+  std::map<SessionBase*, std::weak_ptr<SessionBase>> rejections;
 
+  // Runs on accept_strand.
   void Accept();
   void OnAccept(beast::error_code ec, tcp::socket socket);
+  void Serve(tcp::socket socket);
 
   // Posts `fn` to `executor` unless the server stopped (then drops it), so that nothing is
   // queued on an io_context that no thread will run again.
@@ -243,6 +266,78 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   unsigned version_ = 11;
 };
 
+// A connection over max_connections: answered 503 and closed, in at most kRejectTimeout.
+class Rejection : public SessionBase, public std::enable_shared_from_this<Rejection> {
+ public:
+  Rejection(std::shared_ptr<HttpServer::Impl> impl, tcp::socket socket)
+      : impl_(std::move(impl)), stream_(std::move(socket)) {}
+
+  ~Rejection() override {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->rejections.erase(this);
+  }
+
+  // REQUIRES: impl_->mu held; the caller checked that closing is false.
+  void Register() { impl_->rejections[this] = weak_from_this(); }
+
+  void Start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Write(); });
+  }
+
+  void Close() override {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ec;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+      self->stream_.close();
+    });
+  }
+
+ private:
+  static const std::string& Answer() {
+    static const std::string kAnswer = [] {
+      const std::string body = "{\"error\":\"too many connections\"}";
+      return "HTTP/1.1 503 Service Unavailable\r\n"
+             "Server: ballast\r\n"
+             "Content-Type: application/json\r\n"
+             "X-Content-Type-Options: nosniff\r\n"
+             "X-Frame-Options: DENY\r\n"
+             "Referrer-Policy: no-referrer\r\n"
+             "Retry-After: 1\r\n"
+             "Connection: close\r\n"
+             "Content-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n" + body;
+    }();
+    return kAnswer;
+  }
+
+  void Write() {
+    stream_.expires_after(kRejectTimeout);
+    asio::async_write(stream_, asio::buffer(Answer()),
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        if (!ec) self->Linger();
+                      });
+  }
+
+  // Reads (and drops) what the client sends until it closes or the deadline: closing with
+  // unread bytes would reset the connection, and the reset could discard the 503 before the
+  // client has read it.
+  void Linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    Drain();
+  }
+  void Drain() {
+    stream_.async_read_some(asio::buffer(scratch_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (!ec) self->Drain();
+                            });
+  }
+
+  std::shared_ptr<HttpServer::Impl> impl_;
+  beast::tcp_stream stream_;
+  char scratch_[1024];
+};
+
 }  // namespace
 
 void HttpServer::Impl::Accept() {
@@ -254,23 +349,56 @@ void HttpServer::Impl::Accept() {
 
 void HttpServer::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
   if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-  if (!ec) {
-    beast::error_code ignored;
-    auto ep = socket.remote_endpoint(ignored);
-    std::string remote = ignored ? "" : ep.address().to_string() + ":" + std::to_string(ep.port());
-    socket.set_option(tcp::no_delay(true), ignored);
-    if (tls) {
-      using S = beast::ssl_stream<beast::tcp_stream>;
-      std::make_shared<Session<S>>(shared_from_this(),
-                                   S(beast::tcp_stream(std::move(socket)), *tls), std::move(remote))
-          ->Start();
-    } else {
-      std::make_shared<Session<beast::tcp_stream>>(
-          shared_from_this(), beast::tcp_stream(std::move(socket)), std::move(remote))
-          ->Start();
+  if (ec) {
+    // Out of descriptors or memory, or another failure: the listener stays readable, so an
+    // accept right away would fail again, in a loop. Pause; the connections we have are still
+    // served, and as they close they free what the next accept needs.
+    ++accept_failures;
+    accept_retry.expires_after(kAcceptBackoff);
+    accept_retry.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+      if (!wait_ec && self->acceptor.is_open()) self->Accept();
+    });
+    return;
+  }
+  std::shared_ptr<Rejection> rejection;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (closing) return;  // dropped with its socket
+    if (sessions.size() >= std::max<size_t>(1, options.max_connections)) {
+      ++rejected;
+      // Answering https would need a handshake first: not for a connection we refuse.
+      if (!tls && rejections.size() < kMaxRejections) {
+        rejection = std::make_shared<Rejection>(shared_from_this(), std::move(socket));
+        rejection->Register();
+      } else {
+        beast::error_code ignored;
+        socket.close(ignored);
+      }
     }
   }
-  Accept();  // errors such as EMFILE are transient: keep accepting
+  if (rejection) {
+    rejection->Start();
+  } else if (socket.is_open()) {
+    Serve(std::move(socket));
+  }
+  Accept();
+}
+
+void HttpServer::Impl::Serve(tcp::socket socket) {
+  beast::error_code ignored;
+  auto ep = socket.remote_endpoint(ignored);
+  std::string remote = ignored ? "" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  socket.set_option(tcp::no_delay(true), ignored);
+  if (tls) {
+    using S = beast::ssl_stream<beast::tcp_stream>;
+    std::make_shared<Session<S>>(shared_from_this(), S(beast::tcp_stream(std::move(socket)), *tls),
+                                 std::move(remote))
+        ->Start();
+  } else {
+    std::make_shared<Session<beast::tcp_stream>>(
+        shared_from_this(), beast::tcp_stream(std::move(socket)), std::move(remote))
+        ->Start();
+  }
 }
 
 HttpServer::HttpServer(ServerOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
@@ -316,13 +444,16 @@ void HttpServer::Stop() {
     std::lock_guard<std::mutex> lock(im.mu);
     if (im.closing) return;
     im.closing = true;
-    for (auto& [ptr, weak] : im.sessions) {
-      if (auto s = weak.lock()) live.push_back(std::move(s));
+    for (auto* connections : {&im.sessions, &im.rejections}) {
+      for (auto& [ptr, weak] : *connections) {
+        if (auto s = weak.lock()) live.push_back(std::move(s));
+      }
     }
   }
-  asio::post(im.ioc, [impl = impl_] {
+  asio::post(im.accept_strand, [impl = impl_] {
     beast::error_code ec;
     impl->acceptor.close(ec);
+    impl->accept_retry.cancel();
   });
   for (auto& s : live) s->Close();
   live.clear();
@@ -343,6 +474,10 @@ void HttpServer::Stop() {
 
 uint16_t HttpServer::port() const { return impl_->port; }
 const std::string& HttpServer::address() const { return impl_->options.address; }
+ServerCounters HttpServer::counters() const {
+  return ServerCounters{impl_->rejected.load(), impl_->accept_failures.load()};
+}
+
 std::string HttpServer::url() const {
   bool v6 = impl_->options.address.find(':') != std::string::npos;
   std::string host = v6 ? "[" + impl_->options.address + "]" : impl_->options.address;

@@ -1,8 +1,10 @@
 #pragma once
 
 // An HTTP/1.1 server (Boost.Beast underneath, hidden here): keep-alive, optional TLS, request
-// header and body limits, read and write timeouts, long-poll friendly responses (see Responder),
-// clean stop.
+// header and body limits, read and write timeouts, a cap on connections, long-poll friendly
+// responses (see Responder), clean stop. When accept fails (out of file descriptors: EMFILE,
+// ENFILE; or of kernel memory: ENOBUFS, ENOMEM) the server pauses accepting for 100 ms instead
+// of retrying at once, and keeps serving the connections it has.
 
 #include <chrono>
 #include <cstdint>
@@ -28,6 +30,18 @@ struct ServerOptions {
   // Both set: serve https with this PEM certificate (chain) and key.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // Connections served at once, kept-alive and long-polling ones included (0 is taken as 1).
+  // One more is answered 503 "too many connections" and closed within 1 s, never queued; it is
+  // closed at once, unanswered, on https (no handshake for a refusal) or while 64 others are
+  // being refused. Keep it below the process's open-file limit (RLIMIT_NOFILE, often 1024) so
+  // that the cap, not EMFILE, is what a flood of connections meets.
+  size_t max_connections = 1024;
+};
+
+// What a server has counted since it started.
+struct ServerCounters {
+  uint64_t rejected_connections = 0;  // over max_connections: answered 503, or closed
+  uint64_t accept_failures = 0;       // accept failed (EMFILE, ...): each paused accepting
 };
 
 class HttpServer {
@@ -46,7 +60,8 @@ class HttpServer {
 
   uint16_t port() const;
   const std::string& address() const;
-  std::string url() const;  // "http://127.0.0.1:PORT" (https when TLS)
+  std::string url() const;          // "http://127.0.0.1:PORT" (https when TLS)
+  ServerCounters counters() const;  // thread-safe
 
   struct Impl;  // in server.cc; public only so that its connection types can name it
 

@@ -9,9 +9,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <utility>
@@ -21,6 +25,9 @@ namespace {
 
 constexpr size_t kBufferBytes = 64 * 1024;
 constexpr int kMaxConnectAttempts = 3;
+// After accept fails for want of descriptors or memory, the listeners are not polled for this
+// long: they stay readable, and polling them at once would fail again, in a loop.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
 
 bool ParseEndpoint(const std::string& text, sockaddr_in* out) {
   auto colon = text.rfind(':');
@@ -81,9 +88,10 @@ struct ServiceProxy::Impl {
     uint32_t client_events = 0, backend_events = EPOLLOUT;  // as registered with epoll
   };
 
-  explicit Impl(std::string a) : address(std::move(a)) {}
+  Impl(std::string a, ProxyOptions o) : address(std::move(a)), options(o) {}
 
   std::string address;
+  ProxyOptions options;
   int epfd = -1;
   int wake_fd = -1;
   Handle wake_handle{Kind::kWake};
@@ -98,9 +106,15 @@ struct ServiceProxy::Impl {
   std::vector<int32_t> listening;
   std::vector<std::string> listening_addresses;
 
+  std::atomic<uint64_t> rejected{0};
+  std::atomic<uint64_t> accept_failures{0};
+
   // Proxy thread only.
   std::map<ListenKey, Listener> listeners;
   std::set<Conn*> conns;
+  size_t forwarding = 0;  // conns not closed yet: what max_connections caps
+  // Set while the listeners are not polled (accept failed for want of descriptors or memory).
+  std::optional<std::chrono::steady_clock::time_point> accept_paused_until;
 
   void Loop();
   // Makes the listeners what `services` want (Wanted), and publishes errors and ports.
@@ -112,6 +126,11 @@ struct ServiceProxy::Impl {
   bool Listen(const ListenKey& key, const std::vector<sockaddr_in>& endpoints, in_addr node_addr,
               std::vector<std::string>& errs);
   void Accept(Listener& l);
+  // Stops polling every listener for kAcceptBackoff; ResumeAccepting polls them again.
+  void PauseAccepting();
+  void ResumeAccepting();
+  // The epoll_wait timeout: 1 s, or until accepting resumes.
+  int PollTimeoutMs() const;
   bool ConnectNext(Conn* c);
   void OnEvent(Handle* h, uint32_t events);
   // Moves bytes client->backend (up) and/or backend->client (down).
@@ -120,8 +139,8 @@ struct ServiceProxy::Impl {
   void Close(Conn* c);
 };
 
-ServiceProxy::ServiceProxy(std::string address)
-    : impl_(std::make_unique<Impl>(std::move(address))) {}
+ServiceProxy::ServiceProxy(std::string address, ProxyOptions options)
+    : impl_(std::make_unique<Impl>(std::move(address), options)) {}
 
 ServiceProxy::~ServiceProxy() { Stop(); }
 
@@ -190,6 +209,10 @@ std::vector<std::string> ServiceProxy::ListeningAddresses() const {
   return impl_->listening_addresses;
 }
 
+ProxyCounters ServiceProxy::counters() const {
+  return ProxyCounters{impl_->rejected.load(), impl_->accept_failures.load()};
+}
+
 void ServiceProxy::Impl::Loop() {
   epoll_event events[256];
   while (true) {
@@ -207,7 +230,7 @@ void ServiceProxy::Impl::Loop() {
       }
       if (apply) Apply(update);
     }
-    int n = ::epoll_wait(epfd, events, 256, 1000);
+    int n = ::epoll_wait(epfd, events, 256, PollTimeoutMs());
     for (int i = 0; i < n; ++i) {
       auto* h = static_cast<Handle*>(events[i].data.ptr);
       if (h->kind == Kind::kWake) {
@@ -226,6 +249,37 @@ void ServiceProxy::Impl::Loop() {
         ++it;
       }
     }
+    if (accept_paused_until && std::chrono::steady_clock::now() >= *accept_paused_until) {
+      ResumeAccepting();
+    }
+  }
+}
+
+int ServiceProxy::Impl::PollTimeoutMs() const {
+  if (!accept_paused_until) return 1000;
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(*accept_paused_until -
+                                                           std::chrono::steady_clock::now());
+  return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 1000));
+}
+
+void ServiceProxy::Impl::PauseAccepting() {
+  ++accept_failures;
+  accept_paused_until = std::chrono::steady_clock::now() + kAcceptBackoff;
+  for (auto& [key, l] : listeners) {
+    epoll_event ev{};
+    ev.events = 0;
+    ev.data.ptr = &l.handle;
+    ::epoll_ctl(epfd, EPOLL_CTL_MOD, l.fd, &ev);
+  }
+}
+
+void ServiceProxy::Impl::ResumeAccepting() {
+  accept_paused_until.reset();
+  for (auto& [key, l] : listeners) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &l.handle;
+    ::epoll_ctl(epfd, EPOLL_CTL_MOD, l.fd, &ev);
   }
 }
 
@@ -270,6 +324,10 @@ std::map<ServiceProxy::Impl::ListenKey, std::vector<sockaddr_in>> ServiceProxy::
 bool ServiceProxy::Impl::Listen(const ListenKey& key, const std::vector<sockaddr_in>& endpoints,
                                 in_addr node_addr, std::vector<std::string>& errs) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    errs.push_back(key.ToString() + ": " + std::strerror(errno));
+    return false;
+  }
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (key.addr != node_addr.s_addr) {
@@ -292,7 +350,7 @@ bool ServiceProxy::Impl::Listen(const ListenKey& key, const std::vector<sockaddr
   l.handle.key = key;
   l.endpoints = endpoints;
   epoll_event ev{};
-  ev.events = EPOLLIN;
+  ev.events = accept_paused_until ? 0u : static_cast<uint32_t>(EPOLLIN);
   ev.data.ptr = &l.handle;
   ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
   return true;
@@ -338,7 +396,21 @@ void ServiceProxy::Impl::Apply(const std::vector<agentapi::DesiredService>& serv
 void ServiceProxy::Impl::Accept(Listener& l) {
   for (int i = 0; i < 64; ++i) {
     int fd = ::accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return;
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        PauseAccepting();
+      }
+      return;  // EAGAIN: none left; others (ECONNABORTED, ...) took their connection with them
+    }
+    if (forwarding >= std::max<size_t>(1, options.max_connections)) {
+      // Over the cap: reset at once, so the client fails fast and nothing piles up.
+      ++rejected;
+      linger lg{1, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+      ::close(fd);
+      continue;
+    }
+    ++forwarding;
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto* c = new Conn();
@@ -391,6 +463,7 @@ bool ServiceProxy::Impl::ConnectNext(Conn* c) {
 
 void ServiceProxy::Impl::OnEvent(Handle* h, uint32_t events) {
   if (h->kind == Kind::kListener) {
+    if (accept_paused_until) return;  // paused by an earlier event of the same batch
     auto it = listeners.find(h->key);
     if (it != listeners.end()) Accept(it->second);
     return;
@@ -494,6 +567,7 @@ void ServiceProxy::Impl::Interest(Conn* c) {
 void ServiceProxy::Impl::Close(Conn* c) {
   if (c->dead) return;
   c->dead = true;
+  --forwarding;
   if (c->client >= 0) {
     ::epoll_ctl(epfd, EPOLL_CTL_DEL, c->client, nullptr);
     if (c->backend < 0 || c->connecting) {

@@ -12,8 +12,14 @@
 // connection is refused at once. Endpoint changes apply to new connections only; established
 // ones keep flowing.
 //
+// Bounded: at most ProxyOptions::max_connections are forwarded at once; one more is accepted and
+// reset at once, never queued. When accept fails for want of file descriptors (EMFILE, ENFILE)
+// or kernel memory (ENOBUFS, ENOMEM), the listeners are not polled for 100 ms instead of being
+// retried in a loop; established connections keep flowing meanwhile.
+//
 // One epoll thread; Update() may be called from any thread.
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -25,9 +31,21 @@
 
 namespace ballast::nodeagent {
 
+struct ProxyOptions {
+  // Connections forwarded at once, over all listeners (0 is taken as 1). Each holds two file
+  // descriptors and 128 KiB of buffers: 512 is 1024 descriptors and 64 MiB at most.
+  size_t max_connections = 512;
+};
+
+// What a proxy has counted since it started.
+struct ProxyCounters {
+  uint64_t rejected_connections = 0;  // over max_connections: reset at once
+  uint64_t accept_failures = 0;       // accept failed (EMFILE, ...): each paused the listeners
+};
+
 class ServiceProxy {
  public:
-  explicit ServiceProxy(std::string address);
+  explicit ServiceProxy(std::string address, ProxyOptions options = {});
   ~ServiceProxy();  // Stop()
   ServiceProxy(const ServiceProxy&) = delete;
   ServiceProxy& operator=(const ServiceProxy&) = delete;
@@ -44,6 +62,8 @@ class ServiceProxy {
   std::vector<int32_t> ListeningPorts() const;
   // Everything listened on now, node address and cluster IPs ("127.150.2.9:80"). Thread-safe.
   std::vector<std::string> ListeningAddresses() const;
+  // Thread-safe.
+  ProxyCounters counters() const;
 
   struct Impl;
 

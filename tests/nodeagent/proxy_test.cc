@@ -1,15 +1,23 @@
 // The service proxy over real sockets, in front of three real `ballast demo-app` backends:
 // round-robin, skipping an endpoint that refuses, endpoint changes without dropping established
-// connections, and immediate refusal with no ready endpoint.
+// connections, immediate refusal with no ready endpoint, and floods of idle connections (the cap
+// on forwarded connections; a proxy run out of file descriptors in a child process).
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -25,6 +33,75 @@ using namespace ballast::nodeagent::testing;
 using namespace std::chrono_literals;
 
 constexpr char kProxyAddress[] = "127.0.0.7";
+// For a second proxy of a test's own beside the fixture's.
+constexpr char kOtherProxyAddress[] = "127.0.0.9";
+
+// A blocking TCP connection to address:port, or -1.
+int Connect(const std::string& address, int32_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, address.c_str(), &addr.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Sends GET / on the kept-alive connection `fd` and returns the demo app's answer (up to its
+// "revision=" part), or what went wrong.
+std::string AskOn(int fd) {
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  if (::write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+    return "write failed";
+  }
+  std::string got;
+  char buf[4096];
+  while (got.find("revision=") == std::string::npos) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return "closed: " + got;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+// How many of `fds` the proxy reset or closed (readable: EOF or a reset) within `timeout`;
+// stops waiting once `expect` are.
+size_t CountClosed(const std::vector<int>& fds, size_t expect, std::chrono::milliseconds timeout) {
+  std::vector<pollfd> polls;
+  for (int fd : fds) polls.push_back(pollfd{fd, POLLIN, 0});
+  size_t closed = 0;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (closed < expect && std::chrono::steady_clock::now() < deadline) {
+    if (::poll(polls.data(), polls.size(), 100) <= 0) continue;
+    for (auto& p : polls) {
+      if (p.revents != 0) {
+        p.fd = -1;  // poll ignores it from now on
+        p.revents = 0;
+        ++closed;
+      }
+    }
+  }
+  return closed;
+}
+
+// CPU time (user + system, all threads) that process `pid` has used, from /proc/PID/stat.
+std::chrono::duration<double> CpuTime(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command name "(...)": state is the 3rd field, utime the 14th, stime 15th.
+  std::istringstream rest(text.substr(text.rfind(')') + 2));
+  std::string field;
+  long ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stol(field);
+  }
+  return std::chrono::duration<double>(static_cast<double>(ticks) / ::sysconf(_SC_CLK_TCK));
+}
 
 class ProxyTest : public ::testing::Test {
  protected:
@@ -57,19 +134,23 @@ class ProxyTest : public ::testing::Test {
       ::waitpid(p, nullptr, 0);
     }
   }
-  void Serve(const std::vector<std::string>& endpoints) {
+  static agentapi::DesiredService Web(int32_t port, const std::vector<std::string>& endpoints) {
     agentapi::DesiredService s;
     s.name = "web";
-    s.ports = {agentapi::DesiredServicePort{"http", "TCP", service_port_, 0, endpoints}};
-    proxy_.Update({s});
+    s.ports = {agentapi::DesiredServicePort{"http", "TCP", port, 0, endpoints}};
+    return s;
+  }
+  void Serve(const std::vector<std::string>& endpoints) {
+    proxy_.Update({Web(service_port_, endpoints)});
   }
   std::string url() const {
     return std::string("http://") + kProxyAddress + ":" + std::to_string(service_port_) + "/";
   }
   // The message part of the demo app's answer ("alpha"), or the error.
-  std::string Hit() {
+  std::string Hit() { return HitAt(url()); }
+  static std::string HitAt(const std::string& url) {
     net::HttpClient client(Opts());
-    auto r = client.Get(url());
+    auto r = client.Get(url);
     if (!r.ok()) return "error: " + r.status().ToString();
     return r->body.substr(0, r->body.find(' '));
   }
@@ -116,32 +197,13 @@ TEST_F(ProxyTest, SkipsARefusingEndpointAndFollowsEndpointChanges) {
 TEST_F(ProxyTest, EstablishedConnectionsSurviveEndpointChanges) {
   Serve({endpoints_[2]});  // gamma only
   ASSERT_TRUE(WaitUntil([&] { return Listening(); }));
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(service_port_));
-  ::inet_pton(AF_INET, kProxyAddress, &addr.sin_addr);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  auto ask = [&]() -> std::string {
-    std::string req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-    if (::write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size()))
-      return "write failed";
-    std::string got;
-    char buf[4096];
-    while (got.find("revision=") == std::string::npos) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n <= 0) return "closed: " + got;
-      got.append(buf, static_cast<size_t>(n));
-    }
-    return got;
-  };
-  EXPECT_NE(ask().find("gamma pod="), std::string::npos);
+  int fd = Connect(kProxyAddress, service_port_);
+  ASSERT_GE(fd, 0);
+  EXPECT_NE(AskOn(fd).find("gamma pod="), std::string::npos);
   Serve({endpoints_[0]});  // now alpha only
   ASSERT_TRUE(WaitUntil([&] { return Hit() == "alpha"; }));
   // The kept-alive connection still talks to gamma.
-  EXPECT_NE(ask().find("gamma pod="), std::string::npos);
+  EXPECT_NE(AskOn(fd).find("gamma pod="), std::string::npos);
   ::close(fd);
 }
 
@@ -210,6 +272,128 @@ TEST_F(ProxyTest, ServicesSharingAPortAreKeptApartByClusterIP) {
   ASSERT_TRUE(WaitUntil([&] { return proxy_.ListeningAddresses().size() == 2; }));
   EXPECT_EQ(at(web_ip).rfind("error", 0), 0u);
   EXPECT_NE(at(api_ip).rfind("error", 0), 0u);
+}
+
+TEST_F(ProxyTest, BeyondMaxConnectionsResetsAtOnceAndServesAgainAfterTheFlood) {
+  auto port = FreePort(kOtherProxyAddress);
+  ASSERT_TRUE(port.ok());
+  ServiceProxy capped(kOtherProxyAddress, ProxyOptions{.max_connections = 10});
+  ASSERT_TRUE(capped.Start().ok());
+  capped.Update({Web(*port, {endpoints_[0]})});
+  ASSERT_TRUE(WaitUntil([&] { return !capped.ListeningPorts().empty(); }));
+  const std::string capped_url =
+      std::string("http://") + kOtherProxyAddress + ":" + std::to_string(*port) + "/";
+
+  std::vector<int> flood;
+  for (int i = 0; i < 30; ++i) {
+    flood.push_back(Connect(kOtherProxyAddress, *port));
+    ASSERT_GE(flood.back(), 0);
+  }
+  // 10 are forwarded (idle, the demo app waits for a request); 20 are reset at once.
+  EXPECT_EQ(CountClosed(flood, 20, 20s), 20u);
+  EXPECT_EQ(CountClosed(flood, 21, 300ms), 20u);  // and no more
+  EXPECT_EQ(HitAt(capped_url).rfind("error", 0), 0u);
+  // The forwarded ones are real connections to alpha.
+  std::vector<int> forwarded;
+  for (int fd : flood) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 0) == 0) forwarded.push_back(fd);
+  }
+  ASSERT_EQ(forwarded.size(), 10u);
+  EXPECT_NE(AskOn(forwarded[0]).find("alpha pod="), std::string::npos);
+
+  for (int fd : flood) ::close(fd);
+  EXPECT_TRUE(WaitUntil([&] { return HitAt(capped_url) == "alpha"; }));
+  EXPECT_GE(capped.counters().rejected_connections, 21u);
+}
+
+// The attack that starves a process of file descriptors: more idle connections than it may
+// open files. The proxy runs in a child process with a low RLIMIT_NOFILE and its default cap
+// (above the limit), so that accept fails with EMFILE.
+TEST_F(ProxyTest, OutOfFileDescriptorsBacksOffKeepsForwardingAndRecovers) {
+  auto port = FreePort(kOtherProxyAddress);
+  ASSERT_TRUE(port.ok());
+  const std::string child_url =
+      std::string("http://") + kOtherProxyAddress + ":" + std::to_string(*port) + "/";
+  int up[2], down[2];  // child -> parent: ready, then its accept failures; parent -> child
+  ASSERT_EQ(::pipe(up), 0);
+  ASSERT_EQ(::pipe(down), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // The child: no gtest here, only _exit codes.
+    ::close(up[0]);
+    ::close(down[1]);
+    ServiceProxy child(kOtherProxyAddress);
+    if (!child.Start().ok()) ::_exit(2);
+    child.Update({Web(*port, {endpoints_[0]})});
+    if (!WaitUntil([&] { return !child.ListeningPorts().empty(); })) ::_exit(3);
+    // About 64 descriptors, an even number of them free: a forwarded connection takes two, so
+    // the flood ends in an accept that fails (EMFILE), not in a client without a backend.
+    int limit = 64;
+    while (true) {
+      int used = 0;
+      for (int fd = 0; fd < limit; ++fd) used += ::fcntl(fd, F_GETFD) != -1 ? 1 : 0;
+      if ((limit - used) % 2 == 0) break;
+      ++limit;
+    }
+    rlimit lim{static_cast<rlim_t>(limit), static_cast<rlim_t>(limit)};
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) ::_exit(4);
+    char c = 'r';
+    if (::write(up[1], &c, 1) != 1) ::_exit(5);
+    while (::read(down[0], &c, 1) > 0) {
+    }
+    uint64_t failures = child.counters().accept_failures;
+    if (::write(up[1], &failures, sizeof failures) != sizeof failures) ::_exit(6);
+    child.Stop();
+    ::_exit(0);
+  }
+  ::close(up[1]);
+  ::close(down[0]);
+  char c = 0;
+  ASSERT_EQ(::read(up[0], &c, 1), 1);
+  const auto start = std::chrono::steady_clock::now();
+
+  int kept = Connect(kOtherProxyAddress, *port);
+  ASSERT_GE(kept, 0);
+  EXPECT_NE(AskOn(kept).find("alpha pod="), std::string::npos);
+
+  std::vector<int> flood;
+  for (int i = 0; i < 200; ++i) {
+    flood.push_back(Connect(kOtherProxyAddress, *port));
+    ASSERT_GE(flood.back(), 0);
+  }
+  std::this_thread::sleep_for(500ms);  // it forwards what it can, then meets EMFILE
+  const auto cpu_before = CpuTime(pid);
+  const auto wall_before = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(2s);
+  const double share =
+      (CpuTime(pid) - cpu_before) /
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before);
+  // A spinning accept loop takes a whole core; backing off takes next to nothing.
+  EXPECT_LT(share, 0.5) << "the proxy used " << share * 100 << "% of a core while out of files";
+  // The connection it had still flows.
+  EXPECT_NE(AskOn(kept).find("alpha pod="), std::string::npos);
+
+  for (int fd : flood) ::close(fd);
+  EXPECT_TRUE(WaitUntil([&] { return HitAt(child_url) == "alpha"; }));
+  ::close(kept);
+
+  ::close(down[1]);  // the child stops
+  uint64_t failures = 0;
+  ASSERT_EQ(::read(up[0], &failures, sizeof failures), static_cast<ssize_t>(sizeof failures));
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+  std::printf("proxy out of files: %.1f%% of a core, %llu failed accepts in %lld ms\n", share * 100,
+              static_cast<unsigned long long>(failures), static_cast<long long>(elapsed));
+  EXPECT_GE(failures, 1u) << "the flood did not run the proxy out of file descriptors";
+  // At most one failed accept per pause (100 ms).
+  EXPECT_LE(failures, static_cast<uint64_t>(elapsed / 100 + 1));
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  ::close(up[0]);
 }
 
 }  // namespace
