@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/dir_lock.h"
 #include "cli/flags.h"
+#include "cli/process_limits.h"
 #include "cli/stop_signals.h"
 #include "log/log.h"
 #include "net/http.h"
@@ -159,6 +160,7 @@ int RunAgent(const Args& args) {
   }
 
   sigset_t stop_signals = BlockStopSignals();
+  RaiseOpenFileLimit();
 
   SystemClock clock;
   nodeagent::Agent agent(o, clock);

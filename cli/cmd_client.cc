@@ -372,8 +372,11 @@ void PrintServices(const Json& items, bool wide) {
       if (!ports.empty()) ports += ",";
       // kubectl's PORT(S): "80:30080/TCP" when the port has a nodePort.
       const int64_t node_port = p.value("nodePort", int64_t{0});
-      ports += p["port"].dump() + (node_port > 0 ? ":" + std::to_string(node_port) : "") + "/" +
-               Str(p["protocol"]);
+      // Appended piece by piece: `":" + std::to_string(...)` trips GCC 12's -Wrestrict at -O3
+      // (GCC bug 105651).
+      ports += p["port"].dump();
+      if (node_port > 0) ports.append(":").append(std::to_string(node_port));
+      ports.append("/").append(Str(p["protocol"]));
     }
     // The API lists the endpoints of each port in turn: count and show each address once.
     std::vector<std::string> endpoints;

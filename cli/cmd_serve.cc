@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/dir_lock.h"
 #include "cli/flags.h"
+#include "cli/process_limits.h"
 #include "cli/stop_signals.h"
 #include "log/log.h"
 #include "net/http.h"
@@ -148,6 +149,7 @@ int RunServe(const Args& args) {
   }
 
   sigset_t stop_signals = BlockStopSignals();
+  RaiseOpenFileLimit();
 
   SystemClock clock;
   reconciler::Service service(std::move(o), &clock);

@@ -5,9 +5,12 @@
 // that cannot register (a name in use, a refused token) says why in its log.
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -206,6 +209,40 @@ TEST(NewUserE2E, AgentWithoutTheTokenSaysRegisterIsRefused) {
   EXPECT_NE(ReadFile(log).find("HTTP 401"), std::string::npos) << ReadFile(log);
   EXPECT_NE(ReadFile(log).find("check --token-file"), std::string::npos) << ReadFile(log);
   agent.Stop();
+}
+
+// Under the common soft limit of 1,024 open files, a flood of connections would exhaust
+// descriptors before the server's connection cap refuses them: serve raises its soft limit to
+// the hard one at start.
+TEST(NewUserE2E, ServeRaisesItsOpenFileLimitToTheHardOne) {
+  rlimit mine{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &mine), 0);
+  const rlim_t hard = std::min<rlim_t>(mine.rlim_max, 4096);
+  if (hard <= 256) GTEST_SKIP() << "hard open-file limit " << mine.rlim_max << " is too low";
+  Cluster c;
+  c.Commit({{"web.yaml", WebManifest("v1", 1, PickFreePort())}}, "web v1");
+  git::testing::ChildProcess serve;
+  const std::string log = c.dir() / "limited.log";
+  ASSERT_TRUE(serve.Start({"/usr/bin/prlimit", "--nofile=256:" + std::to_string(hard),
+                           BALLAST_BINARY, "serve", "--repo", c.farm().BarePath("manifests"),
+                           "--listen", "127.0.0.1:0", "--state-dir", c.dir() / "limited-state"},
+                          log));
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(log).find("listening on") != std::string::npos; },
+                      std::chrono::seconds(30)))
+      << ReadFile(log);
+  std::ifstream limits("/proc/" + std::to_string(serve.pid()) + "/limits");
+  std::string line;
+  bool found = false;
+  while (std::getline(limits, line)) {
+    if (line.rfind("Max open files", 0) != 0) continue;
+    found = true;
+    std::istringstream fields(line.substr(std::string("Max open files").size()));
+    rlim_t soft = 0, hard_seen = 0;
+    fields >> soft >> hard_seen;
+    EXPECT_EQ(soft, hard) << line;
+    EXPECT_EQ(hard_seen, hard) << line;
+  }
+  EXPECT_TRUE(found);
 }
 
 }  // namespace
