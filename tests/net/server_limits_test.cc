@@ -26,6 +26,7 @@
 #include "net/http.h"
 #include "net/router.h"
 #include "net/server.h"
+#include "tests/support/cpu_time.h"
 #include "tests/support/ports.h"
 
 namespace ballast::net {
@@ -125,19 +126,7 @@ int GetUntil(const std::string& url, int want, std::chrono::seconds timeout) {
   }
 }
 
-// CPU time (user + system, all threads) that process `pid` has used, from /proc/PID/stat.
-std::chrono::duration<double> CpuTime(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // Fields after the command name "(...)": state is the 3rd field, utime the 14th, stime 15th.
-  std::istringstream rest(text.substr(text.rfind(')') + 2));
-  std::string field;
-  long ticks = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14 || i == 15) ticks += std::stol(field);
-  }
-  return std::chrono::duration<double>(static_cast<double>(ticks) / ::sysconf(_SC_CLK_TCK));
-}
+using ballast::testing::CpuTime;
 
 TEST(ServerLimitsTest, BeyondMaxConnectionsAnswers503AndServesAgainAfterTheFlood) {
   ServerOptions o;

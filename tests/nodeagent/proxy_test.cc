@@ -25,6 +25,7 @@
 #include "nodeagent/process.h"
 #include "nodeagent/proxy.h"
 #include "test_util.h"
+#include "tests/support/cpu_time.h"
 
 namespace ballast::nodeagent {
 namespace {
@@ -89,19 +90,7 @@ size_t CountClosed(const std::vector<int>& fds, size_t expect, std::chrono::mill
   return closed;
 }
 
-// CPU time (user + system, all threads) that process `pid` has used, from /proc/PID/stat.
-std::chrono::duration<double> CpuTime(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // Fields after the command name "(...)": state is the 3rd field, utime the 14th, stime 15th.
-  std::istringstream rest(text.substr(text.rfind(')') + 2));
-  std::string field;
-  long ticks = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14 || i == 15) ticks += std::stol(field);
-  }
-  return std::chrono::duration<double>(static_cast<double>(ticks) / ::sysconf(_SC_CLK_TCK));
-}
+using ballast::testing::CpuTime;
 
 class ProxyTest : public ::testing::Test {
  protected:
