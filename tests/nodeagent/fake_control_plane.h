@@ -59,6 +59,10 @@ class FakeControlPlane {
     if (!s.ok()) start_error_ = s.ToString();
   }
 
+  // The server's threads run the handlers above, which use the members declared after it:
+  // stopped (and joined) before any of them is destroyed.
+  ~FakeControlPlane() { server_->Stop(); }
+
   std::string url() const { return server_->url(); }
   uint16_t port() const { return server_->port(); }
   const std::string& start_error() const { return start_error_; }

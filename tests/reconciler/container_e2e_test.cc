@@ -193,7 +193,8 @@ TEST(ContainerE2E, ProcessOnlyNodeLeavesAnImageOnlyDeploymentUnscheduled) {
     return reason.find("runtime") != std::string::npos;  // once the node has registered
   })) << c.Logs();
   EXPECT_EQ(reason, "0/1 nodes are available: 1 node(s) didn't have runtime docker.");
-  for (const auto& p : c.Get("/api/v1/pods")["items"]) {
+  const Json pods = c.Get("/api/v1/pods");  // outlives the loop (C++20 range-for)
+  for (const auto& p : pods["items"]) {
     EXPECT_NE(p["phase"], "Running") << p.dump();
   }
 }

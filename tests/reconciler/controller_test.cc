@@ -184,7 +184,8 @@ TEST(Controller, AWallClockJumpChangesNothing) {
     sim.Steps(60);
     EXPECT_EQ(sim.PodNames(), pods) << "after a wall-clock jump of " << jump << " ms";
     EXPECT_EQ(sim.controller.OverallHealth(), Health::kHealthy);
-    for (const auto& n : sim.controller.NodesJson()["items"]) EXPECT_TRUE(n["ready"].get<bool>());
+    const model::Json nodes = sim.controller.NodesJson();  // outlives the loop (C++20 range-for)
+    for (const auto& n : nodes["items"]) EXPECT_TRUE(n["ready"].get<bool>());
   }
   // What people see follows the wall clock.
   const std::string shown = sim.controller.NodesJson()["items"][0]["lastHeartbeat"];
