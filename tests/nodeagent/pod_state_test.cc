@@ -432,7 +432,9 @@ TEST_F(PodStateTest, ANewTemplateStopsThePodAndARenamedDeploymentDoesNot) {
   auto changed_db = db;
   changed_db.template_.spec.containers[0].command = {"/bin/pg", "--new-flag"};
   auto cache = MakeDesired("cache-1", {AppContainer("redis")});
-  DesiredChange change = CompareDesired(pods, {renamed, changed_db, cache});
+  // The change points into the desired set: it must outlive the change.
+  const std::vector<agentapi::DesiredPod> desired = {renamed, changed_db, cache};
+  DesiredChange change = CompareDesired(pods, desired);
   EXPECT_EQ(change.stop, std::vector<std::string>{"default_db-1"});
   ASSERT_EQ(change.deployment.size(), 1u);
   EXPECT_EQ(change.deployment[0],
@@ -442,7 +444,8 @@ TEST_F(PodStateTest, ANewTemplateStopsThePodAndARenamedDeploymentDoesNot) {
 
   // A pod already stopping is left to stop, and comes back only once it is gone.
   pods["default_db-1"].terminating = true;
-  change = CompareDesired(pods, {web, changed_db});
+  const std::vector<agentapi::DesiredPod> again = {web, changed_db};
+  change = CompareDesired(pods, again);
   EXPECT_TRUE(change.stop.empty());
   EXPECT_TRUE(change.start.empty());
   change = CompareDesired(pods, {});
