@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "net/router.h"
 #include "clock/clock.h"
+#include "net/router.h"
 #include "reconciler/desired_state_store.h"
 #include "reconciler/history_jobs.h"
 #include "reconciler/log_relay.h"

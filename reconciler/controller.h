@@ -22,11 +22,11 @@
 #include <vector>
 
 #include "agentapi/protocol.h"
+#include "clock/clock.h"
 #include "diff/plan.h"
 #include "model/cluster.h"
 #include "model/manifest.h"
 #include "model/status.h"
-#include "clock/clock.h"
 #include "reconciler/health.h"
 #include "scheduler/node_lifecycle.h"
 #include "scheduler/rollout.h"

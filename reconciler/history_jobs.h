@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "clock/clock.h"
 #include "model/manifest.h"
 #include "model/status.h"
-#include "clock/clock.h"
 #include "reconciler/controller.h"
 #include "reconciler/pin_store.h"
 #include "sources/git/git_source.h"

@@ -19,9 +19,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "clock/clock.h"
 #include "model/status.h"
 #include "net/server.h"
-#include "clock/clock.h"
 #include "reconciler/controller.h"
 #include "sources/git/git_source.h"
 

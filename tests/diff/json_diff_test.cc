@@ -29,7 +29,8 @@ TEST(ParsePointer, RejectsWhatIsNotAPointer) {
 
 TEST(EscapePointerSegment, RoundTrips) {
   EXPECT_EQ(EscapePointerSegment("a/b~c"), "a~1b~0c");
-  EXPECT_EQ(Segs(std::string("/").append(EscapePointerSegment("a/b~c"))), (std::vector<std::string>{"a/b~c"}));
+  EXPECT_EQ(Segs(std::string("/").append(EscapePointerSegment("a/b~c"))),
+            (std::vector<std::string>{"a/b~c"}));
 }
 
 TEST(JoinField, QuotesKeysThatAreNotIdentifiers) {
