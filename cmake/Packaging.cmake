@@ -1,7 +1,8 @@
 # Installation and the Debian package (`make deb`: CPack's DEB generator).
 #   /usr/bin/ballast, /lib/systemd/system/ballast-{serve,agent}.service, /etc/default/ballast-*,
 #   bash completion, ballast.1 (generated from --help with help2man), copyright and changelog.
-# Depends: from dpkg-shlibdeps, plus adduser for postinst.
+# Depends: from dpkg-shlibdeps (libgit2, libssl, libcap2 and libseccomp2 for process pods, ...),
+# plus adduser for postinst. The image (Dockerfile) installs the same list, computed the same way.
 
 include(GNUInstallDirs)
 # `make install` / cpack build what they install (below), not every test program first.

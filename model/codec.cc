@@ -115,6 +115,30 @@ Json ProbeJson(const Probe& p) {
   return j;
 }
 
+// The fields a pod's and a container's securityContext share, as given (unset ones absent).
+template <typename Context>
+void UsersJson(const Context& sc, Json* j) {
+  if (sc.run_as_user) (*j)["runAsUser"] = *sc.run_as_user;
+  if (sc.run_as_group) (*j)["runAsGroup"] = *sc.run_as_group;
+  if (sc.run_as_non_root) (*j)["runAsNonRoot"] = *sc.run_as_non_root;
+}
+
+Json SecurityContextJson(const SecurityContext& sc) {
+  Json j = Json::object();
+  UsersJson(sc, &j);
+  if (sc.capabilities) {
+    Json caps = Json::object();
+    if (!sc.capabilities->add.empty()) caps["add"] = sc.capabilities->add;
+    if (!sc.capabilities->drop.empty()) caps["drop"] = sc.capabilities->drop;
+    j["capabilities"] = std::move(caps);
+  }
+  if (sc.allow_privilege_escalation) j["allowPrivilegeEscalation"] = *sc.allow_privilege_escalation;
+  if (sc.read_only_root_filesystem) j["readOnlyRootFilesystem"] = *sc.read_only_root_filesystem;
+  if (sc.privileged) j["privileged"] = *sc.privileged;
+  MergeExtra(j, sc.extra);
+  return j;
+}
+
 Json ContainerJson(const Container& c) {
   Json j = {{"name", c.name}};
   if (!c.image.empty()) j["image"] = c.image;
@@ -149,6 +173,7 @@ Json ContainerJson(const Container& c) {
   if (c.readiness_probe) j["readinessProbe"] = ProbeJson(*c.readiness_probe);
   if (c.liveness_probe) j["livenessProbe"] = ProbeJson(*c.liveness_probe);
   if (c.startup_probe) j["startupProbe"] = ProbeJson(*c.startup_probe);
+  if (c.security_context) j["securityContext"] = SecurityContextJson(*c.security_context);
   MergeExtra(j, c.extra);
   return j;
 }
@@ -202,8 +227,8 @@ Json PodSpecJson(const PodSpec& s) {
     j["affinity"] = std::move(a);
   }
   Json sc = Json::object();
-  if (s.run_as_user) sc["runAsUser"] = *s.run_as_user;
-  MergeExtra(sc, s.security_context_extra);
+  UsersJson(s.security_context, &sc);
+  MergeExtra(sc, s.security_context.extra);
   j["securityContext"] = std::move(sc);
   MergeExtra(j, s.extra);
   return j;

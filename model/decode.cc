@@ -150,6 +150,23 @@ const Names kContainerFields = {"args",
                                 "volumeDevices",
                                 "volumeMounts",
                                 "workingDir"};
+const Names kSecurityContextFields = {
+    "allowPrivilegeEscalation", "appArmorProfile", "capabilities", "privileged", "procMount",
+    "readOnlyRootFilesystem",   "runAsGroup",      "runAsNonRoot", "runAsUser",  "seLinuxOptions",
+    "seccompProfile",           "windowsOptions"};
+const Names kPodSecurityContextFields = {"appArmorProfile",
+                                         "fsGroup",
+                                         "fsGroupChangePolicy",
+                                         "runAsGroup",
+                                         "runAsNonRoot",
+                                         "runAsUser",
+                                         "seLinuxChangePolicy",
+                                         "seLinuxOptions",
+                                         "seccompProfile",
+                                         "supplementalGroups",
+                                         "supplementalGroupsPolicy",
+                                         "sysctls",
+                                         "windowsOptions"};
 const Names kServiceSpecFields = {"allocateLoadBalancerNodePorts",
                                   "clusterIP",
                                   "clusterIPs",
@@ -464,6 +481,37 @@ void DecodeProbe(const Json& j, const std::string& path, Reporter& r, Probe* out
   p.Finish();
 }
 
+// The users of a pod's or a container's securityContext (runAsUser, runAsGroup,
+// runAsNonRoot), which the two share.
+template <typename Context>
+void DecodeUsers(ObjectReader& sr, Context* out) {
+  int64_t id = 0;
+  if (sr.Integer("runAsUser", &id)) out->run_as_user = id;
+  if (sr.Integer("runAsGroup", &id)) out->run_as_group = id;
+  bool flag = false;
+  if (sr.Bool("runAsNonRoot", &flag)) out->run_as_non_root = flag;
+}
+
+void DecodeSecurityContext(const Json& j, const std::string& path, Reporter& r,
+                           SecurityContext* out, std::vector<std::string>* ignored) {
+  ObjectReader sr(j, path, r, ignored, &out->extra, &kSecurityContextFields);
+  DecodeUsers(sr, out);
+  sr.Nested("capabilities", [&](const Json& v, const std::string& cp) {
+    Capabilities caps;
+    ObjectReader cr(v, cp, r, nullptr, nullptr);
+    cr.StringList("add", &caps.add);
+    cr.StringList("drop", &caps.drop);
+    // A misspelt key would leave capabilities the author meant to drop.
+    cr.FinishStrict("capabilities");
+    out->capabilities = std::move(caps);
+  });
+  bool flag = false;
+  if (sr.Bool("allowPrivilegeEscalation", &flag)) out->allow_privilege_escalation = flag;
+  if (sr.Bool("readOnlyRootFilesystem", &flag)) out->read_only_root_filesystem = flag;
+  if (sr.Bool("privileged", &flag)) out->privileged = flag;
+  sr.Finish();
+}
+
 void DecodeContainer(const Json& j, const std::string& path, Reporter& r, Container* c,
                      std::vector<std::string>* ignored) {
   ObjectReader cr(j, path, r, ignored, &c->extra, &kContainerFields);
@@ -534,6 +582,11 @@ void DecodeContainer(const Json& j, const std::string& path, Reporter& r, Contai
   probe("readinessProbe", &c->readiness_probe);
   probe("livenessProbe", &c->liveness_probe);
   probe("startupProbe", &c->startup_probe);
+  cr.Nested("securityContext", [&](const Json& v, const std::string& sp) {
+    SecurityContext sc;
+    DecodeSecurityContext(v, sp, r, &sc, ignored);
+    c->security_context = std::move(sc);
+  });
   cr.Finish();
 }
 
@@ -654,9 +707,8 @@ void DecodePodSpec(const Json& j, const std::string& path, Reporter& r, PodSpec*
   });
   s.Integer("terminationGracePeriodSeconds", &spec->termination_grace_period_seconds);
   s.Nested("securityContext", [&](const Json& v, const std::string& sp) {
-    ObjectReader sr(v, sp, r, ignored, &spec->security_context_extra);
-    int64_t uid = 0;
-    if (sr.Integer("runAsUser", &uid)) spec->run_as_user = uid;
+    ObjectReader sr(v, sp, r, ignored, &spec->security_context.extra, &kPodSecurityContextFields);
+    DecodeUsers(sr, &spec->security_context);
     sr.Finish();
   });
   s.Finish();

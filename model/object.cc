@@ -100,6 +100,115 @@ bool NodeSelectorTerm::Matches(std::string_view node_name, const StringMap& node
   return true;
 }
 
+const std::vector<std::string_view>& CapabilityNames() {
+  // include/uapi/linux/capability.h, numbers 0 to 40.
+  static const std::vector<std::string_view> kNames = {"CAP_CHOWN",
+                                                       "CAP_DAC_OVERRIDE",
+                                                       "CAP_DAC_READ_SEARCH",
+                                                       "CAP_FOWNER",
+                                                       "CAP_FSETID",
+                                                       "CAP_KILL",
+                                                       "CAP_SETGID",
+                                                       "CAP_SETUID",
+                                                       "CAP_SETPCAP",
+                                                       "CAP_LINUX_IMMUTABLE",
+                                                       "CAP_NET_BIND_SERVICE",
+                                                       "CAP_NET_BROADCAST",
+                                                       "CAP_NET_ADMIN",
+                                                       "CAP_NET_RAW",
+                                                       "CAP_IPC_LOCK",
+                                                       "CAP_IPC_OWNER",
+                                                       "CAP_SYS_MODULE",
+                                                       "CAP_SYS_RAWIO",
+                                                       "CAP_SYS_CHROOT",
+                                                       "CAP_SYS_PTRACE",
+                                                       "CAP_SYS_PACCT",
+                                                       "CAP_SYS_ADMIN",
+                                                       "CAP_SYS_BOOT",
+                                                       "CAP_SYS_NICE",
+                                                       "CAP_SYS_RESOURCE",
+                                                       "CAP_SYS_TIME",
+                                                       "CAP_SYS_TTY_CONFIG",
+                                                       "CAP_MKNOD",
+                                                       "CAP_LEASE",
+                                                       "CAP_AUDIT_WRITE",
+                                                       "CAP_AUDIT_CONTROL",
+                                                       "CAP_SETFCAP",
+                                                       "CAP_MAC_OVERRIDE",
+                                                       "CAP_MAC_ADMIN",
+                                                       "CAP_SYSLOG",
+                                                       "CAP_WAKE_ALARM",
+                                                       "CAP_BLOCK_SUSPEND",
+                                                       "CAP_AUDIT_READ",
+                                                       "CAP_PERFMON",
+                                                       "CAP_BPF",
+                                                       "CAP_CHECKPOINT_RESTORE"};
+  return kNames;
+}
+
+std::optional<std::string> CanonicalCapability(std::string_view name) {
+  std::string upper;
+  for (char c : name) upper += (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+  if (upper == "ALL") return upper;
+  if (upper.rfind("CAP_", 0) != 0) upper.insert(0, "CAP_");
+  const auto& names = CapabilityNames();
+  if (std::find(names.begin(), names.end(), upper) == names.end()) return std::nullopt;
+  return upper;
+}
+
+EffectiveSecurityContext EffectiveSecurity(const PodSpec& pod, const Container& container) {
+  EffectiveSecurityContext e;
+  const PodSecurityContext& p = pod.security_context;
+  e.run_as_user = p.run_as_user;
+  e.run_as_group = p.run_as_group;
+  e.run_as_non_root = p.run_as_non_root.value_or(false);
+  if (!container.security_context) return e;
+  const SecurityContext& c = *container.security_context;
+  if (c.run_as_user) e.run_as_user = c.run_as_user;
+  if (c.run_as_group) e.run_as_group = c.run_as_group;
+  if (c.run_as_non_root) e.run_as_non_root = *c.run_as_non_root;
+  if (c.capabilities) {
+    auto canonical = [](const std::vector<std::string>& names, std::vector<std::string>* out) {
+      for (const auto& n : names) {
+        if (auto name = CanonicalCapability(n)) out->push_back(*name);
+      }
+    };
+    canonical(c.capabilities->add, &e.cap_add);
+    canonical(c.capabilities->drop, &e.cap_drop);
+  }
+  e.allow_privilege_escalation = c.allow_privilege_escalation.value_or(false);
+  e.read_only_root_filesystem = c.read_only_root_filesystem.value_or(false);
+  return e;
+}
+
+bool SurelyProcessRuntime(const PodTemplateSpec& template_spec) {
+  auto it = template_spec.annotations.find(kAnnotationRuntime);
+  if (it != template_spec.annotations.end() && !it->second.empty()) return it->second == "process";
+  bool some_without_image = false;
+  for (const auto& c : template_spec.spec.containers) {
+    if (!c.image.empty() && c.command.empty()) return false;
+    some_without_image = some_without_image || c.image.empty();
+  }
+  return some_without_image;
+}
+
+std::optional<int64_t> ParsePidsLimit(std::string_view value) {
+  if (value.empty() || value.size() > 7) return std::nullopt;
+  int64_t v = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  if (v < 1 || v > kMaxPidsLimit) return std::nullopt;
+  return v;
+}
+
+int64_t PodPidsLimit(const PodTemplateSpec& template_spec) {
+  auto it = template_spec.annotations.find(kAnnotationPidsLimit);
+  if (it == template_spec.annotations.end()) return kDefaultPidsLimit;
+  return ParsePidsLimit(it->second).value_or(kDefaultPidsLimit);
+}
+
 const ObjectMeta& Manifest::metadata() const {
   return std::visit([](const auto& o) -> const ObjectMeta& { return o.metadata; }, value);
 }

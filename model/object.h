@@ -154,6 +154,31 @@ struct Probe {
   friend bool operator==(const Probe&, const Probe&) = default;
 };
 
+// securityContext.capabilities, as written: Linux capability names in Kubernetes' spelling
+// ("NET_BIND_SERVICE"; container runtimes also take "CAP_NET_BIND_SERVICE" and any case) or
+// "ALL". CanonicalCapability() reads one.
+struct Capabilities {
+  std::vector<std::string> add;
+  std::vector<std::string> drop;
+  friend bool operator==(const Capabilities&, const Capabilities&) = default;
+};
+
+// A container's securityContext. Every field here is applied by both runtimes or refused by
+// validation (readOnlyRootFilesystem where the pod surely runs as processes); `extra` keeps the
+// rest (seccompProfile: RuntimeDefault, windowsOptions, ...), which validation refuses where it
+// would change what runs (seLinuxOptions, appArmorProfile, procMount, another seccompProfile).
+struct SecurityContext {
+  std::optional<int64_t> run_as_user;   // overrides the pod's
+  std::optional<int64_t> run_as_group;  // overrides the pod's
+  std::optional<bool> run_as_non_root;  // overrides the pod's
+  std::optional<Capabilities> capabilities;
+  std::optional<bool> allow_privilege_escalation;
+  std::optional<bool> read_only_root_filesystem;
+  std::optional<bool> privileged;  // true is refused
+  Json extra = Json::object();
+  friend bool operator==(const SecurityContext&, const SecurityContext&) = default;
+};
+
 struct Container {
   std::string name;
   std::string image;
@@ -166,7 +191,8 @@ struct Container {
   std::optional<Probe> readiness_probe;
   std::optional<Probe> liveness_probe;
   std::optional<Probe> startup_probe;
-  Json extra = Json::object();  // volumeMounts, securityContext, imagePullPolicy, ...
+  std::optional<SecurityContext> security_context;
+  Json extra = Json::object();  // volumeMounts, imagePullPolicy, ...
   friend bool operator==(const Container&, const Container&) = default;
 };
 
@@ -249,6 +275,17 @@ struct Affinity {
   friend bool operator==(const Affinity&, const Affinity&) = default;
 };
 
+// The pod's securityContext: the users its containers run as unless they set their own. `extra`
+// keeps the rest (fsGroup, supplementalGroups, ...: kept, not applied; listed by `validate
+// --verbose`).
+struct PodSecurityContext {
+  std::optional<int64_t> run_as_user;
+  std::optional<int64_t> run_as_group;
+  std::optional<bool> run_as_non_root;
+  Json extra = Json::object();
+  friend bool operator==(const PodSecurityContext&, const PodSecurityContext&) = default;
+};
+
 struct PodSpec {
   std::vector<Container> containers;
   std::string restart_policy = "Always";
@@ -256,9 +293,8 @@ struct PodSpec {
   std::vector<Toleration> tolerations;
   std::optional<Affinity> affinity;
   int64_t termination_grace_period_seconds = 30;
-  std::optional<int64_t> run_as_user;            // securityContext.runAsUser
-  Json security_context_extra = Json::object();  // the rest of securityContext
-  Json extra = Json::object();                   // volumes, serviceAccountName, initContainers, ...
+  PodSecurityContext security_context;
+  Json extra = Json::object();  // volumes, serviceAccountName, initContainers, ...
   friend bool operator==(const PodSpec&, const PodSpec&) = default;
 };
 
@@ -269,6 +305,43 @@ struct PodTemplateSpec {
   PodSpec spec;
   friend bool operator==(const PodTemplateSpec&, const PodTemplateSpec&) = default;
 };
+
+// What applies to one container of a pod, Kubernetes' precedence resolved: the container's
+// runAsUser, runAsGroup and runAsNonRoot, else the pod's; the container's own other fields with
+// ballast's defaults (no privilege escalation unless allowed: no_new_privs is set by default,
+// where Kubernetes sets it only for `allowPrivilegeEscalation: false`).
+struct EffectiveSecurityContext {
+  std::optional<int64_t> run_as_user;
+  std::optional<int64_t> run_as_group;
+  bool run_as_non_root = false;
+  std::vector<std::string> cap_add;   // canonical: "CAP_NET_RAW" or "ALL"; unknown names dropped
+  std::vector<std::string> cap_drop;  // (validation refuses them)
+  bool allow_privilege_escalation = false;
+  bool read_only_root_filesystem = false;
+  friend bool operator==(const EffectiveSecurityContext&,
+                         const EffectiveSecurityContext&) = default;
+};
+EffectiveSecurityContext EffectiveSecurity(const PodSpec& pod, const Container& container);
+
+// "CAP_NET_RAW" for "NET_RAW", "net_raw" or "CAP_NET_RAW"; "ALL" for any case of "all";
+// nullopt for a name that is no Linux capability (CAP_CHOWN .. CAP_CHECKPOINT_RESTORE).
+std::optional<std::string> CanonicalCapability(std::string_view name);
+// Every Linux capability name, "CAP_CHOWN" first, in the kernel's numbering (index = number).
+const std::vector<std::string_view>& CapabilityNames();
+
+// True when the pod surely runs on the process runtime, whatever node it lands on: its
+// `ballast.dev/runtime` annotation says "process", or, without one, no container has an image
+// and no command (which would need an image runtime) and some container has no image (which no
+// image runtime can run).
+bool SurelyProcessRuntime(const PodTemplateSpec& template_spec);
+
+// The pod's pids limit: its `ballast.dev/pids-limit` annotation, else kDefaultPidsLimit.
+// ParsePidsLimit reads the annotation: a decimal integer from 1 to kMaxPidsLimit; nullopt
+// otherwise (PodPidsLimit then uses the default: validation refuses such a value).
+inline constexpr int64_t kDefaultPidsLimit = 4096;
+inline constexpr int64_t kMaxPidsLimit = 4194304;  // the kernel's PID_MAX_LIMIT
+std::optional<int64_t> ParsePidsLimit(std::string_view value);
+int64_t PodPidsLimit(const PodTemplateSpec& template_spec);
 
 struct DeploymentStrategy {
   std::string type = "RollingUpdate";  // RollingUpdate, Recreate
@@ -357,5 +430,6 @@ inline constexpr char kAnnotationIgnoreDifferences[] = "ballast.dev/ignore-diffe
 inline constexpr char kAnnotationPrune[] = "ballast.dev/prune";
 inline constexpr char kAnnotationAutoRollback[] = "ballast.dev/auto-rollback";
 inline constexpr char kAnnotationRuntime[] = "ballast.dev/runtime";
+inline constexpr char kAnnotationPidsLimit[] = "ballast.dev/pids-limit";
 
 }  // namespace ballast::model

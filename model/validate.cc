@@ -300,6 +300,98 @@ void ValidateProbe(const Probe& p, const std::string& path, bool success_must_be
   }
 }
 
+void ValidateIds(const std::optional<int64_t>& user, const std::optional<int64_t>& group,
+                 const std::string& sc_path, Reporter& r) {
+  for (const auto& [id, field] : {std::pair{user, "runAsUser"}, std::pair{group, "runAsGroup"}}) {
+    if (id && (*id < 0 || *id > 2147483647)) {
+      r.Error(ChildPath(sc_path, field), "Invalid value: " + std::to_string(*id) +
+                                             ": must be between 0 and 2147483647, inclusive");
+    }
+  }
+}
+
+// Fields of a pod's or a container's securityContext that neither runtime applies and that would
+// change what runs if they were applied: refused, so that none is silently ignored.
+void RefuseUnappliedSecurity(const Json& extra, const std::string& sc_path, Reporter& r) {
+  if (!extra.is_object()) return;
+  if (auto it = extra.find("seccompProfile"); it != extra.end() && !it->is_null()) {
+    std::string type = it->is_object() ? it->value("type", "") : "";
+    if (type != "RuntimeDefault") {
+      r.Error(Sub(sc_path, "seccompProfile.type"),
+              "Unsupported value: " + Quote(type) +
+                  ": supported values: \"RuntimeDefault\" (ballast applies its runtime's default "
+                  "seccomp profile to every container)");
+    }
+  }
+  for (const char* field : {"seLinuxOptions", "appArmorProfile"}) {
+    if (auto it = extra.find(field); it != extra.end() && !it->is_null()) {
+      r.Error(ChildPath(sc_path, field),
+              std::string("Forbidden: ballast does not apply ") + field + "; remove the field");
+    }
+  }
+  if (auto it = extra.find("procMount"); it != extra.end() && !it->is_null()) {
+    if (!it->is_string() || it->get<std::string>() != "Default") {
+      r.Error(ChildPath(sc_path, "procMount"),
+              "Unsupported value: " + it->dump() + ": supported values: \"Default\"");
+    }
+  }
+  if (auto it = extra.find("sysctls"); it != extra.end() && !it->is_null() && !it->empty()) {
+    r.Error(ChildPath(sc_path, "sysctls"), "Forbidden: ballast does not set sysctls for pods");
+  }
+}
+
+// A container's securityContext. `pod` gives the users it inherits; `surely_process` says the
+// pod runs on the process runtime wherever it lands (SurelyProcessRuntime).
+void ValidateSecurityContext(const PodSpec& pod, const std::string& pod_path, const Container& c,
+                             const std::string& path, bool surely_process, Reporter& r) {
+  const std::string sp = ChildPath(path, "securityContext");
+  const SecurityContext none;
+  const SecurityContext& sc = c.security_context ? *c.security_context : none;
+  ValidateIds(sc.run_as_user, sc.run_as_group, sp, r);
+  RefuseUnappliedSecurity(sc.extra, sp, r);
+  const EffectiveSecurityContext e = EffectiveSecurity(pod, c);
+  if (e.run_as_non_root && e.run_as_user == 0) {
+    // kubelet would refuse to start it ("container's runAsUser breaks non-root policy").
+    r.Error(
+        sc.run_as_user ? ChildPath(sp, "runAsUser") : Sub(pod_path, "securityContext.runAsUser"),
+        "Invalid value: 0: runAsNonRoot is true, so a container running as root (0) would "
+        "never start");
+  }
+  if (sc.privileged.value_or(false)) {
+    r.Error(ChildPath(sp, "privileged"), "Forbidden: ballast does not run privileged containers");
+  }
+  if (sc.capabilities) {
+    std::set<std::string> added;
+    auto check = [&](const std::vector<std::string>& names, const char* which) {
+      for (size_t i = 0; i < names.size(); ++i) {
+        std::string np = IndexPath(Sub(sp, which), i);
+        std::optional<std::string> name = CanonicalCapability(names[i]);
+        if (!name) {
+          r.Error(np, "Unsupported value: " + Quote(names[i]) +
+                          ": not a Linux capability (e.g. \"NET_BIND_SERVICE\", or \"ALL\")");
+        } else if (std::string(which) == "capabilities.add") {
+          added.insert(*name);
+        } else if (*name != "ALL" && added.count(*name) > 0) {
+          r.Error(np, "Invalid value: " + Quote(names[i]) + ": both added and dropped");
+        }
+      }
+    };
+    check(sc.capabilities->add, "capabilities.add");
+    check(sc.capabilities->drop, "capabilities.drop");
+    if (sc.allow_privilege_escalation == false && added.count("CAP_SYS_ADMIN") > 0) {
+      r.Error(sp,
+              "Invalid value: cannot set `allowPrivilegeEscalation` to false and "
+              "`capabilities.Add` CAP_SYS_ADMIN");
+    }
+  }
+  if (sc.read_only_root_filesystem.value_or(false) && surely_process) {
+    r.Error(ChildPath(sp, "readOnlyRootFilesystem"),
+            "Forbidden: this pod runs on the process runtime, where a container has no root "
+            "filesystem of its own to make read-only (the docker runtime honours it: give every "
+            "container an image)");
+  }
+}
+
 void ValidateContainer(const Container& c, const std::string& path,
                        std::set<std::string>* pod_port_names, Reporter& r) {
   if (c.name.empty()) {
@@ -380,7 +472,7 @@ void ValidateContainer(const Container& c, const std::string& path,
   }
 }
 
-void ValidatePodSpec(const PodSpec& s, const std::string& path, Reporter& r) {
+void ValidatePodSpec(const PodSpec& s, const std::string& path, bool surely_process, Reporter& r) {
   std::string cp = ChildPath(path, "containers");
   if (s.containers.empty()) r.Error(cp, "Required value");
   std::set<std::string> names;
@@ -388,6 +480,7 @@ void ValidatePodSpec(const PodSpec& s, const std::string& path, Reporter& r) {
   for (size_t i = 0; i < s.containers.size(); ++i) {
     std::string p = IndexPath(cp, i);
     ValidateContainer(s.containers[i], p, &port_names, r);
+    ValidateSecurityContext(s, path, s.containers[i], p, surely_process, r);
     if (!s.containers[i].name.empty() && !names.insert(s.containers[i].name).second) {
       r.Error(ChildPath(p, "name"), "Duplicate value: " + Quote(s.containers[i].name));
     }
@@ -454,11 +547,9 @@ void ValidatePodSpec(const PodSpec& s, const std::string& path, Reporter& r) {
             "Invalid value: " + std::to_string(s.termination_grace_period_seconds) +
                 ": must be greater than or equal to 0");
   }
-  if (s.run_as_user && *s.run_as_user < 0) {
-    r.Error(Sub(path, "securityContext.runAsUser"),
-            "Invalid value: " + std::to_string(*s.run_as_user) +
-                ": must be between 0 and 2147483647, inclusive");
-  }
+  const std::string sp = ChildPath(path, "securityContext");
+  ValidateIds(s.security_context.run_as_user, s.security_context.run_as_group, sp, r);
+  RefuseUnappliedSecurity(s.security_context.extra, sp, r);
 }
 
 bool IsValidPercent(const std::string& s) {
@@ -488,7 +579,14 @@ int64_t ValidateIntOrPercent(const IntOrString& v, const std::string& path, Repo
 
 void ValidatePodTemplateSpec(const PodTemplateSpec& t, const std::string& path, Reporter& r) {
   ValidateLabels(t.labels, Sub(path, "metadata.labels"), r);
-  ValidatePodSpec(t.spec, ChildPath(path, "spec"), r);
+  if (auto it = t.annotations.find(kAnnotationPidsLimit);
+      it != t.annotations.end() && !ParsePidsLimit(it->second)) {
+    r.Error(ChildPath(Sub(path, "metadata.annotations"), kAnnotationPidsLimit),
+            "Invalid value: " + Quote(it->second) + ": must be an integer from 1 to " +
+                std::to_string(kMaxPidsLimit) + " (the most processes the pod may have; " +
+                std::to_string(kDefaultPidsLimit) + " when not set)");
+  }
+  ValidatePodSpec(t.spec, ChildPath(path, "spec"), SurelyProcessRuntime(t), r);
 }
 
 void ValidateDeployment(const Deployment& d, Reporter& r) {

@@ -105,7 +105,53 @@ OrderedEnv ContainerEnv(const PodState& pod, const ContainerState& c, const Laun
   return env;
 }
 
+// The user and group a container runs as: its own or the pod's (model::EffectiveSecurity); a
+// process pod's only when the agent can switch to them (runs as root).
+void SetUser(const model::EffectiveSecurityContext& sec, bool can_switch, std::optional<uid_t>* uid,
+             std::optional<gid_t>* gid) {
+  if (!can_switch) return;
+  if (sec.run_as_user) *uid = static_cast<uid_t>(*sec.run_as_user);
+  if (sec.run_as_group) *gid = static_cast<gid_t>(*sec.run_as_group);
+}
+
+std::string PodAndContainer(const PodState& pod, const ContainerState& c) {
+  return " (pod: \"" + pod.desired.namespace_ + "/" + pod.desired.name +
+         "\", container: " + c.spec.name + ")";
+}
+
 }  // namespace
+
+std::string ContainerConfigError(const PodState& pod, const ContainerState& c,
+                                 const LaunchNode& node) {
+  const model::EffectiveSecurityContext sec =
+      model::EffectiveSecurity(pod.desired.template_.spec, c.spec);
+  const bool process = pod.runtime == "process";
+  if (sec.run_as_non_root && sec.run_as_user == 0) {
+    return "container's runAsUser breaks non-root policy" + PodAndContainer(pod, c);
+  }
+  if (!process) return "";
+  if (sec.run_as_non_root && !sec.run_as_user && node.agent_is_root) {
+    return "container has runAsNonRoot and will run as root: it has no runAsUser and the agent "
+           "runs as root" +
+           PodAndContainer(pod, c);
+  }
+  if (sec.read_only_root_filesystem) {
+    return "readOnlyRootFilesystem cannot be honoured by the process runtime: the container has "
+           "no root filesystem of its own (give it an image and run it on the docker runtime)" +
+           PodAndContainer(pod, c);
+  }
+  if (!node.agent_is_root && !sec.cap_add.empty()) {
+    return "capabilities.add cannot be honoured: the agent does not run as root, so it has no "
+           "capabilities to give" +
+           PodAndContainer(pod, c);
+  }
+  if (!node.agent_is_root && sec.allow_privilege_escalation) {
+    return "allowPrivilegeEscalation: true cannot be honoured: an agent that does not run as root "
+           "sets no_new_privs to load the seccomp filter" +
+           PodAndContainer(pod, c);
+  }
+  return "";
+}
 
 std::string ContainerLogPath(const std::string& pod_dir, const std::string& container,
                              const char* stream) {
@@ -120,6 +166,7 @@ CgroupLimits PodLimits(const agentapi::DesiredPod& desired) {
     auto cpu = c.resources.limits.find("cpu");
     if (cpu != c.resources.limits.end()) limits.cpu_millis += cpu->second.MilliValue();
   }
+  limits.pids = model::PodPidsLimit(desired.template_);
   return limits;
 }
 
@@ -153,15 +200,15 @@ ContainerLaunch BuildLaunch(const PodState& pod, const ContainerState& c, const 
   l.stdout_path = ContainerLogPath(pod.dir, spec.name, "stdout");
   l.stderr_path = ContainerLogPath(pod.dir, spec.name, "stderr");
   l.working_dir = in_image ? spec.working_dir : JoinInside(pod.dir + "/work", spec.working_dir);
-  if (pod.desired.template_.spec.run_as_user) {
-    const auto& sc = pod.desired.template_.spec.security_context_extra;
-    if (sc.is_object() && sc.contains("runAsGroup") && sc["runAsGroup"].is_number_integer()) {
-      l.gid = sc["runAsGroup"].get<gid_t>();
-    }
-    if (in_image || node.agent_is_root) {
-      l.uid = static_cast<uid_t>(*pod.desired.template_.spec.run_as_user);
-    }
-  }
+  const model::EffectiveSecurityContext sec =
+      model::EffectiveSecurity(pod.desired.template_.spec, spec);
+  SetUser(sec, in_image || node.agent_is_root, &l.uid, &l.gid);
+  l.cap_add = sec.cap_add;
+  l.cap_drop = sec.cap_drop;
+  l.no_new_privileges = !sec.allow_privilege_escalation;
+  l.read_only_root_filesystem = sec.read_only_root_filesystem;
+  l.run_as_non_root = sec.run_as_non_root;
+  l.pids_limit = model::PodPidsLimit(pod.desired.template_);
   return l;
 }
 
@@ -182,9 +229,13 @@ ProbeContext BuildProbeContext(const PodState& pod, const ContainerState& c,
   ctx.exec_base.env = {"PATH=" + node.agent_path, "HOST=" + node.node_address,
                        "HOSTNAME=" + pod.desired.name};
   for (const auto& e : c.spec.env) ctx.exec_base.env.push_back(e.name + "=" + e.value);
-  if (pod.desired.template_.spec.run_as_user && node.agent_is_root) {
-    ctx.exec_base.uid = static_cast<uid_t>(*pod.desired.template_.spec.run_as_user);
-  }
+  // Exec probes run as the container does, confined as it is.
+  const model::EffectiveSecurityContext sec =
+      model::EffectiveSecurity(pod.desired.template_.spec, c.spec);
+  SetUser(sec, node.agent_is_root, &ctx.exec_base.uid, &ctx.exec_base.gid);
+  const bool root = ctx.exec_base.uid ? *ctx.exec_base.uid == 0 : node.agent_is_root;
+  ctx.exec_base.confinement =
+      ContainerConfinement(sec.cap_add, sec.cap_drop, sec.allow_privilege_escalation, root);
   return ctx;
 }
 

@@ -10,6 +10,7 @@
 
 #include "agentapi/protocol.h"
 #include "nodeagent/cgroups.h"
+#include "nodeagent/confinement.h"
 #include "nodeagent/pod_state.h"
 #include "nodeagent/probes.h"
 #include "nodeagent/runtime.h"
@@ -28,9 +29,20 @@ struct LaunchNode {
 
 // The launch of container `c` of `pod`. Process pods run in the pod's work directory with the
 // agent's PATH; image pods keep the image's PATH, HOME and working directory, and see their own
-// container ports. The group of a process pod's user (runAsUser without runAsGroup) is the
-// caller's to look up; the directories and cgroup files are the caller's to prepare.
+// container ports. The user and group are the container's runAsUser and runAsGroup, else the
+// pod's (a process pod's only when the agent runs as root). The group of a process pod's user
+// (runAsUser without runAsGroup) is the caller's to look up; the directories and cgroup files
+// are the caller's to prepare.
 ContainerLaunch BuildLaunch(const PodState& pod, const ContainerState& c, const LaunchNode& node);
+
+// Why container `c` of `pod` may not start as it is configured (kubelet's
+// CreateContainerConfigError): "" when it may. A container with runAsNonRoot whose user is root:
+// runAsUser 0; on the process runtime also no runAsUser while the agent runs as root (an image
+// runtime checks the image's user itself). On the process runtime, what it cannot honour:
+// readOnlyRootFilesystem; and, when the agent does not run as root, capabilities.add and
+// allowPrivilegeEscalation: true.
+std::string ContainerConfigError(const PodState& pod, const ContainerState& c,
+                                 const LaunchNode& node);
 
 // Where container `c`'s probes go. The caller sets `exec` for image pods (probes exec inside the
 // container).
@@ -41,7 +53,8 @@ ProbeContext BuildProbeContext(const PodState& pod, const ContainerState& c,
 std::string ContainerLogPath(const std::string& pod_dir, const std::string& container,
                              const char* stream);
 
-// The pod's cgroup limits: the sum of its containers' memory and cpu limits.
+// The pod's cgroup limits: the sum of its containers' memory and cpu limits, and the pod's pids
+// limit (model::PodPidsLimit: `ballast.dev/pids-limit`, 4096 by default).
 CgroupLimits PodLimits(const agentapi::DesiredPod& desired);
 
 }  // namespace ballast::nodeagent

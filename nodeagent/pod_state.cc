@@ -131,9 +131,10 @@ PodActions PodLifecycle::OnFirstObservation(PodState& pod, size_t i,
   return out;
 }
 
-PodActions PodLifecycle::OnStartFailed(PodState& pod, size_t i, const std::string& message) const {
+PodActions PodLifecycle::OnStartFailed(PodState& pod, size_t i, const std::string& message,
+                                       const std::string& reason) const {
   PodActions out;
-  OnStartFailure(pod, i, message, "", out);
+  OnStartFailure(pod, i, message, reason, out);
   out.changed = true;
   return out;
 }
@@ -226,6 +227,19 @@ void PodLifecycle::OnStartFailure(PodState& pod, size_t i, const std::string& me
   c.active = false;
   c.creating = false;
   c.ref = ContainerRef{};
+  if (reason == kCreateContainerConfigError) {
+    // It never ran (no restart is counted); tried again after a back-off, as kubelet tries again
+    // on its next sync, in case what it needs changed (an image's user, the agent's).
+    out.list.push_back(LogPodEvent{
+        "container_config_error",
+        {{"pod", pod.id}, {"container", c.spec.name}, {"reason", reason}, {"message", message}}});
+    c.state = pod.terminating ? "terminated" : "waiting";
+    c.reason = reason;
+    c.message = message;
+    if (!pod.terminating) c.restart_at_ms = now + c.backoff.NextDelay(now, now);
+    out.list.push_back(WritePodRecord{});
+    return;
+  }
   if (reason == "ErrImageNeverPull" || reason == "ErrImagePull") {
     // The image is missing: the container never ran, so no restart is counted. Kubernetes
     // shows ErrImagePull after a failed pull and ImagePullBackOff while it waits to retry;

@@ -175,8 +175,12 @@ class PodLifecycle {
   // cgroup's OOM kill count when UsesOomKills says so (0 otherwise).
   PodActions OnFirstObservation(PodState& pod, size_t i, const ContainerObservation& seen,
                                 int64_t oom_kills) const;
-  // The runtime could not start container `i` at all (no such executable, no such runtime).
-  PodActions OnStartFailed(PodState& pod, size_t i, const std::string& message) const;
+  // The runtime could not start container `i` at all (no such executable, no such runtime):
+  // like a container that exited at once. With `reason` kCreateContainerConfigError it may not
+  // start as configured: it waits with that reason and message, no restart counted, and is tried
+  // again after a back-off.
+  PodActions OnStartFailed(PodState& pod, size_t i, const std::string& message,
+                           const std::string& reason = "") const;
 
   // One round of supervision of container `i`. `seen` is what the runtime observes now of an
   // active container (required while `active`, ignored otherwise); `oom_kills` as above.

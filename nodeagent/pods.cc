@@ -199,6 +199,9 @@ bool PodManager::Start(PodState& pod, size_t i) {
                                              "container " + pod.containers[i].spec.name +
                                                  ": this node has no " + pod.runtime + " runtime"));
   }
+  if (std::string why = ContainerConfigError(pod, pod.containers[i], node_); !why.empty()) {
+    return Run(pod, lifecycle_.OnStartFailed(pod, i, why, kCreateContainerConfigError));
+  }
   auto ref = rt->Start(LaunchFor(pod, pod.containers[i], /*prepare=*/true));
   if (!ref.ok()) return Run(pod, lifecycle_.OnStartFailed(pod, i, ref.status().message()));
   lifecycle_.OnCreated(pod, i, *ref);
@@ -218,10 +221,9 @@ int64_t PodManager::OomKills(const PodState& pod, const ContainerState& c,
 ContainerLaunch PodManager::LaunchFor(PodState& pod, const ContainerState& c, bool prepare) {
   ContainerLaunch l = BuildLaunch(pod, c, node_);
   const bool in_image = pod.runtime != "process";
-  const auto& run_as_user = pod.desired.template_.spec.run_as_user;
-  if (run_as_user && !in_image && !l.gid) {
+  if (l.uid && !in_image && !l.gid) {
     // runAsUser without runAsGroup: the user's primary group, as the node knows it.
-    if (passwd* pw = ::getpwuid(static_cast<uid_t>(*run_as_user))) l.gid = pw->pw_gid;
+    if (passwd* pw = ::getpwuid(*l.uid)) l.gid = pw->pw_gid;
   }
   if (!prepare || in_image) return l;
   PrepareFiles(pod, l);

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -80,6 +81,7 @@ struct ChildSetup {
   pid_t parent = 0;
   int in = -1, out = -1, err = -1;
   const std::vector<int>* cgroup_fds = nullptr;
+  const PreparedConfinement* confinement = nullptr;  // null: none
   int error_pipe = -1;  // the child writes its errno here when it fails before exec
   char* const* argv = nullptr;
   char* const* envp = nullptr;
@@ -107,11 +109,18 @@ struct ChildSetup {
   for (int s = 1; s < NSIG; ++s) {
     if (s != SIGKILL && s != SIGSTOP) ::signal(s, SIG_DFL);
   }
-  if (spec.uid) {
-    gid_t gid = spec.gid.value_or(static_cast<gid_t>(*spec.uid));
-    if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(*spec.uid) != 0) {
+  if (c.confinement != nullptr) {
+    if (int e = c.confinement->BeforeUserChange(); e != 0) ChildFail(c.error_pipe, e);
+  }
+  if (spec.uid || spec.gid) {
+    gid_t gid = spec.gid.value_or(static_cast<gid_t>(spec.uid.value_or(0)));
+    if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 ||
+        (spec.uid && ::setuid(*spec.uid) != 0)) {
       ChildFail(c.error_pipe, errno);
     }
+  }
+  if (c.confinement != nullptr) {
+    if (int e = c.confinement->AfterUserChange(); e != 0) ChildFail(c.error_pipe, e);
   }
   if (!spec.cwd.empty() && ::chdir(spec.cwd.c_str()) != 0) ChildFail(c.error_pipe, errno);
   // Everything above 2 closes on exec (the error pipe included).
@@ -155,13 +164,19 @@ Result<pid_t> SpawnProcess(const ProcessSpec& spec) {
     if (fd < 0) return Internal("open " + f + ": " + std::strerror(errno));
     cgroups.fds.push_back(fd);
   }
+  std::unique_ptr<PreparedConfinement> confinement;
+  if (spec.confinement) {
+    auto prepared = PreparedConfinement::Prepare(*spec.confinement);
+    if (!prepared.ok()) return prepared.status();
+    confinement = std::move(*prepared);
+  }
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0)
     return Internal(std::string("pipe: ") + std::strerror(errno));
   Fd err_read(pipe_fds[0]), err_write(pipe_fds[1]);
 
-  const ChildSetup setup{&spec,        ::getpid(),   in.fd,       out.fd,     err.fd,
-                         &cgroups.fds, err_write.fd, argv.data(), envp.data()};
+  const ChildSetup setup{&spec,        ::getpid(),        in.fd,        out.fd,      err.fd,
+                         &cgroups.fds, confinement.get(), err_write.fd, argv.data(), envp.data()};
   pid_t pid = ::fork();
   if (pid < 0) return Internal(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) RunChild(setup);

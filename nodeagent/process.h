@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "model/status.h"
+#include "nodeagent/confinement.h"
 
 namespace ballast::nodeagent {
 
@@ -24,8 +25,11 @@ struct ProcessSpec {
   std::string cwd;
   std::string stdout_path;  // opened O_APPEND (so copy-truncate rotation works), created 0640
   std::string stderr_path;
-  std::optional<uid_t> uid;  // switch to this user (and gid) before exec; requires root
-  std::optional<gid_t> gid;
+  std::optional<uid_t> uid;  // switch to this user before exec; requires root
+  std::optional<gid_t> gid;  // and group (without a uid: the group alone); requires root
+  // Capabilities, no_new_privs and seccomp filter applied before exec (confinement.h); none when
+  // unset (for `ballast dev`'s own processes).
+  std::optional<Confinement> confinement;
   // Files such as ".../cgroup.procs" the child writes its pid to before exec.
   std::vector<std::string> cgroup_procs_files;
   // When not 0, the child receives this signal when the thread that started it dies
@@ -35,8 +39,8 @@ struct ProcessSpec {
 };
 
 // Starts the process: a new session (so its process group id is its pid), stdin /dev/null,
-// signals reset, every other descriptor closed. Returns the pid once exec succeeded; an exec
-// failure is an error naming the executable and errno text.
+// signals reset, every other descriptor closed, confined as `spec.confinement` says. Returns the
+// pid once exec succeeded; an exec failure is an error naming the executable and errno text.
 Result<pid_t> SpawnProcess(const ProcessSpec& spec);
 
 // `name` as is when it contains '/', else searched in `path_env` (colon-separated).

@@ -1,6 +1,7 @@
 #include "nodeagent/process_runtime.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include "nodeagent/process.h"
 
@@ -23,6 +24,11 @@ ContainerRef ContainerRef::FromJson(const model::Json& j) {
   ref.pid = j.value("pid", 0);
   ref.start_ticks = j.value("startTicks", uint64_t{0});
   return ref;
+}
+
+Confinement ProcessConfinement(const ContainerLaunch& launch, bool agent_is_root) {
+  const bool root = launch.uid ? *launch.uid == 0 : agent_is_root;
+  return ContainerConfinement(launch.cap_add, launch.cap_drop, !launch.no_new_privileges, root);
 }
 
 Result<ContainerRef> ProcessRuntime::Start(const ContainerLaunch& launch) {
@@ -48,6 +54,7 @@ Result<ContainerRef> ProcessRuntime::Start(const ContainerLaunch& launch) {
   ps.uid = launch.uid;
   ps.gid = launch.gid;
   ps.cgroup_procs_files = launch.cgroup_procs_files;
+  ps.confinement = ProcessConfinement(launch, ::geteuid() == 0);
   auto pid = SpawnProcess(ps);
   if (!pid.ok()) return pid.status();
   ContainerRef ref;

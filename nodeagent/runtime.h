@@ -59,6 +59,15 @@ struct ContainerLaunch {
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
   std::vector<std::string> cgroup_procs_files;  // process runtime: join these cgroups
+  // The container's securityContext (model::EffectiveSecurity) and the pod's pids limit, as each
+  // runtime applies them: the process runtime through confinement.h and the pod's cgroup, the
+  // docker runtime through the engine (CapAdd, CapDrop, SecurityOpt, ReadonlyRootfs, PidsLimit).
+  std::vector<std::string> cap_add;  // canonical names: "CAP_NET_BIND_SERVICE", "ALL"
+  std::vector<std::string> cap_drop;
+  bool no_new_privileges = true;  // allowPrivilegeEscalation is not true
+  bool read_only_root_filesystem = false;
+  bool run_as_non_root = false;  // docker: checked against the image's user before it runs
+  int64_t pids_limit = 0;        // 0: none
 };
 
 // How the supervisor refers to a started container. Persisted in the pod's pod.json so a
@@ -73,6 +82,11 @@ struct ContainerRef {
   static ContainerRef FromJson(const model::Json& j);
 };
 
+// The waiting reason of a container that cannot start as it is configured (kubelet's): its
+// securityContext asks for what cannot be given (runAsNonRoot for a root user, a field the
+// runtime cannot honour).
+inline constexpr char kCreateContainerConfigError[] = "CreateContainerConfigError";
+
 struct ContainerObservation {
   enum class Phase {
     kCreating,     // asynchronous start still in progress (ContainerCreating)
@@ -85,7 +99,8 @@ struct ContainerObservation {
   int signal = 0;      // kExited: terminating signal when known
   bool known = true;   // kExited: false when the exit status could not be learned
   std::string reason;  // kExited: "OOMKilled" when the runtime knows; kStartFailed: a
-                       // Kubernetes waiting reason ("ErrImageNeverPull", "ErrImagePull") or ""
+                       // Kubernetes waiting reason ("ErrImageNeverPull", "ErrImagePull",
+                       // kCreateContainerConfigError) or ""
   std::string message;
 };
 

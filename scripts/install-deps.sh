@@ -8,6 +8,7 @@ build_packages=(
   build-essential cmake pkg-config git ca-certificates ccache
   libgit2-dev libyaml-cpp-dev libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libcap-dev libseccomp-dev
 )
 # Tests: the real servers and tools they talk to; the second compiler (CI builds Release with
 # clang 14 too) and what `make image` and `make deb` use.

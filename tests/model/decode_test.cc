@@ -146,8 +146,8 @@ spec:
   const PodSpec& p = d.spec.template_.spec;
   EXPECT_EQ(p.termination_grace_period_seconds, 5);
   EXPECT_EQ(p.node_selector.at("disk"), "ssd");
-  EXPECT_EQ(*p.run_as_user, 1000);
-  EXPECT_EQ(p.security_context_extra.at("fsGroup"), 2000);
+  EXPECT_EQ(*p.security_context.run_as_user, 1000);
+  EXPECT_EQ(p.security_context.extra.at("fsGroup"), 2000);
   EXPECT_EQ(p.tolerations.at(0).effect, "NoSchedule");
   EXPECT_EQ(p.affinity->pod_anti_affinity->required.at(0).topology_key, "kubernetes.io/hostname");
   const Container& c = p.containers.at(0);
@@ -193,6 +193,62 @@ TEST(DecodeTest, UnusedFieldsAreKeptAndListed) {
   // ...and they are emitted again.
   Json j = ToJson(m);
   EXPECT_EQ(j["spec"]["template"]["spec"]["serviceAccountName"], "robot");
+}
+
+TEST(DecodeTest, SecurityContextsAreTypedAndEmittedAsWritten) {
+  std::string y = kMinimalDeployment;
+  y += R"(        securityContext:
+          runAsNonRoot: true
+          runAsUser: 10001
+          capabilities: {drop: [all], add: [NET_BIND_SERVICE]}
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          seccompProfile: {type: RuntimeDefault}
+      securityContext: {runAsUser: 1000, runAsGroup: 3000, fsGroup: 2000}
+)";
+  FileParseResult r = ParseManifestFile("sc.yaml", y);
+  ASSERT_TRUE(Errors(r).empty()) << Dump(r.diagnostics);
+  const Manifest& m = r.manifests.at(0);
+  const PodSpec& p = m.deployment()->spec.template_.spec;
+  EXPECT_EQ(p.security_context.run_as_user, 1000);
+  EXPECT_EQ(p.security_context.run_as_group, 3000);
+  EXPECT_EQ(p.security_context.extra.at("fsGroup"), 2000);
+  const SecurityContext& sc = *p.containers.at(0).security_context;
+  EXPECT_EQ(sc.run_as_user, 10001);
+  EXPECT_EQ(sc.run_as_non_root, true);
+  EXPECT_EQ(sc.capabilities->drop, std::vector<std::string>{"all"});
+  EXPECT_EQ(sc.allow_privilege_escalation, false);
+  EXPECT_EQ(sc.read_only_root_filesystem, true);
+  EXPECT_EQ(sc.extra.at("seccompProfile").at("type"), "RuntimeDefault");
+  // The container's user over the pod's, the pod's group, capabilities by their canonical names.
+  EffectiveSecurityContext e = EffectiveSecurity(p, p.containers.at(0));
+  EXPECT_EQ(e.run_as_user, 10001);
+  EXPECT_EQ(e.run_as_group, 3000);
+  EXPECT_TRUE(e.run_as_non_root);
+  EXPECT_EQ(e.cap_add, std::vector<std::string>{"CAP_NET_BIND_SERVICE"});
+  EXPECT_EQ(e.cap_drop, std::vector<std::string>{"ALL"});
+  EXPECT_FALSE(e.allow_privilege_escalation);
+  EXPECT_TRUE(e.read_only_root_filesystem);
+  // What ballast applies is no longer listed as ignored; what it keeps without applying is.
+  auto has = [&](const std::string& f) {
+    return std::find(m.ignored_fields.begin(), m.ignored_fields.end(), f) != m.ignored_fields.end();
+  };
+  EXPECT_FALSE(has("spec.template.spec.containers[0].securityContext"));
+  EXPECT_TRUE(has("spec.template.spec.containers[0].securityContext.seccompProfile"));
+  EXPECT_TRUE(has("spec.template.spec.securityContext.fsGroup"));
+  // Emitted as written (the template hash of an existing manifest does not change), and read back
+  // to the same object.
+  Json j = ToJson(m)["spec"]["template"]["spec"];
+  EXPECT_EQ(j["containers"][0]["securityContext"],
+            Json::parse(R"({"runAsNonRoot": true, "runAsUser": 10001,
+                            "capabilities": {"drop": ["all"], "add": ["NET_BIND_SERVICE"]},
+                            "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                            "seccompProfile": {"type": "RuntimeDefault"}})"));
+  EXPECT_EQ(j["securityContext"],
+            Json::parse(R"({"runAsUser": 1000, "runAsGroup": 3000, "fsGroup": 2000})"));
+  FileParseResult again = ParseManifestFile("again.yaml", ToYaml(m));
+  ASSERT_TRUE(Errors(again).empty()) << Dump(again.diagnostics);
+  EXPECT_EQ(*again.manifests.at(0).deployment(), *m.deployment());
 }
 
 TEST(DecodeTest, UnknownFieldIsAWarningNotAnError) {

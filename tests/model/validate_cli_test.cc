@@ -139,7 +139,11 @@ TEST(ValidateCliTest, VerboseListsIgnoredFields) {
   RunResult r = Ballast("validate --verbose " + kShared + "/sock-shop/base/carts-dep.yaml");
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("ignored: spec.template.spec.volumes"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("ignored: spec.template.spec.containers[0].securityContext"),
+  EXPECT_NE(r.out.find("ignored: spec.template.spec.containers[0].volumeMounts"), std::string::npos)
+      << r.out;
+  // Its securityContext (runAsNonRoot, runAsUser, capabilities, readOnlyRootFilesystem) is
+  // applied, not ignored.
+  EXPECT_EQ(r.out.find("ignored: spec.template.spec.containers[0].securityContext"),
             std::string::npos)
       << r.out;
 }

@@ -77,7 +77,7 @@ TEST_F(CgroupsTest, RunAsUserWhenRoot) {
   if (::geteuid() != 0) GTEST_SKIP() << "runAsUser needs the agent to run as root";
   agentapi::DesiredPod pod =
       MakePod("user-rev1-bbbbb", {ShellContainer("main", "id -u > uid.txt; exec sleep 600")});
-  pod.template_.spec.run_as_user = 65534;
+  pod.template_.spec.security_context.run_as_user = 65534;
   pm_->SetDesired({pod}, {});
   std::string file = dir_.path() + "/pods/default_user-rev1-bbbbb/work/uid.txt";
   ASSERT_TRUE(WaitUntil([&] { return !ReadFile(file).empty(); }, [&] { pm_->Tick(); }));

@@ -261,6 +261,26 @@ TEST_F(PodStateTest, AMissingImageIsRetriedWithoutCountingRestarts) {
   EXPECT_EQ(lifecycle_.Report(pod_).phase, model::PodPhase::kPending);
 }
 
+TEST_F(PodStateTest, AContainerThatMayNotStartAsConfiguredWaitsWithTheReason) {
+  pod_ = lifecycle_.NewPod(MakeDesired("nonroot-1", {AppContainer("main")}), "process");
+  lifecycle_.StartPod(pod_);
+  const std::string why = "container has runAsNonRoot and will run as root";
+  PodActions failed = lifecycle_.OnStartFailed(pod_, 0, why, kCreateContainerConfigError);
+  EXPECT_EQ(Shown().state, "waiting");
+  EXPECT_EQ(Shown().reason, "CreateContainerConfigError");
+  EXPECT_EQ(Shown().message, why);
+  EXPECT_EQ(Events(failed), std::vector<std::string>{"container_config_error"});
+  EXPECT_TRUE(Has<WritePodRecord>(failed));
+  // Tried again after a back-off, never counted as a restart; the pod stays Pending.
+  EXPECT_FALSE(Has<StartContainer>(lifecycle_.Supervise(pod_, 0, nullptr, 0)));
+  clock_.Advance(10'000);
+  EXPECT_TRUE(Has<StartContainer>(lifecycle_.Supervise(pod_, 0, nullptr, 0)));
+  lifecycle_.OnStartFailed(pod_, 0, why, kCreateContainerConfigError);
+  EXPECT_EQ(Shown().restarts, 0);
+  EXPECT_EQ(Shown().reason, "CreateContainerConfigError");
+  EXPECT_EQ(lifecycle_.Report(pod_).phase, model::PodPhase::kPending);
+}
+
 TEST_F(PodStateTest, AStoppingPodGetsSigtermThenSigkillAfterItsGracePeriod) {
   Create(MakeDesired("web-1", {AppContainer("app"), AppContainer("sidecar")}, /*grace_seconds=*/5));
   pod_.cgroup = true;
