@@ -20,6 +20,7 @@ struct DockerRuntime::Watcher {
   std::atomic<bool> stop_before{false};  // a signal arrived before the container started
   std::atomic<bool> started{false};
   std::atomic<bool> killed{false};  // the agent sent SIGKILL (not an OOM kill)
+  std::string image_user;           // the image's user, when CheckUser needed it
   std::mutex mu;                    // guards observation
   ContainerObservation observation;
   std::thread thread;
@@ -319,6 +320,34 @@ Status DockerRuntime::EnsureImage(Watcher& w, std::string* reason) {
   return Unavailable("Failed to pull image \"" + image + "\": " + error);
 }
 
+Status DockerRuntime::CheckUser(Watcher& w, std::string* reason) {
+  const ContainerLaunch& l = w.launch;
+  if (l.uid || (!l.run_as_non_root && !l.gid)) return Status::Ok();
+  // The image's user decides: Config.User is "", "name", "uid", or any of them with ":group".
+  auto inspect =
+      client_.CallJson("GET", "/images/" + l.image + "/json", nullptr, options_.call_timeout_ms);
+  if (!inspect.ok()) return inspect.status();
+  std::string user = inspect->value("Config", Json::object()).value("User", "");
+  user = user.substr(0, user.find(':'));
+  w.image_user = user.empty() ? "0" : user;
+  if (!l.run_as_non_root) return Status::Ok();
+  const std::string where =
+      " (pod: \"" + l.pod_namespace + "/" + l.pod_name + "\", container: " + l.container + ")";
+  const bool numeric = std::all_of(w.image_user.begin(), w.image_user.end(),
+                                   [](char c) { return c >= '0' && c <= '9'; });
+  // kubelet's verifyRunAsNonRoot, with its messages.
+  if (!numeric) {
+    *reason = kCreateContainerConfigError;
+    return FailedPrecondition("container has runAsNonRoot and image has non-numeric user (" +
+                              w.image_user + "), cannot verify user is non-root" + where);
+  }
+  if (w.image_user.find_first_not_of('0') == std::string::npos) {
+    *reason = kCreateContainerConfigError;
+    return FailedPrecondition("container has runAsNonRoot and image will run as root" + where);
+  }
+  return Status::Ok();
+}
+
 Status DockerRuntime::CreateAndStart(Watcher& w) {
   const ContainerLaunch& l = w.launch;
   Json labels{
@@ -336,8 +365,11 @@ Status DockerRuntime::CreateAndStart(Watcher& w) {
     body["Cmd"] = l.args;
   }
   if (!l.working_dir.empty()) body["WorkingDir"] = l.working_dir;
-  if (l.uid) {
-    body["User"] = std::to_string(*l.uid) + (l.gid ? ":" + std::to_string(*l.gid) : "");
+  if (l.uid || l.gid) {
+    // runAsGroup alone keeps the image's user (CheckUser read it).
+    std::string user = l.uid ? std::to_string(*l.uid) : w.image_user;
+    if (l.gid) user += ":" + std::to_string(*l.gid);
+    body["User"] = user;
   }
   Json host{{"RestartPolicy", {{"Name", "no"}}}};
   if (!l.ports.empty()) {
@@ -353,6 +385,13 @@ Status DockerRuntime::CreateAndStart(Watcher& w) {
   }
   if (l.memory_bytes > 0) host["Memory"] = l.memory_bytes;
   if (l.cpu_millis > 0) host["NanoCpus"] = l.cpu_millis * 1'000'000;
+  if (l.pids_limit > 0) host["PidsLimit"] = l.pids_limit;
+  // securityContext: the engine starts from its default capabilities and seccomp profile, as
+  // the process runtime does.
+  if (!l.cap_add.empty()) host["CapAdd"] = l.cap_add;
+  if (!l.cap_drop.empty()) host["CapDrop"] = l.cap_drop;
+  if (l.no_new_privileges) host["SecurityOpt"] = Json::array({"no-new-privileges"});
+  if (l.read_only_root_filesystem) host["ReadonlyRootfs"] = true;
   body["HostConfig"] = host;
 
   auto created =
@@ -400,6 +439,7 @@ void DockerRuntime::Run(Watcher& w, bool adopting, int64_t logs_since_ns) {
   if (!adopting) {
     std::string reason;
     if (Status s = EnsureImage(w, &reason); !s.ok()) return Fail(w, reason, s.message());
+    if (Status s = CheckUser(w, &reason); !s.ok()) return Fail(w, reason, s.message());
     if (w.cancel) return;
     if (w.stop_before) return Fail(w, "", "stopped before it started");
     if (Status s = CreateAndStart(w); !s.ok()) return Fail(w, "", s.message());

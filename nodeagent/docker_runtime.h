@@ -13,7 +13,13 @@
 //   the image (pull policy Never fails at once with ErrImageNeverPull, a failed pull is
 //   ErrImagePull), creates and starts the container, streams its logs (multiplexed stdout/
 //   stderr) into the pod's log files, waits for its exit and inspects it.
-// - Limits: memory -> HostConfig.Memory, cpu -> NanoCpus.
+// - Limits: memory -> HostConfig.Memory, cpu -> NanoCpus, the pod's pids limit -> PidsLimit
+//   (per container).
+// - securityContext: runAsUser/runAsGroup -> User; capabilities -> CapAdd/CapDrop (on the
+//   engine's default set); no_new_privs unless allowPrivilegeEscalation: true -> SecurityOpt
+//   "no-new-privileges"; readOnlyRootFilesystem -> ReadonlyRootfs. runAsNonRoot without
+//   runAsUser is checked against the image's user before the container is created, as kubelet
+//   does (CreateContainerConfigError when it is root or not numeric).
 
 #include <atomic>
 #include <condition_variable>
@@ -76,6 +82,9 @@ class DockerRuntime : public ContainerRuntime {
   void Run(Watcher& w, bool adopting, int64_t logs_since_ns);
   Status CreateAndStart(Watcher& w);
   Status EnsureImage(Watcher& w, std::string* reason);
+  // With runAsNonRoot (or runAsGroup) and no runAsUser: reads the image's user; an error with
+  // `reason` kCreateContainerConfigError when runAsNonRoot cannot hold.
+  Status CheckUser(Watcher& w, std::string* reason);
   void FollowLogs(Watcher& w, int64_t since_ns);
   void Fail(Watcher& w, const std::string& reason, const std::string& message);
   std::shared_ptr<Watcher> Find(const std::string& id);

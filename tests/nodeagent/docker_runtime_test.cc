@@ -1,8 +1,8 @@
 // The docker runtime under the pod supervisor, against a real engine: podman's Docker API
 // service (podman_service.h) with busybox images imported from busybox-static. Start with env,
 // $(VAR) and args, published ports and an HTTP probe, logs in the pod's files, graceful stop,
-// CrashLoopBackOff and liveness restarts through exec probes, missing images, the OOM killer,
-// and adoption by a restarted agent.
+// CrashLoopBackOff and liveness restarts through exec probes, missing images, securityContext
+// and the pids limit, the OOM killer, and adoption by a restarted agent.
 
 #include "nodeagent/docker_runtime.h"
 
@@ -221,6 +221,65 @@ TEST_F(DockerRuntimeTest, MissingImageReasons) {
             std::string::npos)
       << p->containers[0].message;
   EXPECT_TRUE(WaitUntil([&] { return Containers().empty(); }));
+}
+
+// securityContext and the pids limit reach the engine, and the container lives by them.
+TEST_F(DockerRuntimeTest, SecurityContextAndPidsLimitReachTheEngine) {
+  auto c = ImageContainer("app", "localhost/bb:v1", {"sh", "-c"},
+                          {"grep -E '^(CapEff|NoNewPrivs):' /proc/self/status; id -u; id -g; "
+                           "touch /written || echo read-only; exec sleep 600"});
+  model::SecurityContext sc;
+  sc.run_as_user = 65534;
+  sc.run_as_group = 65533;
+  sc.capabilities = model::Capabilities{{"NET_BIND_SERVICE"}, {"all"}};
+  sc.read_only_root_filesystem = true;
+  c.security_context = sc;
+  auto pod = MakePod("secure-1", {c}, /*grace_seconds=*/1);
+  pod.template_.annotations["ballast.dev/pids-limit"] = "64";
+  pm_->SetDesired({pod}, {});
+  const model::Pod* p = nullptr;
+  ASSERT_TRUE(Until([&] { return (p = Pod("secure-1")) && p->phase == model::PodPhase::kRunning; }))
+      << (p ? p->containers[0].reason + " " + p->containers[0].message : "no pod");
+  auto info = podman_->client().CallJson("GET", "/containers/ballast_app_secure-1_default_0/json",
+                                         nullptr, 10'000);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  const model::Json host = info->value("HostConfig", model::Json::object());
+  EXPECT_EQ(host.value("PidsLimit", 0), 64);
+  EXPECT_TRUE(host.value("ReadonlyRootfs", false));
+  // podman reports capabilities against its default set: every default one dropped but
+  // NET_BIND_SERVICE.
+  const model::Json dropped = host.value("CapDrop", model::Json::array());
+  auto has = [&](const char* cap) {
+    return std::find(dropped.begin(), dropped.end(), model::Json(cap)) != dropped.end();
+  };
+  EXPECT_TRUE(has("NET_RAW") && has("CHOWN") && has("SETUID")) << dropped.dump();
+  EXPECT_FALSE(has("NET_BIND_SERVICE")) << dropped.dump();
+  EXPECT_EQ(host.value("SecurityOpt", model::Json()), model::Json::array({"no-new-privileges"}));
+  EXPECT_EQ(info->value("Config", model::Json::object()).value("User", ""), "65534:65533");
+  // Inside: one capability, no_new_privs, that user and group, a root filesystem it cannot
+  // write.
+  std::string out = PodDir("secure-1") + "/logs/app.stdout.log";
+  ASSERT_TRUE(WaitUntil([&] { return ReadFile(out).find("read-only") != std::string::npos; }))
+      << ReadFile(out);
+  EXPECT_EQ(ReadFile(out), "CapEff:\t0000000000000400\nNoNewPrivs:\t1\n65534\n65533\nread-only\n");
+}
+
+TEST_F(DockerRuntimeTest, RunAsNonRootAgainstAnImageThatRunsAsRootIsRefused) {
+  auto c = ImageContainer("app", "localhost/bb:v1", {"sh", "-c", "sleep 600"});
+  model::SecurityContext sc;
+  sc.run_as_non_root = true;
+  c.security_context = sc;
+  pm_->SetDesired({MakePod("root-image-1", {c}, 1)}, {});
+  const model::Pod* p = nullptr;
+  ASSERT_TRUE(Until([&] {
+    return (p = Pod("root-image-1")) && p->containers[0].reason == "CreateContainerConfigError";
+  }));
+  EXPECT_EQ(p->phase, model::PodPhase::kPending);
+  EXPECT_EQ(p->restarts, 0);
+  EXPECT_EQ(p->containers[0].message,
+            "container has runAsNonRoot and image will run as root (pod: \"default/root-image-1\", "
+            "container: app)");
+  EXPECT_TRUE(Containers().empty());  // never created
 }
 
 TEST_F(DockerRuntimeTest, MemoryHogIsOomKilled) {
