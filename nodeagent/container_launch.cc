@@ -140,6 +140,13 @@ std::string ContainerConfigError(const PodState& pod, const ContainerState& c,
            "no root filesystem of its own (give it an image and run it on the docker runtime)" +
            PodAndContainer(pod, c);
   }
+  if (!node.agent_is_root && ((sec.run_as_user && *sec.run_as_user != node.agent_uid) ||
+                              (sec.run_as_group && *sec.run_as_group != node.agent_gid))) {
+    return "runAsUser and runAsGroup cannot be honoured: the agent does not run as root, so its "
+           "pods run as its own user " +
+           std::to_string(node.agent_uid) + " and group " + std::to_string(node.agent_gid) +
+           PodAndContainer(pod, c);
+  }
   if (!node.agent_is_root && !sec.cap_add.empty()) {
     return "capabilities.add cannot be honoured: the agent does not run as root, so it has no "
            "capabilities to give" +

@@ -25,6 +25,8 @@ struct LaunchNode {
   std::string pods_root;     // canonical work_dir/pods: marks pod processes (BALLAST_POD_DIR)
   std::string pull_policy;   // overrides every container's imagePullPolicy unless ""
   bool agent_is_root = false;
+  uid_t agent_uid = 0;  // who the agent runs as: its pods too, when it is not root
+  gid_t agent_gid = 0;
 };
 
 // The launch of container `c` of `pod`. Process pods run in the pod's work directory with the
@@ -39,8 +41,8 @@ ContainerLaunch BuildLaunch(const PodState& pod, const ContainerState& c, const 
 // CreateContainerConfigError): "" when it may. A container with runAsNonRoot whose user is root:
 // runAsUser 0; on the process runtime also no runAsUser while the agent runs as root (an image
 // runtime checks the image's user itself). On the process runtime, what it cannot honour:
-// readOnlyRootFilesystem; and, when the agent does not run as root, capabilities.add and
-// allowPrivilegeEscalation: true.
+// readOnlyRootFilesystem; and, when the agent does not run as root, a runAsUser or runAsGroup
+// other than its own, capabilities.add and allowPrivilegeEscalation: true.
 std::string ContainerConfigError(const PodState& pod, const ContainerState& c,
                                  const LaunchNode& node);
 

@@ -84,6 +84,8 @@ PodManager::PodManager(PodManagerOptions options, const Clock& clock, Cgroups* c
   if (ec) node_.pods_root = options_.work_dir + "/pods";
   node_.pull_policy = options_.pull_policy;
   node_.agent_is_root = ::geteuid() == 0;
+  node_.agent_uid = ::geteuid();
+  node_.agent_gid = ::getegid();
 }
 
 PodManager::~PodManager() { workers_.reset(); }

@@ -34,6 +34,8 @@ LaunchNode Node(bool root) {
   LaunchNode n;
   n.node_name = "n1";
   n.agent_is_root = root;
+  n.agent_uid = root ? 0 : 1000;
+  n.agent_gid = root ? 0 : 1000;
   return n;
 }
 
@@ -154,6 +156,26 @@ TEST(SecurityContextTest, WhatTheProcessRuntimeCannotHonourIsRefused) {
   PodState image = Pod("docker", read_only);
   EXPECT_EQ(ContainerConfigError(image, image.containers[0], Node(true)), "");
   EXPECT_TRUE(BuildLaunch(image, image.containers[0], Node(true)).read_only_root_filesystem);
+
+  // An agent that is not root runs its pods as itself: another user or group is refused.
+  model::SecurityContext other_user;
+  other_user.run_as_user = 2000;
+  PodState user = Pod("process", other_user);
+  EXPECT_EQ(ContainerConfigError(user, user.containers[0], Node(true)), "");
+  EXPECT_NE(
+      ContainerConfigError(user, user.containers[0], Node(false))
+          .find("runAsUser and runAsGroup cannot be honoured: the agent does not run as root, "
+                "so its pods run as its own user 1000 and group 1000"),
+      std::string::npos);
+  other_user.run_as_user = 1000;  // its own
+  PodState own = Pod("process", other_user);
+  EXPECT_EQ(ContainerConfigError(own, own.containers[0], Node(false)), "");
+  model::SecurityContext other_group;
+  other_group.run_as_group = 5;
+  PodState group = Pod("process", other_group);
+  EXPECT_NE(ContainerConfigError(group, group.containers[0], Node(false)), "");
+  PodState in_image = Pod("docker", other_user);  // the engine switches users, not the agent
+  EXPECT_EQ(ContainerConfigError(in_image, in_image.containers[0], Node(false)), "");
 
   // An agent that is not root has no capabilities to give, and needs no_new_privs for seccomp.
   PodState add = Pod("process", Caps({"NET_ADMIN"}, {}));
