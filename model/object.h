@@ -335,6 +335,10 @@ const std::vector<std::string_view>& CapabilityNames();
 // image runtime can run).
 bool SurelyProcessRuntime(const PodTemplateSpec& template_spec);
 
+// The most replicas a workload may ask for: one object must not be able to pin the reconciler's
+// core and stall every heartbeat (a million replicas did). Validation refuses more.
+inline constexpr int64_t kMaxReplicas = 10000;
+
 // The pod's pids limit: its `ballast.dev/pids-limit` annotation, else kDefaultPidsLimit.
 // ParsePidsLimit reads the annotation: a decimal integer from 1 to kMaxPidsLimit; nullopt
 // otherwise (PodPidsLimit then uses the default: validation refuses such a value).

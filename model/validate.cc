@@ -599,6 +599,11 @@ void ValidateDeployment(const Deployment& d, Reporter& r) {
     }
   };
   non_negative(s.replicas, "spec.replicas");
+  if (s.replicas > kMaxReplicas) {
+    r.Error("spec.replicas", "Invalid value: " + std::to_string(s.replicas) +
+                                 ": must be no more than " + std::to_string(kMaxReplicas) +
+                                 " (ballast's limit per workload)");
+  }
   non_negative(s.min_ready_seconds, "spec.minReadySeconds");
   non_negative(s.revision_history_limit, "spec.revisionHistoryLimit");
   non_negative(s.progress_deadline_seconds, "spec.progressDeadlineSeconds");
