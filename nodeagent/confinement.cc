@@ -179,8 +179,9 @@ Result<std::vector<unsigned char>> CompileFilter(CapabilityMask kept) {
     }
   }
   for (uint64_t family : kDeniedSocketFamilies) {
+    // datum_b given (unused by SCMP_CMP_EQ): clang warns of a missing field initializer.
     int rc = seccomp_rule_add(f.ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
-                              SCMP_A0(SCMP_CMP_EQ, family));
+                              SCMP_A0(SCMP_CMP_EQ, family, 0));
     if (rc != 0) return SeccompError("socket", rc);
   }
   // libseccomp 2.5 exports to a descriptor only: a memory file, read back.
