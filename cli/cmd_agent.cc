@@ -1,9 +1,12 @@
 // `ballast agent`: the node agent. Registers with the reconciler, runs the node's pods as
 // processes, serves the Services, and keeps everything running while the reconciler is away.
 
+#include <pwd.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 #include <string>
 
@@ -15,6 +18,7 @@
 #include "log/log.h"
 #include "net/http.h"
 #include "nodeagent/agent.h"
+#include "nodeagent/work_dir.h"
 
 namespace ballast::cli {
 namespace {
@@ -65,7 +69,9 @@ FlagSet AgentFlags() {
   flags.AddString("labels", "", "", "node labels k=v,k2=v2");
   flags.AddString("taints", "", "", "node taints key=value:Effect,...");
   flags.AddString("work-dir", "", "",
-                  "directory for pods, logs and state (default /tmp/ballast-agent-NAME)");
+                  "directory for pods, logs and state, only this user's (default "
+                  "/var/lib/ballast/agent/NAME as root, else "
+                  "$XDG_STATE_HOME or ~/.local/state + /ballast/agent/NAME)");
   flags.AddString("token-file", "", "", "file holding the bearer token for the reconciler");
   flags.AddString("ca-file", "", "", "PEM CA bundle to verify an https reconciler");
   flags.AddString("heartbeat", "", "10", "heartbeat period in seconds");
@@ -112,7 +118,15 @@ Result<nodeagent::AgentOptions> AgentOptionsFromFlags(const FlagSet& flags) {
     return InvalidArgument("--image-pull-policy wants Never, IfNotPresent or Always");
   }
   if (o.name.empty()) return InvalidArgument("--name is required");
-  if (o.work_dir.empty()) o.work_dir = "/tmp/ballast-agent-" + o.name;
+  if (o.work_dir.empty()) {
+    const char* home = std::getenv("HOME");
+    if (home == nullptr || home[0] == '\0') {
+      if (passwd* pw = ::getpwuid(::geteuid())) home = pw->pw_dir;
+    }
+    auto dir = nodeagent::DefaultWorkDir(o.name, ::geteuid(), std::getenv("XDG_STATE_HOME"), home);
+    if (!dir.ok()) return dir.status();
+    o.work_dir = *dir;
+  }
   o.log = [](std::string_view event, const std::vector<std::pair<std::string, std::string>>& f) {
     LogEvent(LogLevel::kInfo, event, f);
   };
@@ -153,6 +167,12 @@ int RunAgent(const Args& args) {
   }
   o.token = *token;
 
+  // Created 0700 when missing; refused when another user owns it or can write it (what is in it
+  // runs as this user). The state inside is checked by Agent::Start, under the lock.
+  if (Status s = nodeagent::CreateWorkDir(o.work_dir); !s.ok()) {
+    std::fprintf(stderr, "ballast agent: --work-dir: %s\n", s.message().c_str());
+    return 1;
+  }
   std::string lock_error;
   if (!LockDirectory(o.work_dir, "ballast agent", &lock_error)) {
     std::fprintf(stderr, "ballast agent: --work-dir: %s\n", lock_error.c_str());

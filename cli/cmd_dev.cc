@@ -411,9 +411,12 @@ int StartAgents(Playground& p, long count, in_addr first, const std::string& url
     char text[INET_ADDRSTRLEN] = {};
     inet_ntop(AF_INET, &a, text, sizeof text);
     std::string address = text;
+    // Each agent's own work directory, 0700 whatever the umask (an agent refuses one its group
+    // or others can write: it runs what it finds there).
     fs::path work = p.dir / "agents" / name;
     std::error_code ec;
     fs::create_directories(work, ec);
+    fs::permissions(work, fs::perms::owner_all, fs::perm_options::replace, ec);
     fs::path log = p.logs / (name + ".log");
     auto pid = Spawn(
         p.exe,

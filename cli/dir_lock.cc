@@ -19,7 +19,8 @@ bool LockDirectory(const std::string& dir, const std::string& holder, std::strin
     return false;
   }
   const std::string path = (std::filesystem::path(dir) / "ballast.lock").string();
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // Never through a symlink: the lock file is written (its holder's pid) by whoever runs this.
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) {
     *error = "cannot open " + path + ": " + std::strerror(errno);
     return false;

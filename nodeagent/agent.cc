@@ -1,15 +1,17 @@
 #include "nodeagent/agent.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <filesystem>
-#include <fstream>
 #include <thread>
 
+#include "localfs/safe_fs.h"
 #include "model/quantity.h"
+#include "nodeagent/work_dir.h"
 
 namespace ballast::nodeagent {
 namespace {
@@ -69,9 +71,8 @@ Status Agent::Start() {
     auto url = net::ParseUrl(options_.server_url);
     if (!url.ok()) return url.status().WithContext("agent: --server");
   }
-  std::error_code ec;
-  std::filesystem::create_directories(options_.work_dir, ec);
-  if (ec) return InvalidArgument("agent: work dir " + options_.work_dir + ": " + ec.message());
+  // What is in the work directory runs as this user: nobody else may have written it.
+  if (Status s = PrepareWorkDir(options_.work_dir); !s.ok()) return s.WithContext("agent");
   auto probe = FreePort(options_.address);
   if (!probe.ok()) return probe.status().WithContext("agent: --address");
   if (Status s = DescribeNode(); !s.ok()) return s;
@@ -223,18 +224,19 @@ net::Response Agent::ServeLogs(const net::Request& r) const {
   } catch (const std::exception&) {
     return net::ErrorResponse(400, "tailBytes must be an integer");
   }
-  std::string path = options_.work_dir + "/pods/" + parts[0] + "_" + parts[1] + "/logs/" +
-                     parts[2] + "." + stream + ".log";
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+  const std::string path = PodsDir(options_.work_dir) + "/" +
+                           PodDirName(parts[0] + "_" + parts[1]) + "/logs/" + parts[2] + "." +
+                           stream + ".log";
+  // Never through a symlink: the agent may read what the pod may not.
+  auto file = localfs::OpenFile(path, O_RDONLY);
+  struct stat st {};
+  if (!file.ok() || ::fstat(file->get(), &st) != 0) {
     return net::ErrorResponse(404, "no logs for " + parts[0] + "/" + parts[1] + "/" + parts[2]);
-  in.seekg(0, std::ios::end);
-  int64_t size = in.tellg();
-  int64_t from = std::max<int64_t>(0, size - tail);
-  in.seekg(from);
-  std::string body(static_cast<size_t>(size - from), '\0');
-  in.read(body.data(), static_cast<std::streamsize>(body.size()));
-  body.resize(static_cast<size_t>(in.gcount()));
+  }
+  const int64_t from = std::max<int64_t>(0, st.st_size - tail);
+  std::string body(static_cast<size_t>(st.st_size - from), '\0');
+  const ssize_t n = ::pread(file->get(), body.data(), body.size(), from);
+  body.resize(n > 0 ? static_cast<size_t>(n) : 0);
   return net::TextResponse(200, std::move(body));
 }
 

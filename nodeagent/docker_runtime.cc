@@ -69,7 +69,8 @@ std::vector<std::string> SplitJsonObjects(std::string_view text) {
 }
 
 int OpenLog(const std::string& path) {
-  return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  // The pod's logs directory is the agent's (pod_files.h); never through a symlink all the same.
+  return ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
 }
 
 void WriteAll(int fd, std::string_view data) {
@@ -173,7 +174,7 @@ bool DockerRuntime::Adopt(ContainerRef& ref, const ContainerLaunch& launch) {
   int64_t since_ns = 0;
   for (const auto& path : {launch.stdout_path, launch.stderr_path}) {
     struct stat st;
-    if (::stat(path.c_str(), &st) == 0) {
+    if (::lstat(path.c_str(), &st) == 0) {
       since_ns = std::max<int64_t>(since_ns,
                                    int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec);
     }

@@ -1,10 +1,18 @@
 #include "nodeagent/pod_store.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <utility>
 
 #include "localfs/durable_file.h"
+#include "localfs/safe_fs.h"
 
 namespace ballast::nodeagent {
 namespace {
@@ -15,6 +23,41 @@ using model::Json;
 constexpr char kRecordFile[] = "pod.json";
 // A record holds one pod template and a few numbers; anything this large is not one.
 constexpr size_t kMaxRecordBytes = 16 << 20;
+// Longest pod directory name: NAME_MAX (255) leaves room for what is put beside it, such as a
+// temporary file's ".tmp-" suffix.
+constexpr size_t kMaxPodDirName = 200;
+constexpr size_t kPodDirHashDigits = 16;
+
+bool IsPlainNameByte(char ch) {
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+         ch == '.' || ch == '-' || ch == '_';
+}
+
+// The record in `path`, read only when it is this process's user's alone.
+Result<std::string> ReadTrustedRecord(const std::string& path) {
+  auto fd = localfs::OpenFile(path, O_RDONLY);
+  if (!fd.ok()) return fd.status();
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0)
+    return Unavailable("fstat " + path + ": " + std::strerror(errno));
+  if (Status s = localfs::CheckPrivate(st, path, ::geteuid()); !s.ok()) {
+    return PermissionDenied(s.message() + "; not trusted");
+  }
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = ::read(fd->get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Unavailable("read " + path + ": " + std::strerror(errno));
+    if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > kMaxRecordBytes) {
+      return ResourceExhausted("read " + path + ": larger than " + std::to_string(kMaxRecordBytes) +
+                               " bytes");
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
 
 Json EncodeContainer(const ContainerRecord& c) {
   return Json{{"name", c.name},
@@ -48,6 +91,27 @@ ContainerRecord DecodeContainer(const Json& s) {
 }
 
 }  // namespace
+
+std::string PodDirName(std::string_view pod_id) {
+  const bool plain = std::all_of(pod_id.begin(), pod_id.end(), IsPlainNameByte);
+  if (plain && !pod_id.empty() && pod_id.size() <= kMaxPodDirName && pod_id != "." &&
+      pod_id != "..") {
+    return std::string(pod_id);
+  }
+  uint64_t hash = 14695981039346656037ull;  // FNV-1a: the same on every build and machine
+  for (const char ch : pod_id) {
+    hash ^= static_cast<unsigned char>(ch);
+    hash *= 1099511628211ull;
+  }
+  std::string out;
+  for (const char ch : pod_id.substr(0, kMaxPodDirName - kPodDirHashDigits - 1)) {
+    out += IsPlainNameByte(ch) ? ch : '_';
+  }
+  out += '-';
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < kPodDirHashDigits; ++i) out += kHex[(hash >> (60 - 4 * i)) & 15];
+  return out;
+}
 
 const ContainerRecord* PodRecord::container(const std::string& name) const {
   for (const auto& c : containers) {
@@ -144,36 +208,44 @@ Result<PodRecord> DecodePodRecord(std::string_view text) {
   return r;
 }
 
-PodStore::PodStore(std::string pods_dir) : pods_dir_(std::move(pods_dir)) {}
+PodStore::PodStore(std::string records_dir) : records_dir_(std::move(records_dir)) {}
+
+std::string PodStore::RecordPath(const std::string& pod_id) const {
+  return (fs::path(records_dir_) / PodDirName(pod_id) / kRecordFile).string();
+}
 
 Status PodStore::Save(const PodState& pod) const {
-  return localfs::WriteFileAtomically(fs::path(pod.dir) / kRecordFile,
-                                      EncodePodRecord(RecordOf(pod)), 0644);
+  const fs::path dir = fs::path(records_dir_) / PodDirName(pod.id);
+  auto made = localfs::MakeDirs(dir.string(), 0700, 0700);
+  if (!made.ok()) return made.status();
+  return localfs::WriteFileAtomically(dir / kRecordFile, EncodePodRecord(RecordOf(pod)), 0600);
 }
 
 std::vector<PodStore::Entry> PodStore::LoadAll() const {
   std::vector<Entry> out;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(pods_dir_, ec)) {
-    if (!entry.is_directory(ec)) continue;
-    auto text = localfs::ReadSmallFile(entry.path() / kRecordFile, kMaxRecordBytes);
+  for (const auto& entry : fs::directory_iterator(records_dir_, ec)) {
+    if (!entry.is_directory(ec) || entry.is_symlink(ec)) continue;
+    const std::string path = (entry.path() / kRecordFile).string();
+    auto text = ReadTrustedRecord(path);
     if (text.ok()) {
-      out.push_back(Entry{entry.path().string(), DecodePodRecord(*text)});
+      out.push_back(Entry{path, DecodePodRecord(*text)});
     } else if (text.status().code() == StatusCode::kNotFound) {
-      out.push_back(Entry{entry.path().string(), InvalidArgument("missing or not JSON")});
+      out.push_back(Entry{path, InvalidArgument("missing or not JSON")});
     } else {
-      out.push_back(Entry{entry.path().string(), text.status()});
+      out.push_back(Entry{path, text.status()});
     }
   }
   return out;
 }
 
-Status PodStore::Remove(const std::string& pod_dir) const {
-  Status record = localfs::RemoveFileDurably(fs::path(pod_dir) / kRecordFile);
+Status PodStore::Remove(const std::string& pod_id) const {
+  const fs::path dir = fs::path(records_dir_) / PodDirName(pod_id);
+  Status record = localfs::RemoveFileDurably(dir / kRecordFile);
   std::error_code ec;
-  fs::remove_all(pod_dir, ec);
+  fs::remove_all(dir, ec);  // the agent's own tree: nobody else can put a symlink in it
   if (!record.ok()) return record;
-  if (ec) return Unavailable("remove " + pod_dir + ": " + ec.message());
+  if (ec) return Unavailable("remove " + dir.string() + ": " + ec.message());
   return Status::Ok();
 }
 

@@ -18,6 +18,7 @@
 
 #include "nodeagent/process.h"
 #include "nodeagent/service_env.h"
+#include "nodeagent/work_dir.h"
 
 namespace ballast::nodeagent {
 namespace fs = std::filesystem;
@@ -47,6 +48,15 @@ std::string PodPath() {
   return out;
 }
 
+// The pod's cgroup: named as its directories are, so that a long pod name fits NAME_MAX too.
+std::string CgroupName(const PodState& pod) { return PodDirName(pod.id); }
+
+// The basename of a container's log file (container_launch.h names them).
+std::string LogFileName(const std::string& pod_dir, const std::string& container,
+                        const char* stream) {
+  return fs::path(ContainerLogPath(pod_dir, container, stream)).filename().string();
+}
+
 }  // namespace
 
 Result<int32_t> FreePort(const std::string& address) {
@@ -73,15 +83,15 @@ PodManager::PodManager(PodManagerOptions options, const Clock& clock, Cgroups* c
       clock_(clock),
       cgroups_(cgroups),
       lifecycle_(clock, {options_.backoff, options_.node_name, options_.node_address}),
-      store_(options_.work_dir + "/pods"),
+      store_(RecordsDir(options_.work_dir)),
+      files_(PodsDir(options_.work_dir)),
       workers_(std::make_unique<WorkerPool>(std::max(1, options_.probe_threads))) {
   std::error_code ec;
-  fs::create_directories(options_.work_dir + "/pods", ec);
   node_.node_name = options_.node_name;
   node_.node_address = options_.node_address;
   node_.agent_path = PodPath();
-  node_.pods_root = fs::weakly_canonical(options_.work_dir + "/pods", ec).string();
-  if (ec) node_.pods_root = options_.work_dir + "/pods";
+  node_.pods_root = fs::weakly_canonical(PodsDir(options_.work_dir), ec).string();
+  if (ec) node_.pods_root = PodsDir(options_.work_dir);
   node_.pull_policy = options_.pull_policy;
   node_.agent_is_root = ::geteuid() == 0;
   node_.agent_uid = ::geteuid();
@@ -107,10 +117,10 @@ void PodManager::StartPod(const agentapi::DesiredPod& desired,
                           const std::vector<agentapi::DesiredService>& services) {
   PodState pod =
       lifecycle_.NewPod(desired, PodRuntimeName(desired.template_, options_.prefer_images));
-  pod.dir = options_.work_dir + "/pods/" + pod.id;
-  std::error_code ec;
-  fs::create_directories(pod.dir + "/logs", ec);
-  fs::create_directories(pod.dir + "/work", ec);
+  pod.dir = files_.DirOf(pod.id);
+  if (ballast::Status s = files_.Create(pod.id); !s.ok()) {
+    Log("pod_files_failed", {{"pod", pod.id}, {"error", s.message()}});  // its start says so too
+  }
   AllocatePorts(pod);
   // Processes reach a Service at its cluster IP (loopback, local to the node); a container on a
   // bridge network cannot reach the host's loopback, so it keeps the node's address.
@@ -118,7 +128,7 @@ void PodManager::StartPod(const agentapi::DesiredPod& desired,
                                        /*use_cluster_ips=*/pod.runtime == "process");
   for (const auto& [k, v] : desired.env) pod.service_env[k] = v;
   if (pod.runtime == "process" && cgroups_ != nullptr && cgroups_->enforced()) {
-    pod.cgroup = cgroups_->Create(pod.id, PodLimits(desired)).ok();
+    pod.cgroup = cgroups_->Create(CgroupName(pod), PodLimits(desired)).ok();
   }
   auto [it, inserted] = pods_.emplace(pod.id, std::move(pod));
   Run(it->second, lifecycle_.StartPod(it->second));
@@ -175,7 +185,9 @@ bool PodManager::Perform(PodState& pod, const PodAction& action) {
                           return false;
                         },
                         [&](const KillPodCgroup&) {
-                          if (pod.cgroup && cgroups_ != nullptr) cgroups_->KillAll(pod.id);
+                          if (pod.cgroup && cgroups_ != nullptr) {
+                            cgroups_->KillAll(CgroupName(pod));
+                          }
                           return false;
                         },
                         [&](const WritePodRecord&) {
@@ -204,7 +216,14 @@ bool PodManager::Start(PodState& pod, size_t i) {
   if (std::string why = ContainerConfigError(pod, pod.containers[i], node_); !why.empty()) {
     return Run(pod, lifecycle_.OnStartFailed(pod, i, why, kCreateContainerConfigError));
   }
-  auto ref = rt->Start(LaunchFor(pod, pod.containers[i], /*prepare=*/true));
+  PodFiles::ContainerFiles files;  // open until the runtime has started the container
+  auto launch = PrepareLaunch(pod, pod.containers[i], &files);
+  if (!launch.ok()) {
+    return Run(pod, lifecycle_.OnStartFailed(pod, i,
+                                             "container " + pod.containers[i].spec.name + ": " +
+                                                 launch.status().message()));
+  }
+  auto ref = rt->Start(*launch);
   if (!ref.ok()) return Run(pod, lifecycle_.OnStartFailed(pod, i, ref.status().message()));
   lifecycle_.OnCreated(pod, i, *ref);
   // Observe at once: a synchronous runtime reports it running (or already exited, and the
@@ -217,46 +236,46 @@ bool PodManager::Start(PodState& pod, size_t i) {
 int64_t PodManager::OomKills(const PodState& pod, const ContainerState& c,
                              const ContainerObservation& seen) const {
   if (!pod.cgroup || cgroups_ == nullptr || !PodLifecycle::UsesOomKills(c, seen)) return 0;
-  return cgroups_->OomKills(pod.id);
+  return cgroups_->OomKills(CgroupName(pod));
 }
 
-ContainerLaunch PodManager::LaunchFor(PodState& pod, const ContainerState& c, bool prepare) {
+ContainerLaunch PodManager::LaunchFor(PodState& pod, const ContainerState& c) {
   ContainerLaunch l = BuildLaunch(pod, c, node_);
   const bool in_image = pod.runtime != "process";
   if (l.uid && !in_image && !l.gid) {
     // runAsUser without runAsGroup: the user's primary group, as the node knows it.
     if (passwd* pw = ::getpwuid(*l.uid)) l.gid = pw->pw_gid;
   }
-  if (!prepare || in_image) return l;
-  PrepareFiles(pod, l);
+  return l;
+}
+
+Result<ContainerLaunch> PodManager::PrepareLaunch(PodState& pod, const ContainerState& c,
+                                                  PodFiles::ContainerFiles* files) {
+  ContainerLaunch l = LaunchFor(pod, c);
+  if (pod.runtime != "process") return l;
+  if (l.uid) AllowTraversalFor(pod);
+  // The working directory below the pod's work directory (BuildLaunch keeps it inside).
+  const std::string work = pod.dir + "/work";
+  std::string relative;
+  if (l.working_dir.rfind(work, 0) == 0) relative = l.working_dir.substr(work.size());
+  auto opened =
+      files_.PrepareContainer(pod.id, relative, LogFileName(pod.dir, c.spec.name, "stdout"),
+                              LogFileName(pod.dir, c.spec.name, "stderr"), l.uid, l.gid);
+  if (!opened.ok()) return opened.status();
+  *files = std::move(*opened);
+  l.stdout_fd = files->stdout_fd.get();
+  l.stderr_fd = files->stderr_fd.get();
   if (pod.cgroup && cgroups_ != nullptr) {
-    auto files = cgroups_->Create(pod.id, PodLimits(pod.desired));
-    if (files.ok()) l.cgroup_procs_files = *files;
+    auto procs = cgroups_->Create(CgroupName(pod), PodLimits(pod.desired));
+    if (procs.ok()) l.cgroup_procs_files = *procs;
   }
   return l;
 }
 
-void PodManager::PrepareFiles(const PodState& pod, const ContainerLaunch& l) {
-  std::error_code ec;
-  fs::create_directories(l.working_dir, ec);
-  if (!l.uid) return;
-  const uid_t uid = *l.uid;
-  // The pod's files must be usable by that user, and the directories above traversable.
-  for (const auto& p : {options_.work_dir, options_.work_dir + "/pods"}) {
-    struct stat st;
-    if (::stat(p.c_str(), &st) == 0) (void)::chmod(p.c_str(), (st.st_mode & 07777) | 0111);
-  }
-  auto chown_or_log = [&](const std::string& p) {
-    if (::chown(p.c_str(), uid, l.gid.value_or(uid)) != 0) {
-      Log("chown_failed", {{"pod", pod.id}, {"path", p}, {"error", std::strerror(errno)}});
-    }
-  };
-  for (const auto& p : {pod.dir, pod.dir + "/work", pod.dir + "/logs", l.working_dir}) {
-    chown_or_log(p);
-  }
-  for (const auto& p : {l.stdout_path, l.stderr_path}) {
-    std::ofstream touch(p, std::ios::app);
-    chown_or_log(p);
+void PodManager::AllowTraversalFor(const PodState& pod) {
+  if (!node_.agent_is_root) return;
+  if (ballast::Status s = AllowTraversal(options_.work_dir); !s.ok()) {
+    Log("work_dir_traversal_failed", {{"pod", pod.id}, {"error", s.message()}});
   }
 }
 
@@ -356,10 +375,15 @@ bool PodManager::Tick() {
 
 void PodManager::RemovePodFiles(const PodState& pod) {
   if (pod.cgroup && cgroups_ != nullptr) {
-    cgroups_->KillAll(pod.id);
-    cgroups_->Remove(pod.id);
+    cgroups_->KillAll(CgroupName(pod));
+    cgroups_->Remove(CgroupName(pod));
   }
-  if (ballast::Status s = store_.Remove(pod.dir); !s.ok()) {
+  // The record first: a crash in between never brings the pod back.
+  if (ballast::Status s = store_.Remove(pod.id); !s.ok()) {
+    Log("pod_remove_failed",
+        {{"pod", pod.id}, {"path", store_.RecordPath(pod.id)}, {"error", s.message()}});
+  }
+  if (ballast::Status s = files_.Remove(pod.id); !s.ok()) {
     Log("pod_remove_failed", {{"pod", pod.id}, {"path", pod.dir}, {"error", s.message()}});
   }
 }
@@ -392,16 +416,12 @@ void PodManager::RotateLogs() {
   for (const auto& [id, pod] : pods_) {
     for (const auto& c : pod.containers) {
       for (const char* stream : {"stdout", "stderr"}) {
-        std::string path = ContainerLogPath(pod.dir, c.spec.name, stream);
-        std::error_code ec;
-        auto size = fs::file_size(path, ec);
-        if (ec || static_cast<int64_t>(size) <= options_.log_max_bytes) continue;
         // Copy, then truncate: the process keeps its O_APPEND descriptor, which survives an
         // agent restart (a pipe to the agent would not).
-        fs::copy_file(path, path + ".1", fs::copy_options::overwrite_existing, ec);
-        if (ec || ::truncate(path.c_str(), 0) != 0) {
+        const std::string name = LogFileName(pod.dir, c.spec.name, stream);
+        if (ballast::Status s = files_.RotateLog(id, name, options_.log_max_bytes); !s.ok()) {
           Log("log_rotate_failed",
-              {{"pod", id}, {"path", path}, {"error", ec ? ec.message() : std::strerror(errno)}});
+              {{"pod", id}, {"path", pod.dir + "/logs/" + name}, {"error", s.message()}});
         }
       }
     }
@@ -444,8 +464,8 @@ bool PodManager::AdoptContainer(PodState& pod, size_t i, const ContainerRef& rec
   ContainerRef ref = recorded;
   ContainerRuntime* rt = RuntimeOf(pod);
   const bool known = ref.pid > 0 || !ref.id.empty();
-  if (known && rt != nullptr && rt->Adopt(ref, LaunchFor(pod, pod.containers[i], false))) {
-    const int64_t oom_kills = pod.cgroup ? cgroups_->OomKills(pod.id) : 0;
+  if (known && rt != nullptr && rt->Adopt(ref, LaunchFor(pod, pod.containers[i]))) {
+    const int64_t oom_kills = pod.cgroup ? cgroups_->OomKills(CgroupName(pod)) : 0;
     Run(pod, lifecycle_.OnAdopted(pod, i, ref, oom_kills));
     return true;
   }
@@ -458,17 +478,20 @@ int PodManager::Restore() {
   for (auto& entry : store_.LoadAll()) {
     if (!entry.record.ok()) {
       Log("pod_record_unreadable",
-          {{"path", entry.dir + "/pod.json"}, {"error", entry.record.status().message()}});
+          {{"path", entry.path}, {"error", entry.record.status().message()}});
       continue;
     }
     const PodRecord& record = *entry.record;
     PodState pod = lifecycle_.NewPod(record.desired, record.runtime);
-    pod.dir = entry.dir;
+    pod.dir = files_.DirOf(pod.id);
     ApplyRecord(record, pod);
     pod.cgroup = pod.cgroup && cgroups_ != nullptr && cgroups_->enforced();
     for (size_t i = 0; i < pod.containers.size(); ++i) {
       const ContainerRecord* saved = record.container(pod.containers[i].spec.name);
       if (saved != nullptr && AdoptContainer(pod, i, saved->ref)) adopted++;
+      // A pod running as another user reaches its work directory again (the mode of WORK_DIR
+      // may have been reset, e.g. by systemd's StateDirectoryMode).
+      if (LaunchFor(pod, pod.containers[i]).uid) AllowTraversalFor(pod);
     }
     lifecycle_.ResumeStop(pod);
     pods_.emplace(pod.id, std::move(pod));

@@ -5,7 +5,8 @@
 // images through the Docker Engine API), hands them host ports, directories and cgroups, runs
 // their probes, rotates their logs, stops pods (SIGTERM, then SIGKILL after the grace period),
 // records every pod in the work directory (pod_store.h) and adopts still-running containers
-// after an agent restart.
+// after an agent restart. A pod's own files (pod_files.h) and the records the agent trusts are
+// separate trees of the work directory (work_dir.h).
 //
 // Threading: every method except Status() must be called from one thread (the agent's
 // supervision loop). Probes run on a private worker pool and hand their results back to Tick().
@@ -29,6 +30,7 @@
 #include "nodeagent/backoff.h"
 #include "nodeagent/cgroups.h"
 #include "nodeagent/container_launch.h"
+#include "nodeagent/pod_files.h"
 #include "nodeagent/pod_state.h"
 #include "nodeagent/pod_store.h"
 #include "nodeagent/probes.h"
@@ -44,8 +46,10 @@ using EventLog = std::function<void(
 
 struct PodManagerOptions {
   std::string node_name = "node";
-  std::string node_address = "127.0.0.1";    // where pods' ports and probes bind
-  std::string work_dir;                      // pods live in work_dir/pods/<namespace>_<name>
+  std::string node_address = "127.0.0.1";  // where pods' ports and probes bind
+  // Pods' files live in work_dir/pods/<pod>, their records in work_dir/state/pods/<pod>
+  // (work_dir.h; <pod>: PodDirName of "<namespace>_<name>").
+  std::string work_dir;
   int64_t log_max_bytes = 10 * 1024 * 1024;  // per stream; one rotated copy (.1) is kept
   BackoffPolicy backoff;
   int probe_threads = 4;
@@ -113,9 +117,14 @@ class PodManager {
   int64_t OomKills(const PodState& pod, const ContainerState& c,
                    const ContainerObservation& seen) const;
   ContainerRuntime* RuntimeOf(const PodState& pod);
-  // The launch of container `c`; with `prepare`, also its directories, file owners and cgroup.
-  ContainerLaunch LaunchFor(PodState& pod, const ContainerState& c, bool prepare);
-  void PrepareFiles(const PodState& pod, const ContainerLaunch& launch);
+  // The launch of container `c` (as recorded, for adoption).
+  ContainerLaunch LaunchFor(PodState& pod, const ContainerState& c);
+  // The launch of container `c` about to start, with its directories, file owners, log files
+  // (held open in `files` until it started) and cgroup; or why it cannot start.
+  Result<ContainerLaunch> PrepareLaunch(PodState& pod, const ContainerState& c,
+                                        PodFiles::ContainerFiles* files);
+  // A pod running as another user must reach its work directory (work_dir.h).
+  void AllowTraversalFor(const PodState& pod);
   void SubmitProbe(const PodState& pod, const ProbeContainer& probe);
   bool ApplyProbeResults();
   void RemovePodFiles(const PodState& pod);
@@ -137,6 +146,7 @@ class PodManager {
   LaunchNode node_;
   PodLifecycle lifecycle_;
   PodStore store_;
+  PodFiles files_;
   ProcessRuntime process_runtime_;
   std::map<std::string, PodState> pods_;  // by id
   std::set<std::string> unsaved_;         // pods whose record could not be written

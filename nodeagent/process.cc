@@ -129,6 +129,25 @@ struct ChildSetup {
   ChildFail(c.error_pipe, errno);
 }
 
+// `path` opened for appending (created 0640), never through a symlink, and only a regular file;
+// /dev/null for "". -1 with errno set when it cannot be.
+int OpenLogFile(const std::string& path) {
+  if (path.empty()) return ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO put there cannot block the open; cleared below.
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+               0640));
+  struct stat st {};
+  if (fd.fd < 0 || ::fstat(fd.fd, &st) != 0) return -1;
+  if (!S_ISREG(st.st_mode)) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (::fcntl(fd.fd, F_SETFL, O_APPEND) != 0) return -1;
+  const int out = fd.fd;
+  fd.fd = -1;
+  return out;
+}
+
 // Descriptors closed on every path out.
 struct FdList {
   std::vector<int> fds;
@@ -148,15 +167,16 @@ Result<pid_t> SpawnProcess(const ProcessSpec& spec) {
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
 
-  auto open_log = [](const std::string& path) {
-    if (path.empty()) return ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-    return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  };
   Fd in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  Fd out(open_log(spec.stdout_path));
-  Fd err(open_log(spec.stderr_path));
-  if (in.fd < 0 || out.fd < 0 || err.fd < 0) {
-    return Internal("open log files for " + spec.executable + ": " + std::strerror(errno));
+  if (in.fd < 0) return Internal(std::string("open /dev/null: ") + std::strerror(errno));
+  // A pod's log files come open (the agent opened them relative to the pod's directory).
+  Fd out(spec.stdout_fd >= 0 ? -1 : OpenLogFile(spec.stdout_path));
+  Fd err(spec.stderr_fd >= 0 ? -1 : OpenLogFile(spec.stderr_path));
+  const int out_fd = spec.stdout_fd >= 0 ? spec.stdout_fd : out.fd;
+  const int err_fd = spec.stderr_fd >= 0 ? spec.stderr_fd : err.fd;
+  if (out_fd < 0 || err_fd < 0) {
+    const std::string& path = out_fd < 0 ? spec.stdout_path : spec.stderr_path;
+    return Internal("open " + path + " for " + spec.executable + ": " + std::strerror(errno));
   }
   FdList cgroups;
   for (const auto& f : spec.cgroup_procs_files) {
@@ -175,7 +195,7 @@ Result<pid_t> SpawnProcess(const ProcessSpec& spec) {
     return Internal(std::string("pipe: ") + std::strerror(errno));
   Fd err_read(pipe_fds[0]), err_write(pipe_fds[1]);
 
-  const ChildSetup setup{&spec,        ::getpid(),        in.fd,        out.fd,      err.fd,
+  const ChildSetup setup{&spec,        ::getpid(),        in.fd,        out_fd,      err_fd,
                          &cgroups.fds, confinement.get(), err_write.fd, argv.data(), envp.data()};
   pid_t pid = ::fork();
   if (pid < 0) return Internal(std::string("fork: ") + std::strerror(errno));

@@ -23,8 +23,15 @@ struct ProcessSpec {
   std::vector<std::string> argv;  // argv[0] included
   std::vector<std::string> env;   // "NAME=value", the whole environment
   std::string cwd;
-  std::string stdout_path;  // opened O_APPEND (so copy-truncate rotation works), created 0640
+  // Opened O_APPEND (so copy-truncate rotation works), created 0640; a symlink or anything but a
+  // regular file there is refused. "": /dev/null.
+  std::string stdout_path;
   std::string stderr_path;
+  // When not -1, the child's stdout / stderr instead of the paths: a descriptor open for
+  // appending, borrowed (the caller closes it after SpawnProcess returns). The agent opens pods'
+  // log files relative to their directory (pod_files.h) and passes them here.
+  int stdout_fd = -1;
+  int stderr_fd = -1;
   std::optional<uid_t> uid;  // switch to this user before exec; requires root
   std::optional<gid_t> gid;  // and group (without a uid: the group alone); requires root
   // Capabilities, no_new_privs and seccomp filter applied before exec (confinement.h); none when

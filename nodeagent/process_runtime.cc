@@ -51,6 +51,8 @@ Result<ContainerRef> ProcessRuntime::Start(const ContainerLaunch& launch) {
   ps.cwd = launch.working_dir;
   ps.stdout_path = launch.stdout_path;
   ps.stderr_path = launch.stderr_path;
+  ps.stdout_fd = launch.stdout_fd;
+  ps.stderr_fd = launch.stderr_fd;
   ps.uid = launch.uid;
   ps.gid = launch.gid;
   ps.cgroup_procs_files = launch.cgroup_procs_files;

@@ -56,6 +56,10 @@ struct ContainerLaunch {
   int64_t cpu_millis = 0;    // 0: no limit
   std::string stdout_path;   // appended to (copy-truncate rotation keeps working)
   std::string stderr_path;
+  // Process runtime: the log files already open for appending, used instead of the paths
+  // (borrowed: valid while Start runs). -1: Start opens the paths.
+  int stdout_fd = -1;
+  int stderr_fd = -1;
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
   std::vector<std::string> cgroup_procs_files;  // process runtime: join these cgroups

@@ -44,7 +44,7 @@ const model::Pod* Find(const std::vector<model::Pod>& pods, const std::string& n
 }
 
 pid_t PodPid(const std::string& work_dir, const std::string& pod) {
-  std::ifstream in(work_dir + "/pods/default_" + pod + "/pod.json");
+  std::ifstream in(work_dir + "/state/pods/default_" + pod + "/pod.json");
   auto j = model::Json::parse(in, nullptr, false);
   if (j.is_discarded()) return 0;
   return j["containers"][0].value("pid", 0);
@@ -349,7 +349,7 @@ TEST(AgentTest, PodWhoseRecordIsLostIsStoppedNotLeftRunning) {
     first.Stop();
   }
   ASSERT_TRUE(PidAlive(pid));
-  std::ofstream(dir.path() + "/pods/default_lost-rev1-fffff/pod.json", std::ios::trunc)
+  std::ofstream(dir.path() + "/state/pods/default_lost-rev1-fffff/pod.json", std::ios::trunc)
       << "{\"truncat";
   AgentOptions o = Options(cp.url(), dir.path());
   o.stop_pods_on_exit = true;

@@ -6,6 +6,7 @@
 #include "nodeagent/pod_store.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -127,34 +128,38 @@ TEST(PodRecordTest, ADamagedRecordIsAnErrorNotACrash) {
 
 TEST(PodStoreTest, SavesLoadsAndRemovesRecords) {
   TempDir dir;
-  const std::string pods = dir.path() + "/pods";
-  std::filesystem::create_directories(pods + "/default_web-rev1-abcde");
-  std::filesystem::create_directories(pods + "/default_lost");
-  PodStore store(pods);
+  const std::string records = dir.path() + "/state/pods";
+  std::filesystem::create_directories(records + "/default_lost");
+  PodStore store(records);
 
   FakeClock clock;
   PodLifecycle lifecycle(clock, {});
   auto recorded = *DecodePodRecord(kRecordedPod);
   PodState pod = lifecycle.NewPod(recorded.desired, "process");
-  pod.dir = pods + "/default_web-rev1-abcde";
   ApplyRecord(recorded, pod);
   ASSERT_TRUE(store.Save(pod).ok());
-  EXPECT_EQ(Json::parse(ReadFile(pod.dir + "/pod.json"))["portsByNumber"]["8080"], 40001);
+  const std::string path = records + "/default_web-rev1-abcde/pod.json";
+  EXPECT_EQ(store.RecordPath(pod.id), path);
+  EXPECT_EQ(Json::parse(ReadFile(path))["portsByNumber"]["8080"], 40001);
+  // It holds the pod's environment: the agent's user alone may read it.
+  EXPECT_EQ(std::filesystem::status(path).permissions(), std::filesystem::perms(0600));
+  EXPECT_EQ(std::filesystem::status(records + "/default_web-rev1-abcde").permissions(),
+            std::filesystem::perms(0700));
 
   auto loaded = store.LoadAll();
   ASSERT_EQ(loaded.size(), 2u);
   for (const auto& entry : loaded) {
-    if (entry.dir == pod.dir) {
+    if (entry.path == path) {
       ASSERT_TRUE(entry.record.ok()) << entry.record.status().ToString();
       EXPECT_EQ(*entry.record, RecordOf(pod));
     } else {
-      EXPECT_EQ(entry.dir, pods + "/default_lost");
+      EXPECT_EQ(entry.path, records + "/default_lost/pod.json");
       EXPECT_EQ(entry.record.status().message(), "missing or not JSON");
     }
   }
 
-  ASSERT_TRUE(store.Remove(pod.dir).ok());
-  EXPECT_FALSE(std::filesystem::exists(pod.dir));
+  ASSERT_TRUE(store.Remove(pod.id).ok());
+  EXPECT_FALSE(std::filesystem::exists(records + "/default_web-rev1-abcde"));
   EXPECT_EQ(store.LoadAll().size(), 1u);
 }
 
@@ -163,10 +168,83 @@ TEST(PodStoreTest, AFailedWriteIsAnErrorNamingTheRecord) {
   FakeClock clock;
   PodLifecycle lifecycle(clock, {});
   PodState pod = lifecycle.NewPod(DecodePodRecord(kRecordedPod)->desired, "process");
-  pod.dir = dir.path() + "/pods/default_gone";  // no such directory
-  Status s = PodStore(dir.path() + "/pods").Save(pod);
+  const std::string records = dir.path() + "/state/pods";
+  std::filesystem::create_directories(records);
+  std::ofstream(records + "/" + pod.id) << "a file where the record's directory goes";
+  Status s = PodStore(records).Save(pod);
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.message().find(pod.dir + "/pod.json"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find(records + "/" + pod.id + " is not a directory"), std::string::npos)
+      << s.ToString();
+}
+
+// The agent runs what a record says: one that someone else could have written is not loaded.
+TEST(PodStoreTest, ARecordOthersCouldHaveWrittenIsNotTrusted) {
+  TempDir dir;
+  const std::string records = dir.path() + "/state/pods";
+  PodStore store(records);
+  FakeClock clock;
+  PodLifecycle lifecycle(clock, {});
+  PodState pod = lifecycle.NewPod(DecodePodRecord(kRecordedPod)->desired, "process");
+  ASSERT_TRUE(store.Save(pod).ok());
+  const std::string path = store.RecordPath(pod.id);
+  auto only = [&] {
+    auto all = store.LoadAll();
+    EXPECT_EQ(all.size(), 1u);
+    return all.empty() ? Status::Ok() : all[0].record.status();
+  };
+  ASSERT_TRUE(only().ok());
+
+  std::filesystem::permissions(path, std::filesystem::perms(0666));
+  Status writable = only();
+  EXPECT_EQ(writable.code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(writable.message().find("writable by its group or by others"), std::string::npos)
+      << writable.message();
+
+  std::filesystem::permissions(path, std::filesystem::perms(0600));
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0);
+    Status owned = only();
+    EXPECT_EQ(owned.code(), StatusCode::kPermissionDenied);
+    EXPECT_NE(owned.message().find("owned by another user (uid 65534"), std::string::npos)
+        << owned.message();
+  }
+
+  std::filesystem::remove(path);
+  std::ofstream(dir.path() + "/elsewhere.json") << EncodePodRecord(RecordOf(pod));
+  std::filesystem::create_symlink(dir.path() + "/elsewhere.json", path);
+  Status symlink = only();
+  EXPECT_FALSE(symlink.ok());
+  EXPECT_NE(symlink.message().find("is a symlink"), std::string::npos) << symlink.message();
+}
+
+// A pod name may be 253 characters: with its namespace and a suffix its directory name would pass
+// NAME_MAX (255). Long names get a bounded one, distinct for distinct pods.
+TEST(PodStoreTest, LongPodNamesGetBoundedDirectoryNames) {
+  EXPECT_EQ(PodDirName("default_web-rev1-abcde"), "default_web-rev1-abcde");
+  const std::string base = std::string(63, 'n') + "_" + std::string(240, 'p');
+  const std::string a = PodDirName(base + "-rev1-aaaaa");
+  const std::string b = PodDirName(base + "-rev1-bbbbb");
+  EXPECT_LE(a.size(), 200u);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a, PodDirName(base + "-rev1-aaaaa"));  // the same on every call and every build
+  EXPECT_EQ(PodDirName("ns_../../etc").find('/'), std::string::npos);
+  EXPECT_NE(PodDirName("a_b/c"), PodDirName("a_b_c"));
+
+  TempDir dir;
+  PodStore store(dir.path() + "/state/pods");
+  FakeClock clock;
+  PodLifecycle lifecycle(clock, {});
+  agentapi::DesiredPod desired = DecodePodRecord(kRecordedPod)->desired;
+  desired.namespace_ = std::string(63, 'n');
+  desired.name = std::string(240, 'p') + "-rev1-aaaaa";  // 251 characters
+  PodState pod = lifecycle.NewPod(desired, "process");
+  ASSERT_TRUE(store.Save(pod).ok());
+  auto loaded = store.LoadAll();
+  ASSERT_EQ(loaded.size(), 1u);
+  ASSERT_TRUE(loaded[0].record.ok()) << loaded[0].record.status().ToString();
+  EXPECT_EQ(loaded[0].record->desired.name, desired.name);
+  ASSERT_TRUE(store.Remove(pod.id).ok());
+  EXPECT_TRUE(store.LoadAll().empty());
 }
 
 }  // namespace

@@ -218,7 +218,7 @@ TEST_F(PodManagerTest, ARecordThatCannotBeWrittenIsLoggedKeptAndWrittenLater) {
   };
   pm_->SetDesired({MakePod("crash-rev1-ggggg", {ShellContainer("main", "exit 3")})}, {});
   ASSERT_TRUE(Until([&] { return container().reason == "CrashLoopBackOff"; }));
-  const std::string record = PodDir("crash-rev1-ggggg") + "/pod.json";
+  const std::string record = dir_.path() + "/state/pods/default_crash-rev1-ggggg/pod.json";
   ASSERT_NE(ReadFile(record).find("\"lastExitCode\": 3"), std::string::npos);
 
   // Something in the way of the record: the next writes fail, the pod goes on.
@@ -243,6 +243,10 @@ TEST_F(PodManagerTest, ARecordThatCannotBeWrittenIsLoggedKeptAndWrittenLater) {
   pm_->Tick();
   EXPECT_FALSE(logged("pod_record_written").empty());
   EXPECT_NE(ReadFile(record).find("\"restarts\": 1"), std::string::npos) << ReadFile(record);
+  // Stopped here, not in TearDown: the manager logs into `events`, which ends with this test.
+  pm_->StopAll();
+  ASSERT_TRUE(Until([&] { return pm_->Empty(); }));
+  pm_.reset();
 }
 
 TEST_F(PodManagerTest, RestartPolicyNeverAndStartErrors) {
@@ -280,6 +284,26 @@ TEST_F(PodManagerTest, LogsAreRotatedAtTheCap) {
   ASSERT_TRUE(Until([&] { return std::filesystem::exists(log + ".1"); }));
   ASSERT_TRUE(Until([&] { return std::filesystem::file_size(log) <= 4096; }));
   EXPECT_LE(std::filesystem::file_size(log), 4096u);
+}
+
+// A pod name may be 253 characters (a DNS subdomain): its directories, log files and record
+// still work, under a bounded directory name (pod_store.h, PodDirName).
+TEST_F(PodManagerTest, PodWithA253CharacterNameRunsLogsAndGoes) {
+  Make(system_clock_);
+  const std::string name = std::string(242, 'l') + "-rev1-hhhhh";
+  ASSERT_EQ(name.size(), 253u);
+  pm_->SetDesired({MakePod(name, {ShellContainer("main", "echo long; exec sleep 600")})}, {});
+  ASSERT_TRUE(Until([&] {
+    auto* p = Pod(name);
+    return p && p->phase == model::PodPhase::kRunning;
+  }));
+  const std::string pod_dir = dir_.path() + "/pods/" + PodDirName("default_" + name);
+  ASSERT_TRUE(WaitUntil([&] { return ReadFile(pod_dir + "/logs/main.stdout.log") == "long\n"; }));
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/state/pods/" + PodDirName("default_" + name) +
+                                      "/pod.json"));
+  pm_->SetDesired({}, {});
+  ASSERT_TRUE(Until([&] { return pm_->Empty(); }));
+  EXPECT_FALSE(std::filesystem::exists(pod_dir));
 }
 
 }  // namespace
