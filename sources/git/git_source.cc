@@ -49,6 +49,15 @@ std::string NormalizePath(std::string path) {
 
 std::string Redacted(const RemoteConfig& remote) { return RedactUrl(remote.url); }
 
+// `result` with an error message that cannot show the secret in the remote's URL: messages
+// name the remote redacted, and this also covers what libgit2 wrote itself (it may quote the
+// URL it was given).
+template <typename T>
+Result<T> WithUrlSecretsRedacted(Result<T> result, const RemoteConfig& remote) {
+  if (result.ok()) return result;
+  return Status(result.status().code(), RedactUrlSecrets(result.status().message(), remote.url));
+}
+
 // The directory a local remote (a path or a file:// URL) names; nullopt for network URLs.
 std::optional<std::string> LocalRepositoryPath(const std::string& url) {
   if (url.starts_with("file://")) return url.substr(7);
@@ -117,9 +126,11 @@ class GitSource::Impl {
 GitSource::GitSource(SourceConfig config)
     : config_(std::move(config)), impl_(std::make_unique<Impl>(config_)) {}
 GitSource::~GitSource() = default;
-Result<SourceSnapshot> GitSource::Poll() { return impl_->Poll(); }
+Result<SourceSnapshot> GitSource::Poll() {
+  return WithUrlSecretsRedacted(impl_->Poll(), config_.remote);
+}
 Result<RestoreResult> GitSource::Restore(const RestoreRequest& request) {
-  return impl_->Restore(request);
+  return WithUrlSecretsRedacted(impl_->Restore(request), config_.remote);
 }
 uint64_t GitSource::files_parsed() const { return impl_->files_parsed; }
 
@@ -530,7 +541,7 @@ Result<SourceSnapshot> GitSource::Impl::Poll() {
   if (result.ok() || !error.local) return result;
   LogEvent(LogLevel::kWarn, "git_clone_corrupt",
            {{"dir", config_.clone_dir.string()},
-            {"error", error.status.message()},
+            {"error", RedactUrlSecrets(error.status.message(), config_.remote.url)},
             {"action", "reclone"}});
   if (Status s = Wipe(); !s.ok()) return s;
   StepError second;
@@ -656,7 +667,9 @@ Result<RestoreResult> GitSource::Impl::Restore(const RestoreRequest& request) {
     if (moved) {
       if (attempt == 1) {
         LogEvent(LogLevel::kInfo, "git_rollback_push_raced",
-                 {{"remote", Where()}, {"reason", reason}, {"action", "rebuild on the new head"}});
+                 {{"remote", Where()},
+                  {"reason", RedactUrlSecrets(reason, config_.remote.url)},
+                  {"action", "rebuild on the new head"}});
         continue;
       }
       return Aborted("roll back: push to " + Where() + " " + fetched.remote_ref +

@@ -1,6 +1,7 @@
 #include "sources/git/libgit2_util.h"
 
 #include <git2/sys/stream.h>
+#include <libssh2.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -8,6 +9,7 @@
 
 #include <fcntl.h>
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
@@ -15,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -116,31 +119,172 @@ std::string NormalizeFingerprint(std::string fp) {
   return fp;
 }
 
+// The port of an ssh:// URL (22 when it names none, and for scp-like user@host:path).
+int SshPort(std::string_view url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return 22;
+  std::string_view authority = url.substr(scheme + 3);
+  authority = authority.substr(0, authority.find('/'));
+  if (auto at = authority.rfind('@'); at != std::string_view::npos) {
+    authority = authority.substr(at + 1);
+  }
+  if (auto bracket = authority.rfind(']'); bracket != std::string_view::npos) {
+    authority = authority.substr(bracket + 1);  // [IPv6]:port
+  }
+  auto colon = authority.rfind(':');
+  if (colon == std::string_view::npos) return 22;
+  int port = 0;
+  for (char ch : authority.substr(colon + 1)) {
+    if (ch < '0' || ch > '9' || port > 65535) return 22;
+    port = port * 10 + (ch - '0');
+  }
+  return port > 0 && port <= 65535 ? port : 22;
+}
+
+// The key type as known_hosts and ssh-keyscan spell it, and libssh2's known-hosts bit for it.
+struct SshKeyType {
+  const char* name;
+  int known_host_bits;
+};
+SshKeyType KeyTypeOf(git_cert_ssh_raw_type_t type) {
+  switch (type) {
+    case GIT_CERT_SSH_RAW_TYPE_RSA:
+      return {"ssh-rsa", LIBSSH2_KNOWNHOST_KEY_SSHRSA};
+    case GIT_CERT_SSH_RAW_TYPE_DSS:
+      return {"ssh-dss", LIBSSH2_KNOWNHOST_KEY_SSHDSS};
+    case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_256:
+      return {"ecdsa-sha2-nistp256", LIBSSH2_KNOWNHOST_KEY_ECDSA_256};
+    case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_384:
+      return {"ecdsa-sha2-nistp384", LIBSSH2_KNOWNHOST_KEY_ECDSA_384};
+    case GIT_CERT_SSH_RAW_TYPE_KEY_ECDSA_521:
+      return {"ecdsa-sha2-nistp521", LIBSSH2_KNOWNHOST_KEY_ECDSA_521};
+    case GIT_CERT_SSH_RAW_TYPE_KEY_ED25519:
+      return {"ssh-ed25519", LIBSSH2_KNOWNHOST_KEY_ED25519};
+    default:
+      return {"unknown", LIBSSH2_KNOWNHOST_KEY_UNKNOWN};
+  }
+}
+
+// A libssh2 known-hosts collection; libssh2 wants a session to hang it on, which never connects.
+class KnownHosts {
+ public:
+  KnownHosts() : session_(libssh2_session_init()) {
+    if (session_ != nullptr) hosts_ = libssh2_knownhost_init(session_);
+  }
+  ~KnownHosts() {
+    if (hosts_ != nullptr) libssh2_knownhost_free(hosts_);
+    if (session_ != nullptr) libssh2_session_free(session_);
+  }
+  KnownHosts(const KnownHosts&) = delete;
+  KnownHosts& operator=(const KnownHosts&) = delete;
+  LIBSSH2_KNOWNHOSTS* get() const { return hosts_; }
+
+ private:
+  LIBSSH2_SESSION* session_ = nullptr;
+  LIBSSH2_KNOWNHOSTS* hosts_ = nullptr;
+};
+
+constexpr uintmax_t kMaxKnownHostsBytes = 16 << 20;
+
+// libssh2's verdict (LIBSSH2_KNOWNHOST_CHECK_*) on `key` for host:port from the known_hosts
+// file at `path`, read line by line so that a line libssh2 cannot read (a marker, an unknown key
+// type) skips that line rather than the rest of the file, as libssh2_knownhost_readfile would.
+Result<int> CheckKnownHostsFile(const std::string& path, const std::string& host, int port,
+                                const git_cert_hostkey& key) {
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) return NotFound("cannot read known_hosts file " + path + ": " + ec.message());
+  if (size > kMaxKnownHostsBytes) {
+    return ResourceExhausted("known_hosts file " + path + " is over 16 MiB");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot read known_hosts file " + path + ": " + std::strerror(errno));
+  KnownHosts known;
+  if (known.get() == nullptr) return Internal("libssh2 could not allocate a known-hosts list");
+  std::string line;
+  while (std::getline(in, line)) {
+    libssh2_knownhost_readline(known.get(), line.c_str(), line.size(),
+                               LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+  }
+  libssh2_knownhost* entry = nullptr;
+  const int type = LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
+                   KeyTypeOf(key.raw_type).known_host_bits;
+  // Port 22 is looked up by the plain name only, as ssh does.
+  int rc = libssh2_knownhost_checkp(known.get(), host.c_str(), port == 22 ? -1 : port, key.hostkey,
+                                    key.hostkey_len, type, &entry);
+  if (rc == LIBSSH2_KNOWNHOST_CHECK_FAILURE) {
+    return Internal("libssh2 could not check the host key against " + path);
+  }
+  return rc;
+}
+
+// Whether the ssh host key `key` that `host` offered passes the checks `c` configures (see
+// RemoteConfig: the pinned fingerprint, the known_hosts files). PermissionDenied says why not.
+Status CheckSshHostKey(const RemoteConfig& c, const std::string& host,
+                       const git_cert_hostkey& key) {
+  const std::string offered =
+      (key.type & GIT_CERT_SSH_SHA256) ? Sha256Fingerprint(key.hash_sha256) : "(no SHA256)";
+  const bool raw = (key.type & GIT_CERT_SSH_RAW) != 0;
+  const int port = SshPort(c.url);
+  const std::string name = port == 22 ? host : "[" + host + "]:" + std::to_string(port);
+  const std::string described =
+      std::string(raw ? KeyTypeOf(key.raw_type).name : "key") + " " + offered;
+  if (c.ssh_host_fingerprint.empty() && c.known_hosts_files.empty()) {
+    return PermissionDenied("ssh host key of " + name + " cannot be verified: no known_hosts " +
+                            "file is configured (--git-known-hosts) and no fingerprint is " +
+                            "pinned (the host offered " + described + ")");
+  }
+  if (!c.ssh_host_fingerprint.empty() &&
+      NormalizeFingerprint(offered) != NormalizeFingerprint(c.ssh_host_fingerprint)) {
+    return PermissionDenied("ssh host key of " + name + " does not match the pinned " +
+                            c.ssh_host_fingerprint + " (the host offered " + described + ")");
+  }
+  if (c.known_hosts_files.empty()) return Status::Ok();
+  if (!raw) {
+    return PermissionDenied("ssh host key of " + name +
+                            " cannot be checked against known_hosts: libgit2 did not pass the "
+                            "key itself");
+  }
+  std::string files;
+  for (const std::string& file : c.known_hosts_files) {
+    auto verdict = CheckKnownHostsFile(file, host, port, key);
+    if (!verdict.ok()) return verdict.status().WithContext("ssh host key of " + name);
+    if (*verdict == LIBSSH2_KNOWNHOST_CHECK_MATCH) return Status::Ok();
+    if (*verdict == LIBSSH2_KNOWNHOST_CHECK_MISMATCH) {
+      return PermissionDenied(
+          "ssh host key of " + name + " (" + described + ") is not the one " + file +
+          " lists for it: the host's key has changed, or someone is in between "
+          "(man-in-the-middle). Not connecting; if the change is expected, replace the host's "
+          "line in " +
+          file);
+    }
+    files += (files.empty() ? "" : ", ") + file;
+  }
+  return PermissionDenied("ssh host " + name + " is not in the known_hosts file " + files +
+                          " (it offered " + described +
+                          "): add its key there once you have checked that fingerprint, e.g. "
+                          "with ssh-keyscan -p " +
+                          std::to_string(port) + " " + host);
+}
+
 int CertificateCheckCallback(git_cert* cert, int valid, const char* host, void* payload) {
   auto* state = static_cast<CallbackState*>(payload);
   const RemoteConfig& c = *state->config;
   std::string h = host != nullptr ? host : "?";
   if (cert->cert_type == GIT_CERT_HOSTKEY_LIBSSH2) {
-    auto* key = reinterpret_cast<git_cert_hostkey*>(cert);
-    std::string offered =
-        (key->type & GIT_CERT_SSH_SHA256) ? Sha256Fingerprint(key->hash_sha256) : "(no SHA256)";
+    const auto& key = *reinterpret_cast<const git_cert_hostkey*>(cert);
     if (c.insecure_skip_verify) {
+      std::string offered =
+          (key.type & GIT_CERT_SSH_SHA256) ? Sha256Fingerprint(key.hash_sha256) : "(no SHA256)";
       LogEvent(LogLevel::kWarn, "git_insecure_host_key_accepted",
                {{"host", h}, {"fingerprint", offered}});
       return 0;
     }
-    if (c.ssh_host_fingerprint.empty()) {
-      state->failure = PermissionDenied("ssh host key of " + h +
-                                        " is not pinned: configure its fingerprint (the host "
-                                        "offered " +
-                                        offered + ")");
+    if (Status verdict = CheckSshHostKey(c, h, key); !verdict.ok()) {
+      state->failure = verdict;
       return GIT_ECERTIFICATE;
     }
-    if (NormalizeFingerprint(offered) == NormalizeFingerprint(c.ssh_host_fingerprint)) return 0;
-    state->failure =
-        PermissionDenied("ssh host key of " + h + " does not match the pinned " +
-                         c.ssh_host_fingerprint + " (the host offered " + offered + ")");
-    return GIT_ECERTIFICATE;
+    return 0;
   }
   if (valid) return 0;
   if (c.insecure_skip_verify) {
@@ -561,7 +705,8 @@ Status RemoteOperation::Error(int rc, std::string_view what) const {
                   "timed out after " + std::to_string(state_.config->timeout.count()) + "s")
         .WithContext(context);
   }
-  return Libgit2Error(rc, context);
+  Status error = Libgit2Error(rc, context);
+  return Status(error.code(), RedactUrlSecrets(error.message(), state_.config->url));
 }
 
 namespace {
@@ -749,23 +894,91 @@ Status ListBlobs(git_repository* repo, const git_tree* tree, const std::string& 
 }  // namespace ballast::git::internal
 
 namespace ballast::git {
+namespace {
+
+// Where the secret of a URL's user part is: [begin, begin + size) of the URL.
+struct UrlSecret {
+  size_t begin = 0;
+  size_t size = 0;
+};
+
+bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() &&
+         std::equal(prefix.begin(), prefix.end(), s.begin(),
+                    [](char a, char b) { return std::tolower(a) == std::tolower(b); });
+}
+
+// The secret in `url`'s user part: the password of user:password@, or over http(s) a bare user
+// part (an access token). Scheme URLs: the user part ends at the last '@' before the path (a
+// password may hold an unescaped '@'); scp-like user@host:path, at the first '@'.
+std::optional<UrlSecret> FindUrlSecret(std::string_view url) {
+  size_t start = 0;
+  size_t at = std::string_view::npos;
+  if (auto scheme = url.find("://"); scheme != std::string_view::npos) {
+    start = scheme + 3;
+    size_t authority_end = url.find_first_of("/?#", start);
+    at = url.substr(0, authority_end).rfind('@');
+    if (at != std::string_view::npos && at < start) at = std::string_view::npos;
+  } else {
+    at = url.substr(0, url.find('/')).find('@');
+  }
+  if (at == std::string_view::npos) return std::nullopt;
+  UrlSecret secret;
+  if (auto colon = url.find(':', start); colon < at) {
+    secret = {colon + 1, at - colon - 1};
+  } else if (StartsWithNoCase(url, "http://") || StartsWithNoCase(url, "https://")) {
+    secret = {start, at - start};
+  }  // else an ssh user name, which is no secret
+  if (secret.size == 0) return std::nullopt;
+  return secret;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = static_cast<char>(std::tolower(c));
+  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+std::string PercentDecoded(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
+      out += static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+void ReplaceEvery(std::string* text, std::string_view what, std::string_view with) {
+  if (what.empty()) return;
+  for (size_t at = text->find(what); at != std::string::npos;
+       at = text->find(what, at + with.size())) {
+    text->replace(at, what.size(), with);
+  }
+}
+
+}  // namespace
 
 std::string RedactUrl(std::string_view url) {
   std::string u(url);
-  auto scheme = u.find("://");
-  if (scheme == std::string::npos) return u;
-  const size_t user_start = scheme + 3;
-  auto at = u.find('@', user_start);
-  auto slash = u.find('/', user_start);
-  if (at == std::string::npos || (slash != std::string::npos && at > slash)) return u;
-  auto colon = u.find(':', user_start);
-  if (colon != std::string::npos && colon < at) {
-    u.replace(colon + 1, at - colon - 1, "***");
-  } else if (u.rfind("http", 0) == 0) {
-    // A bare user part over http(s) is a token (https://TOKEN@host); an ssh user is not secret.
-    u.replace(user_start, at - user_start, "***");
-  }
+  if (auto secret = FindUrlSecret(url)) u.replace(secret->begin, secret->size, "***");
   return u;
+}
+
+bool UrlHasCredentials(std::string_view url) { return FindUrlSecret(url).has_value(); }
+
+std::string RedactUrlSecrets(std::string_view text, std::string_view url) {
+  std::string out(text);
+  auto secret = FindUrlSecret(url);
+  if (!secret) return out;
+  ReplaceEvery(&out, url, RedactUrl(url));
+  const std::string_view raw = url.substr(secret->begin, secret->size);
+  ReplaceEvery(&out, raw, "***");
+  ReplaceEvery(&out, PercentDecoded(raw), "***");
+  return out;
 }
 
 }  // namespace ballast::git

@@ -1,6 +1,6 @@
 // Every network transport against a real server on loopback: git daemon (git://), git
 // http-backend behind lighttpd (http:// and https:// with basic credentials from a file), and
-// sshd (ssh:// with an ed25519 key and a pinned host key).
+// sshd (ssh:// with an ed25519 key, the host key pinned or in a known_hosts file).
 
 #include <gtest/gtest.h>
 
@@ -112,6 +112,29 @@ TEST_F(TransportTest, HttpAuthenticationFailures) {
   EXPECT_EQ(b.status().message().find("not-the-token"), std::string::npos);
 }
 
+// A password in the URL reaches no message, whether the server refuses it, the host does not
+// resolve, or libgit2 rejects the URL.
+TEST_F(TransportTest, PasswordInUrlNeverInMessages) {
+  HttpGitServer server;
+  ASSERT_TRUE(server.Start(farm_.root(), /*https=*/false)) << server.log();
+  const std::string secret = "Wr0ng%40pass-1234";  // percent-encoded '@'
+  std::string url = server.Url("app.git");
+  url.insert(url.find("://") + 3, std::string(HttpGitServer::kUser) + ":" + secret + "@");
+  for (const std::string& u :
+       {url, "http://bob:" + secret + "@unresolvable.invalid/x.git",
+        "https://bob:" + secret + "@127.0.0.1:1/x.git", "http://bob:" + secret + "@[::1/x.git"}) {
+    auto r = GitSource(Config(u)).Poll();
+    ASSERT_FALSE(r.ok()) << u;
+    EXPECT_EQ(r.status().message().find("Wr0ng"), std::string::npos) << r.status().ToString();
+    EXPECT_NE(r.status().message().find(":***@"), std::string::npos) << r.status().ToString();
+  }
+
+  std::string good = server.Url("app.git");
+  good.insert(good.find("://") + 3,
+              std::string(HttpGitServer::kUser) + ":" + HttpGitServer::kPassword + "@");
+  ExpectClonesAndFollows(Config(good));
+}
+
 TEST_F(TransportTest, HttpsWithCaFileAndInsecureSwitch) {
   HttpGitServer server;
   ASSERT_TRUE(server.Start(farm_.root(), /*https=*/true)) << server.log();
@@ -179,6 +202,81 @@ TEST_F(SshTransportTest, HostKeyMustMatchThePin) {
   EXPECT_EQ(s.status().code(), StatusCode::kPermissionDenied) << s.status().ToString();
   EXPECT_NE(s.status().message().find("does not match"), std::string::npos)
       << s.status().ToString();
+}
+
+// The host key checked against a known_hosts file the way ssh-keyscan writes it, plain or
+// hashed (ssh-keygen -H, Debian's default for ~/.ssh/known_hosts); the public key is derived
+// from the private key when there is no KEY.pub.
+TEST_F(SshTransportTest, KnownHostsFileListsTheHost) {
+  SourceConfig config = SshConfig();
+  config.remote.ssh_host_fingerprint.clear();
+  config.remote.known_hosts_files = {
+      WriteFile("known_hosts", "# a comment\n@cert-authority *.example.com ssh-ed25519 AAAA\n" +
+                                   sshd_.known_hosts_line() + " a comment\n")};
+  ExpectClonesAndFollows(config);
+
+  ASSERT_EQ(testing::Sh("ssh-keygen -q -H -f " + testing::Quote(config.remote.known_hosts_files[0]))
+                .exit_code,
+            0);
+  ASSERT_EQ(
+      testing::Sh("grep -q '^|1|' " + testing::Quote(config.remote.known_hosts_files[0])).exit_code,
+      0);
+  TempDir keys;
+  ASSERT_EQ(testing::Sh("cp " + testing::Quote(sshd_.client_key()) + " key && chmod 600 key",
+                        keys.path().string())
+                .exit_code,
+            0);
+  config.remote.ssh_key_file = keys / "key";  // no key.pub beside it
+  config.clone_dir = state_.path() / "hashed";
+  GitSource hashed(config);
+  auto r = hashed.Poll();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+}
+
+TEST_F(SshTransportTest, HostNotInKnownHostsIsRefused) {
+  TempDir other;
+  ASSERT_EQ(testing::Sh("ssh-keygen -q -t ed25519 -N '' -f k", other.path().string()).exit_code, 0);
+  std::string other_key = testing::Sh("cut -d' ' -f1,2 k.pub", other.path().string()).output;
+  SourceConfig config = SshConfig();
+  config.remote.ssh_host_fingerprint.clear();
+  // Another host's line, and this host's key listed for another port.
+  std::string line = sshd_.known_hosts_line();
+  std::string other_port = "[127.0.0.1]:1" + line.substr(line.find(']') + 2);
+  config.remote.known_hosts_files = {
+      WriteFile("known_hosts", "[192.0.2.1]:22 " + other_key + other_port + "\n")};
+  auto r = GitSource(config).Poll();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("is not in the known_hosts file"), std::string::npos)
+      << r.status().ToString();
+  // What to check before adding it: the fingerprint the host offered.
+  EXPECT_NE(r.status().message().find(sshd_.host_fingerprint()), std::string::npos)
+      << r.status().ToString();
+
+  config.remote.known_hosts_files = {state_ / "missing_known_hosts"};
+  auto missing = GitSource(config).Poll();
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("missing_known_hosts"), std::string::npos)
+      << missing.status().ToString();
+}
+
+// A server whose key is not the one known_hosts lists for it: someone in between.
+TEST_F(SshTransportTest, ChangedHostKeyIsRefused) {
+  TempDir other;
+  ASSERT_EQ(testing::Sh("ssh-keygen -q -t ed25519 -N '' -f k", other.path().string()).exit_code, 0);
+  std::string other_key = testing::Sh("cut -d' ' -f1,2 k.pub", other.path().string()).output;
+  std::string line = sshd_.known_hosts_line();
+  SourceConfig config = SshConfig();
+  config.remote.ssh_host_fingerprint.clear();
+  config.remote.known_hosts_files = {
+      WriteFile("known_hosts", line.substr(0, line.find(' ') + 1) + other_key)};
+  GitSource source(config);
+  auto r = source.Poll();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("man-in-the-middle"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_FALSE(std::filesystem::exists(config.clone_dir / "refs/ballast/last-seen"));
 }
 
 TEST_F(TransportTest, SilentSshServerTimesOut) {

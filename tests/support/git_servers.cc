@@ -304,6 +304,12 @@ std::string SshServer::Url(const std::string& absolute_path) const {
   return "ssh://" + user_ + "@127.0.0.1:" + std::to_string(port_) + absolute_path;
 }
 
+std::string SshServer::known_hosts_line() const {
+  std::string key = Sh("cut -d' ' -f1,2 host_key.pub", dir_.path().string()).output;
+  while (!key.empty() && key.back() == '\n') key.pop_back();
+  return std::string("[127.0.0.1]:").append(std::to_string(port_)).append(" ").append(key);
+}
+
 std::string SshServer::log() const {
   return Sh("cat sshd.log 2>/dev/null || true", dir_.path().string()).output;
 }

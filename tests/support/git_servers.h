@@ -118,6 +118,10 @@ class SshServer {
   std::string Url(const std::string& absolute_path) const;
   std::string client_key() const { return dir_ / "client_key"; }
   std::string host_fingerprint() const { return fingerprint_; }
+  int port() const { return port_; }
+  // The line a known_hosts file holds for this server: "[127.0.0.1]:<port> ssh-ed25519 AAAA...",
+  // as `ssh-keyscan -p <port> 127.0.0.1` prints it.
+  std::string known_hosts_line() const;
   std::string error() const { return error_; }
   std::string log() const;
 
