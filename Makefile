@@ -51,7 +51,7 @@ sanitize: deps
 
 # Unit tests, the reconciler's API in-process and the agent with real pods, under
 # ThreadSanitizer.
-TSAN_TESTS = '^(ApiRoutesTest|ApiRouteTable|AgentTest)\.'
+TSAN_TESTS = '^(ApiRoutesTest|ApiRouteTable|AuthzTest|AgentTest)\.'
 tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DBALLAST_SANITIZE=thread \
 	    -DBALLAST_BUILD_BENCH=OFF $(LAUNCHER) >/dev/null

@@ -64,8 +64,11 @@ Json ToJson(const RegisterRequest& request) {
 }
 
 Json ToJson(const RegisterResponse& response) {
-  return Json{{"protocolVersion", response.protocol_version},
-              {"heartbeatSeconds", response.heartbeat_seconds}};
+  Json j{{"protocolVersion", response.protocol_version},
+         {"heartbeatSeconds", response.heartbeat_seconds}};
+  if (!response.credential.empty()) j["credential"] = response.credential;
+  if (!response.logs_token.empty()) j["logsToken"] = response.logs_token;
+  return j;
 }
 
 Json ToJson(const DesiredPod& pod) {
@@ -131,7 +134,10 @@ Result<RegisterResponse> RegisterResponseFromJson(const Json& j) {
   RegisterResponse r;
   r.protocol_version = *version;
   r.heartbeat_seconds = 0;
-  if (Status s = Field(j, "heartbeatSeconds", &r.heartbeat_seconds, where); !s.ok()) return s;
+  Status s = Field(j, "heartbeatSeconds", &r.heartbeat_seconds, where);
+  if (s.ok()) s = Field(j, "credential", &r.credential, where);
+  if (s.ok()) s = Field(j, "logsToken", &r.logs_token, where);
+  if (!s.ok()) return s;
   return r;
 }
 

@@ -2,14 +2,22 @@
 
 // The agent protocol: how `ballast agent` and the reconciler talk. The wire types and their JSON
 // codecs, shared by both sides; neither side's machinery lives here. HTTP/1.1 + JSON under
-// /api/v1/agent/, bearer token ("Authorization: Bearer T") on every call when the server has one
-// configured, https when the server URL says so. All three calls are made by the agent.
+// /api/v1/agent/, https when the server URL says so. All three calls are made by the agent.
+//
+// Identity (reconciler/identity.h): the agent registers with its join token (or a token of the
+// server's token file) and is answered with a credential of its own, bound to its node name,
+// which it presents ("Authorization: Bearer C") on every later call and keeps in its work
+// directory. With it a node may report only itself and read only its own desired state (403
+// otherwise). When a call is answered 401 (the reconciler restarted and forgot the credential)
+// the agent registers again with its join token. A name whose node is alive and holds a
+// credential cannot be registered by the join token (409): only by that node's credential.
 //
 //   POST /api/v1/agent/register      body {"protocolVersion": 1, "node": Node}
-//        -> 200 {"protocolVersion": 1, "heartbeatSeconds": 10}
+//        -> 200 {"protocolVersion": 1, "heartbeatSeconds": 10, "credential": C,
+//                "logsToken": L}
 //        The agent's node: name, address, labels, taints, capacity/allocatable (detected or from
 //        flags), runtimes, limitsEnforced, agentVersion, ready=true. Sent at start and again
-//        whenever a heartbeat is answered 404 (the server forgot the node).
+//        whenever a call is answered 404 (the server forgot the node) or 401.
 //
 //   POST /api/v1/agent/heartbeat     body {"protocolVersion": 1, "node": Node, "pods": [Pod]}
 //        -> 200 {} | 404 (unknown node: register again)
@@ -42,9 +50,11 @@
 //
 // Pod logs, the one call the reconciler makes to an agent: GET AGENT/api/v1/logs/NS/POD/CONTAINER
 // at the address the node registered (label ballast.dev/agent-api, host = the node's address),
-// authorised by a token derived from the cluster token for that purpose only
-// (net::DeriveToken(token, kLogsTokenPurpose)): the reconciler never sends its own token to a
-// node, so a node that registers learns nothing it could use against the API.
+// authorised by the `logsToken` the registration answered: random, good for that node's logs
+// only. The reconciler never sends its own credentials to a node, so a node that registers
+// learns nothing it could use against the API or another node. (A reconciler older than the
+// logs token presents net::DeriveToken(token, kLogsTokenPurpose); an agent that was answered no
+// logsToken accepts that.)
 //
 // Versions: every message names the protocol version its sender speaks ("protocolVersion";
 // absent means 1, the protocol before it was versioned). A receiver refuses a message of a
@@ -78,6 +88,8 @@ struct RegisterRequest {
 struct RegisterResponse {
   int protocol_version = kProtocolVersion;
   int heartbeat_seconds = 10;
+  std::string credential;  // the node's own bearer token from now on; "" from older servers
+  std::string logs_token;  // what the reconciler presents to this agent's log server
 };
 
 struct DesiredPod {

@@ -72,7 +72,11 @@ FlagSet AgentFlags() {
                   "directory for pods, logs and state, only this user's (default "
                   "/var/lib/ballast/agent/NAME as root, else "
                   "$XDG_STATE_HOME or ~/.local/state + /ballast/agent/NAME)");
-  flags.AddString("token-file", "", "", "file holding the bearer token for the reconciler");
+  flags.AddString("token-file", "", "",
+                  "file holding the reconciler's join token (or a token of its token file); "
+                  "the node then keeps a credential of its own in its work directory");
+  flags.AddBool("insecure", "",
+                "allow an --address beyond loopback with no --token-file (an open reconciler)");
   flags.AddString("ca-file", "", "", "PEM CA bundle to verify an https reconciler");
   flags.AddString("heartbeat", "", "10", "heartbeat period in seconds");
   flags.AddString("logs-port", "", "0",
@@ -142,6 +146,32 @@ Result<nodeagent::AgentOptions> AgentOptionsFromFlags(const FlagSet& flags) {
   return o;
 }
 
+// The safe default: pods' services and logs on an address other machines reach, with no token
+// to join with, means the reconciler is open too; refused unless --insecure. Plain http to a
+// reconciler elsewhere carries the node's credential and its pods' secrets in the clear: said.
+Status CheckExposure(const FlagSet& flags, const nodeagent::AgentOptions& o) {
+  if (!IsLoopbackHost(o.address) && o.token.empty()) {
+    if (!flags.GetBool("insecure")) {
+      return Status(StatusCode::kFailedPrecondition,
+                    "--address " + o.address +
+                        " is reachable from other machines, and no --token-file is given: the "
+                        "reconciler must then be open to anyone. Give the reconciler's join "
+                        "token (see SECURITY.md), or pass --insecure to accept that");
+    }
+    LogEvent(LogLevel::kWarn, "insecure",
+             {{"address", o.address}, {"why", "--insecure: no token, reachable beyond loopback"}});
+  }
+  auto url = net::ParseUrl(o.server_url);
+  if (url.ok() && !url->tls() && !IsLoopbackHost(url->host)) {
+    LogEvent(LogLevel::kWarn, "plain_http",
+             {{"server", o.server_url},
+              {"why",
+               "the node's credential and its pods' secrets cross the network "
+               "unencrypted; serve the reconciler over https"}});
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunAgent(const Args& args) {
@@ -166,6 +196,10 @@ int RunAgent(const Args& args) {
     return 1;
   }
   o.token = *token;
+  if (Status s = CheckExposure(flags, o); !s.ok()) {
+    std::fprintf(stderr, "ballast agent: %s\n", s.message().c_str());
+    return 1;
+  }
 
   // Created 0700 when missing; refused when another user owns it or can write it (what is in it
   // runs as this user). The state inside is checked by Agent::Start, under the lock.

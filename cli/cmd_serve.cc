@@ -13,6 +13,7 @@
 #include "cli/stop_signals.h"
 #include "log/log.h"
 #include "net/http.h"
+#include "reconciler/identity.h"
 #include "reconciler/service.h"
 
 namespace ballast::cli {
@@ -57,7 +58,16 @@ FlagSet ServeFlags() {
   flags.AddString("state-dir", "", "ballast-state", "where history.git and the clone live");
   flags.AddString("poll", "", "30", "seconds between polls of the repository");
   flags.AddString("sync", "", "auto", "auto: apply every new revision; manual: on `ballast sync`");
-  flags.AddString("token-file", "", "", "bearer token required for mutating calls and agents");
+  flags.AddString("token-file", "", "",
+                  "who may call: Kubernetes static-token CSV, token,user,uid,\"groups\" with "
+                  "group admin, viewer or node (a file of one token: that admin)");
+  flags.AddString("join-token-file", "", "",
+                  "token agents register with (each then gets a credential of its own)");
+  flags.AddString("anonymous", "", "none",
+                  "role of requests without a token when tokens are configured: none or viewer");
+  flags.AddBool("insecure", "",
+                "allow listening beyond loopback with no credentials configured (anyone "
+                "reaching the port then controls every node)");
   flags.AddString("webhook-secret-file", "", "", "secret for webhook signatures (GitHub, GitLab)");
   flags.AddString("tls-cert", "", "", "serve https with this PEM certificate");
   flags.AddString("tls-key", "", "", "... and this PEM key");
@@ -114,6 +124,56 @@ Result<reconciler::ServiceOptions> ServeOptionsFromFlags(const FlagSet& flags) {
   return o;
 }
 
+// The identities (--token-file, --join-token-file, --anonymous) and the webhook secret; then
+// the safe default: beyond loopback, no credentials means no start, unless --insecure.
+Status LoadCredentials(const FlagSet& flags, reconciler::ServiceOptions* o) {
+  if (const std::string& path = flags.Get("token-file"); !path.empty()) {
+    auto tokens = reconciler::ReadTokenFile(path);
+    if (!tokens.ok()) {
+      return Status(tokens.status().code(), "--token-file: " + tokens.status().message());
+    }
+    o->tokens = std::move(*tokens);
+    WarnIfOthersCanRead(path, "--token-file");
+  }
+  auto join = SecretFromFlag(flags, "join-token-file");
+  auto webhook = SecretFromFlag(flags, "webhook-secret-file");
+  if (!join.ok()) return join.status();
+  if (!webhook.ok()) return webhook.status();
+  o->join_token = *join;
+  o->webhook_secret = *webhook;
+  if (!o->join_token.empty())
+    WarnIfOthersCanRead(flags.Get("join-token-file"), "--join-token-file");
+  auto anonymous = reconciler::ParseAnonymousRole(flags.Get("anonymous"));
+  if (!anonymous.ok() || *anonymous == reconciler::Role::kAdmin) {
+    return InvalidArgument("--anonymous must be none or viewer");
+  }
+  o->anonymous = *anonymous;
+  const bool open = o->tokens.by_hash.empty() && o->join_token.empty();
+  if (IsLoopbackHost(o->http.address)) return Status::Ok();
+  if (open && !flags.GetBool("insecure")) {
+    return Status(StatusCode::kFailedPrecondition,
+                  "--listen " + flags.Get("listen") +
+                      " is reachable from other machines, and no --token-file or "
+                      "--join-token-file is given: anyone reaching the port could register a "
+                      "node, read every secret and run code on every node. Give credentials "
+                      "(see SECURITY.md), listen on 127.0.0.1, or pass --insecure to accept that");
+  }
+  o->insecure = open;
+  if (open) {
+    LogEvent(LogLevel::kWarn, "insecure",
+             {{"listen", flags.Get("listen")},
+              {"why", "--insecure: no credentials, reachable beyond loopback"}});
+  }
+  if (o->http.tls_cert_file.empty()) {
+    LogEvent(LogLevel::kWarn, "plain_http",
+             {{"listen", flags.Get("listen")},
+              {"why",
+               "tokens and secrets cross the network unencrypted; give --tls-cert and "
+               "--tls-key"}});
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunServe(const Args& args) {
@@ -132,14 +192,9 @@ int RunServe(const Args& args) {
   auto options = ServeOptionsFromFlags(flags);
   if (!options.ok()) return usage(options.status().message());
   reconciler::ServiceOptions o = std::move(*options);
-  for (auto [flag, into] :
-       {std::pair{"token-file", &o.token}, std::pair{"webhook-secret-file", &o.webhook_secret}}) {
-    auto secret = SecretFromFlag(flags, flag);
-    if (!secret.ok()) {
-      std::fprintf(stderr, "error: %s\n", secret.status().message().c_str());
-      return 1;
-    }
-    *into = *secret;
+  if (Status s = LoadCredentials(flags, &o); !s.ok()) {
+    std::fprintf(stderr, "error: %s\n", s.message().c_str());
+    return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
 
   std::string lock_error;

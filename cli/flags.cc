@@ -1,8 +1,13 @@
 #include "cli/flags.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <cstdlib>
 
+#include "log/log.h"
 #include "net/http.h"
 
 namespace ballast::cli {
@@ -130,6 +135,20 @@ Result<std::string> SecretFromFlag(const FlagSet& flags, const std::string& name
   if (!secret.ok())
     return Status(secret.status().code(), "--" + name + ": " + secret.status().message());
   return secret;
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost" || host == "::1") return true;
+  in_addr v4{};
+  return ::inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
+void WarnIfOthersCanRead(const std::string& path, const std::string& flag) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+    LogEvent(LogLevel::kWarn, "secret_file_readable",
+             {{"flag", flag}, {"path", path}, {"fix", "chmod 600 " + path}});
+  }
 }
 
 void AddServerFlag(FlagSet& flags, const std::string& help) {

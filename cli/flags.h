@@ -58,6 +58,13 @@ std::optional<int> ParseOrExit(FlagSet& flags, const std::vector<std::string>& a
 // trimmed; "" when the flag is not given. The error names the flag and the file.
 Result<std::string> SecretFromFlag(const FlagSet& flags, const std::string& name);
 
+// True for a host that only this machine reaches: 127.0.0.0/8, ::1, "localhost".
+bool IsLoopbackHost(const std::string& host);
+
+// Logs a warning when the file at `path` (a secret, named by `flag`) can be read by group or
+// others.
+void WarnIfOthersCanRead(const std::string& path, const std::string& flag);
+
 // Adds --server: the reconciler's URL, by default $BALLAST_SERVER or http://127.0.0.1:7070.
 void AddServerFlag(FlagSet& flags, const std::string& help = "reconciler URL (env BALLAST_SERVER)");
 

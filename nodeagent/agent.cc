@@ -50,8 +50,7 @@ std::vector<std::pair<std::string, std::string>> WellKnownPlatformLabels() {
 
 net::ClientOptions ClientOptionsFor(const AgentOptions& o) {
   net::ClientOptions c;
-  c.bearer_token = o.token;
-  c.ca_file = o.ca_file;
+  c.ca_file = o.ca_file;  // the bearer: NodeIdentity, per call
   c.timeout = std::chrono::seconds(10);
   c.user_agent = std::string("ballast-agent/") + kAgentVersion;
   return c;
@@ -60,7 +59,11 @@ net::ClientOptions ClientOptionsFor(const AgentOptions& o) {
 }  // namespace
 
 Agent::Agent(AgentOptions options, const Clock& clock)
-    : options_(std::move(options)), clock_(clock), client_(ClientOptionsFor(options_)) {}
+    : options_(std::move(options)),
+      clock_(clock),
+      client_(ClientOptionsFor(options_)),
+      identity_(options_.token, options_.work_dir + "/state/node-credential", options_.name,
+                options_.server_url) {}
 
 Agent::~Agent() { Stop(); }
 
@@ -73,6 +76,7 @@ Status Agent::Start() {
   }
   // What is in the work directory runs as this user: nobody else may have written it.
   if (Status s = PrepareWorkDir(options_.work_dir); !s.ok()) return s.WithContext("agent");
+  identity_.Load();
   auto probe = FreePort(options_.address);
   if (!probe.ok()) return probe.status().WithContext("agent: --address");
   if (Status s = DescribeNode(); !s.ok()) return s;
@@ -193,10 +197,9 @@ void Agent::Stop() {
 }
 
 net::Response Agent::ServeLogs(const net::Request& r) const {
-  // The reconciler reads logs with a token derived for that alone (agentapi/protocol.h).
-  if (!net::CheckBearer(r, net::DeriveToken(options_.token, agentapi::kLogsTokenPurpose))) {
-    return net::UnauthorizedResponse();
-  }
+  // The reconciler reads logs with the token it handed this node for that alone
+  // (agentapi/protocol.h).
+  if (!identity_.AllowsLogs(r)) return net::UnauthorizedResponse();
   // /api/v1/logs/NAMESPACE/POD/CONTAINER; names are DNS labels, so no '/' or '..' inside.
   std::string rest = r.path.substr(std::string("/api/v1/logs/").size());
   std::vector<std::string> parts;
@@ -296,10 +299,34 @@ void Agent::SuperviseLoop() {
   }
 }
 
+Result<net::ClientResponse> Agent::CallServer(net::ClientRequest request) {
+  const bool with_credential = identity_.HasCredential();
+  if (const std::string bearer = identity_.Bearer(); !bearer.empty()) {
+    request.headers.emplace_back("Authorization", "Bearer " + bearer);
+  }
+  auto res = client_.Do(request);
+  if (res.ok() && (res->status == 401 || res->status == 403) && with_credential) {
+    // The reconciler restarted and forgot this node's credential (or it is another node's):
+    // register again with the join token.
+    identity_.Forget();
+    registered_ = false;
+  }
+  return res;
+}
+
 Status Agent::Register() {
   agentapi::RegisterRequest request;
   request.node = NodeInfo();
-  auto res = client_.PostJson(options_.server_url + agentapi::kRegisterPath, ToJson(request));
+  net::ClientRequest call;
+  call.method = "POST";
+  call.url = options_.server_url + agentapi::kRegisterPath;
+  call.body = ToJson(request).dump();
+  call.content_type = "application/json";
+  const bool had_credential = identity_.HasCredential();
+  auto res = CallServer(call);
+  if (had_credential && res.ok() && (res->status == 401 || res->status == 403)) {
+    res = CallServer(call);  // the kept credential was refused: once more with the join token
+  }
   Status failed;
   Result<agentapi::RegisterResponse> answer = Unavailable("no answer");
   if (!res.ok()) {
@@ -310,7 +337,8 @@ Status Agent::Register() {
     std::string why = j.ok() && j->is_object() && j->contains("error") && (*j)["error"].is_string()
                           ? (*j)["error"].get<std::string>()
                           : res->body.substr(0, 200);
-    if (res->status == 401) why += " (check --token-file against the reconciler's)";
+    if (res->status == 401)
+      why += " (check --token-file: the reconciler's join token or a token of its token file)";
     failed = Unavailable("register " + options_.name + " at " + options_.server_url + ": HTTP " +
                          std::to_string(res->status) + ": " + why);
   } else {
@@ -337,6 +365,10 @@ Status Agent::Register() {
   }
   if (const int hb = answer->heartbeat_seconds; hb > 0 && options_.heartbeat_seconds == 10) {
     heartbeat_seconds_ = hb;
+  }
+  if (Status kept = identity_.Adopt(*answer); !kept.ok() && options_.log) {
+    // Still registered: only a restart of this agent would need the join token again.
+    options_.log("credential_not_kept", {{"node", options_.name}, {"error", kept.message()}});
   }
   registered_ = true;
   if (options_.log)
@@ -366,7 +398,7 @@ void Agent::SyncLoop() {
               "&version=" + std::to_string(version_.load()) +
               "&wait=" + std::to_string(options_.long_poll_seconds);
     req.timeout = std::chrono::seconds(options_.long_poll_seconds + 15);
-    auto res = client_.Do(req);
+    auto res = CallServer(req);
     if (!res.ok()) {
       if (res.status().code() == StatusCode::kAborted) return;
       // The server may have restarted with versions of its own: ask for its current state
@@ -430,7 +462,12 @@ void Agent::HeartbeatLoop() {
     agentapi::Heartbeat hb;
     hb.node = NodeInfo();
     hb.pods = pods_->Status();
-    auto res = client_.PostJson(options_.server_url + agentapi::kHeartbeatPath, ToJson(hb));
+    net::ClientRequest call;
+    call.method = "POST";
+    call.url = options_.server_url + agentapi::kHeartbeatPath;
+    call.body = ToJson(hb).dump();
+    call.content_type = "application/json";
+    auto res = CallServer(std::move(call));
     if (res.ok() && res->status == 404) registered_ = false;
     if (!res.ok() || res->status != 200) {
       if (res.ok() || res.status().code() != StatusCode::kAborted) {

@@ -24,6 +24,7 @@
 #include "net/server.h"
 #include "nodeagent/cgroups.h"
 #include "nodeagent/docker_runtime.h"
+#include "nodeagent/node_identity.h"
 #include "nodeagent/pods.h"
 #include "nodeagent/proxy.h"
 
@@ -40,7 +41,9 @@ struct AgentOptions {
   model::StringMap labels;
   std::vector<model::Taint> taints;
   std::string work_dir;
-  std::string token;    // bearer token for the reconciler, may be empty
+  // The join token (or a token of the reconciler's token file) the node registers with; once
+  // registered it presents its own credential (nodeagent/node_identity.h). May be empty.
+  std::string token;
   std::string ca_file;  // for https
   int heartbeat_seconds = 10;
   int long_poll_seconds = 30;
@@ -93,6 +96,9 @@ class Agent {
   void SyncLoop();
   void HeartbeatLoop();
   Status Register();
+  // A call to the reconciler with this node's identity (its credential once it has one). A 401
+  // or 403 answer makes the node forget the credential and register again.
+  Result<net::ClientResponse> CallServer(net::ClientRequest request);
   net::Response ServeLogs(const net::Request& request) const;
   // Waits up to `ms` unless stopping; returns false when stopping.
   bool Sleep(int64_t ms);
@@ -105,6 +111,7 @@ class Agent {
   std::unique_ptr<PodManager> pods_;
   std::unique_ptr<ServiceProxy> proxy_;
   net::HttpClient client_;
+  NodeIdentity identity_;
   std::unique_ptr<net::HttpServer> api_;
   int adopted_ = 0;
 

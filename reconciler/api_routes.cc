@@ -6,6 +6,7 @@
 #include <limits>
 #include <memory>
 
+#include "diff/redact.h"
 #include "diff/render.h"
 #include "log/log.h"
 #include "net/gzip.h"
@@ -46,7 +47,7 @@ class Handlers {
     return net::JsonResponse(200, d_.options->version);
   }
 
-  void Metrics(const net::Request&, net::Responder responder) const {
+  void Metrics(const Principal&, const net::Request&, net::Responder responder) const {
     Loop(
         [this, responder] {
           net::Response resp =
@@ -58,17 +59,26 @@ class Handlers {
   }
 
   // The status page (reconciler/status_page.h): history read on the worker, the rest on the
-  // loop thread, rendered from the same JSON documents as the API.
-  void Page(const net::Request&, net::Responder responder) const {
+  // loop thread, rendered from the same JSON documents as the API. A rendering serves every
+  // request until the state changes (the loop invalidates the cache) or for a second at most
+  // (history appends and pod ages): a flood of page loads costs one rendering a second.
+  void Page(const Principal& who, const net::Request&, net::Responder responder) const {
+    const bool secrets = Authorize(who, Access::kSecrets);
+    const std::string key = secrets ? "page" : std::string("page") + kRedactedSuffix;
+    if (auto doc = d_.loop->cache().Lookup(key, d_.clock->NowMs())) {
+      d_.metrics->api_cache.Inc("hit");
+      return responder.Send(PageResponse(doc->body));
+    }
+    d_.metrics->api_cache.Inc("miss");
     Work(
-        [this, responder] {
+        [this, responder, secrets, key] {
           auto page = std::make_shared<StatusPageInput>();
           if (auto list = d_.history->ListJson(0, 20); list.ok()) page->history = std::move(*list);
           Loop(
-              [this, responder, page] {
+              [this, responder, page, secrets, key] {
                 const Controller& c = d_.loop->controller();
                 page->status = c.StatusJson();
-                page->plan = c.PlanJson(true);
+                page->plan = c.PlanJson(true, /*redact=*/!secrets);
                 page->deployments = c.DeploymentsJson();
                 page->services = c.ServicesJson();
                 page->pods = c.PodsJson();
@@ -76,24 +86,35 @@ class Handlers {
                 page->repo = d_.options->source.remote.url;
                 page->branch = d_.options->source.ref;
                 page->path = d_.options->source.path;
+                page->insecure = d_.options->insecure;
                 page->now_ms = d_.clock->WallMs();  // pod ages: against the documents' wall times
-                net::Response resp = net::TextResponse(200, RenderStatusPage(*page));
-                resp.content_type = "text/html; charset=utf-8";
-                resp.headers.emplace_back("Content-Security-Policy", std::string(kStatusPageCsp));
-                resp.headers.emplace_back("Cache-Control", "no-store");
-                responder.Send(std::move(resp));
+                const int64_t now = d_.clock->NowMs();
+                auto doc = d_.loop->cache().Put(key, RenderStatusPage(*page), now + 1000);
+                responder.Send(PageResponse(doc.body));
               },
               responder);
         },
         responder);
   }
 
+  static net::Response PageResponse(std::shared_ptr<const std::string> body) {
+    net::Response resp;
+    resp.status = 200;
+    resp.shared_body = std::move(body);
+    resp.content_type = "text/html; charset=utf-8";
+    resp.headers.emplace_back("Content-Security-Policy", std::string(kStatusPageCsp));
+    resp.headers.emplace_back("Cache-Control", "no-store");
+    return resp;
+  }
+
   // A GET of a cached document: answered on the server thread when the cache holds it, else
   // rendered on the loop thread.
-  net::Handler CachedGet(std::function<std::string(const net::Request&)> key_of) const {
-    return [this, key_of = std::move(key_of)](const net::Request& req, net::Responder responder) {
+  ApiHandler CachedGet(
+      std::function<std::string(const Principal&, const net::Request&)> key_of) const {
+    return [this, key_of = std::move(key_of)](const Principal& who, const net::Request& req,
+                                              net::Responder responder) {
       const auto t0 = std::chrono::steady_clock::now();
-      const std::string key = key_of(req);
+      const std::string key = key_of(who, req);
       if (auto doc = d_.loop->cache().Lookup(key, d_.clock->NowMs())) {
         d_.metrics->api_cache.Inc("hit");
         responder.Send(DocumentResponse(key, req, *doc));
@@ -110,7 +131,7 @@ class Handlers {
     };
   }
 
-  void Sync(const net::Request& req, net::Responder responder) const {
+  void Sync(const Principal&, const net::Request& req, net::Responder responder) const {
     auto body = ObjectBody(req, /*empty_ok=*/true);
     auto dry_run = body.ok() ? BoolField(*body, "dryRun", false) : Result<bool>(body.status());
     if (!dry_run.ok()) return responder.Send(net::StatusResponse(dry_run.status()));
@@ -128,7 +149,7 @@ class Handlers {
         responder);
   }
 
-  void Unpin(const net::Request&, net::Responder responder) const {
+  void Unpin(const Principal&, const net::Request&, net::Responder responder) const {
     Work(
         [this, responder] {
           if (Status st = d_.history->Unpin(); !st.ok()) {
@@ -146,7 +167,7 @@ class Handlers {
         responder);
   }
 
-  void History(const net::Request& req, net::Responder responder) const {
+  void History(const Principal&, const net::Request& req, net::Responder responder) const {
     auto before = req.QueryInt("before", 0, 0, std::numeric_limits<int64_t>::max());
     auto limit = req.QueryInt("limit", 50, 1, 1000);
     if (!before.ok() || !limit.ok()) {
@@ -164,22 +185,23 @@ class Handlers {
   // What a rollback to entry ID would change against what runs now:
   // /api/v1/history/ID/diff (JSON as /api/v1/plan?diff=true plus "text"; ?format=text: only that
   // text, the plan and unified diffs, readable in a browser).
-  void HistoryDiff(const net::Request& req, net::Responder responder) const {
+  void HistoryDiff(const Principal& who, const net::Request& req, net::Responder responder) const {
     const int64_t id = HistoryDiffId(req.path);
     if (id <= 0) return responder.Send(net::ErrorResponse(404, "want /api/v1/history/ID/diff"));
     const bool text = req.Query("format") == "text";
+    const bool redact = !Authorize(who, Access::kSecrets);
     Work(
-        [this, id, text, responder] {
+        [this, id, text, redact, responder] {
           auto entry = d_.history->ReadObjects(id);
           if (!entry.ok()) return responder.Send(net::StatusResponse(entry.status()));
-          Loop([this, text, entry = std::move(*entry),
-                responder] { responder.Send(RestoreDiffResponse(entry, text)); },
+          Loop([this, text, redact, entry = std::move(*entry),
+                responder] { responder.Send(RestoreDiffResponse(entry, text, redact)); },
                responder);
         },
         responder);
   }
 
-  void Rollback(const net::Request& req, net::Responder responder) const {
+  void Rollback(const Principal&, const net::Request& req, net::Responder responder) const {
     auto body = ObjectBody(req, /*empty_ok=*/false);
     if (!body.ok()) return responder.Send(net::StatusResponse(body.status()));
     auto id_field = body->find("id");
@@ -213,7 +235,7 @@ class Handlers {
 
   // Pod logs, read from the pod's agent: /api/v1/logs/POD?container=C&stream=stdout|stderr
   // &tailBytes=N.
-  void Logs(const net::Request& req, net::Responder responder) const {
+  void Logs(const Principal&, const net::Request& req, net::Responder responder) const {
     const std::string pod = req.path.substr(std::string("/api/v1/logs/").size());
     if (pod.empty() || pod.find('/') != std::string::npos) {
       return responder.Send(net::ErrorResponse(400, "want /api/v1/logs/POD"));
@@ -227,13 +249,20 @@ class Handlers {
           if (!target.ok()) return responder.Send(net::StatusResponse(target.status()));
           d_.logs->Fetch(target->agent_url + "/api/v1/logs/" + target->namespace_ + "/" +
                              target->pod + "/" + target->container + query,
-                         responder);
+                         d_.nodes->LogsToken(target->node), responder);
         },
         responder);
   }
 
-  void Webhook(const net::Request& req, net::Responder responder) const {
-    switch (d_.webhook->Verify(req)) {
+  void Webhook(const Principal&, const net::Request& req, net::Responder responder) const {
+    switch (d_.webhook->Verify(req, d_.clock->NowMs())) {
+      case WebhookVerdict::kRateLimited: {
+        d_.metrics->webhooks.Inc("rate_limited");
+        net::Response r = net::ErrorResponse(
+            429, "too many unsigned webhooks; configure --webhook-secret-file to lift the limit");
+        r.headers.emplace_back("Retry-After", "5");
+        return responder.Send(std::move(r));
+      }
       case WebhookVerdict::kTooLarge:
         d_.metrics->webhooks.Inc("rejected");
         return responder.Send(net::ErrorResponse(413, "payload too large"));
@@ -249,22 +278,33 @@ class Handlers {
     responder.Send(net::JsonResponse(202, {{"accepted", true}}));
   }
 
-  void Register(const net::Request& req, net::Responder responder) const {
+  // A node joins: with the join token, its own credential (again) or an admin's token. The
+  // answer hands it a credential of its own, bound to its name, and the token this reconciler
+  // will present to its log server.
+  void Register(const Principal& who, const net::Request& req, net::Responder responder) const {
     auto body = net::ParseJsonBody(req);
     auto registration = body.ok() ? agentapi::RegisterRequestFromJson(*body)
                                   : Result<agentapi::RegisterRequest>(body.status());
     if (!registration.ok()) return responder.Send(net::StatusResponse(registration.status()));
+    if (!Authorize(who, Access::kJoin, registration->node.name)) {
+      return responder.Send(ForbiddenForNode(who, registration->node.name));
+    }
     Loop(
-        [this, node = std::move(registration->node), responder]() mutable {
+        [this, joiner = who.role == Role::kJoiner, node = std::move(registration->node),
+         responder]() mutable {
           const std::string name = node.name, address = node.address;
-          if (Status s = d_.loop->OnRegister(std::move(node)); !s.ok()) {
+          if (Status s = Admit(joiner, std::move(node)); !s.ok()) {
             LogEvent(LogLevel::kWarn, "node_register_refused",
                      {{"node", name}, {"address", address}, {"error", s.message()}});
             return responder.Send(net::StatusResponse(s));
           }
+          auto issued = d_.nodes->Issue(name);
+          if (!issued.ok()) return responder.Send(net::StatusResponse(issued.status()));
           LogEvent(LogLevel::kInfo, "node_registered", {{"node", name}, {"address", address}});
           agentapi::RegisterResponse answer;
           answer.heartbeat_seconds = d_.options->controller.heartbeat_seconds;
+          answer.credential = std::move(issued->credential);
+          answer.logs_token = std::move(issued->logs_token);
           responder.Send(net::JsonResponse(200, agentapi::ToJson(answer)));
         },
         responder);
@@ -272,12 +312,15 @@ class Handlers {
 
   // Heartbeats: parsed on the server thread; only one that changes something marks the state
   // dirty (and then coalesced with the others of a burst); the rest just keep the node alive.
-  void Heartbeat(const net::Request& req, net::Responder responder) const {
+  void Heartbeat(const Principal& who, const net::Request& req, net::Responder responder) const {
     const auto t0 = std::chrono::steady_clock::now();
     auto body = net::ParseJsonBody(req);
     auto hb =
         body.ok() ? agentapi::HeartbeatFromJson(*body) : Result<agentapi::Heartbeat>(body.status());
     if (!hb.ok()) return responder.Send(net::StatusResponse(hb.status()));
+    if (!Authorize(who, Access::kNode, hb->node.name)) {
+      return responder.Send(ForbiddenForNode(who, hb->node.name));
+    }
     Loop(
         [this, hb = std::move(*hb), responder, t0] {
           if (d_.loop->OnHeartbeat(hb) == ServiceLoop::HeartbeatEffect::kUnknownNode) {
@@ -290,7 +333,12 @@ class Handlers {
         responder);
   }
 
-  void Desired(const net::Request& req, net::Responder responder) const {
+  // A node reads only its own desired state (its pods, their secrets included).
+  void Desired(const Principal& who, const net::Request& req, net::Responder responder) const {
+    const std::string node = req.Query("node");
+    if (!node.empty() && !Authorize(who, Access::kNode, node)) {
+      return responder.Send(ForbiddenForNode(who, node));
+    }
     d_.desired->Serve(req, responder);
   }
 
@@ -306,6 +354,26 @@ class Handlers {
     if (!d_.worker->Post(std::move(fn))) {
       responder.Send(net::ErrorResponse(503, "server busy or stopping; try again"));
     }
+  }
+
+  // Loop thread. The join token registers a new node, or one silent for the grace period; a
+  // live node that holds a credential is registered again only with that credential, so a
+  // holder of the join token cannot take over a running node (and its pods' secrets).
+  Status Admit(bool joiner, model::Node node) const {
+    const std::string name = node.name;
+    if (joiner && d_.nodes->Holds(name) && d_.loop->controller().NodeAlive(name)) {
+      return Status(StatusCode::kAlreadyExists,
+                    "node " + name +
+                        " is alive and holds a credential: only its own agent (with the "
+                        "credential kept in its work directory) may register it again; the name "
+                        "is free once the node has been silent for the node grace period");
+    }
+    return d_.loop->OnRegister(std::move(node));
+  }
+
+  static net::Response ForbiddenForNode(const Principal& who, const std::string& node) {
+    return net::ErrorResponse(
+        403, std::string(RoleName(who.role)) + " " + who.user + " may not speak for node " + node);
   }
 
   void PinEntry(int64_t id, net::Responder responder) const {
@@ -340,9 +408,10 @@ class Handlers {
   }
 
   // Loop thread.
-  net::Response RestoreDiffResponse(const EntryObjects& entry, bool text_only) const {
+  net::Response RestoreDiffResponse(const EntryObjects& entry, bool text_only, bool redact) const {
     const Controller& c = d_.loop->controller();
     diff::Plan plan = c.RestorePlan(entry.objects);
+    if (redact) plan = diff::Redacted(std::move(plan));
     std::string body = "Rolling back to #" + std::to_string(entry.id) + " (revision " +
                        entry.revision + ") would change, against what runs now:\n\n" +
                        diff::RenderText(plan);
@@ -401,6 +470,10 @@ const char* AccessName(Access access) {
       return "read";
     case Access::kAdmin:
       return "admin";
+    case Access::kJoin:
+      return "join";
+    case Access::kSecrets:
+      return "secrets";
     case Access::kNode:
       return "node";
     case Access::kWebhook:
@@ -409,45 +482,61 @@ const char* AccessName(Access access) {
   return "?";
 }
 
-bool Authorize(Access access, const net::Request& request, const std::string& token) {
+bool Authorize(const Principal& who, Access access, std::string_view node) {
+  const Role r = who.role;
+  // A node's own credential, for itself (or, node empty, for whichever node the call names).
+  const bool itself = r == Role::kNode && (node.empty() || node == who.node);
   switch (access) {
     case Access::kPublic:
-    case Access::kRead:
     case Access::kWebhook:  // the handler checks the signature
       return true;
+    case Access::kRead:
+      return r == Role::kViewer || r == Role::kAdmin;
     case Access::kAdmin:
+    case Access::kSecrets:
+      return r == Role::kAdmin;
+    case Access::kJoin:
+      return r == Role::kAdmin || r == Role::kJoiner || itself;
     case Access::kNode:
-      return net::CheckBearer(request, token);
+      return r == Role::kAdmin || itself;
   }
   return false;
 }
 
 std::vector<Route> ApiRouteTable(const ApiDeps& deps) {
   auto h = std::make_shared<const Handlers>(deps);
-  auto sync = [h](net::Response (Handlers::*fn)(const net::Request&) const) -> net::Handler {
-    return [h, fn](const net::Request& req, net::Responder r) { r.Send(((*h).*fn)(req)); };
+  auto sync = [h](net::Response (Handlers::*fn)(const net::Request&) const) -> ApiHandler {
+    return [h, fn](const Principal&, const net::Request& req, net::Responder r) {
+      r.Send(((*h).*fn)(req));
+    };
   };
-  auto async = [h](void (Handlers::*fn)(const net::Request&, net::Responder) const) {
-    return net::Handler(
-        [h, fn](const net::Request& req, net::Responder r) { ((*h).*fn)(req, std::move(r)); });
+  using Async = void (Handlers::*)(const Principal&, const net::Request&, net::Responder) const;
+  auto async = [h](Async fn) {
+    return ApiHandler([h, fn](const Principal& who, const net::Request& req, net::Responder r) {
+      ((*h).*fn)(who, req, std::move(r));
+    });
   };
   auto doc = [h](const std::string& key) {
-    return h->CachedGet([key](const net::Request&) { return key; });
+    return h->CachedGet([key](const Principal&, const net::Request&) { return key; });
   };
-  auto healthz = [](const net::Request&, net::Responder r) {
+  auto healthz = [](const Principal&, const net::Request&, net::Responder r) {
     r.Send(net::TextResponse(200, "ok\n"));
   };
   // The page's script and stylesheet: the same bytes for everybody, revalidated on each load.
   auto asset = [](std::string_view body, const char* content_type) {
-    return net::Handler([body, content_type](const net::Request&, net::Responder r) {
-      net::Response resp = net::TextResponse(200, std::string(body));
-      resp.content_type = content_type;
-      resp.headers.emplace_back("Cache-Control", "no-cache");
-      r.Send(std::move(resp));
-    });
+    return ApiHandler(
+        [body, content_type](const Principal&, const net::Request&, net::Responder r) {
+          net::Response resp = net::TextResponse(200, std::string(body));
+          resp.content_type = content_type;
+          resp.headers.emplace_back("Cache-Control", "no-cache");
+          r.Send(std::move(resp));
+        });
   };
-  auto plan = h->CachedGet([](const net::Request& req) {
-    return std::string(req.Query("diff") == "true" ? "plan?diff" : "plan");
+  // Secret values only for those who may see them: the others get the redacted document.
+  auto plan = h->CachedGet([](const Principal& who, const net::Request& req) {
+    std::string key = req.Query("diff") == "true" ? "plan?diff" : "plan";
+    if (!Authorize(who, Access::kSecrets)) key += kRedactedSuffix;
+    return key;
   });
   // clang-format off
   return {
@@ -472,25 +561,64 @@ std::vector<Route> ApiRouteTable(const ApiDeps& deps) {
       {"POST", "/api/v1/rollback",        Access::kAdmin,   async(&Handlers::Rollback)},
       {"POST", "/api/v1/unpin",           Access::kAdmin,   async(&Handlers::Unpin)},
       {"POST", "/api/v1/webhook/git",     Access::kWebhook, async(&Handlers::Webhook)},
-      {"POST", agentapi::kRegisterPath,   Access::kNode,    async(&Handlers::Register)},
+      {"POST", agentapi::kRegisterPath,   Access::kJoin,    async(&Handlers::Register)},
       {"POST", agentapi::kHeartbeatPath,  Access::kNode,    async(&Handlers::Heartbeat)},
       {"GET",  agentapi::kDesiredPath,    Access::kNode,    async(&Handlers::Desired)},
   };
   // clang-format on
 }
 
-net::Router BuildRouter(const std::vector<Route>& routes, const std::string& token) {
+namespace {
+
+// A browser page of another origin may not make changes here (it could otherwise ride on the
+// credentials a browser sends by itself, HTTP Basic): a mutating call whose Origin is not this
+// server's own, or that the browser marks cross-site, is refused.
+bool CrossOrigin(const net::Request& req) {
+  if (const auto* site = req.Header("Sec-Fetch-Site"); site != nullptr && *site == "cross-site") {
+    return true;
+  }
+  const auto* origin = req.Header("Origin");
+  if (origin == nullptr) return false;  // not a browser's cross-origin request
+  const auto* host = req.Header("Host");
+  if (host == nullptr) return true;
+  return *origin != "http://" + *host && *origin != "https://" + *host;
+}
+
+net::Response Denied(const Principal& who, const Route& route) {
+  // No valid credential, or none presented (anonymous readers): a token would help, 401.
+  if (who.role == Role::kNone || who.user == "anonymous") {
+    net::Response r = net::ErrorResponse(401, "missing or wrong token");
+    // A browser asks for the token itself (as the password of Basic authentication) on the
+    // page; programs are told to send a bearer token.
+    r.headers.emplace_back("WWW-Authenticate", route.path == "/"
+                                                   ? "Basic realm=\"ballast\", charset=\"UTF-8\""
+                                                   : "Bearer realm=\"ballast\"");
+    return r;
+  }
+  return net::ErrorResponse(403, std::string(RoleName(who.role)) + " " + who.user + " may not " +
+                                     route.method + " " + route.path);
+}
+
+}  // namespace
+
+net::Router BuildRouter(const std::vector<Route>& routes, const Authenticator* auth) {
   net::Router router;
   for (const auto& route : routes) {
-    router.Handle(route.method, route.path,
-                  [access = route.access, handler = route.handler, token](
-                      const net::Request& req, net::Responder responder) {
-                    if (!Authorize(access, req, token)) {
-                      responder.Send(net::UnauthorizedResponse());
-                      return;
-                    }
-                    handler(req, std::move(responder));
-                  });
+    router.Handle(
+        route.method, route.path, [route, auth](const net::Request& req, net::Responder responder) {
+          const Principal who = auth->Authenticate(req);
+          if (!Authorize(who, route.access)) {
+            return responder.Send(Denied(who, route));
+          }
+          if (route.access == Access::kAdmin && CrossOrigin(req)) {
+            return responder.Send(net::ErrorResponse(
+                403,
+                "cross-origin request refused: Origin " +
+                    std::string(req.Header("Origin") ? *req.Header("Origin") : "(cross-site)") +
+                    " is not this server"));
+          }
+          route.handler(who, req, std::move(responder));
+        });
   }
   return router;
 }

@@ -2,21 +2,26 @@
 
 // The reconciler's HTTP API in one table: every route names its method, its path, who may call
 // it (Access) and a thin handler that parses, calls the part of the service that does the
-// work, and renders. Authorize() is the one decision over who may call what; BuildRouter wraps
-// every handler in it, so a route cannot be served without a rule.
+// work, and renders. Authorize() is the one decision over who (a Principal, identity.h) may do
+// what; BuildRouter authenticates every request and wraps every handler in it, so a route
+// cannot be served without a rule. Handlers ask it again about the object of a call (which
+// node a heartbeat speaks for) and about secret values (shown to admins only).
 //
 // Handlers run on the HTTP server's threads and never block: controller work is posted to the
 // loop (ServiceLoop::Post), git work to the worker (Worker::Post); they answer through the
 // Responder when that is done. Bodies are parsed and checked on the HTTP thread, before
 // anything is posted: a malformed request is a 400 naming the field.
 
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "clock/clock.h"
 #include "net/router.h"
 #include "reconciler/desired_state_store.h"
 #include "reconciler/history_jobs.h"
+#include "reconciler/identity.h"
 #include "reconciler/log_relay.h"
 #include "reconciler/metrics.h"
 #include "reconciler/service.h"
@@ -26,25 +31,31 @@
 
 namespace ballast::reconciler {
 
-// Who may call a route.
+// What a call needs.
 enum class Access {
-  kPublic,   // anyone: /healthz, the version
-  kRead,     // every read: documents, history, logs, the page, metrics
+  kPublic,   // anyone: /healthz, the version, the page's script and style
+  kRead,     // every read: documents, history, logs, the page, metrics (viewer, admin)
   kAdmin,    // changes: sync, rollback, unpin
-  kNode,     // the agent protocol
+  kJoin,     // registering a node: the join token, that node's own credential, an admin
+  kNode,     // the rest of the agent protocol: that node's own credential, an admin
   kWebhook,  // git hosts: the handler checks the signature (reconciler/webhook.h)
+  kSecrets,  // not a route's: seeing secret values (environment values) in what is read
 };
 const char* AccessName(Access access);
 
-// The one authorization decision: may `request` call a route of `access`, given the configured
-// bearer `token` (empty: none configured)?
-bool Authorize(Access access, const net::Request& request, const std::string& token);
+// The one authorization decision: may `who` do what `access` names, to `node` (kJoin, kNode:
+// the node the call speaks for; empty: whichever, as far as the role goes)?
+bool Authorize(const Principal& who, Access access, std::string_view node = {});
+
+// A route's handler: the request, who sent it (already authorised for the route's Access), and
+// where the answer goes.
+using ApiHandler = std::function<void(const Principal&, const net::Request&, net::Responder)>;
 
 struct Route {
   std::string method;
   std::string path;  // exact, or a prefix ending in "/*" (net::Router)
   Access access;
-  net::Handler handler;
+  ApiHandler handler;
 };
 
 // What the handlers work with; everything outlives the router.
@@ -56,14 +67,17 @@ struct ApiDeps {
   HistoryJobs* history;
   DesiredStateStore* desired;
   LogRelay* logs;
-  const WebhookVerifier* webhook;
+  WebhookVerifier* webhook;
   Metrics* metrics;
+  NodeCredentials* nodes;
 };
 
 // Every route of the reconciler's listener.
 std::vector<Route> ApiRouteTable(const ApiDeps& deps);
 
-// The routes, each handler behind Authorize (401 when it says no).
-net::Router BuildRouter(const std::vector<Route>& routes, const std::string& token);
+// The routes, each handler behind `auth` and Authorize: 401 without a valid credential, 403
+// when the identity may not; a mutating call (kAdmin) from a browser page of another origin is
+// refused (403) before its handler runs.
+net::Router BuildRouter(const std::vector<Route>& routes, const Authenticator* auth);
 
 }  // namespace ballast::reconciler

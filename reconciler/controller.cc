@@ -119,6 +119,12 @@ Status Controller::OnRegister(model::Node node) {
   return Status::Ok();
 }
 
+bool Controller::NodeAlive(const std::string& node) const {
+  auto it = nodes_.find(node);
+  return it != nodes_.end() &&
+         clock_->NowMs() - it->second.last_heartbeat_ms < options_.node_lifecycle.grace_period_ms;
+}
+
 int64_t Controller::FromAgent(int64_t agent_time, int64_t agent_now) const {
   if (agent_time <= 0) return agent_time;
   return clock_->NowMs() - std::max<int64_t>(0, agent_now - agent_time);

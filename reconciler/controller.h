@@ -93,6 +93,8 @@ class Controller {
   // take turns owning the node and its pods. Once the holder has been silent for the grace
   // period, a new address may take the name over (a machine whose address changed).
   Status OnRegister(model::Node node);
+  // True when `node` is registered and has been heard from within the grace period.
+  bool NodeAlive(const std::string& node) const;
   // False when the node is unknown (the agent should register again).
   bool OnHeartbeat(const agentapi::Heartbeat& heartbeat);
 
@@ -118,7 +120,8 @@ class Controller {
 
   // --- views (JSON for the API; rendered in documents.cc) -----------------------------------
   model::Json StatusJson() const;
-  model::Json PlanJson(bool include_diff) const;
+  // `redact`: secret values replaced (diff/redact.h), for readers who may not see them.
+  model::Json PlanJson(bool include_diff, bool redact = false) const;
   // What restoring `objects` (a history entry) would change against what runs now: the plan a
   // rollback to it would show once its commit is read. Objects kept from pruning stay, as they
   // would.
@@ -145,6 +148,7 @@ class Controller {
   // pod's namespace and its container (`container`, or the template's first). NotFound naming
   // what is missing.
   struct LogTarget {
+    std::string node;
     std::string agent_url;
     std::string namespace_;
     std::string pod;

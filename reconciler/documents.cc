@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "diff/redact.h"
 #include "diff/render.h"
 #include "model/codec.h"
 #include "model/rfc3339.h"
@@ -97,16 +98,18 @@ model::Json Controller::StatusJson() const {
           {"objects", objects}};
 }
 
-model::Json Controller::PlanJson(bool include_diff) const {
+model::Json Controller::PlanJson(bool include_diff, bool redact) const {
   diff::JsonOptions o;
   o.include_diff = include_diff;
-  Json j = diff::ToJson(plan_, o);
+  const diff::Plan redacted = redact ? diff::Redacted(plan_) : diff::Plan{};
+  const diff::Plan& plan = redact ? redacted : plan_;
+  Json j = diff::ToJson(plan, o);
   j["revision"] = source_sha_.value_or("");
   j["appliedRevision"] = applied_.sha;
   j["pinned"] = pinned_ ? Json(*pinned_) : Json(nullptr);
   // The plan in words, rendered once here (diff::RenderText, as `ballast plan` prints it): the
   // status page shows this text rather than rendering the plan again.
-  j["text"] = diff::RenderText(plan_);
+  j["text"] = diff::RenderText(plan);
   return j;
 }
 
@@ -283,6 +286,7 @@ Result<Controller::LogTarget> Controller::FindLogTarget(const std::string& pod,
     }
   }
   if (node.empty()) return NotFound("pod " + pod + " not found");
+  t.node = node;
   if (t.container.empty()) return NotFound("pod " + pod + ": no container known");
   auto n = nodes_.find(node);
   if (n == nodes_.end()) return NotFound("pod " + pod + ": node " + node + " is not registered");

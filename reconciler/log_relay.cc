@@ -9,11 +9,11 @@ LogRelay::LogRelay(net::ClientOptions client_options, size_t threads, size_t max
 
 LogRelay::~LogRelay() { Stop(); }
 
-void LogRelay::Fetch(std::string url, net::Responder responder) {
+void LogRelay::Fetch(std::string url, std::string token, net::Responder responder) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!stopping_ && jobs_.size() < max_queued_) {
-      jobs_.push_back(Job{std::move(url), responder});
+      jobs_.push_back(Job{std::move(url), std::move(token), responder});
       cv_.notify_one();
       return;
     }
@@ -48,7 +48,10 @@ void LogRelay::Main() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    auto r = client_.Get(job.url);
+    net::ClientRequest req;
+    req.url = job.url;
+    if (!job.token.empty()) req.headers.emplace_back("Authorization", "Bearer " + job.token);
+    auto r = client_.Do(req);
     if (!r.ok()) {
       job.responder.Send(net::StatusResponse(r.status()));
       continue;

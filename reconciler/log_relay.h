@@ -27,15 +27,17 @@ class LogRelay {
   LogRelay(const LogRelay&) = delete;
   LogRelay& operator=(const LogRelay&) = delete;
 
-  // GETs `url` and answers `responder` with the agent's status, body and content type (or the
-  // error, as a JSON error response).
-  void Fetch(std::string url, net::Responder responder);
+  // GETs `url` with `token` as its bearer token (the one the node's registration handed out for
+  // its logs alone, never the reconciler's own) and answers `responder` with the agent's status
+  // and body as plain text (or the error, as a JSON error response).
+  void Fetch(std::string url, std::string token, net::Responder responder);
   // Cancels fetches in flight, answers queued ones 503, joins the threads. Idempotent.
   void Stop();
 
  private:
   struct Job {
     std::string url;
+    std::string token;
     net::Responder responder;
   };
   void Main();

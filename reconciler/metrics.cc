@@ -122,7 +122,7 @@ std::string Metrics::Render(const Controller::Counts& counts) const {
   LabeledFamily("ballast_pods", "gauge", "Pods by phase.", "phase", as_u64(counts.pods_by_phase),
                 {"Pending", "Running"}, &out);
   LabeledFamily("ballast_webhook_requests_total", "counter", "Webhook requests, by result.",
-                "result", webhooks.Values(), {"accepted", "unauthorized"}, &out);
+                "result", webhooks.Values(), {"accepted", "unauthorized", "rate_limited"}, &out);
   Header("ballast_api_request_duration_seconds", "histogram",
          "Time to answer API requests served by the reconcile loop.", &out);
   api_duration.Render("ballast_api_request_duration_seconds", &out);

@@ -34,6 +34,8 @@ struct Service::Impl {
   std::unique_ptr<Worker> worker;
   std::unique_ptr<LogRelay> logs;
   std::unique_ptr<WebhookVerifier> webhook;
+  NodeCredentials nodes;
+  std::unique_ptr<Authenticator> auth;
   std::unique_ptr<ServiceLoop> loop;
   std::unique_ptr<net::HttpServer> server;
 };
@@ -65,9 +67,9 @@ Status Service::Start() {
 
   d.desired = std::make_unique<DesiredStateStore>(60);
   d.worker = std::make_unique<Worker>();
+  // No credential of the reconciler's own: each node's logs are read with the token its
+  // registration handed it (LogRelay::Fetch).
   net::ClientOptions agent_client;
-  // Never the API token: a credential good only for reading pod logs from agents.
-  agent_client.bearer_token = net::DeriveToken(d.options.token, agentapi::kLogsTokenPurpose);
   agent_client.timeout = std::chrono::seconds(5);
   agent_client.max_body_bytes = 2 << 20;
   d.logs = std::make_unique<LogRelay>(agent_client);
@@ -79,11 +81,17 @@ Status Service::Start() {
                                          d.history.get(), d.source.get(), d.desired.get());
   d.loop->Start(std::move(*startup));
 
-  const ApiDeps deps{&d.options,     d.clock,         d.loop.get(),
-                     d.worker.get(), d.history.get(), d.desired.get(),
-                     d.logs.get(),   d.webhook.get(), &d.metrics};
+  TokenTable tokens = d.options.tokens;
+  if (!d.options.token.empty()) {
+    tokens.by_hash.emplace(Sha256Hex(d.options.token), Principal{Role::kAdmin, "admin", ""});
+  }
+  d.auth = std::make_unique<Authenticator>(std::move(tokens), d.options.join_token,
+                                           d.options.anonymous, &d.nodes);
+  const ApiDeps deps{&d.options,      d.clock,         d.loop.get(), d.worker.get(),
+                     d.history.get(), d.desired.get(), d.logs.get(), d.webhook.get(),
+                     &d.metrics,      &d.nodes};
   d.server = std::make_unique<net::HttpServer>(d.options.http);
-  if (Status st = d.server->Start(BuildRouter(ApiRouteTable(deps), d.options.token)); !st.ok()) {
+  if (Status st = d.server->Start(BuildRouter(ApiRouteTable(deps), d.auth.get())); !st.ok()) {
     return st;
   }
   LogEvent(LogLevel::kInfo, "listening",

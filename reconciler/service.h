@@ -23,6 +23,7 @@
 #include "model/status.h"
 #include "net/server.h"
 #include "reconciler/controller.h"
+#include "reconciler/identity.h"
 #include "sources/git/git_source.h"
 
 namespace ballast::reconciler {
@@ -34,7 +35,17 @@ struct ServiceOptions {
   int poll_seconds = 30;
   int max_backoff_seconds = 300;
   ControllerOptions controller;
-  std::string token;           // bearer token for mutating calls and agents; empty: none
+  // Who may call (reconciler/identity.h): the token file's identities, the join token for
+  // agents, and the role of a request without a credential. With none of them configured the
+  // reconciler is open: every request is admin (`ballast dev`; `serve` allows that on loopback
+  // only, or with --insecure). `token` is one more admin token (the one-token file of older
+  // versions, and tests).
+  TokenTable tokens;
+  std::string join_token;
+  Role anonymous = Role::kNone;
+  std::string token;
+  // Open or plain HTTP off loopback, on the operator's word (--insecure): said on the page.
+  bool insecure = false;
   std::string webhook_secret;  // HMAC secret (GitHub, Gitea) / token (GitLab); empty: none
   size_t max_webhook_bytes = 1 << 20;
   // What GET /api/v1/version answers: the binary's version, commit, build and libraries

@@ -22,8 +22,15 @@ constexpr int64_t kHotWindowMs = 2000;
 constexpr int64_t kTrimEveryMs = 10000;
 
 const std::vector<std::string>& DocumentKeys() {
-  static const std::vector<std::string> keys = {"status",   "plan", "plan?diff", "deployments",
-                                                "services", "pods", "nodes"};
+  static const std::vector<std::string> keys = {"status",
+                                                "plan",
+                                                "plan?diff",
+                                                std::string("plan") + kRedactedSuffix,
+                                                std::string("plan?diff") + kRedactedSuffix,
+                                                "deployments",
+                                                "services",
+                                                "pods",
+                                                "nodes"};
   return keys;
 }
 
@@ -155,13 +162,15 @@ ResponseCache::Document ServiceLoop::Document(const std::string& key) {
 }
 
 ResponseCache::Document ServiceLoop::Render(const std::string& key, int64_t now) {
-  Json j = key == "status"        ? controller_.StatusJson()
-           : key == "plan"        ? controller_.PlanJson(false)
-           : key == "plan?diff"   ? controller_.PlanJson(true)
-           : key == "deployments" ? controller_.DeploymentsJson()
-           : key == "services"    ? controller_.ServicesJson()
-           : key == "pods"        ? controller_.PodsJson()
-                                  : controller_.NodesJson();
+  Json j = key == "status"                                     ? controller_.StatusJson()
+           : key == "plan"                                     ? controller_.PlanJson(false)
+           : key == "plan?diff"                                ? controller_.PlanJson(true)
+           : key == std::string("plan") + kRedactedSuffix      ? controller_.PlanJson(false, true)
+           : key == std::string("plan?diff") + kRedactedSuffix ? controller_.PlanJson(true, true)
+           : key == "deployments"                              ? controller_.DeploymentsJson()
+           : key == "services"                                 ? controller_.ServicesJson()
+           : key == "pods"                                     ? controller_.PodsJson()
+                                                               : controller_.NodesJson();
   // The source error's age counts up: such a status is good for a second.
   int64_t expires = 0;
   if (key == "status" && j.is_object() && !j["sourceError"].is_null()) expires = now + 1000;

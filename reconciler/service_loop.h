@@ -40,6 +40,9 @@ struct ServiceLoopOptions {
   ControllerOptions controller;
 };
 
+// The cache key of a document's redacted form: "plan?diff" + kRedactedSuffix.
+inline constexpr const char* kRedactedSuffix = "#redacted";
+
 class ServiceLoop {
  public:
   // Everything pointed to outlives the loop; `worker` runs the git work.
@@ -70,7 +73,8 @@ class ServiceLoop {
   // Polls the source at once (webhook, rollback), naming why.
   void RequestPoll(const std::string& trigger);
   // The current document for `key` ("status", "plan", "plan?diff", "deployments", "services",
-  // "pods", "nodes"), rendered unless the cache holds it.
+  // "pods", "nodes"; the plans also with kRedactedSuffix: secret values replaced), rendered
+  // unless the cache holds it.
   ResponseCache::Document Document(const std::string& key);
   // A heartbeat: kUnknownNode (register again), kChanged (pods or node differ: reconciled,
   // coalesced with others) or kUnchanged (only keeps the node alive).

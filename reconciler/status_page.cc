@@ -399,9 +399,13 @@ std::string RenderStatusPage(const StatusPageInput& in) {
       "<button class=\"primary\" data-action=\"sync\">Sync</button><span id=\"flash\"></span>"
       "<span id=\"updated\">static page; the script keeps it live</span>"
       "<div id=\"summary\">" +
-      SummarySection(in) + "</div></header>\n<div id=\"banner\">" + BannerSection(in) +
-      "</div>\n<main>\n<section id=\"errors\">" + ErrorsSection(in) +
-      "</section>\n<section id=\"plan\">" + PlanSection(in) +
+      SummarySection(in) + "</div></header>\n" +
+      (in.insecure ? "<div class=\"banner badbg\" id=\"insecure\">Insecure: this server runs "
+                     "with --insecure, reachable beyond loopback with no credentials. Anyone "
+                     "who reaches it controls every node.</div>\n"
+                   : "") +
+      "<div id=\"banner\">" + BannerSection(in) + "</div>\n<main>\n<section id=\"errors\">" +
+      ErrorsSection(in) + "</section>\n<section id=\"plan\">" + PlanSection(in) +
       "</section>\n<section id=\"objects\">" + ObjectsSection(in) +
       "</section>\n<section id=\"deployments\">" + DeploymentsSection(in) +
       "</section>\n<section id=\"services\">" + ServicesSection(in) +

@@ -33,7 +33,8 @@ struct StatusPageInput {
   std::string repo;
   std::string branch;
   std::string path;
-  int64_t now_ms = 0;  // for pod ages; 0: ages are not shown
+  int64_t now_ms = 0;     // for pod ages; 0: ages are not shown
+  bool insecure = false;  // serve --insecure: a warning across the page
 };
 
 // The whole page, "<!doctype html>...", linking its stylesheet and script from the paths

@@ -248,8 +248,8 @@
     if (token) headers.Authorization = 'Bearer ' + token;
     return fetch(path, {method: 'POST', headers: headers, body: JSON.stringify(body)})
       .then(function (r) {
-        if (r.status === 401 && !retried) {
-          var t = window.prompt('This ballast server needs its token (kept for this tab only):');
+        if ((r.status === 401 || r.status === 403) && !retried) {
+          var t = window.prompt('This needs an admin token (kept for this tab only):');
           if (t) { sessionStorage.setItem(TOKEN_KEY, t.trim()); return post(path, body, true); }
         }
         return r.text().then(function (t) {

@@ -1,5 +1,7 @@
 #include "reconciler/webhook.h"
 
+#include <algorithm>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -31,9 +33,22 @@ bool VerifyGithubSignature(const std::string& secret, const std::string& body,
   return ConstantTimeEquals(expected, header);
 }
 
-WebhookVerdict WebhookVerifier::Verify(const net::Request& request) const {
+WebhookVerdict WebhookVerifier::Verify(const net::Request& request, int64_t now_ms) {
   if (request.body.size() > options_.max_bytes) return WebhookVerdict::kTooLarge;
-  if (options_.secret.empty()) return WebhookVerdict::kAccepted;
+  if (options_.secret.empty()) {
+    const double capacity = std::max(1, options_.unsigned_per_minute);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (tokens_ < 0) {
+      tokens_ = capacity;
+    } else {
+      tokens_ = std::min(capacity,
+                         tokens_ + static_cast<double>(now_ms - refilled_ms_) * capacity / 60000.0);
+    }
+    refilled_ms_ = now_ms;
+    if (tokens_ < 1) return WebhookVerdict::kRateLimited;
+    tokens_ -= 1;
+    return WebhookVerdict::kAccepted;
+  }
   bool ok = false;
   if (const auto* sig = request.Header("X-Hub-Signature-256")) {
     ok = VerifyGithubSignature(options_.secret, request.body, *sig);

@@ -58,9 +58,16 @@ TEST(AgentProtocol, EveryMessageRoundTripsAndNamesItsVersion) {
   auto reg = RegisterRequestFromJson(ToJson(RegisterRequest{kProtocolVersion, SomeNode()}));
   ASSERT_TRUE(reg.ok()) << reg.status().ToString();
   EXPECT_EQ(reg->node, SomeNode());
-  auto answer = RegisterResponseFromJson(ToJson(RegisterResponse{kProtocolVersion, 3}));
+  auto answer =
+      RegisterResponseFromJson(ToJson(RegisterResponse{kProtocolVersion, 3, "cred", "logs"}));
   ASSERT_TRUE(answer.ok());
   EXPECT_EQ(answer->heartbeat_seconds, 3);
+  EXPECT_EQ(answer->credential, "cred");
+  EXPECT_EQ(answer->logs_token, "logs");
+  // An answer whose credential is not a string is refused, naming the field.
+  auto bad = RegisterResponseFromJson(Json{{"heartbeatSeconds", 3}, {"credential", 7}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("credential"), std::string::npos);
 }
 
 TEST(AgentProtocol, AMessageWithoutAVersionIsTheFirstProtocol) {

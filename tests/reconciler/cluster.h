@@ -152,8 +152,12 @@ class Cluster {
   void StopAgent(size_t i) { agents_.at(i).reset(); }
   std::string AgentLog(size_t i) const { return dir_ / ("agent-" + AgentName(i) + ".log"); }
 
+  // The token reads present (Get, Status, ...): for a reconciler started with a token file.
+  void set_read_token(std::string token) { read_token_ = std::move(token); }
   Json Get(const std::string& path) {
-    net::HttpClient client;
+    net::ClientOptions o;
+    o.bearer_token = read_token_;
+    net::HttpClient client(o);
     auto r = client.Get(url_ + path);
     if (!r.ok() || r->status != 200) return nullptr;
     auto j = r->JsonBody();
@@ -249,6 +253,7 @@ class Cluster {
   std::vector<std::unique_ptr<ChildProcess>> agents_;
   std::vector<std::vector<std::string>> agent_argv_;
   std::string url_;
+  std::string read_token_;
   std::string serve_log_;
   int serve_starts_ = 0;
   int port_ = 0;

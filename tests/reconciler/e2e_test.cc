@@ -321,8 +321,9 @@ TEST(ReconcilerE2E, ManualSyncTokenAndWebhookSignatures) {
   std::ofstream(c.dir() / "secret") << secret << "\n";
   const std::string v1 = c.Commit({{"web.yaml", WebManifest("v1", 1, svc_port)}}, "web v1");
   // Polling every hour: only webhooks (and the first poll) read the source.
+  // Reads are open to anyone here (--anonymous viewer, secret values redacted); changes are not.
   ASSERT_TRUE(c.StartServe({"--poll", "3600", "--sync", "manual", "--token-file", c.dir() / "token",
-                            "--webhook-secret-file", c.dir() / "secret"}));
+                            "--webhook-secret-file", c.dir() / "secret", "--anonymous", "viewer"}));
   ASSERT_TRUE(c.StartAgents(2, {"--token-file", c.dir() / "token"}));
   ASSERT_TRUE(WaitFor([&] { return c.Status()["revision"] == v1; })) << c.Logs();
   EXPECT_EQ(c.Status()["sync"], "OutOfSync");  // manual: nothing applied yet
@@ -754,7 +755,7 @@ TEST(ReconcilerE2E, CliAgainstARunningCluster) {
   const std::string token_file = c.dir() / "token";
   std::ofstream(token_file) << token << "\n";
   const std::string v1 = c.Commit({{"web.yaml", WebManifest("v1", 2, svc_port)}}, "web v1");
-  ASSERT_TRUE(c.StartServe({"--token-file", token_file}));
+  ASSERT_TRUE(c.StartServe({"--token-file", token_file, "--anonymous", "viewer"}));
   ASSERT_TRUE(c.StartAgents(3, {"--token-file", token_file}));
   ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2); })) << c.Logs();
   ASSERT_TRUE(WaitFor([&] { return c.Status()["health"] == "Healthy"; })) << c.Logs();

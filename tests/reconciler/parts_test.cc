@@ -58,23 +58,41 @@ TEST(Webhook, GithubGiteaAndGitlabSignaturesAndLimits) {
   const std::string body = R"({"ref":"refs/heads/main"})";
   WebhookVerifier v({"s3cret", 1024});
   const std::string mac = HmacSha256Hex("s3cret", body);
-  EXPECT_EQ(v.Verify(WebhookRequest(body, {{"X-Hub-Signature-256", "sha256=" + mac}})),
+  EXPECT_EQ(v.Verify(WebhookRequest(body, {{"X-Hub-Signature-256", "sha256=" + mac}}), 0),
             WebhookVerdict::kAccepted);
-  EXPECT_EQ(v.Verify(WebhookRequest(body, {{"X-Gitea-Signature", mac}})),
+  EXPECT_EQ(v.Verify(WebhookRequest(body, {{"X-Gitea-Signature", mac}}), 0),
             WebhookVerdict::kAccepted);
-  EXPECT_EQ(v.Verify(WebhookRequest(body, {{"X-Gitlab-Token", "s3cret"}})),
+  EXPECT_EQ(v.Verify(WebhookRequest(body, {{"X-Gitlab-Token", "s3cret"}}), 0),
             WebhookVerdict::kAccepted);
-  EXPECT_EQ(v.Verify(WebhookRequest(body + " ", {{"X-Hub-Signature-256", "sha256=" + mac}})),
+  EXPECT_EQ(v.Verify(WebhookRequest(body + " ", {{"X-Hub-Signature-256", "sha256=" + mac}}), 0),
             WebhookVerdict::kUnauthorized);
-  EXPECT_EQ(v.Verify(WebhookRequest(body, {{"X-Gitlab-Token", "guess"}})),
+  EXPECT_EQ(v.Verify(WebhookRequest(body, {{"X-Gitlab-Token", "guess"}}), 0),
             WebhookVerdict::kUnauthorized);
-  EXPECT_EQ(v.Verify(WebhookRequest(body, {})), WebhookVerdict::kUnauthorized);
-  EXPECT_EQ(v.Verify(WebhookRequest(std::string(2000, 'x'), {})), WebhookVerdict::kTooLarge);
+  EXPECT_EQ(v.Verify(WebhookRequest(body, {}), 0), WebhookVerdict::kUnauthorized);
+  EXPECT_EQ(v.Verify(WebhookRequest(std::string(2000, 'x'), {}), 0), WebhookVerdict::kTooLarge);
   // Known answer (RFC 4231 test case 2).
   EXPECT_EQ(HmacSha256Hex("Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-  WebhookVerifier open({"", 1024});
-  EXPECT_EQ(open.Verify(WebhookRequest(body, {})), WebhookVerdict::kAccepted);
+}
+
+// Without a secret anyone may trigger polls: a burst passes, then one every 60/N seconds.
+TEST(Webhook, UnsignedWebhooksAreRateLimited) {
+  const std::string body = R"({"ref":"refs/heads/main"})";
+  WebhookVerifier open({"", 1024, /*unsigned_per_minute=*/6});
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(open.Verify(WebhookRequest(body, {}), 1000), WebhookVerdict::kAccepted) << i;
+  }
+  EXPECT_EQ(open.Verify(WebhookRequest(body, {}), 1000), WebhookVerdict::kRateLimited);
+  EXPECT_EQ(open.Verify(WebhookRequest(body, {}), 5000), WebhookVerdict::kRateLimited);
+  EXPECT_EQ(open.Verify(WebhookRequest(body, {}), 11000), WebhookVerdict::kAccepted);
+  EXPECT_EQ(open.Verify(WebhookRequest(body, {}), 11000), WebhookVerdict::kRateLimited);
+  // Signed webhooks are not limited here (they come from whoever holds the secret).
+  WebhookVerifier signed_hooks({"s3cret", 1024, 1});
+  const std::string mac = HmacSha256Hex("s3cret", body);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(signed_hooks.Verify(WebhookRequest(body, {{"X-Gitea-Signature", mac}}), 0),
+              WebhookVerdict::kAccepted);
+  }
 }
 
 TEST(Worker, RunsInOrderFinishesWhatIsQueuedOnStopAndRefusesLater) {
@@ -139,17 +157,17 @@ TEST(LogRelay, RelaysTheAgentsAnswerAndStopCancelsWhatIsInFlight) {
 
   LogRelay relay({}, /*threads=*/1, /*max_queued=*/1);
   std::promise<net::Response> fast;
-  relay.Fetch(agent.url() + "/fast", Capture(&fast));
+  relay.Fetch(agent.url() + "/fast", "", Capture(&fast));
   auto got = fast.get_future().get();
   EXPECT_EQ(got.status, 200);
   EXPECT_EQ(got.body, "line 1\nline 2\n");
 
   // One fetch in flight, one queued: a third is refused at once.
   std::promise<net::Response> slow, queued, refused;
-  relay.Fetch(agent.url() + "/slow", Capture(&slow));
+  relay.Fetch(agent.url() + "/slow", "", Capture(&slow));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  relay.Fetch(agent.url() + "/slow", Capture(&queued));
-  relay.Fetch(agent.url() + "/slow", Capture(&refused));
+  relay.Fetch(agent.url() + "/slow", "", Capture(&queued));
+  relay.Fetch(agent.url() + "/slow", "", Capture(&refused));
   EXPECT_EQ(refused.get_future().get().status, 503);
 
   // Stop does not wait for the agent: the fetch in flight is cancelled, the queued one answered.

@@ -352,7 +352,8 @@ TEST_F(BrowserTest, SyncAsksForTheTokenAndKeepsItForTheTab) {
     token << "s3cret-token\n";
   }
   std::string first = cluster_.Commit({{"web.yaml", ServiceYaml("guarded")}}, "web: guarded");
-  ASSERT_TRUE(StartServe({"--token-file", cluster_.dir() / "token"}))
+  // Anyone may read here (--anonymous viewer); syncing needs the admin's token.
+  ASSERT_TRUE(StartServe({"--token-file", cluster_.dir() / "token", "--anonymous", "viewer"}))
       << ReadFile(cluster_.serve_log());
   ASSERT_TRUE(SeenRevision(first)) << ReadFile(cluster_.serve_log());
   Browser browser;
