@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/dir_lock.h"
 #include "cli/flags.h"
+#include "cli/git_remote_flags.h"
 #include "cli/process_limits.h"
 #include "cli/stop_signals.h"
 #include "log/log.h"
@@ -54,6 +55,7 @@ FlagSet ServeFlags() {
   flags.AddString("repo", "", "", "manifest repository: URL or local path (required)");
   flags.AddString("branch", "", "main", "branch, tag or commit to follow");
   flags.AddString("path", "", "", "folder inside the repository to read");
+  AddGitRemoteFlags(flags);  // --git-username, --git-password-file, --git-ssh-key, ...
   flags.AddString("listen", "", "127.0.0.1:7070", "HOST:PORT to serve on (port 0: any free port)");
   flags.AddString("state-dir", "", "ballast-state", "where history.git and the clone live");
   flags.AddString("poll", "", "30", "seconds between polls of the repository");
@@ -192,6 +194,10 @@ int RunServe(const Args& args) {
   auto options = ServeOptionsFromFlags(flags);
   if (!options.ok()) return usage(options.status().message());
   reconciler::ServiceOptions o = std::move(*options);
+  if (Status s = GitRemoteFromFlags(flags, &o.source.remote); !s.ok()) {
+    std::fprintf(stderr, "error: %s\n", s.message().c_str());
+    return 2;
+  }
   if (Status s = LoadCredentials(flags, &o); !s.ok()) {
     std::fprintf(stderr, "error: %s\n", s.message().c_str());
     return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
