@@ -6,7 +6,7 @@ set -euo pipefail
 # Build: compiler, CMake and the libraries ballast links.
 build_packages=(
   build-essential cmake pkg-config git ca-certificates ccache
-  libgit2-dev libcsv-dev libyaml-cpp-dev libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev
+  libgit2-dev libssh2-1-dev libcsv-dev libyaml-cpp-dev libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcap-dev libseccomp-dev
 )
