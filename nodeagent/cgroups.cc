@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace ballast::nodeagent {
 namespace fs = std::filesystem;
@@ -166,7 +168,13 @@ void Cgroups::KillAll(const std::string& pod_id) const {
 }
 
 void Cgroups::Remove(const std::string& pod_id) const {
-  for (const auto& dir : Dirs(pod_id)) ::rmdir(dir.c_str());
+  // A process leaves its group only once it has exited, a moment after SIGKILL: until then
+  // rmdir fails with EBUSY (a fork bomb's hundreds of processes take a few milliseconds).
+  for (const auto& dir : Dirs(pod_id)) {
+    for (int i = 0; i < 100 && ::rmdir(dir.c_str()) != 0 && errno == EBUSY; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
 }
 
 }  // namespace ballast::nodeagent

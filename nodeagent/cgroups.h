@@ -43,7 +43,8 @@ class Cgroups {
   std::vector<pid_t> Pids(const std::string& pod_id) const;
   // SIGKILLs every process in the pod's group(s).
   void KillAll(const std::string& pod_id) const;
-  // Removes the pod's group(s) (they must be empty).
+  // Removes the pod's group(s), which must hold no process, waiting up to 1 s for processes that
+  // were just killed (KillAll) to leave them.
   void Remove(const std::string& pod_id) const;
 
  private:

@@ -273,10 +273,18 @@ TEST(ContainmentBinaryTest, AForkBombIsHeldByThePidsLimitAndTheNodeStaysResponsi
     ::_exit(127);
   }
   auto stop_agent = [&] {
-    ::kill(agent, SIGTERM);
-    ::waitpid(agent, nullptr, 0);
+    if (agent > 0) {
+      ::kill(agent, SIGTERM);
+      ::waitpid(agent, nullptr, 0);
+      agent = -1;
+    }
     for (const char* ctrl : {"memory/", "cpu/", "pids/", ""}) {
-      ::rmdir((std::string("/sys/fs/cgroup/") + ctrl + "ballast/" + name).c_str());
+      const std::string dir = std::string("/sys/fs/cgroup/") + ctrl + "ballast/" + name;
+      std::error_code ec;
+      for (const auto& pod : fs::directory_iterator(dir, ec)) {
+        if (pod.is_directory()) ::rmdir(pod.path().c_str());  // left only if the test failed
+      }
+      ::rmdir(dir.c_str());
     }
   };
   ASSERT_TRUE(WaitUntil([&] { return cp.Registered(name); }));
@@ -325,6 +333,12 @@ TEST(ContainmentBinaryTest, AForkBombIsHeldByThePidsLimitAndTheNodeStaysResponsi
   const model::Pod* held = FindPod(pods, "bomb-rev1-aaaaa");
   ASSERT_NE(held, nullptr);
   EXPECT_EQ(held->phase, model::PodPhase::kRunning);
+  // The agent stops its pods on SIGTERM (--stop-pods-on-exit): the bomb's processes are killed
+  // and its cgroup goes with it.
+  ::kill(agent, SIGTERM);
+  ::waitpid(agent, nullptr, 0);
+  agent = -1;
+  EXPECT_EQ(PodPidsCgroup(name, "bomb-rev1-aaaaa"), "");
   stop_agent();
 }
 
