@@ -145,9 +145,12 @@ bool IsLoopbackHost(const std::string& host) {
 
 void WarnIfOthersCanRead(const std::string& path, const std::string& flag) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & S_IRWXO) != 0) {
     LogEvent(LogLevel::kWarn, "secret_file_readable",
-             {{"flag", flag}, {"path", path}, {"fix", "chmod 600 " + path}});
+             {{"flag", flag},
+              {"path", path},
+              {"why", "every local user may read it"},
+              {"fix", "chmod o= " + path}});
   }
 }
 

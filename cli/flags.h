@@ -61,8 +61,8 @@ Result<std::string> SecretFromFlag(const FlagSet& flags, const std::string& name
 // True for a host that only this machine reaches: 127.0.0.0/8, ::1, "localhost".
 bool IsLoopbackHost(const std::string& host);
 
-// Logs a warning when the file at `path` (a secret, named by `flag`) can be read by group or
-// others.
+// Logs a warning when the file at `path` (a secret, named by `flag`) can be read by every local
+// user. (Group read is how the packaged services are given their secrets: root:ballast 0640.)
 void WarnIfOthersCanRead(const std::string& path, const std::string& flag);
 
 // Adds --server: the reconciler's URL, by default $BALLAST_SERVER or http://127.0.0.1:7070.

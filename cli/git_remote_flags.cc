@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/flags.h"
 #include "log/log.h"
 
 namespace ballast::cli {
@@ -21,15 +22,6 @@ Status CheckReadable(const std::string& flag, const std::string& path) {
     return InvalidArgument("--" + flag + ": cannot read " + path + ": " + std::strerror(errno));
   }
   return Status::Ok();
-}
-
-// A secret (key, password) that every local user may read is logged as a warning. (Group read
-// is how the packaged service is given its secrets: root:ballast 0640.)
-void WarnIfSecretIsWorldReadable(const std::string& flag, const std::string& path) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0 || (st.st_mode & S_IRWXO) == 0) return;
-  LogEvent(LogLevel::kWarn, "git_secret_file_shared",
-           {{"flag", "--" + flag}, {"file", path}, {"why", "every local user may read it"}});
 }
 
 std::vector<std::string> DefaultKnownHostsFiles() {
@@ -72,12 +64,12 @@ Status GitRemoteFromFlags(const FlagSet& flags, git::RemoteConfig* remote) {
       return InvalidArgument(secret.status().message());
     }
     remote->password_file = path;
-    WarnIfSecretIsWorldReadable("git-password-file", path);
+    WarnIfOthersCanRead(path, "--git-password-file");
   }
   if (const std::string& path = flags.Get("git-ssh-key"); !path.empty()) {
     if (Status s = CheckReadable("git-ssh-key", path); !s.ok()) return s;
     remote->ssh_key_file = path;
-    WarnIfSecretIsWorldReadable("git-ssh-key", path);
+    WarnIfOthersCanRead(path, "--git-ssh-key");
   }
   if (const std::string& path = flags.Get("git-known-hosts"); !path.empty()) {
     if (Status s = CheckReadable("git-known-hosts", path); !s.ok()) return s;

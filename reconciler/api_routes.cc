@@ -11,6 +11,7 @@
 #include "log/log.h"
 #include "net/gzip.h"
 #include "reconciler/status_page.h"
+#include "sources/git/remote.h"
 
 namespace ballast::reconciler {
 namespace {
@@ -83,7 +84,7 @@ class Handlers {
                 page->services = c.ServicesJson();
                 page->pods = c.PodsJson();
                 page->nodes = c.NodesJson();
-                page->repo = d_.options->source.remote.url;
+                page->repo = git::RedactUrl(d_.options->source.remote.url);
                 page->branch = d_.options->source.ref;
                 page->path = d_.options->source.path;
                 page->insecure = d_.options->insecure;

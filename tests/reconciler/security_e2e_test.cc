@@ -41,17 +41,22 @@ class SecurityE2E : public ::testing::Test {
     return net::HttpClient().Do(r);
   }
 
+  // serve with the token file and the join token, two agents that join with it, and a
+  // Deployment of two replicas rolled out; reads as the viewer.
+  void StartCluster() {
+    c_.Commit({{"web.yaml", WebManifest("v1", 2, PickFreePort())}}, "web v1");
+    ASSERT_TRUE(c_.StartServe({"--token-file", tokens_, "--join-token-file", join_}));
+    c_.set_read_token(kViewerToken);
+    ASSERT_TRUE(c_.StartAgents(2, {"--token-file", join_}));
+    ASSERT_TRUE(WaitFor([&] { return c_.RolledOut(2); })) << c_.Logs();
+  }
+
   Cluster c_;
   std::string tokens_, join_;
 };
 
 TEST_F(SecurityE2E, AgentsJoinWithTheJoinTokenAndEachSpeaksOnlyForItself) {
-  const int port = PickFreePort();
-  c_.Commit({{"web.yaml", WebManifest("v1", 2, port)}}, "web v1");
-  ASSERT_TRUE(c_.StartServe({"--token-file", tokens_, "--join-token-file", join_}));
-  c_.set_read_token(kViewerToken);
-  ASSERT_TRUE(c_.StartAgents(2, {"--token-file", join_}));
-  ASSERT_TRUE(WaitFor([&] { return c_.RolledOut(2); })) << c_.Logs();
+  ASSERT_NO_FATAL_FAILURE(StartCluster());
 
   // Each agent keeps its own credential, readable by its user alone, and no other token.
   std::string credentials[2];
@@ -130,12 +135,7 @@ TEST_F(SecurityE2E, AgentsJoinWithTheJoinTokenAndEachSpeaksOnlyForItself) {
 // The reconciler forgets credentials when it restarts (kill -9): agents join again with the
 // join token, by themselves, and nothing restarts.
 TEST_F(SecurityE2E, AgentsJoinAgainAfterTheReconcilerForgetsThem) {
-  const int port = PickFreePort();
-  c_.Commit({{"web.yaml", WebManifest("v1", 2, port)}}, "web v1");
-  ASSERT_TRUE(c_.StartServe({"--token-file", tokens_, "--join-token-file", join_}));
-  c_.set_read_token(kViewerToken);
-  ASSERT_TRUE(c_.StartAgents(2, {"--token-file", join_}));
-  ASSERT_TRUE(WaitFor([&] { return c_.RolledOut(2); })) << c_.Logs();
+  ASSERT_NO_FATAL_FAILURE(StartCluster());
   const auto before = c_.ReadyPods();
   c_.KillServe();
   ASSERT_TRUE(c_.StartServe({"--token-file", tokens_, "--join-token-file", join_}));
