@@ -217,14 +217,7 @@ Result<UniqueFd> OpenAppendAt(const Dir& parent, const std::string& name, mode_t
     return fd;
   }
   if (errno != EEXIST) return SystemError("create", path, errno);
-  fd.reset(::openat(parent.fd.get(), name.c_str(), kFlags));
-  if (!fd.valid()) {
-    const int error = errno;
-    if (IsNotFollowedError(error)) return NotFollowed(parent.fd.get(), name, path, error, false);
-    return SystemError("open", path, error);
-  }
-  if (Status s = CheckRegular(fd.get(), path); !s.ok()) return s;
-  return fd;
+  return OpenFileAt(parent, name, O_WRONLY | O_APPEND);  // kFlags, as an existing file
 }
 
 Result<UniqueFd> OpenFileAt(const Dir& parent, const std::string& name, int flags) {
