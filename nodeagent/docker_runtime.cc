@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 namespace ballast::nodeagent {
@@ -29,6 +30,8 @@ struct DockerRuntime::Watcher {
 namespace {
 
 constexpr char kLabelNode[] = "ballast.dev/node";
+// How long a stopped container's log stream may take to deliver its last lines.
+constexpr std::chrono::seconds kLogDrain{2};
 
 // "registry/name:tag" -> {"registry/name", "tag"}; a digest stays whole with no tag.
 std::pair<std::string, std::string> SplitImage(const std::string& image) {
@@ -415,7 +418,7 @@ Status DockerRuntime::CreateAndStart(Watcher& w) {
   return Status::Ok();
 }
 
-void DockerRuntime::FollowLogs(Watcher& w, int64_t since_ns) {
+void DockerRuntime::FollowLogs(Watcher& w, int64_t since_ns, const std::atomic<bool>* cancel) {
   int out = OpenLog(w.launch.stdout_path);
   int err = OpenLog(w.launch.stderr_path);
   DockerRequest r;
@@ -431,7 +434,7 @@ void DockerRuntime::FollowLogs(Watcher& w, int64_t since_ns) {
         });
         return true;
       },
-      &w.cancel);
+      cancel);
   if (out >= 0) ::close(out);
   if (err >= 0) ::close(err);
 }
@@ -452,8 +455,36 @@ void DockerRuntime::Run(Watcher& w, bool adopting, int64_t logs_since_ns) {
     // A stop that raced with the start.
     if (w.stop_before) Signal(ContainerRef{w.name, 0, 0, false}, SIGTERM);
   }
-  // The log stream ends when the container stops; then wait for (and inspect) its exit.
-  FollowLogs(w, logs_since_ns);
+  // The logs are followed on a thread of their own while this one waits for the exit: podman
+  // can keep a follow stream open after its container stopped, and an exit must be seen
+  // whatever the log stream does. Once the container stopped, the stream has a little time to
+  // deliver its last lines before it is cut, so that they are in the files when the exit is.
+  struct LogFollower {
+    std::atomic<bool> cancel{false};
+    std::atomic<bool> done{false};
+    std::thread thread;
+    ~LogFollower() {
+      cancel = true;
+      if (thread.joinable()) thread.join();
+    }
+  } logs;
+  logs.thread = std::thread([this, &w, &logs, logs_since_ns] {
+    FollowLogs(w, logs_since_ns, &logs.cancel);
+    logs.done = true;
+  });
+  std::optional<ContainerObservation> exit = WaitForExit(w);
+  if (!exit) return;  // released: ~LogFollower cuts the stream
+  const auto drain_until = std::chrono::steady_clock::now() + kLogDrain;
+  while (!logs.done && !w.cancel && std::chrono::steady_clock::now() < drain_until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  logs.cancel = true;
+  logs.thread.join();
+  std::lock_guard<std::mutex> lock(w.mu);
+  w.observation = *exit;
+}
+
+std::optional<ContainerObservation> DockerRuntime::WaitForExit(Watcher& w) {
   while (!w.cancel) {
     DockerRequest r;
     r.method = "POST";
@@ -467,7 +498,7 @@ void DockerRuntime::Run(Watcher& w, bool adopting, int64_t logs_since_ns) {
           return body.size() < 64 * 1024;
         },
         &w.cancel);
-    if (w.cancel) return;
+    if (w.cancel) return std::nullopt;
     auto info = client_.CallJson("GET", "/containers/" + w.name + "/json", nullptr,
                                  options_.call_timeout_ms);
     ContainerObservation o;
@@ -497,10 +528,9 @@ void DockerRuntime::Run(Watcher& w, bool adopting, int64_t logs_since_ns) {
     } else {
       o.known = false;
     }
-    std::lock_guard<std::mutex> lock(w.mu);
-    w.observation = o;
-    return;
+    return o;
   }
+  return std::nullopt;
 }
 
 ProbeOutcome DockerRuntime::Exec(const ContainerRef& ref, const ProcessSpec&,

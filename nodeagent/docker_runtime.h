@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -85,7 +86,10 @@ class DockerRuntime : public ContainerRuntime {
   // With runAsNonRoot (or runAsGroup) and no runAsUser: reads the image's user; an error with
   // `reason` kCreateContainerConfigError when runAsNonRoot cannot hold.
   Status CheckUser(Watcher& w, std::string* reason);
-  void FollowLogs(Watcher& w, int64_t since_ns);
+  // Copies the container's output into the pod's log files until the stream ends or *cancel.
+  void FollowLogs(Watcher& w, int64_t since_ns, const std::atomic<bool>* cancel);
+  // Blocks until the container is not running; its exit as inspected, or nothing once released.
+  std::optional<ContainerObservation> WaitForExit(Watcher& w);
   void Fail(Watcher& w, const std::string& reason, const std::string& message);
   std::shared_ptr<Watcher> Find(const std::string& id);
   struct EngineTask {

@@ -171,11 +171,21 @@ TEST_F(DockerRuntimeTest, CrashLoopBackOffAndLivenessExecProbeRestarts) {
   auto pod = MakePod("crashy-1", {crash});
   pm_->SetDesired({pod}, {});
   const model::Pod* p = nullptr;
-  ASSERT_TRUE(Until([&] { return (p = Pod("crashy-1")) && p->restarts >= 2; }));
+  // Every (state, reason) the container went through, for the failure message.
+  std::string seen;
+  auto track = [&] {
+    if (!(p = Pod("crashy-1")) || p->containers.empty()) return false;
+    std::string now = p->containers[0].state + "/" + p->containers[0].reason + " ";
+    if (seen.size() < now.size() || seen.compare(seen.size() - now.size(), now.size(), now) != 0) {
+      seen += now;
+    }
+    return true;
+  };
+  ASSERT_TRUE(Until([&] { return track() && p->restarts >= 2; })) << seen;
   EXPECT_EQ(p->containers[0].last_exit_code, 3);
   EXPECT_EQ(p->containers[0].last_reason, "Error");
-  ASSERT_TRUE(Until(
-      [&] { return (p = Pod("crashy-1")) && p->containers[0].reason == "CrashLoopBackOff"; }));
+  ASSERT_TRUE(Until([&] { return track() && p->containers[0].reason == "CrashLoopBackOff"; }))
+      << seen;
   EXPECT_TRUE(WaitUntil([&] { return Containers().size() <= 1; }))
       << "exited containers are removed";
 
