@@ -59,6 +59,8 @@ FlagSet ServeFlags() {
   flags.AddString("listen", "", "127.0.0.1:7070", "HOST:PORT to serve on (port 0: any free port)");
   flags.AddString("state-dir", "", "ballast-state", "where history.git and the clone live");
   flags.AddString("poll", "", "30", "seconds between polls of the repository");
+  flags.AddString("max-objects", "", "100000",
+                  "objects one revision may hold; a revision with more is refused whole");
   flags.AddString("sync", "", "auto", "auto: apply every new revision; manual: on `ballast sync`");
   flags.AddString("token-file", "", "",
                   "who may call: Kubernetes static-token CSV, token,user,uid,\"groups\" with "
@@ -112,6 +114,11 @@ Result<reconciler::ServiceOptions> ServeOptionsFromFlags(const FlagSet& flags) {
         "--heartbeat, --node-grace, --node-toleration, --adopt-wait take seconds");
   }
   o.poll_seconds = poll;
+  int max_objects = 0;
+  if (!ParseInt(flags.Get("max-objects"), 1, 10'000'000, &max_objects)) {
+    return InvalidArgument("--max-objects must be 1..10000000");
+  }
+  o.source.max_objects = static_cast<size_t>(max_objects);
   o.controller.heartbeat_seconds = heartbeat;
   o.controller.node_lifecycle.grace_period_ms = int64_t{grace} * 1000;
   o.controller.node_lifecycle.toleration_ms = int64_t{toleration} * 1000;

@@ -275,7 +275,9 @@ class Handlers {
         break;
     }
     d_.metrics->webhooks.Inc("accepted");
-    d_.loop->Post([this] { d_.loop->RequestPoll("webhook"); });
+    if (!d_.loop->PostRequest([this] { d_.loop->RequestPoll("webhook"); })) {
+      return responder.Send(Busy("loop"));
+    }
     responder.Send(net::JsonResponse(202, {{"accepted", true}}));
   }
 
@@ -344,17 +346,20 @@ class Handlers {
   }
 
  private:
-  // Runs `fn` on the loop thread; a stopping service answers 503 instead.
+  // Runs `fn` on the loop thread; a stopping service or a full queue answers 503 instead.
   void Loop(std::function<void()> fn, const net::Responder& responder) const {
-    if (!d_.loop->Post(std::move(fn))) {
-      responder.Send(net::ErrorResponse(503, "server stopping"));
-    }
+    if (!d_.loop->PostRequest(std::move(fn))) responder.Send(Busy("loop"));
   }
   // Runs `fn` on the worker; a stopping service or a full queue answers 503 instead.
   void Work(std::function<void()> fn, const net::Responder& responder) const {
-    if (!d_.worker->Post(std::move(fn))) {
-      responder.Send(net::ErrorResponse(503, "server busy or stopping; try again"));
-    }
+    if (!d_.worker->PostRequest(std::move(fn))) responder.Send(Busy("worker"));
+  }
+  // 503 with Retry-After for work `queue` refused, counted in ballast_queue_rejected_total.
+  net::Response Busy(const std::string& queue) const {
+    d_.metrics->queue_rejected.Inc(queue);
+    net::Response r = net::ErrorResponse(503, "server busy or stopping; try again");
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
   }
 
   // Loop thread. The join token registers a new node, or one silent for the grace period; a

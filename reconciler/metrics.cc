@@ -123,6 +123,9 @@ std::string Metrics::Render(const Controller::Counts& counts) const {
                 {"Pending", "Running"}, &out);
   LabeledFamily("ballast_webhook_requests_total", "counter", "Webhook requests, by result.",
                 "result", webhooks.Values(), {"accepted", "unauthorized", "rate_limited"}, &out);
+  LabeledFamily("ballast_queue_rejected_total", "counter",
+                "Requests answered 503 because the queue for their work was full, by queue.",
+                "queue", queue_rejected.Values(), {"loop", "worker"}, &out);
   Header("ballast_api_request_duration_seconds", "histogram",
          "Time to answer API requests served by the reconcile loop.", &out);
   api_duration.Render("ballast_api_request_duration_seconds", &out);

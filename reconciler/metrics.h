@@ -54,6 +54,9 @@ struct Metrics {
   // the server thread), "miss" (rendered on the loop), "not_modified" (304 for If-None-Match;
   // also a hit or a miss).
   LabeledCounter api_cache;
+  // Requests answered 503 because the queue their work goes to was full: "loop" (the thread
+  // that owns the state) or "worker" (git work: sync, rollback, pin).
+  LabeledCounter queue_rejected;
   Histogram reconcile_duration;
   Histogram fetch_duration;
   Histogram api_duration;

@@ -70,10 +70,14 @@ void ServiceLoop::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool ServiceLoop::Post(std::function<void()> fn) {
+bool ServiceLoop::Post(std::function<void()> fn) { return Queue(std::move(fn), false); }
+
+bool ServiceLoop::PostRequest(std::function<void()> fn) { return Queue(std::move(fn), true); }
+
+bool ServiceLoop::Queue(std::function<void()> fn, bool bounded) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return false;
+    if (stopping_ || (bounded && events_.size() >= kMaxQueuedRequests)) return false;
     events_.push_back(std::move(fn));
   }
   cv_.notify_one();

@@ -61,6 +61,10 @@ class ServiceLoop {
   // --- any thread ---
   // Runs `fn` on the loop thread; false (fn dropped) once stopping.
   bool Post(std::function<void()> fn);
+  // The same for a request's work, also refused (false) while kMaxQueuedRequests closures
+  // wait: a flood of requests is answered 503 instead of growing the queue without bound.
+  bool PostRequest(std::function<void()> fn);
+  static constexpr size_t kMaxQueuedRequests = 4096;
   ResponseCache& cache() { return cache_; }
 
   // --- loop thread only ---
@@ -85,6 +89,7 @@ class ServiceLoop {
 
  private:
   void Main();
+  bool Queue(std::function<void()> fn, bool bounded);
   int64_t ReconcileDueMs() const;
   void MarkDirty(bool urgent);
   ResponseCache::Document Render(const std::string& key, int64_t now);

@@ -6,10 +6,14 @@ Worker::Worker(size_t max_queued) : max_queued_(max_queued), thread_([this] { Ma
 
 Worker::~Worker() { Stop(); }
 
-bool Worker::Post(std::function<void()> job) {
+bool Worker::Post(std::function<void()> job) { return Queue(std::move(job), false); }
+
+bool Worker::PostRequest(std::function<void()> job) { return Queue(std::move(job), true); }
+
+bool Worker::Queue(std::function<void()> job, bool bounded) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ || jobs_.size() >= max_queued_) return false;
+    if (stopping_ || (bounded && jobs_.size() >= max_queued_)) return false;
     jobs_.push_back(std::move(job));
   }
   cv_.notify_one();

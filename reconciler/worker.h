@@ -5,7 +5,10 @@
 //
 // Thread-safe. The owner calls Stop() (or destroys it): jobs already posted still run (a history
 // append must not be lost to a clean shutdown), later Post()s are refused, and the thread is
-// joined. The queue is bounded: a Post beyond `max_queued` is refused, and says so.
+// joined. Work a request asks for is bounded: a PostRequest while `max_queued` jobs wait is
+// refused, and says so (the caller answers 503; refusing the newest keeps every job already
+// promised to someone). The reconciler's own jobs (polls, history appends) are never refused
+// while running: they are few by construction, and a history entry must not be dropped.
 
 #include <condition_variable>
 #include <cstddef>
@@ -23,14 +26,17 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Queues `job`; false when stopping or when the queue is full (the job is dropped).
+  // Queues `job`; false only when stopping (the job is dropped).
   bool Post(std::function<void()> job);
+  // Queues a request's `job`; false when stopping or while `max_queued` jobs wait.
+  bool PostRequest(std::function<void()> job);
   // Runs what is queued, refuses new jobs, joins the thread. Idempotent. REQUIRES: not called
   // from a job.
   void Stop();
 
  private:
   void Main();
+  bool Queue(std::function<void()> job, bool bounded);
 
   const size_t max_queued_;
   std::mutex mu_;  // guards the fields below

@@ -457,6 +457,16 @@ bool GitSource::Impl::ReadTree(const git_commit* commit, std::shared_ptr<const S
   }
   files_parsed += pending.size();
 
+  size_t objects = 0;
+  for (const auto& parsed : result->parsed_files) objects += parsed->manifests.size();
+  if (objects > config_.max_objects) {
+    error->status =
+        ResourceExhausted("files under '" + path_ + "' at " + sha + " of " + Where() + " hold " +
+                          std::to_string(objects) + " objects, more than the limit of " +
+                          std::to_string(config_.max_objects) + " (serve --max-objects)");
+    return false;
+  }
+  result->manifests.reserve(objects);
   for (size_t i = 0; i < result->parsed_files.size(); ++i) {
     const auto& parsed = result->parsed_files[i];
     parsed_next.emplace(std::move(parsed_keys[i]), parsed);

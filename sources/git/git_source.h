@@ -46,6 +46,9 @@ struct SourceConfig {
   model::ParseLimits parse_limits;
   size_t max_files = 100000;
   uint64_t max_total_bytes = uint64_t{512} << 20;
+  // Objects (documents) in one revision; beyond it the revision is refused whole, as one with
+  // too many files is, and the last good state keeps running (serve --max-objects).
+  size_t max_objects = 100000;
 };
 
 struct CommitInfo {

@@ -210,6 +210,17 @@ TEST_F(SourceTest, SizeLimitsAreErrorsNotCrashes) {
   ASSERT_FALSE(a.ok());
   EXPECT_EQ(a.status().code(), StatusCode::kResourceExhausted) << a.status().ToString();
 
+  SourceConfig two_objects = Config(bare);
+  two_objects.max_objects = 2;
+  auto objects = GitSource(two_objects).Poll();
+  ASSERT_FALSE(objects.ok());
+  EXPECT_EQ(objects.status().code(), StatusCode::kResourceExhausted) << objects.status().ToString();
+  EXPECT_NE(objects.status().message().find("3 objects, more than the limit of 2"),
+            std::string::npos)
+      << objects.status().ToString();
+  two_objects.max_objects = 3;
+  EXPECT_TRUE(GitSource(two_objects).Poll().ok());
+
   SourceConfig small = Config(bare);
   small.max_total_bytes = 100;
   auto b = GitSource(small).Poll();

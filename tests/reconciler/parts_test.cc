@@ -110,7 +110,7 @@ TEST(Worker, RunsInOrderFinishesWhatIsQueuedOnStopAndRefusesLater) {
   EXPECT_FALSE(worker.Post([] {}));
 }
 
-TEST(Worker, ABoundedQueueRefusesBeyondItsSize) {
+TEST(Worker, RequestsBeyondTheBoundAreRefusedItsOwnJobsAreNot) {
   Worker worker(/*max_queued=*/2);
   std::promise<void> gate;
   auto opened = gate.get_future().share();
@@ -120,10 +120,15 @@ TEST(Worker, ABoundedQueueRefusesBeyondItsSize) {
     opened.wait();
   }));
   while (!started) std::this_thread::yield();
-  EXPECT_TRUE(worker.Post([] {}));
-  EXPECT_TRUE(worker.Post([] {}));
-  EXPECT_FALSE(worker.Post([] {}));
+  EXPECT_TRUE(worker.PostRequest([] {}));
+  EXPECT_TRUE(worker.PostRequest([] {}));
+  EXPECT_FALSE(worker.PostRequest([] {})) << "a request beyond the bound is refused";
+  // The reconciler's own work (a history append) is never refused while running.
+  std::atomic<int> own{0};
+  EXPECT_TRUE(worker.Post([&] { own++; }));
   gate.set_value();
+  worker.Stop();
+  EXPECT_EQ(own, 1);
 }
 
 // A responder that hands the response to a future.
