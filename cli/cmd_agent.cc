@@ -78,6 +78,10 @@ FlagSet AgentFlags() {
   flags.AddBool("insecure", "",
                 "allow an --address beyond loopback with no --token-file (an open reconciler)");
   flags.AddString("ca-file", "", "", "PEM CA bundle to verify an https reconciler");
+  flags.AddString("tls-cert", "", "",
+                  "client certificate for a reconciler with --tls-client-ca (mutual TLS; "
+                  "O=system:nodes, CN=system:node:NAME): the node's identity, no token needed");
+  flags.AddString("tls-key", "", "", "... and its PEM key");
   flags.AddString("heartbeat", "", "10", "heartbeat period in seconds");
   flags.AddString("logs-port", "", "0",
                   "port of the pod log server on --address (0: any free port, -1: none)");
@@ -107,6 +111,11 @@ Result<nodeagent::AgentOptions> AgentOptionsFromFlags(const FlagSet& flags) {
   o.memory = flags.Get("memory");
   o.work_dir = flags.Get("work-dir");
   o.ca_file = flags.Get("ca-file");
+  o.cert_file = flags.Get("tls-cert");
+  o.key_file = flags.Get("tls-key");
+  if (o.cert_file.empty() != o.key_file.empty()) {
+    return InvalidArgument("--tls-cert and --tls-key go together");
+  }
   o.stop_pods_on_exit = flags.GetBool("stop-pods-on-exit");
   o.enable_cgroups = !flags.GetBool("no-cgroups");
   o.heartbeat_seconds = std::atoi(flags.Get("heartbeat").c_str());
@@ -150,7 +159,7 @@ Result<nodeagent::AgentOptions> AgentOptionsFromFlags(const FlagSet& flags) {
 // to join with, means the reconciler is open too; refused unless --insecure. Plain http to a
 // reconciler elsewhere carries the node's credential and its pods' secrets in the clear: said.
 Status CheckExposure(const FlagSet& flags, const nodeagent::AgentOptions& o) {
-  if (!IsLoopbackHost(o.address) && o.token.empty()) {
+  if (!IsLoopbackHost(o.address) && o.token.empty() && o.cert_file.empty()) {
     if (!flags.GetBool("insecure")) {
       return Status(StatusCode::kFailedPrecondition,
                     "--address " + o.address +

@@ -75,6 +75,9 @@ FlagSet ServeFlags() {
   flags.AddString("webhook-secret-file", "", "", "secret for webhook signatures (GitHub, GitLab)");
   flags.AddString("tls-cert", "", "", "serve https with this PEM certificate");
   flags.AddString("tls-key", "", "", "... and this PEM key");
+  flags.AddString("tls-client-ca", "", "",
+                  "with --tls-cert: accept client certificates this PEM CA signed (mutual TLS; "
+                  "organization admin, viewer or system:nodes, CN system:node:NAME for a node)");
   flags.AddString("log-format", "", "text", "text (key=value) or json");
   flags.AddString("log-level", "", "info", "debug, info, warn or error");
   flags.AddString("heartbeat", "", "10", "seconds between agent heartbeats");
@@ -100,8 +103,12 @@ Result<reconciler::ServiceOptions> ServeOptionsFromFlags(const FlagSet& flags) {
   o.http.threads = 2;
   o.http.tls_cert_file = flags.Get("tls-cert");
   o.http.tls_key_file = flags.Get("tls-key");
+  o.http.tls_client_ca_file = flags.Get("tls-client-ca");
   if (o.http.tls_cert_file.empty() != o.http.tls_key_file.empty()) {
     return InvalidArgument("--tls-cert and --tls-key go together");
+  }
+  if (!o.http.tls_client_ca_file.empty() && o.http.tls_cert_file.empty()) {
+    return InvalidArgument("--tls-client-ca needs --tls-cert and --tls-key");
   }
   int poll = 0, heartbeat = 0, grace = 0, toleration = 0, adopt = 0;
   if (!ParseInt(flags.Get("poll"), 1, 86400, &poll))
@@ -157,7 +164,8 @@ Status LoadCredentials(const FlagSet& flags, reconciler::ServiceOptions* o) {
     return InvalidArgument("--anonymous must be none or viewer");
   }
   o->anonymous = *anonymous;
-  const bool open = o->tokens.by_hash.empty() && o->join_token.empty();
+  const bool open =
+      o->tokens.by_hash.empty() && o->join_token.empty() && o->http.tls_client_ca_file.empty();
   if (IsLoopbackHost(o->http.address)) return Status::Ok();
   if (open && !flags.GetBool("insecure")) {
     return Status(StatusCode::kFailedPrecondition,

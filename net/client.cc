@@ -138,6 +138,15 @@ Result<ClientResponse> HttpClient::Do(const ClientRequest& request) {
             InvalidArgument("CA file \"" + impl_->options.ca_file + "\": " + ec.message());
       }
       impl_->tls->set_verify_mode(ssl::verify_peer);
+      if (!impl_->options.cert_file.empty() && impl_->tls_status.ok()) {
+        impl_->tls->use_certificate_chain_file(impl_->options.cert_file, ec);
+        if (!ec) impl_->tls->use_private_key_file(impl_->options.key_file, ssl::context::pem, ec);
+        if (ec) {
+          impl_->tls_status =
+              InvalidArgument("client certificate \"" + impl_->options.cert_file + "\" or key \"" +
+                              impl_->options.key_file + "\": " + ec.message());
+        }
+      }
     }
   }
   struct Unregister {

@@ -16,7 +16,10 @@
 namespace ballast::net {
 
 struct ClientOptions {
-  std::string ca_file;       // https: PEM CA bundle; empty uses the system store
+  std::string ca_file;  // https: PEM CA bundle; empty uses the system store
+  // https: this PEM certificate (chain) and key, when the server asks for one (mutual TLS).
+  std::string cert_file;
+  std::string key_file;
   std::string bearer_token;  // sent as "Authorization: Bearer ..." when not empty
   std::chrono::milliseconds timeout{10000};
   size_t max_body_bytes = 16 * 1024 * 1024;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,6 +29,13 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 // Case-insensitive header lookup; nullptr when absent.
 const std::string* FindHeader(const Headers& headers, std::string_view name);
 
+// A client certificate that the server verified against its client CA: the subject's common
+// name and organizations (Kubernetes reads them as user name and groups).
+struct PeerCertificate {
+  std::string common_name;
+  std::vector<std::string> organizations;
+};
+
 struct Request {
   std::string method;  // "GET", "POST", ...
   std::string target;  // as sent: "/api/v1/agent/desired?node=a&version=3"
@@ -36,6 +44,9 @@ struct Request {
   Headers headers;
   std::string body;
   std::string remote;  // "127.0.0.1:53422"
+  // https with ServerOptions::tls_client_ca_file: the certificate the client presented and the
+  // server verified; empty when it presented none.
+  std::optional<PeerCertificate> peer_certificate;
 
   // The first value of query parameter `name`, or `fallback`.
   std::string Query(std::string_view name, std::string fallback = "") const;

@@ -3,6 +3,8 @@
 
 #include "net/server.h"
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -43,6 +45,51 @@ class SessionBase {
   virtual ~SessionBase() = default;
   virtual void Close() = 0;
 };
+
+// Asks every client for a certificate signed by a CA of `ca_file` (PEM), and names those CAs in
+// the handshake so that a client knows which of its certificates to send.
+Status RequestClientCertificates(ssl::context& tls, const std::string& ca_file) {
+  if (ca_file.empty()) return Status::Ok();
+  beast::error_code ec;
+  tls.load_verify_file(ca_file, ec);
+  if (ec) return InvalidArgument("TLS client CA " + ca_file + ": " + ec.message());
+  STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca_file.c_str());
+  if (names == nullptr) return InvalidArgument("TLS client CA " + ca_file + ": no certificate");
+  SSL_CTX_set_client_CA_list(tls.native_handle(), names);  // takes ownership
+  // verify_peer without fail_if_no_peer_cert: a certificate is optional, a bad one is refused.
+  tls.set_verify_mode(ssl::verify_peer);
+  return Status::Ok();
+}
+
+// The entries of `nid` in `name`, as UTF-8; entries longer than 253 bytes (no node or group
+// name is) are left out.
+std::vector<std::string> NameEntries(X509_NAME* name, int nid) {
+  std::vector<std::string> out;
+  for (int i = X509_NAME_get_index_by_NID(name, nid, -1); i >= 0;
+       i = X509_NAME_get_index_by_NID(name, nid, i)) {
+    unsigned char* utf8 = nullptr;
+    int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+    if (n >= 0 && n <= 253) out.emplace_back(reinterpret_cast<const char*>(utf8), size_t(n));
+    OPENSSL_free(utf8);
+  }
+  return out;
+}
+
+// The client's certificate, when it sent one and it verified.
+std::optional<PeerCertificate> VerifiedPeer(SSL* ssl) {
+  X509* cert = SSL_get1_peer_certificate(ssl);
+  if (cert == nullptr) return std::nullopt;
+  std::optional<PeerCertificate> peer;
+  if (SSL_get_verify_result(ssl) == X509_V_OK) {
+    X509_NAME* subject = X509_get_subject_name(cert);
+    std::vector<std::string> cn = NameEntries(subject, NID_commonName);
+    peer.emplace();
+    if (cn.size() == 1) peer->common_name = cn[0];
+    peer->organizations = NameEntries(subject, NID_organizationName);
+  }
+  X509_free(cert);
+  return peer;
+}
 
 }  // namespace
 
@@ -134,7 +181,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       beast::get_lowest_layer(stream_).expires_after(impl_->options.read_timeout);
       stream_.async_handshake(ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
-                                if (!ec) self->Read();
+                                if (ec) return;
+                                self->peer_ = VerifiedPeer(self->stream_.native_handle());
+                                self->Read();
                               });
     } else {
       Read();
@@ -177,6 +226,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     req.body = std::move(msg.body());
     req.remote = remote_;
+    req.peer_certificate = peer_;
     keep_alive_ = msg.keep_alive();
     head_ = msg.method() == http::verb::head;
     version_ = msg.version();
@@ -256,6 +306,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::shared_ptr<HttpServer::Impl> impl_;
   Stream stream_;
   std::string remote_;
+  std::optional<PeerCertificate> peer_;  // set once the TLS handshake verified one
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> res_;
@@ -420,6 +471,12 @@ Status HttpServer::Start(Router router) {
       return InvalidArgument("TLS certificate " + im.options.tls_cert_file + ": " + ec.message());
     im.tls->use_private_key_file(im.options.tls_key_file, ssl::context::pem, ec);
     if (ec) return InvalidArgument("TLS key " + im.options.tls_key_file + ": " + ec.message());
+    if (Status s = RequestClientCertificates(*im.tls, im.options.tls_client_ca_file); !s.ok()) {
+      return s;
+    }
+  } else if (!im.options.tls_client_ca_file.empty()) {
+    return InvalidArgument("a client CA (" + im.options.tls_client_ca_file +
+                           ") needs TLS: a certificate and a key");
   }
   tcp::endpoint endpoint(addr, im.options.port);
   std::string where = im.options.address + ":" + std::to_string(im.options.port);

@@ -30,6 +30,10 @@ struct ServerOptions {
   // Both set: serve https with this PEM certificate (chain) and key.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // With TLS: ask clients for a certificate signed by this PEM CA bundle. A client may still
+  // present none (then Request::peer_certificate is empty: it can use a token); one that does
+  // not verify fails the handshake.
+  std::string tls_client_ca_file;
   // Connections served at once, kept-alive and long-polling ones included (0 is taken as 1).
   // One more is answered 503 "too many connections" and closed within 1 s, never queued; it is
   // closed at once, unanswered, on https (no handshake for a refusal) or while 64 others are

@@ -51,6 +51,8 @@ std::vector<std::pair<std::string, std::string>> WellKnownPlatformLabels() {
 net::ClientOptions ClientOptionsFor(const AgentOptions& o) {
   net::ClientOptions c;
   c.ca_file = o.ca_file;  // the bearer: NodeIdentity, per call
+  c.cert_file = o.cert_file;
+  c.key_file = o.key_file;
   c.timeout = std::chrono::seconds(10);
   c.user_agent = std::string("ballast-agent/") + kAgentVersion;
   return c;
@@ -63,7 +65,7 @@ Agent::Agent(AgentOptions options, const Clock& clock)
       clock_(clock),
       client_(ClientOptionsFor(options_)),
       identity_(options_.token, options_.work_dir + "/state/node-credential", options_.name,
-                options_.server_url) {}
+                options_.server_url, !options_.cert_file.empty()) {}
 
 Agent::~Agent() { Stop(); }
 

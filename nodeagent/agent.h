@@ -45,6 +45,11 @@ struct AgentOptions {
   // registered it presents its own credential (nodeagent/node_identity.h). May be empty.
   std::string token;
   std::string ca_file;  // for https
+  // https with mutual TLS: the node's client certificate and key (the reconciler's
+  // --tls-client-ca signed it; subject O=system:nodes, CN=system:node:NAME). It identifies the
+  // node instead of a join token.
+  std::string cert_file;
+  std::string key_file;
   int heartbeat_seconds = 10;
   int long_poll_seconds = 30;
   int64_t retry_initial_ms = 500;  // back-off when the reconciler is unreachable

@@ -12,11 +12,12 @@ namespace ballast::nodeagent {
 using model::Json;
 
 NodeIdentity::NodeIdentity(std::string join_token, std::string path, std::string node,
-                           std::string server)
+                           std::string server, bool certificate)
     : join_token_(std::move(join_token)),
       path_(std::move(path)),
       node_(std::move(node)),
-      server_(std::move(server)) {}
+      server_(std::move(server)),
+      certificate_(certificate) {}
 
 void NodeIdentity::Load() {
   auto text = localfs::ReadSmallFile(path_, 64 * 1024);
@@ -66,6 +67,7 @@ void NodeIdentity::Forget() {
 bool NodeIdentity::AllowsLogs(const net::Request& request) const {
   std::lock_guard<std::mutex> lock(mu_);
   if (!logs_token_.empty()) return net::CheckBearer(request, logs_token_);
+  if (join_token_.empty() && certificate_) return false;  // not open: wait for a registration
   return net::CheckBearer(request, net::DeriveToken(join_token_, agentapi::kLogsTokenPurpose));
 }
 

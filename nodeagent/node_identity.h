@@ -21,7 +21,10 @@ class NodeIdentity {
  public:
   // `path`: where the credential is kept; `node` and `server`: whose it is (a file written for
   // another name or another reconciler is not used).
-  NodeIdentity(std::string join_token, std::string path, std::string node, std::string server);
+  // `certificate`: the node proves who it is with a client certificate, so the reconciler is
+  // not open even though there is no join token (no logs are served before a registration).
+  NodeIdentity(std::string join_token, std::string path, std::string node, std::string server,
+               bool certificate = false);
 
   // Reads the kept credential, if there is one for this node and server.
   void Load();
@@ -43,6 +46,7 @@ class NodeIdentity {
   const std::string path_;
   const std::string node_;
   const std::string server_;
+  const bool certificate_;
   mutable std::mutex mu_;  // guards the fields below
   std::string credential_;
   std::string logs_token_;

@@ -69,7 +69,7 @@ Role RoleOfGroups(const std::string& groups) {
   while (std::getline(in, g, ',')) {
     const std::string_view name = Trim(g);
     if (name == "admin" || name == "system:masters") return Role::kAdmin;
-    if (name == "node") role = Role::kNode;
+    if (name == "node" || name == "system:nodes") role = Role::kNode;
     if (name == "viewer" && role == Role::kNone) role = Role::kViewer;
   }
   return role;
@@ -207,19 +207,43 @@ std::string NodeCredentials::LogsToken(const std::string& node) const {
   return it == by_node_.end() ? std::string() : it->second.logs_token;
 }
 
+Principal PrincipalOfCertificate(const net::PeerCertificate& cert) {
+  std::string groups;
+  for (const std::string& org : cert.organizations) {
+    if (org.find(',') == std::string::npos) groups += org + ",";
+  }
+  Principal who;
+  who.role = RoleOfGroups(groups);
+  who.user = cert.common_name;
+  if (who.role == Role::kNode) {
+    constexpr std::string_view kPrefix = "system:node:";
+    std::string_view name = cert.common_name;
+    if (name.substr(0, kPrefix.size()) == kPrefix) name.remove_prefix(kPrefix.size());
+    who.node = std::string(name);
+    who.user = "node:" + who.node;
+    if (who.node.empty()) return Principal{Role::kNone, "", ""};
+  }
+  if (who.user.empty()) return Principal{Role::kNone, "", ""};
+  return who;
+}
+
 Authenticator::Authenticator(TokenTable tokens, std::string join_token, Role anonymous,
-                             const NodeCredentials* nodes)
+                             const NodeCredentials* nodes, bool client_certificates)
     : tokens_(std::move(tokens)),
       join_hash_(join_token.empty() ? std::string() : Sha256Hex(join_token)),
       nodes_(nodes),
-      open_(tokens_.by_hash.empty() && join_token.empty()) {
+      open_(tokens_.by_hash.empty() && join_token.empty() && !client_certificates) {
   anonymous_.role = open_ ? Role::kAdmin : anonymous;
   anonymous_.user = "anonymous";
 }
 
 Principal Authenticator::Authenticate(const net::Request& request) const {
   const std::string token = PresentedToken(request);
-  if (token.empty()) return anonymous_;
+  if (token.empty()) {
+    // Verified by the server against --tls-client-ca before the request was read.
+    if (request.peer_certificate) return PrincipalOfCertificate(*request.peer_certificate);
+    return anonymous_;
+  }
   const std::string hash = Sha256Hex(token);
   if (auto it = tokens_.by_hash.find(hash); it != tokens_.by_hash.end()) return it->second;
   if (!join_hash_.empty() && hash == join_hash_) return Principal{Role::kJoiner, "joiner", ""};

@@ -11,8 +11,12 @@
 //   - the join token (`serve --join-token-file`): good for one thing, registering a node;
 //   - node credentials: registering hands the agent a random credential bound to its node
 //     name (as kubelet's TLS bootstrap or Nomad's node secret ID do). NodeCredentials keeps them.
+//   - client certificates (`serve --tls-client-ca`), as Kubernetes reads them: the subject's
+//     organizations are the groups (admin or system:masters, viewer, node or system:nodes), its
+//     common name the user; a node's CN is its name, "system:node:NAME" or "NAME".
 // A request presents its token as "Authorization: Bearer T", or as the password of HTTP Basic
-// authentication (what a browser can send for the status page). Tokens are looked up by their
+// authentication (what a browser can send for the status page); a token, when present, decides
+// over a certificate. Tokens are looked up by their
 // SHA-256, so lookups take the same time whatever a guess shares with a real token.
 //
 // The decision over what an identity may do is Authorize() in api_routes.h; this file only says
@@ -98,8 +102,10 @@ class Authenticator {
   // `anonymous`: the role of a request without a valid credential. When no token file and no
   // join token are configured, the reconciler is open (`ballast dev`, loopback only unless
   // --insecure): anonymous requests are admin.
+  // `client_certificates`: the server verifies client certificates (--tls-client-ca), so the
+  // reconciler is not open even without tokens.
   Authenticator(TokenTable tokens, std::string join_token, Role anonymous,
-                const NodeCredentials* nodes);
+                const NodeCredentials* nodes, bool client_certificates = false);
 
   Principal Authenticate(const net::Request& request) const;
   // True when no credential is configured at all.
@@ -112,6 +118,9 @@ class Authenticator {
   const NodeCredentials* nodes_;
   bool open_;
 };
+
+// Who a verified client certificate is: kNone when its groups name no role or it names no one.
+Principal PrincipalOfCertificate(const net::PeerCertificate& cert);
 
 // The token a request presents: "Authorization: Bearer T", or the password of
 // "Authorization: Basic base64(user:T)". Empty when none.

@@ -85,8 +85,9 @@ Status Service::Start() {
   if (!d.options.token.empty()) {
     tokens.by_hash.emplace(Sha256Hex(d.options.token), Principal{Role::kAdmin, "admin", ""});
   }
-  d.auth = std::make_unique<Authenticator>(std::move(tokens), d.options.join_token,
-                                           d.options.anonymous, &d.nodes);
+  d.auth =
+      std::make_unique<Authenticator>(std::move(tokens), d.options.join_token, d.options.anonymous,
+                                      &d.nodes, !d.options.http.tls_client_ca_file.empty());
   const ApiDeps deps{&d.options,      d.clock,         d.loop.get(), d.worker.get(),
                      d.history.get(), d.desired.get(), d.logs.get(), d.webhook.get(),
                      &d.metrics,      &d.nodes};

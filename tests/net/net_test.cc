@@ -416,5 +416,95 @@ TEST(TlsTest, VerifiesAgainstCaFile) {
   std::filesystem::remove_all(dir);
 }
 
+// Mutual TLS: a client certificate signed by the client CA reaches the handler as the peer's
+// name and organizations; none is allowed (the handler sees no peer); one signed by another CA
+// (or self-signed with the right name) fails the handshake.
+TEST(TlsTest, ClientCertificatesAreVerifiedAndNamed) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("ballast-net-mtls-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string d = dir.string();
+  auto quiet = [](const std::string& c) { return c + " >/dev/null 2>&1"; };
+  std::string cmd =
+      "cd " + d + " && " +
+      quiet(
+          "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+          "-subj /CN=server-ca") +
+      " && " +
+      quiet(
+          "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
+          "-subj /CN=127.0.0.1") +
+      " && printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf && " +
+      quiet(
+          "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+          "-out server.pem -days 2 -extfile ext.cnf") +
+      " && " +
+      quiet(
+          "openssl req -x509 -newkey rsa:2048 -nodes -keyout clients.key -out clients.pem "
+          "-days 2 -subj /CN=client-ca") +
+      " && " +
+      quiet(
+          "openssl req -newkey rsa:2048 -nodes -keyout node.key -out node.csr "
+          "-subj '/O=system:nodes/O=extra/CN=system:node:a'") +
+      " && " +
+      quiet(
+          "openssl x509 -req -in node.csr -CA clients.pem -CAkey clients.key -CAcreateserial "
+          "-out node.pem -days 2") +
+      " && " +
+      quiet(
+          "openssl req -x509 -newkey rsa:2048 -nodes -keyout forged.key -out forged.pem "
+          "-days 2 -subj '/O=system:nodes/CN=system:node:a'");
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl could not make test certificates";
+  ServerOptions o;
+  o.tls_cert_file = d + "/server.pem";
+  o.tls_key_file = d + "/server.key";
+  o.tls_client_ca_file = d + "/clients.pem";
+  HttpServer server(o);
+  Router router;
+  router.HandleSync("GET", "/who", [](const Request& req) {
+    if (!req.peer_certificate) return TextResponse(200, "nobody");
+    std::string out = req.peer_certificate->common_name;
+    for (const auto& org : req.peer_certificate->organizations) out += " " + org;
+    return TextResponse(200, out);
+  });
+  ASSERT_TRUE(server.Start(std::move(router)).ok());
+
+  HttpClient node(MakeOptions([&](ClientOptions& c) {
+    c.ca_file = d + "/ca.pem";
+    c.cert_file = d + "/node.pem";
+    c.key_file = d + "/node.key";
+  }));
+  auto r = node.Get(server.url() + "/who");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->body, "system:node:a system:nodes extra");
+
+  HttpClient anonymous(MakeOptions([&](ClientOptions& c) { c.ca_file = d + "/ca.pem"; }));
+  auto a = anonymous.Get(server.url() + "/who");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->body, "nobody");
+
+  HttpClient forged(MakeOptions([&](ClientOptions& c) {
+    c.ca_file = d + "/ca.pem";
+    c.cert_file = d + "/forged.pem";
+    c.key_file = d + "/forged.key";
+  }));
+  auto f = forged.Get(server.url() + "/who");
+  EXPECT_FALSE(f.ok()) << "a certificate the client CA did not sign is refused: " << f->body;
+
+  HttpClient no_key(MakeOptions([&](ClientOptions& c) {
+    c.ca_file = d + "/ca.pem";
+    c.cert_file = d + "/node.pem";
+    c.key_file = d + "/missing.key";
+  }));
+  EXPECT_EQ(no_key.Get(server.url() + "/who").status().code(), StatusCode::kInvalidArgument);
+  server.Stop();
+
+  ServerOptions plain;
+  plain.tls_client_ca_file = d + "/clients.pem";
+  EXPECT_EQ(HttpServer(plain).Start(Router()).code(), StatusCode::kInvalidArgument)
+      << "a client CA without TLS is a configuration error";
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace ballast::net

@@ -154,8 +154,10 @@ class Cluster {
 
   // The token reads present (Get, Status, ...): for a reconciler started with a token file.
   void set_read_token(std::string token) { read_token_ = std::move(token); }
+  // What reads and posts connect with (https: the CA, a client certificate).
+  void set_client_options(net::ClientOptions o) { client_options_ = std::move(o); }
   Json Get(const std::string& path) {
-    net::ClientOptions o;
+    net::ClientOptions o = client_options_;
     o.bearer_token = read_token_;
     net::HttpClient client(o);
     auto r = client.Get(url_ + path);
@@ -165,7 +167,7 @@ class Cluster {
   }
   Result<net::ClientResponse> Post(const std::string& path, const Json& body,
                                    const std::string& token = "", net::Headers headers = {}) {
-    net::ClientOptions o;
+    net::ClientOptions o = client_options_;
     o.bearer_token = token;
     net::HttpClient client(o);
     net::ClientRequest req;
@@ -254,6 +256,7 @@ class Cluster {
   std::vector<std::vector<std::string>> agent_argv_;
   std::string url_;
   std::string read_token_;
+  net::ClientOptions client_options_;
   std::string serve_log_;
   int serve_starts_ = 0;
   int port_ = 0;

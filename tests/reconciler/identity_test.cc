@@ -83,6 +83,34 @@ TEST(Authenticator, OpenOnlyWhenNothingIsConfigured) {
   EXPECT_EQ(joined.Authenticate(WithAuthorization("Bearer j0in")).role, Role::kJoiner);
 }
 
+// Verified client certificates, read as Kubernetes reads them: organizations are groups, the
+// common name the user (a node's name, with or without "system:node:").
+TEST(Authenticator, ClientCertificatesAsKubernetesReadsThem) {
+  auto cert = [](std::string cn, std::vector<std::string> orgs) {
+    net::Request r;
+    r.peer_certificate = net::PeerCertificate{std::move(cn), std::move(orgs)};
+    return r;
+  };
+  Authenticator auth(TokenTable{}, "", Role::kNone, nullptr, /*client_certificates=*/true);
+  EXPECT_FALSE(auth.open()) << "client certificates are credentials";
+  EXPECT_EQ(auth.Authenticate(net::Request{}).role, Role::kNone);
+  const Principal node = auth.Authenticate(cert("system:node:edge-1", {"system:nodes"}));
+  EXPECT_EQ(node.role, Role::kNode);
+  EXPECT_EQ(node.node, "edge-1");
+  EXPECT_EQ(auth.Authenticate(cert("edge-2", {"node"})).node, "edge-2");
+  EXPECT_EQ(auth.Authenticate(cert("system:node:", {"system:nodes"})).role, Role::kNone);
+  EXPECT_EQ(auth.Authenticate(cert("alice", {"devs", "system:masters"})).role, Role::kAdmin);
+  EXPECT_EQ(auth.Authenticate(cert("victor", {"viewer"})).role, Role::kViewer);
+  EXPECT_EQ(auth.Authenticate(cert("eve", {"devs"})).role, Role::kNone);
+  // An organization with a comma is not split into groups.
+  EXPECT_EQ(auth.Authenticate(cert("eve", {"devs,admin"})).role, Role::kNone);
+  EXPECT_EQ(auth.Authenticate(cert("", {"admin"})).role, Role::kNone);
+  // A token, when presented, decides.
+  net::Request both = cert("alice", {"admin"});
+  both.headers = {{"Authorization", "Bearer wr0ng"}};
+  EXPECT_EQ(auth.Authenticate(both).role, Role::kNone);
+}
+
 TEST(NodeCredentials, EachBoundToOneNodeRevokedByTheNextAndBounded) {
   NodeCredentials nodes(/*max_nodes=*/2);
   auto a1 = nodes.Issue("a");

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "agentapi/protocol.h"
@@ -145,6 +146,84 @@ TEST_F(SecurityE2E, AgentsJoinAgainAfterTheReconcilerForgetsThem) {
   })) << c_.Logs();
   ASSERT_TRUE(WaitFor([&] { return c_.RolledOut(2); })) << c_.Logs();
   EXPECT_EQ(c_.ReadyPods(), before);
+}
+
+// Mutual TLS (serve --tls-client-ca): agents join with a node certificate and no token at all,
+// people read and act by their certificate's organization, and a certificate is only ever the
+// node it names; one the client CA did not sign gets no connection.
+TEST(SecurityMutualTls, NodeAndPeopleCertificatesAreIdentities) {
+  Cluster c;
+  const std::string d = c.dir().path() / "pki";
+  std::filesystem::create_directories(d);
+  auto sign = [&](const std::string& name, const std::string& subject) {
+    return "openssl req -newkey rsa:2048 -nodes -keyout " + name + ".key -out " + name +
+           ".csr -subj '" + subject + "' && openssl x509 -req -in " + name +
+           ".csr -CA clients.pem -CAkey clients.key -CAcreateserial -out " + name +
+           ".pem -days 2 && ";
+  };
+  auto made = git::testing::Sh(
+      "cd " + d +
+      " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+      "-subj /CN=ballast-ca && openssl req -newkey rsa:2048 -nodes -keyout server.key -out "
+      "server.csr -subj /CN=127.0.0.1 && printf 'subjectAltName=IP:127.0.0.1\n' > ext.cnf && "
+      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out "
+      "server.pem -days 2 -extfile ext.cnf && openssl req -x509 -newkey rsa:2048 -nodes -keyout "
+      "clients.key -out clients.pem -days 2 -subj /CN=ballast-clients && " +
+      sign("n2", "/O=system:nodes/CN=system:node:n2") + sign("n3", "/O=system:nodes/CN=n3") +
+      sign("alice", "/O=admin/CN=alice") + sign("victor", "/O=viewer/CN=victor") +
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout forged.key -out forged.pem -days 2 "
+      "-subj '/O=admin/CN=mallory' 2>&1");
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  auto as = [&](const std::string& who) {
+    net::ClientOptions o;
+    o.ca_file = d + "/ca.pem";
+    if (!who.empty()) {
+      o.cert_file = d + "/" + who + ".pem";
+      o.key_file = d + "/" + who + ".key";
+    }
+    return o;
+  };
+  c.Commit({{"web.yaml", WebManifest("v1", 2, PickFreePort())}}, "web v1");
+  ASSERT_TRUE(c.StartServe({"--tls-cert", d + "/server.pem", "--tls-key", d + "/server.key",
+                            "--tls-client-ca", d + "/clients.pem"}));
+  ASSERT_EQ(c.url().rfind("https://", 0), 0u) << c.url();
+  c.set_client_options(as("victor"));
+  for (const char* node : {"n2", "n3"}) {
+    ASSERT_TRUE(c.StartAgents(1, {"--ca-file", d + "/ca.pem", "--tls-cert", d + "/" + node + ".pem",
+                                  "--tls-key", d + "/" + node + ".key"}));
+  }
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2); })) << c.Logs();
+
+  auto call = [&](const std::string& who, const std::string& method, const std::string& path,
+                  const std::string& body) {
+    net::ClientRequest r;
+    r.method = method;
+    r.url = c.url() + path;
+    r.body = body;
+    if (!body.empty()) r.content_type = "application/json";
+    return net::HttpClient(as(who)).Do(r);
+  };
+  // The viewer reads, never acts; the admin acts; no certificate and no token: nothing.
+  EXPECT_EQ(call("victor", "GET", "/api/v1/pods", "")->status, 200);
+  EXPECT_EQ(call("victor", "POST", "/api/v1/sync", "{}")->status, 403);
+  EXPECT_EQ(call("alice", "POST", "/api/v1/sync", "{}")->status, 200);
+  EXPECT_EQ(call("", "GET", "/api/v1/pods", "")->status, 401);
+  // Node n3's certificate: not n2's registration, heartbeat or pods, and no reads.
+  auto taken = call("n3", "POST", agentapi::kRegisterPath,
+                    R"({"node":{"name":"n2","address":"127.0.0.3"}})");
+  EXPECT_EQ(taken->status, 403) << taken->body;
+  EXPECT_EQ(call("n3", "POST", agentapi::kHeartbeatPath,
+                 R"({"node":{"name":"n2","address":"127.0.0.99"},"pods":[]})")
+                ->status,
+            403);
+  EXPECT_EQ(call("n3", "GET", std::string(agentapi::kDesiredPath) + "?node=n2&wait=0", "")->status,
+            403);
+  EXPECT_EQ(call("n3", "GET", "/api/v1/status", "")->status, 403);
+  // A self-made "admin" certificate: no TLS connection at all.
+  auto forged = call("forged", "POST", "/api/v1/sync", "{}");
+  EXPECT_FALSE(forged.ok()) << forged->status;
+  // The pods still run where they were.
+  EXPECT_TRUE(c.RolledOut(2));
 }
 
 // Beyond loopback with no credentials, serve and agent refuse to start, saying why and what
