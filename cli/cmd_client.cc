@@ -204,6 +204,12 @@ int RunStatus(const Args& args) {
     std::printf("Pinned:    #%s (auto-sync paused; `ballast unpin` resumes it)\n",
                 s["pinned"].dump().c_str());
   }
+  if (s.contains("historyError") && !s["historyError"].is_null()) {
+    std::printf(
+        "History:   cannot record the applied state for %ss (no other revision is "
+        "applied until it can): %s\n",
+        s["historyError"]["ageSeconds"].dump().c_str(), Str(s["historyError"]["message"]).c_str());
+  }
   if (s.contains("sourceError") && !s["sourceError"].is_null()) {
     std::printf("Source:    error for %ss: %s\n", s["sourceError"]["ageSeconds"].dump().c_str(),
                 Str(s["sourceError"]["message"]).c_str());

@@ -188,6 +188,11 @@ Status Controller::SyncNow(const std::string& trigger) {
     return FailedPrecondition("pinned to history entry #" + std::to_string(*pinned_) +
                               ": run `ballast unpin` first");
   }
+  if (history_pending_ > 0) {
+    return FailedPrecondition("the history cannot record the last applied sync (" + history_error_ +
+                              "): no other revision is applied until it can; free space where "
+                              "STATE_DIR/history.git is");
+  }
   if (desired_sha_.empty()) {
     return FailedPrecondition("no valid source revision has been read yet");
   }
@@ -240,6 +245,12 @@ void Controller::Pin(int64_t id, AppliedState applied) {
 }
 
 void Controller::Unpin() { pinned_.reset(); }
+
+void Controller::SetHistoryBacklog(size_t pending, std::string error) {
+  if (pending > 0 && history_pending_ == 0) history_error_since_ms_ = clock_->NowMs();
+  history_pending_ = pending;
+  history_error_ = pending > 0 ? std::move(error) : std::string();
+}
 
 std::vector<model::Manifest> Controller::DesiredObjects() const {
   std::vector<model::Manifest> out;
@@ -294,8 +305,8 @@ int64_t Controller::Reconcile() {
   const int64_t now = clock_->NowMs();
   Wake wake;
   // Auto-sync: a new valid revision is applied unless pinned.
-  if (options_.sync == SyncPolicy::kAuto && !pinned_ && !desired_sha_.empty() &&
-      desired_sha_ != applied_.sha) {
+  if (options_.sync == SyncPolicy::kAuto && !pinned_ && history_pending_ == 0 &&
+      !desired_sha_.empty() && desired_sha_ != applied_.sha) {
     Apply(source_trigger_.empty() ? "poll" : source_trigger_);
   }
   StepNodeLifecycle(now, wake);

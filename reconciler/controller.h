@@ -104,6 +104,11 @@ class Controller {
   // Holds `applied` (a history entry's objects) until Unpin: auto-sync pauses.
   void Pin(int64_t id, AppliedState applied);
   void Unpin();
+  // The history store has not recorded `pending` applied syncs, failing with `error` (a full
+  // disk). Until it has (pending 0), no other revision is applied — auto-sync and `ballast sync`
+  // wait — so that every applied state keeps an entry to restore it from; what runs keeps
+  // running and being healed.
+  void SetHistoryBacklog(size_t pending, std::string error);
 
   // Runs the loop body: node lifecycle, auto-sync, adoption, rollout steps, placement, plan.
   // Returns when it should run again at the latest (ms since the epoch; 0: no timer needed).
@@ -134,6 +139,7 @@ class Controller {
   struct Counts {
     std::map<std::string, int> objects_by_sync, objects_by_health, pods_by_phase;
     int nodes_ready = 0, nodes_total = 0;
+    size_t history_pending = 0;  // applied syncs not yet recorded in history
   };
   Counts MetricsCounts() const;
   std::string SyncStatus() const;  // Synced, OutOfSync, Error, Unknown
@@ -224,6 +230,9 @@ class Controller {
   // wherever applied_ changes (a pass over 10,000 Services takes ~6 ms, too much per step).
   std::map<std::string, std::string> cluster_ips_;
   std::optional<int64_t> pinned_;
+  size_t history_pending_ = 0;  // SetHistoryBacklog
+  std::string history_error_;
+  int64_t history_error_since_ms_ = 0;
   std::vector<HistoryAppend> history_appends_;
   std::vector<AutoRollback> auto_rollbacks_;
   std::set<std::string> auto_rollbacks_done_;  // "Deployment ns/name@revision"

@@ -84,6 +84,13 @@ model::Json Controller::StatusJson() const {
                        {"health", m ? HealthName(HealthOf(*m)) : "Missing"},
                        {"message", m ? HealthMessage(*m) : ""}});
   }
+  Json history_error = nullptr;
+  if (history_pending_ > 0) {
+    history_error = {{"message", history_error_},
+                     {"pending", history_pending_},
+                     {"since", model::FormatRfc3339(ToWall(history_error_since_ms_))},
+                     {"ageSeconds", (now - history_error_since_ms_) / 1000}};
+  }
   return {{"revision", source_sha_.value_or("")},
           {"appliedRevision", applied_.sha},
           {"sync", SyncStatus()},
@@ -93,6 +100,7 @@ model::Json Controller::StatusJson() const {
           {"pinned", pinned_ ? Json(*pinned_) : Json(nullptr)},
           {"syncPolicy", options_.sync == SyncPolicy::kAuto ? "auto" : "manual"},
           {"sourceError", source_error},
+          {"historyError", history_error},
           {"commit",
            {{"sha", commit_.sha}, {"summary", commit_.Summary()}, {"author", commit_.author_name}}},
           {"objects", objects}};
@@ -241,6 +249,7 @@ model::Json Controller::NodesJson() const {
 
 Controller::Counts Controller::MetricsCounts() const {
   Counts c;
+  c.history_pending = history_pending_;
   const auto applied = AppliedIndex();
   for (const auto& o : plan_.objects) {
     ++c.objects_by_sync[o.in_sync() ? "Synced" : "OutOfSync"];

@@ -117,6 +117,9 @@ std::string Metrics::Render(const Controller::Counts& counts) const {
                 as_u64(counts.objects_by_health), {"Healthy", "Progressing", "Degraded"}, &out);
   Header("ballast_nodes_ready", "gauge", "Nodes that are ready.", &out);
   out += "ballast_nodes_ready " + std::to_string(counts.nodes_ready) + "\n";
+  Header("ballast_history_pending_entries", "gauge",
+         "Applied syncs not yet recorded in history.git (new revisions wait while any are).", &out);
+  out += "ballast_history_pending_entries " + std::to_string(counts.history_pending) + "\n";
   Header("ballast_nodes", "gauge", "Nodes known to the reconciler.", &out);
   out += "ballast_nodes " + std::to_string(counts.nodes_total) + "\n";
   LabeledFamily("ballast_pods", "gauge", "Pods by phase.", "phase", as_u64(counts.pods_by_phase),

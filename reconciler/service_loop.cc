@@ -177,7 +177,10 @@ ResponseCache::Document ServiceLoop::Render(const std::string& key, int64_t now)
                                                                : controller_.NodesJson();
   // The source error's age counts up: such a status is good for a second.
   int64_t expires = 0;
-  if (key == "status" && j.is_object() && !j["sourceError"].is_null()) expires = now + 1000;
+  if (key == "status" && j.is_object() &&
+      (!j["sourceError"].is_null() || !j["historyError"].is_null())) {
+    expires = now + 1000;
+  }
   std::string body = j.dump(-1, ' ', false, Json::error_handler_t::replace);
   body += '\n';
   return cache_.Put(key, std::move(body), expires);
@@ -247,7 +250,7 @@ void ServiceLoop::Ship() {
   for (auto& h : controller_.TakeHistoryAppends()) {
     LogEvent(LogLevel::kInfo, "sync",
              {{"revision", h.sha}, {"trigger", h.trigger}, {"message", h.message}});
-    worker_->Post([this, h = std::move(h)] { AppendHistory(h); });
+    worker_->Post([this, h = std::move(h)]() mutable { AppendHistory(std::move(h)); });
   }
   for (auto& a : controller_.TakeAutoRollbacks()) {
     LogEvent(LogLevel::kWarn, "auto_rollback",
@@ -257,17 +260,40 @@ void ServiceLoop::Ship() {
 }
 
 // Worker thread.
-void ServiceLoop::AppendHistory(const HistoryAppend& h) {
-  auto id = history_->Append(h);
-  if (!id.ok()) {
-    metrics_->syncs.Inc("Failed");
-    LogEvent(LogLevel::kError, "history_append_failed",
-             {{"revision", h.sha}, {"error", id.status().ToString()}});
-    return;
+void ServiceLoop::AppendHistory(HistoryAppend h) {
+  history_backlog_.push_back(std::move(h));
+  DrainHistory();
+}
+
+// Worker thread. Writes the backlog in order until one fails; tells the controller what is
+// left, so that it holds new revisions back while an applied one has no entry.
+void ServiceLoop::DrainHistory() {
+  if (history_backlog_.empty()) return;
+  const bool was_failing = !history_backlog_error_.empty();
+  std::string error;
+  while (!history_backlog_.empty()) {
+    const HistoryAppend& h = history_backlog_.front();
+    auto id = history_->Append(h);
+    if (!id.ok()) {
+      error = id.status().ToString();
+      metrics_->syncs.Inc("Failed");
+      LogEvent(LogLevel::kError, "history_append_failed",
+               {{"revision", h.sha},
+                {"pending", std::to_string(history_backlog_.size())},
+                {"error", error}});
+      break;
+    }
+    metrics_->syncs.Inc("Succeeded");
+    LogEvent(LogLevel::kInfo, "history_appended",
+             {{"id", std::to_string(*id)}, {"revision", h.sha}, {"trigger", h.trigger}});
+    history_backlog_.pop_front();
   }
-  metrics_->syncs.Inc("Succeeded");
-  LogEvent(LogLevel::kInfo, "history_appended",
-           {{"id", std::to_string(*id)}, {"revision", h.sha}, {"trigger", h.trigger}});
+  history_backlog_error_ = error;
+  if (error.empty() && !was_failing) return;  // nothing the controller needs to know
+  Post([this, pending = history_backlog_.size(), error] {
+    controller_.SetHistoryBacklog(pending, error);
+    Changed(/*urgent=*/true);
+  });
 }
 
 // Worker thread.
@@ -296,6 +322,7 @@ void ServiceLoop::StartPoll() {
   const std::string trigger = poll_trigger_;
   poll_trigger_ = "poll";
   worker_->Post([this, trigger] {
+    DrainHistory();  // an entry that could not be written is tried again first
     const auto t0 = std::chrono::steady_clock::now();
     auto snapshot = source_->Poll();
     metrics_->fetch_duration.Observe(SecondsSince(t0));

@@ -97,7 +97,8 @@ class ServiceLoop {
   void Ship();
   void StartPoll();
   void OnPollDone(Result<git::SourceSnapshot> snapshot, const std::string& trigger);
-  void AppendHistory(const HistoryAppend& h);
+  void AppendHistory(HistoryAppend h);
+  void DrainHistory();
   void AutoRollbackJob(const AutoRollback& a);
 
   const ServiceLoopOptions options_;
@@ -115,6 +116,13 @@ class ServiceLoop {
   std::deque<std::function<void()>> events_;
   bool stopping_ = false;
   std::thread thread_;
+
+  // Worker-thread state: applied syncs not yet recorded in history, oldest first. Written in
+  // order; one that fails stays first and is tried again before every poll, and no other
+  // revision is applied meanwhile (Controller::SetHistoryBacklog), so this holds at most the
+  // few applied before the first failure was known.
+  std::deque<HistoryAppend> history_backlog_;
+  std::string history_backlog_error_;
 
   // Loop-thread state below.
   int64_t next_poll_ms_ = 0;

@@ -170,6 +170,12 @@ std::string BannerSection(const StatusPageInput& in) {
            ": auto-sync is paused until you unpin. <button data-action=\"unpin\">Unpin</button>"
            "</div>";
   }
+  const Json& history_error = Member(in.status, "historyError");
+  if (history_error.is_object()) {
+    out += "<div class=\"banner badbg\">Cannot record the applied state in history (for " +
+           E(Field(history_error, "ageSeconds")) + " s): " + E(Field(history_error, "message")) +
+           ". No other revision is applied until it can be.</div>";
+  }
   const Json& source_error = Member(in.status, "sourceError");
   if (source_error.is_object()) {
     out += "<div class=\"banner badbg\">Cannot read the source (for " +

@@ -79,6 +79,11 @@
       out.push(h('div', {'class': 'banner warnbg'}, 'Pinned to history entry #' + text(s.pinned) +
         ': auto-sync is paused until you unpin. ', h('button', {'data-action': 'unpin'}, 'Unpin')));
     }
+    if (s && s.historyError && typeof s.historyError === 'object') {
+      out.push(h('div', {'class': 'banner badbg'}, 'Cannot record the applied state in history (for ' +
+        field(s.historyError, 'ageSeconds') + ' s): ' + field(s.historyError, 'message') +
+        '. No other revision is applied until it can be.'));
+    }
     if (s && s.sourceError && typeof s.sourceError === 'object') {
       out.push(h('div', {'class': 'banner badbg'}, 'Cannot read the source (for ' +
         field(s.sourceError, 'ageSeconds') + ' s): ' + field(s.sourceError, 'message')));

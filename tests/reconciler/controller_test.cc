@@ -581,6 +581,35 @@ TEST(Controller, PinHoldsAnEntryAndPausesAutoSync) {
   EXPECT_TRUE(sim.controller.StatusJson()["pinned"].is_null());
 }
 
+// A full disk under history.git: the applied revision keeps running and healing, the status says
+// why, and no other revision is applied until its entry is written (every applied state keeps
+// an entry to restore it from).
+TEST(Controller, AnUnrecordedSyncHoldsNewRevisionsUntilHistoryCatchesUp) {
+  Sim sim;
+  sim.AddNode("n1");
+  sim.controller.OnSnapshot(Snapshot("v1", {{"web.yaml", Web("app:1", 2)}}), "poll");
+  sim.Steps(3);
+  ASSERT_EQ(sim.controller.applied().sha, "v1");
+  sim.controller.SetHistoryBacklog(1, "history: write commit: No space left on device");
+  model::Json status = sim.controller.StatusJson();
+  ASSERT_TRUE(status["historyError"].is_object()) << status.dump();
+  EXPECT_EQ(status["historyError"]["pending"], 1);
+  EXPECT_NE(status["historyError"]["message"].get<std::string>().find("No space left"),
+            std::string::npos);
+  EXPECT_EQ(sim.controller.MetricsCounts().history_pending, 1u);
+  sim.controller.OnSnapshot(Snapshot("v2", {{"web.yaml", Web("app:2", 2)}}), "poll");
+  sim.Steps(6);
+  EXPECT_EQ(sim.controller.applied().sha, "v1") << "held while v1 has no entry";
+  EXPECT_EQ(sim.Total(), 2);
+  const Status refused = sim.controller.SyncNow("api");
+  EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("No space left"), std::string::npos) << refused.ToString();
+  sim.controller.SetHistoryBacklog(0, "");
+  EXPECT_TRUE(sim.controller.StatusJson()["historyError"].is_null());
+  sim.Steps(6);
+  EXPECT_EQ(sim.controller.applied().sha, "v2") << "applied once history caught up";
+}
+
 TEST(Controller, UnreachableSourceShowsErrorAndAgeAndKeepsRunning) {
   Sim sim;
   sim.AddNode("n1");

@@ -1,0 +1,141 @@
+// Faults against the real `ballast serve` and agents (issue #17): what a full disk under the
+// history does. The promise: a full disk never costs a running workload or a history entry.
+
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "tests/reconciler/cluster.h"
+
+namespace ballast::reconciler::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A small tmpfs mounted at `path` for the test's length (root only); lazily unmounted, so a
+// process still holding files there does not keep it.
+class SmallDisk {
+ public:
+  // What `path` holds is moved onto the new filesystem.
+  SmallDisk(const fs::path& path, const std::string& size) : path_(path) {
+    const fs::path aside = path.string() + ".aside";
+    fs::rename(path, aside);
+    fs::create_directories(path);
+    const std::string options = "size=" + size + ",mode=0700";
+    mounted_ = ::mount("tmpfs", path.c_str(), "tmpfs", 0, options.c_str()) == 0;
+    if (!mounted_) error_ = std::strerror(errno);
+    fs::copy(aside, path, fs::copy_options::recursive);
+    fs::remove_all(aside);
+  }
+  ~SmallDisk() {
+    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& error() const { return error_; }
+  // Writes a file until the disk is full (ENOSPC).
+  void Fill() {
+    std::ofstream out(path_ / "filler", std::ios::binary);
+    const std::string block(64 * 1024, 'x');
+    while (out.write(block.data(), block.size())) {
+    }
+  }
+  void Free() { fs::remove(path_ / "filler"); }
+
+ private:
+  fs::path path_;
+  bool mounted_ = false;
+  std::string error_;
+};
+
+std::vector<std::string> HistoryRevisions(Cluster& c) {
+  std::vector<std::string> out;
+  const Json h = c.Get("/api/v1/history?limit=100");
+  if (!h.is_object()) return out;
+  for (const auto& item : h["items"]) out.push_back(item["revision"].get<std::string>());
+  std::reverse(out.begin(), out.end());  // oldest first
+  return out;
+}
+
+// Only history.git's filesystem fills up. The revision being applied when it does keeps its
+// pods and gets its entry once space returns; the status, the metrics and `ballast status` say
+// what is wrong meanwhile; a later revision waits for the entry rather than running without one;
+// nothing already recorded is lost or reordered.
+TEST(FaultsE2E, AFullHistoryDiskLosesNoEntryAndHoldsNewRevisionsUntilSpaceReturns) {
+  Cluster c;
+  const int port = PickFreePort();
+  const std::string v1 = c.Commit({{"web.yaml", WebManifest("v1", 2, port)}}, "web v1");
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(c.StartAgents(2));
+  ASSERT_TRUE(WaitFor([&] { return HistoryRevisions(c) == std::vector<std::string>{v1}; }))
+      << c.Logs();
+  // history.git (and only it) moves onto a 2 MiB filesystem, under a restarted reconciler.
+  c.StopServe();
+  std::optional<SmallDisk> disk;
+  disk.emplace(c.dir().path() / "state" / "history.git", "2m");
+  if (!disk->mounted()) GTEST_SKIP() << "cannot mount a tmpfs here: " << disk->error();
+  ASSERT_TRUE(c.StartServe({})) << ReadFile(c.serve_log());
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2); })) << c.Logs();
+  ASSERT_TRUE(WaitFor([&] { return HistoryRevisions(c) == std::vector<std::string>{v1}; }))
+      << c.Logs();
+
+  disk->Fill();
+  const std::string v2 = c.Commit({{"web.yaml", WebManifest("v2", 2, port)}}, "web v2");
+  // v2 is applied (the disk is not the workloads'), and its entry cannot be written.
+  ASSERT_TRUE(WaitFor([&] {
+    const Json s = c.Status();
+    return s.is_object() && s["appliedRevision"] == v2 && s["historyError"].is_object();
+  })) << c.Logs();
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2); })) << c.Logs();
+  const Json failing = c.Status();
+  EXPECT_EQ(failing["historyError"]["pending"], 1) << failing.dump();
+  EXPECT_NE(failing["historyError"]["message"].get<std::string>().find("space"), std::string::npos)
+      << failing.dump();
+  auto cli = c.Cli("status");
+  EXPECT_NE(cli.output.find("History:   cannot record the applied state"), std::string::npos)
+      << cli.output;
+  net::HttpClient http;
+  auto metrics = http.Get(c.url() + "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_NE(metrics->body.find("ballast_history_pending_entries 1"), std::string::npos);
+
+  // A later revision waits: applying it would leave v2 with no entry to roll back to.
+  const std::string v3 = c.Commit({{"web.yaml", WebManifest("v3", 2, port)}}, "web v3");
+  ASSERT_TRUE(WaitFor([&] {
+    const Json s = c.Status();
+    return s.is_object() && s["revision"] == v3;
+  })) << c.Logs();
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // three polls (--poll 1)
+    const Json s = c.Status();
+    ASSERT_EQ(s["appliedRevision"], v2) << s.dump();
+  }
+  auto refused = c.Post("/api/v1/sync", Json::object());
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->status, 409) << refused->body;
+  EXPECT_NE(refused->body.find("history"), std::string::npos) << refused->body;
+  EXPECT_TRUE(c.RolledOut(2)) << "what runs keeps running";
+
+  // Space returns: v2's entry is written, then v3 is applied and recorded, in that order.
+  disk->Free();
+  ASSERT_TRUE(WaitFor([&] {
+    return HistoryRevisions(c) == std::vector<std::string>{v1, v2, v3};
+  })) << c.Logs();
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2) && c.Status()["historyError"].is_null(); }))
+      << c.Logs();
+  EXPECT_EQ(c.Status()["appliedRevision"], v3);
+
+  // And what was written survives a restart: the entries are on disk, in order.
+  c.KillServe();
+  ASSERT_TRUE(c.StartServe({}));
+  EXPECT_EQ(HistoryRevisions(c), (std::vector<std::string>{v1, v2, v3}));
+}
+
+}  // namespace
+}  // namespace ballast::reconciler::testing
