@@ -46,46 +46,66 @@ class SessionBase {
   virtual void Close() = 0;
 };
 
-// Asks every client for a certificate signed by a CA of `ca_file` (PEM), and names those CAs in
-// the handshake so that a client knows which of its certificates to send.
+// Asks every client for a certificate issued directly by a CA of `ca_file` (PEM), and names
+// those CAs in the handshake so that a client knows which of its certificates to send.
 Status RequestClientCertificates(ssl::context& tls, const std::string& ca_file) {
   if (ca_file.empty()) return Status::Ok();
+  SSL_CTX* ctx = tls.native_handle();
   beast::error_code ec;
   tls.load_verify_file(ca_file, ec);
   if (ec) return InvalidArgument("TLS client CA " + ca_file + ": " + ec.message());
   STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca_file.c_str());
   if (names == nullptr) return InvalidArgument("TLS client CA " + ca_file + ": no certificate");
-  SSL_CTX_set_client_CA_list(tls.native_handle(), names);  // takes ownership
+  SSL_CTX_set_client_CA_list(ctx, names);  // takes ownership
   // verify_peer without fail_if_no_peer_cert: a certificate is optional, a bad one is refused.
   tls.set_verify_mode(ssl::verify_peer);
+  // No intermediates: a client certificate that is itself a CA cannot mint others (an admin's
+  // from a node's). A CA of the file is an anchor even when it is not a root, so a dedicated
+  // intermediate for ballast works.
+  SSL_CTX_set_verify_depth(ctx, 0);
+  X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx), X509_V_FLAG_PARTIAL_CHAIN);
+  // No resumption: each connection shows its certificate again (one that expired is not
+  // carried on by a resumed session), and a resumed handshake cannot fail for want of a
+  // session id context.
+  static constexpr unsigned char kContext[] = "ballast";
+  SSL_CTX_set_session_id_context(ctx, kContext, sizeof kContext - 1);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+  SSL_CTX_set_num_tickets(ctx, 0);
   return Status::Ok();
 }
 
-// The entries of `nid` in `name`, as UTF-8; entries longer than 253 bytes (no node or group
-// name is) are left out.
-std::vector<std::string> NameEntries(X509_NAME* name, int nid) {
+// The entries of `nid` in `name`, as UTF-8; nothing when one of them cannot be read or is longer
+// than 253 bytes (no node or group name is), so that no entry is skipped unseen.
+std::optional<std::vector<std::string>> NameEntries(X509_NAME* name, int nid) {
   std::vector<std::string> out;
   for (int i = X509_NAME_get_index_by_NID(name, nid, -1); i >= 0;
        i = X509_NAME_get_index_by_NID(name, nid, i)) {
     unsigned char* utf8 = nullptr;
     int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
-    if (n >= 0 && n <= 253) out.emplace_back(reinterpret_cast<const char*>(utf8), size_t(n));
+    const bool good = n >= 0 && n <= 253;
+    if (good) out.emplace_back(reinterpret_cast<const char*>(utf8), size_t(n));
     OPENSSL_free(utf8);
+    if (!good) return std::nullopt;
   }
   return out;
 }
 
-// The client's certificate, when it sent one and it verified.
+// The client's certificate, when it sent one and it verified. A subject with other than one
+// common name, or an entry that cannot be read, names no one (an empty PeerCertificate).
 std::optional<PeerCertificate> VerifiedPeer(SSL* ssl) {
   X509* cert = SSL_get1_peer_certificate(ssl);
   if (cert == nullptr) return std::nullopt;
   std::optional<PeerCertificate> peer;
   if (SSL_get_verify_result(ssl) == X509_V_OK) {
     X509_NAME* subject = X509_get_subject_name(cert);
-    std::vector<std::string> cn = NameEntries(subject, NID_commonName);
+    auto cn = NameEntries(subject, NID_commonName);
+    auto orgs = NameEntries(subject, NID_organizationName);
     peer.emplace();
-    if (cn.size() == 1) peer->common_name = cn[0];
-    peer->organizations = NameEntries(subject, NID_organizationName);
+    if (cn && orgs && cn->size() == 1) {
+      peer->common_name = (*cn)[0];
+      peer->organizations = std::move(*orgs);
+    }
   }
   X509_free(cert);
   return peer;

@@ -75,7 +75,7 @@ class Handlers {
         [this, responder, secrets, key] {
           auto page = std::make_shared<StatusPageInput>();
           if (auto list = d_.history->ListJson(0, 20); list.ok()) page->history = std::move(*list);
-          Loop(
+          Then(
               [this, responder, page, secrets, key] {
                 const Controller& c = d_.loop->controller();
                 page->status = c.StatusJson();
@@ -156,7 +156,7 @@ class Handlers {
           if (Status st = d_.history->Unpin(); !st.ok()) {
             return responder.Send(net::StatusResponse(st));
           }
-          Loop(
+          Then(
               [this, responder] {
                 d_.loop->controller().Unpin();
                 d_.loop->Changed(/*urgent=*/true);
@@ -195,7 +195,7 @@ class Handlers {
         [this, id, text, redact, responder] {
           auto entry = d_.history->ReadObjects(id);
           if (!entry.ok()) return responder.Send(net::StatusResponse(entry.status()));
-          Loop([this, text, redact, entry = std::move(*entry),
+          Then([this, text, redact, entry = std::move(*entry),
                 responder] { responder.Send(RestoreDiffResponse(entry, text, redact)); },
                responder);
         },
@@ -274,10 +274,10 @@ class Handlers {
       case WebhookVerdict::kAccepted:
         break;
     }
-    d_.metrics->webhooks.Inc("accepted");
     if (!d_.loop->PostRequest([this] { d_.loop->RequestPoll("webhook"); })) {
       return responder.Send(Busy("loop"));
     }
+    d_.metrics->webhooks.Inc("accepted");
     responder.Send(net::JsonResponse(202, {{"accepted", true}}));
   }
 
@@ -310,7 +310,7 @@ class Handlers {
           answer.logs_token = std::move(issued->logs_token);
           responder.Send(net::JsonResponse(200, agentapi::ToJson(answer)));
         },
-        responder);
+        responder, ServiceLoop::Lane::kNodes);
   }
 
   // Heartbeats: parsed on the server thread; only one that changes something marks the state
@@ -333,7 +333,7 @@ class Handlers {
           responder.Send(net::JsonResponse(200, Json::object()));
           d_.metrics->api_duration.Observe(SecondsSince(t0));
         },
-        responder);
+        responder, ServiceLoop::Lane::kNodes);
   }
 
   // A node reads only its own desired state (its pods, their secrets included).
@@ -347,8 +347,17 @@ class Handlers {
 
  private:
   // Runs `fn` on the loop thread; a stopping service or a full queue answers 503 instead.
-  void Loop(std::function<void()> fn, const net::Responder& responder) const {
-    if (!d_.loop->PostRequest(std::move(fn))) responder.Send(Busy("loop"));
+  void Loop(std::function<void()> fn, const net::Responder& responder,
+            ServiceLoop::Lane lane = ServiceLoop::Lane::kPeople) const {
+    if (!d_.loop->PostRequest(std::move(fn), lane)) responder.Send(Busy("loop"));
+  }
+  // The loop-thread stage of work the worker has begun (the request was admitted then): never
+  // refused for a full queue, as the first stage may have changed something already (a pin
+  // written); only a stopping service answers 503.
+  void Then(std::function<void()> fn, const net::Responder& responder) const {
+    if (!d_.loop->Post(std::move(fn))) {
+      responder.Send(net::ErrorResponse(503, "server stopping; try again"));
+    }
   }
   // Runs `fn` on the worker; a stopping service or a full queue answers 503 instead.
   void Work(std::function<void()> fn, const net::Responder& responder) const {
@@ -387,7 +396,7 @@ class Handlers {
         [this, id, responder] {
           auto state = d_.history->Pin(id);
           if (!state.ok()) return responder.Send(net::StatusResponse(state.status()));
-          Loop(
+          Then(
               [this, id, state = std::move(*state), responder]() mutable {
                 Controller& c = d_.loop->controller();
                 c.Pin(id, std::move(state));

@@ -208,12 +208,16 @@ std::string NodeCredentials::LogsToken(const std::string& node) const {
 }
 
 Principal PrincipalOfCertificate(const net::PeerCertificate& cert) {
-  std::string groups;
-  for (const std::string& org : cert.organizations) {
-    if (org.find(',') == std::string::npos) groups += org + ",";
-  }
+  // Organizations compare exactly, as Kubernetes compares groups (no trimming, no splitting).
   Principal who;
-  who.role = RoleOfGroups(groups);
+  for (const std::string& org : cert.organizations) {
+    if (org == "admin" || org == "system:masters") {
+      who.role = Role::kAdmin;
+      break;
+    }
+    if (org == "node" || org == "system:nodes") who.role = Role::kNode;
+    if (org == "viewer" && who.role == Role::kNone) who.role = Role::kViewer;
+  }
   who.user = cert.common_name;
   if (who.role == Role::kNode) {
     constexpr std::string_view kPrefix = "system:node:";

@@ -70,14 +70,28 @@ void ServiceLoop::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool ServiceLoop::Post(std::function<void()> fn) { return Queue(std::move(fn), false); }
+bool ServiceLoop::Post(std::function<void()> fn) { return Queue(std::move(fn), nullptr); }
 
-bool ServiceLoop::PostRequest(std::function<void()> fn) { return Queue(std::move(fn), true); }
+bool ServiceLoop::PostRequest(std::function<void()> fn, Lane lane) {
+  return Queue(std::move(fn), &lane);
+}
 
-bool ServiceLoop::Queue(std::function<void()> fn, bool bounded) {
+bool ServiceLoop::Queue(std::function<void()> fn, const Lane* lane) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ || (bounded && events_.size() >= kMaxQueuedRequests)) return false;
+    if (stopping_) return false;
+    if (lane != nullptr) {
+      size_t& queued = queued_[static_cast<size_t>(*lane)];
+      if (queued >= kMaxQueuedRequests) return false;
+      ++queued;
+      fn = [this, &queued, fn = std::move(fn)] {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          --queued;
+        }
+        fn();
+      };
+    }
     events_.push_back(std::move(fn));
   }
   cv_.notify_one();

@@ -61,9 +61,12 @@ class ServiceLoop {
   // --- any thread ---
   // Runs `fn` on the loop thread; false (fn dropped) once stopping.
   bool Post(std::function<void()> fn);
-  // The same for a request's work, also refused (false) while kMaxQueuedRequests closures
-  // wait: a flood of requests is answered 503 instead of growing the queue without bound.
-  bool PostRequest(std::function<void()> fn);
+  // The same for a request's work, also refused (false) while kMaxQueuedRequests closures of
+  // its lane wait: a flood of requests is answered 503 instead of growing the queue without
+  // bound. Nodes (registrations, heartbeats) have a lane of their own, so that a flood of
+  // people's requests cannot crowd out the heartbeats that keep nodes alive.
+  enum class Lane { kPeople, kNodes };
+  bool PostRequest(std::function<void()> fn, Lane lane = Lane::kPeople);
   static constexpr size_t kMaxQueuedRequests = 4096;
   ResponseCache& cache() { return cache_; }
 
@@ -89,7 +92,7 @@ class ServiceLoop {
 
  private:
   void Main();
-  bool Queue(std::function<void()> fn, bool bounded);
+  bool Queue(std::function<void()> fn, const Lane* lane);
   int64_t ReconcileDueMs() const;
   void MarkDirty(bool urgent);
   ResponseCache::Document Render(const std::string& key, int64_t now);
@@ -114,6 +117,7 @@ class ServiceLoop {
   std::mutex mu_;  // guards events_ and stopping_
   std::condition_variable cv_;
   std::deque<std::function<void()>> events_;
+  size_t queued_[2] = {0, 0};  // PostRequest closures waiting, by Lane
   bool stopping_ = false;
   std::thread thread_;
 

@@ -7,11 +7,15 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "net/client.h"
 #include "net/gzip.h"
@@ -416,6 +420,60 @@ TEST(TlsTest, VerifiesAgainstCaFile) {
   std::filesystem::remove_all(dir);
 }
 
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Signs with the CA at `ca` (ca.pem, ca.key in `dir`) a certificate for a fresh key whose subject
+// is `entries` (NID, value) in order, written as `name`.pem and `name`.key. Values go in as
+// UTF8Strings as they are: the openssl tool refuses a common name over 64 bytes, a certificate
+// need not.
+bool SignRawSubject(const std::string& dir, const std::string& ca, const std::string& name,
+                    const std::vector<std::pair<int, std::string>>& entries) {
+  auto read_file = [](const std::string& path) { return std::fopen(path.c_str(), "r"); };
+  FILE* f = read_file(dir + "/" + ca + ".pem");
+  if (f == nullptr) return false;
+  X509* ca_cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  f = read_file(dir + "/" + ca + ".key");
+  if (f == nullptr) return false;
+  EVP_PKEY* ca_key = PEM_read_PrivateKey(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  EVP_PKEY* key = EVP_RSA_gen(2048);
+  X509* cert = X509_new();
+  bool ok = ca_cert != nullptr && ca_key != nullptr && key != nullptr && cert != nullptr;
+  if (ok) {
+    X509_set_version(cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 4242);
+    X509_gmtime_adj(X509_getm_notBefore(cert), -60);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 86400);
+    X509_set_pubkey(cert, key);
+    X509_NAME* subject = X509_get_subject_name(cert);
+    for (const auto& [nid, value] : entries) {
+      ok = ok && X509_NAME_add_entry_by_NID(subject, nid, V_ASN1_UTF8STRING,
+                                            reinterpret_cast<const unsigned char*>(value.data()),
+                                            static_cast<int>(value.size()), -1, 0) == 1;
+    }
+    ok = ok && X509_set_issuer_name(cert, X509_get_subject_name(ca_cert)) == 1 &&
+         X509_sign(cert, ca_key, EVP_sha256()) > 0;
+  }
+  if (ok) {
+    FILE* out = std::fopen((dir + "/" + name + ".pem").c_str(), "w");
+    ok = out != nullptr && PEM_write_X509(out, cert) == 1;
+    if (out != nullptr) std::fclose(out);
+    out = std::fopen((dir + "/" + name + ".key").c_str(), "w");
+    ok = ok && out != nullptr &&
+         PEM_write_PrivateKey(out, key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
+    if (out != nullptr) std::fclose(out);
+  }
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  EVP_PKEY_free(ca_key);
+  X509_free(ca_cert);
+  return ok;
+}
+
 // Mutual TLS: a client certificate signed by the client CA reaches the handler as the peer's
 // name and organizations; none is allowed (the handler sees no peer); one signed by another CA
 // (or self-signed with the right name) fails the handshake.
@@ -424,37 +482,41 @@ TEST(TlsTest, ClientCertificatesAreVerifiedAndNamed) {
       std::filesystem::temp_directory_path() / ("ballast-net-mtls-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::string d = dir.string();
-  auto quiet = [](const std::string& c) { return c + " >/dev/null 2>&1"; };
-  std::string cmd =
-      "cd " + d + " && " +
-      quiet(
-          "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
-          "-subj /CN=server-ca") +
-      " && " +
-      quiet(
-          "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
-          "-subj /CN=127.0.0.1") +
-      " && printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf && " +
-      quiet(
-          "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-          "-out server.pem -days 2 -extfile ext.cnf") +
-      " && " +
-      quiet(
-          "openssl req -x509 -newkey rsa:2048 -nodes -keyout clients.key -out clients.pem "
-          "-days 2 -subj /CN=client-ca") +
-      " && " +
-      quiet(
-          "openssl req -newkey rsa:2048 -nodes -keyout node.key -out node.csr "
-          "-subj '/O=system:nodes/O=extra/CN=system:node:a'") +
-      " && " +
-      quiet(
-          "openssl x509 -req -in node.csr -CA clients.pem -CAkey clients.key -CAcreateserial "
-          "-out node.pem -days 2") +
-      " && " +
-      quiet(
-          "openssl req -x509 -newkey rsa:2048 -nodes -keyout forged.key -out forged.pem "
-          "-days 2 -subj '/O=system:nodes/CN=system:node:a'");
+  const std::vector<std::string> steps = {
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+      "-subj /CN=server-ca",
+      "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1",
+      "printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf",
+      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem "
+      "-days 2 -extfile ext.cnf",
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout clients.key -out clients.pem -days 2 "
+      "-subj /CN=client-ca",
+      "openssl req -newkey rsa:2048 -nodes -keyout node.key -out node.csr "
+      "-subj '/O=system:nodes/O=extra/CN=system:node:a'",
+      "openssl x509 -req -in node.csr -CA clients.pem -CAkey clients.key -CAcreateserial "
+      "-out node.pem -days 2",
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout forged.key -out forged.pem -days 2 "
+      "-subj '/O=system:nodes/CN=system:node:a'",
+      // A node certificate that is a CA itself, and the admin certificate it signs.
+      "printf 'basicConstraints=critical,CA:TRUE\\n' > ca.cnf",
+      "openssl req -newkey rsa:2048 -nodes -keyout rogue.key -out rogue.csr "
+      "-subj '/O=system:nodes/CN=system:node:b'",
+      "openssl x509 -req -in rogue.csr -CA clients.pem -CAkey clients.key -CAcreateserial "
+      "-out rogue.pem -days 2 -extfile ca.cnf",
+      "openssl req -newkey rsa:2048 -nodes -keyout minted.key -out minted.csr "
+      "-subj '/O=admin/CN=mallory'",
+      "openssl x509 -req -in minted.csr -CA rogue.pem -CAkey rogue.key -CAcreateserial "
+      "-out minted-leaf.pem -days 2",
+      "cat minted-leaf.pem rogue.pem > minted.pem",
+  };
+  std::string cmd = "cd " + d;
+  for (const auto& step : steps) cmd += " && " + step + " 2>/dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl could not make test certificates";
+  // Two common names, the first longer than any name may be (253 bytes).
+  ASSERT_TRUE(SignRawSubject(d, "clients", "twocn",
+                             {{NID_organizationName, "system:nodes"},
+                              {NID_commonName, std::string(300, 'x')},
+                              {NID_commonName, "system:node:a"}}));
   ServerOptions o;
   o.tls_cert_file = d + "/server.pem";
   o.tls_key_file = d + "/server.key";
@@ -490,6 +552,39 @@ TEST(TlsTest, ClientCertificatesAreVerifiedAndNamed) {
   }));
   auto f = forged.Get(server.url() + "/who");
   EXPECT_FALSE(f.ok()) << "a certificate the client CA did not sign is refused: " << f->body;
+
+  HttpClient minted(MakeOptions([&](ClientOptions& c) {
+    c.ca_file = d + "/ca.pem";
+    c.cert_file = d + "/minted.pem";
+    c.key_file = d + "/minted.key";
+  }));
+  auto m = minted.Get(server.url() + "/who");
+  EXPECT_FALSE(m.ok()) << "a certificate from a client certificate is refused: " << m->body;
+
+  HttpClient two_names(MakeOptions([&](ClientOptions& c) {
+    c.ca_file = d + "/ca.pem";
+    c.cert_file = d + "/twocn.pem";
+    c.key_file = d + "/twocn.key";
+  }));
+  auto t = two_names.Get(server.url() + "/who");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->body, "") << "an unreadable name hides nothing: no name, no organization";
+
+  // A client that tries to resume its session on the next connection (browsers, curl) is not
+  // refused: no session is kept to resume, every connection is a full handshake, and the
+  // certificate is checked again each time.
+  const std::string port = std::to_string(server.port());
+  for (const std::string version : {"-tls1_2", "-tls1_3"}) {
+    const std::string out = d + "/reconnect" + version + ".txt";
+    EXPECT_EQ(std::system(("cd " + d + " && openssl s_client -connect 127.0.0.1:" + port +
+                           " -CAfile ca.pem -cert node.pem -key node.key -reconnect " + version +
+                           " </dev/null >" + out + " 2>&1")
+                              .c_str()),
+              0);
+    const std::string text = ReadAll(out);
+    EXPECT_EQ(text.find("Reused,"), std::string::npos) << text;
+    EXPECT_NE(text.find("New,"), std::string::npos) << text;
+  }
 
   HttpClient no_key(MakeOptions([&](ClientOptions& c) {
     c.ca_file = d + "/ca.pem";

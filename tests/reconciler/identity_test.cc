@@ -104,6 +104,9 @@ TEST(Authenticator, ClientCertificatesAsKubernetesReadsThem) {
   EXPECT_EQ(auth.Authenticate(cert("eve", {"devs"})).role, Role::kNone);
   // An organization with a comma is not split into groups.
   EXPECT_EQ(auth.Authenticate(cert("eve", {"devs,admin"})).role, Role::kNone);
+  // Organizations compare exactly, as Kubernetes compares groups.
+  EXPECT_EQ(auth.Authenticate(cert("eve", {" admin "})).role, Role::kNone);
+  EXPECT_EQ(auth.Authenticate(cert("eve", {"Admin"})).role, Role::kNone);
   EXPECT_EQ(auth.Authenticate(cert("", {"admin"})).role, Role::kNone);
   // A token, when presented, decides.
   net::Request both = cert("alice", {"admin"});
