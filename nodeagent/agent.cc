@@ -341,8 +341,10 @@ Status Agent::Register() {
                           : res->body.substr(0, 200);
     if (res->status == 401)
       why += " (check --token-file: the reconciler's join token or a token of its token file)";
-    failed = Unavailable("register " + options_.name + " at " + options_.server_url + ": HTTP " +
-                         std::to_string(res->status) + ": " + why);
+    // An answer (not Unavailable): retried with the full back-off, not at reconnect speed.
+    failed = Status(StatusCode::kFailedPrecondition, "register " + options_.name + " at " +
+                                                         options_.server_url + ": HTTP " +
+                                                         std::to_string(res->status) + ": " + why);
   } else {
     auto j = res->JsonBody();
     answer = j.ok() ? agentapi::RegisterResponseFromJson(*j)
@@ -380,8 +382,11 @@ Status Agent::Register() {
 
 void Agent::SyncLoop() {
   int64_t retry = options_.retry_initial_ms;
-  auto fail = [&]() {
-    bool go_on = Sleep(retry);
+  // `unreachable`: no answer at all (a reconciler restarting refuses connections): tried again
+  // within options_.reconnect_ms, so that a restarted reconciler hears from every node at once.
+  // An answer that is an error backs off up to retry_max_ms.
+  auto fail = [&](bool unreachable = false) {
+    bool go_on = Sleep(unreachable ? std::min(retry, options_.reconnect_ms) : retry);
     retry = std::min(retry * 2, options_.retry_max_ms);
     return go_on;
   };
@@ -390,9 +395,11 @@ void Agent::SyncLoop() {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
     }
-    if (!registered_ && !Register().ok()) {
-      if (!fail()) return;
-      continue;
+    if (!registered_) {
+      if (Status s = Register(); !s.ok()) {
+        if (!fail(s.code() == StatusCode::kUnavailable)) return;
+        continue;
+      }
     }
     net::ClientRequest req;
     req.url = options_.server_url + agentapi::kDesiredPath +
@@ -406,7 +413,7 @@ void Agent::SyncLoop() {
       // The server may have restarted with versions of its own: ask for its current state
       // at once next time rather than waiting for a version that means something else there.
       version_ = 0;
-      if (!fail()) return;
+      if (!fail(res.status().code() == StatusCode::kUnavailable)) return;
       continue;
     }
     if (res->status == 404 || res->status == 401 || res->status == 403) registered_ = false;
@@ -456,10 +463,13 @@ void Agent::HeartbeatLoop() {
       if (stopping_) return;
       heartbeat_now_ = false;
     }
-    if (!registered_ && !Register().ok()) {
-      if (!Sleep(retry)) return;
-      retry = std::min(retry * 2, options_.retry_max_ms);
-      continue;
+    if (!registered_) {
+      if (Status s = Register(); !s.ok()) {
+        const bool unreachable = s.code() == StatusCode::kUnavailable;
+        if (!Sleep(unreachable ? std::min(retry, options_.reconnect_ms) : retry)) return;
+        retry = std::min(retry * 2, options_.retry_max_ms);
+        continue;
+      }
     }
     agentapi::Heartbeat hb;
     hb.node = NodeInfo();
@@ -473,7 +483,8 @@ void Agent::HeartbeatLoop() {
     if (res.ok() && res->status == 404) registered_ = false;
     if (!res.ok() || res->status != 200) {
       if (res.ok() || res.status().code() != StatusCode::kAborted) {
-        if (!Sleep(retry)) return;
+        const bool unreachable = !res.ok() && res.status().code() == StatusCode::kUnavailable;
+        if (!Sleep(unreachable ? std::min(retry, options_.reconnect_ms) : retry)) return;
         retry = std::min(retry * 2, options_.retry_max_ms);
         std::lock_guard<std::mutex> lock(mu_);
         heartbeat_now_ = true;  // report as soon as it is back

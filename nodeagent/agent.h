@@ -54,6 +54,8 @@ struct AgentOptions {
   int long_poll_seconds = 30;
   int64_t retry_initial_ms = 500;  // back-off when the reconciler is unreachable
   int64_t retry_max_ms = 10'000;
+  // Retry period while the reconciler does not answer at all (connection refused: restarting).
+  int64_t reconnect_ms = 1000;
   bool stop_pods_on_exit = false;
   // Serve pod logs at http://ADDRESS:PORT/api/v1/logs/NAMESPACE/POD/CONTAINER?stream=stdout|
   // stderr&tailBytes=N (bearer token as for the reconciler). -1: no log server, 0: any free port.

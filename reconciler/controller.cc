@@ -80,6 +80,14 @@ void Controller::Restore(AppliedState applied, const std::vector<model::Manifest
   start_ms_ = clock_->NowMs();
 }
 
+void Controller::ExpectNodes(std::set<std::string> nodes) { expected_nodes_ = std::move(nodes); }
+
+std::set<std::string> Controller::NodeNames() const {
+  std::set<std::string> out;
+  for (const auto& [name, node] : nodes_) out.insert(name);
+  return out;
+}
+
 void Controller::OnSnapshot(const git::SourceSnapshot& snapshot, const std::string& trigger) {
   source_error_ = Status::Ok();
   source_error_since_ms_ = 0;
@@ -367,7 +375,13 @@ void Controller::ForgetStoppedAndPrune() {
 // is started: the first placement must see every running pod and the whole fleet.
 bool Controller::Settling(int64_t now, Wake& wake) const {
   const bool in_start_window = now - start_ms_ < options_.adopt_wait_ms;
-  const bool adopting = restarted_ && in_start_window;
+  bool awaiting_known = false;
+  if (restarted_ && now - start_ms_ < options_.node_lifecycle.grace_period_ms) {
+    for (const std::string& n : expected_nodes_)
+      awaiting_known = awaiting_known || !heard_.count(n);
+    if (awaiting_known) wake.At(start_ms_ + options_.node_lifecycle.grace_period_ms);
+  }
+  const bool adopting = restarted_ && (in_start_window || awaiting_known);
   const bool nodes_joining = in_start_window && last_node_joined_ms_ != 0 &&
                              now - last_node_joined_ms_ < options_.node_settle_ms;
   if (adopting) wake.At(start_ms_ + options_.adopt_wait_ms);

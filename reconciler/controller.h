@@ -40,7 +40,9 @@ struct ControllerOptions {
   SyncPolicy sync = SyncPolicy::kAuto;
   scheduler::NodeLifecycleOptions node_lifecycle;
   // After a restart with a non-empty history: no pod is started for this long, so every agent
-  // gets the time to report what it runs and nothing is started twice.
+  // gets the time to report what it runs and nothing is started twice. Nodes known before the
+  // restart (ExpectNodes) are waited for longer: until each has reported, or for at most the
+  // node grace period (after which a silent one is NotReady anyway).
   int64_t adopt_wait_ms = 5000;
   // Within adopt_wait_ms of start, also while nodes are still joining: no pod is started until no
   // new node has registered for this long, so the first placement sees the whole fleet (agents
@@ -85,6 +87,13 @@ class Controller {
   // objects whose Deployment templates are needed to adopt pods of earlier revisions.
   void Restore(AppliedState applied, const std::vector<model::Manifest>& older_objects,
                bool restarted);
+  // Start-up: the nodes known before the restart (the node roster). Until each has reported
+  // again (or the grace period passed), no pod is placed: a node that has not reported yet may
+  // well run the pods a placement would start a second time.
+  void ExpectNodes(std::set<std::string> nodes);
+  // Every node registered since start, for the roster.
+  std::set<std::string> NodeNames() const;
+  size_t NodeCount() const { return nodes_.size(); }
   // A successful poll. `trigger` names what caused it ("poll", "webhook", "rollback #3").
   void OnSnapshot(const git::SourceSnapshot& snapshot, const std::string& trigger);
   void OnSourceError(const Status& status);
@@ -210,6 +219,7 @@ class Controller {
   const Clock* clock_;
   int64_t start_ms_ = 0;
   bool restarted_ = false;
+  std::set<std::string> expected_nodes_;  // ExpectNodes
 
   // Source.
   std::shared_ptr<const git::SourceTree> tree_;  // latest snapshot's tree

@@ -29,6 +29,7 @@ struct Service::Impl {
   std::unique_ptr<git::HistoryStore> history_store;
   std::unique_ptr<git::GitSource> source;  // worker thread only
   std::unique_ptr<PinStore> pins;
+  std::unique_ptr<NodeRoster> roster;
   std::unique_ptr<HistoryJobs> history;
   std::unique_ptr<DesiredStateStore> desired;
   std::unique_ptr<Worker> worker;
@@ -60,6 +61,9 @@ Status Service::Start() {
   d.history_store = std::move(*history);
   d.source = std::make_unique<git::GitSource>(d.options.source);
   d.pins = std::make_unique<PinStore>(d.options.state_dir / "pin");
+  d.roster = std::make_unique<NodeRoster>(d.options.state_dir / "nodes");
+  auto known_nodes = d.roster->Load();
+  if (!known_nodes.ok()) return known_nodes.status();
   d.history = std::make_unique<HistoryJobs>(d.history_store.get(), d.source.get(), d.pins.get(),
                                             d.options.source, d.clock);
   auto startup = d.history->LoadAtStart();
@@ -78,8 +82,9 @@ Status Service::Start() {
   ServiceLoopOptions loop_options{d.options.poll_seconds, d.options.max_backoff_seconds,
                                   d.options.controller};
   d.loop = std::make_unique<ServiceLoop>(loop_options, d.clock, &d.metrics, d.worker.get(),
-                                         d.history.get(), d.source.get(), d.desired.get());
-  d.loop->Start(std::move(*startup));
+                                         d.history.get(), d.source.get(), d.desired.get(),
+                                         d.roster.get());
+  d.loop->Start(std::move(*startup), std::move(*known_nodes));
 
   TokenTable tokens = d.options.tokens;
   if (!d.options.token.empty()) {

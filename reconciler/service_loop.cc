@@ -38,7 +38,7 @@ const std::vector<std::string>& DocumentKeys() {
 
 ServiceLoop::ServiceLoop(ServiceLoopOptions options, const Clock* clock, Metrics* metrics,
                          Worker* worker, HistoryJobs* history, git::GitSource* source,
-                         DesiredStateStore* desired)
+                         DesiredStateStore* desired, NodeRoster* roster)
     : options_(std::move(options)),
       clock_(clock),
       metrics_(metrics),
@@ -46,13 +46,16 @@ ServiceLoop::ServiceLoop(ServiceLoopOptions options, const Clock* clock, Metrics
       history_(history),
       source_(source),
       desired_(desired),
+      roster_(roster),
       controller_(options_.controller, clock) {}
 
 ServiceLoop::~ServiceLoop() { Stop(); }
 
-void ServiceLoop::Start(StartupHistory startup) {
+void ServiceLoop::Start(StartupHistory startup, std::set<std::string> known_nodes) {
   const int64_t latest = startup.latest;
   controller_.Restore(std::move(startup.applied), startup.older_objects, latest > 0);
+  roster_nodes_ = known_nodes;
+  controller_.ExpectNodes(std::move(known_nodes));
   if (startup.pinned) controller_.Pin(*startup.pinned, std::move(startup.pinned_state));
   LogEvent(LogLevel::kInfo, "restored",
            {{"history_entries", std::to_string(latest)},
@@ -164,6 +167,7 @@ void ServiceLoop::ReconcileAndShip(const char* reason) {
   last_reconcile_ms_ = static_cast<int64_t>(secs * 1000);
   PublishDocuments();
   Ship();
+  RecordNodes();
   // A large state (a pass of 50 ms or more: thousands of objects) leaves the pass's transient
   // copies (the plan's input, the documents' JSON trees) freed but held in the malloc arenas;
   // give them back now and then.
@@ -171,6 +175,20 @@ void ServiceLoop::ReconcileAndShip(const char* reason) {
     ::malloc_trim(0);
     last_trim_ms_ = last_reconcile_end_ms_;
   }
+}
+
+// A node the roster does not list yet is written to it (on the worker: a durable write).
+void ServiceLoop::RecordNodes() {
+  if (roster_ == nullptr || controller_.NodeCount() == roster_checked_count_) return;
+  roster_checked_count_ = controller_.NodeCount();
+  const size_t before = roster_nodes_.size();
+  for (const std::string& n : controller_.NodeNames()) roster_nodes_.insert(n);
+  if (roster_nodes_.size() == before) return;
+  worker_->Post([this, nodes = roster_nodes_] {
+    if (Status s = roster_->Store(nodes); !s.ok()) {
+      LogEvent(LogLevel::kError, "node_roster_write_failed", {{"error", s.ToString()}});
+    }
+  });
 }
 
 ResponseCache::Document ServiceLoop::Document(const std::string& key) {

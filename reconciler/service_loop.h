@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "reconciler/desired_state_store.h"
 #include "reconciler/history_jobs.h"
 #include "reconciler/metrics.h"
+#include "reconciler/node_roster.h"
 #include "reconciler/response_cache.h"
 #include "reconciler/worker.h"
 #include "sources/git/git_source.h"
@@ -47,14 +49,16 @@ class ServiceLoop {
  public:
   // Everything pointed to outlives the loop; `worker` runs the git work.
   ServiceLoop(ServiceLoopOptions options, const Clock* clock, Metrics* metrics, Worker* worker,
-              HistoryJobs* history, git::GitSource* source, DesiredStateStore* desired);
+              HistoryJobs* history, git::GitSource* source, DesiredStateStore* desired,
+              NodeRoster* roster);
   ~ServiceLoop();  // Stop()
   ServiceLoop(const ServiceLoop&) = delete;
   ServiceLoop& operator=(const ServiceLoop&) = delete;
 
-  // Restores what history says (applied state, pin), then starts the loop thread, which polls
-  // the source at once.
-  void Start(StartupHistory startup);
+  // Restores what history says (applied state, pin) and the nodes known before (the roster:
+  // placements wait for them to report), then starts the loop thread, which polls the source at
+  // once.
+  void Start(StartupHistory startup, std::set<std::string> known_nodes = {});
   // Joins the loop thread; closures posted later are dropped. Idempotent.
   void Stop();
 
@@ -98,6 +102,7 @@ class ServiceLoop {
   ResponseCache::Document Render(const std::string& key, int64_t now);
   void PublishDocuments();
   void Ship();
+  void RecordNodes();
   void StartPoll();
   void OnPollDone(Result<git::SourceSnapshot> snapshot, const std::string& trigger);
   void AppendHistory(HistoryAppend h);
@@ -111,6 +116,7 @@ class ServiceLoop {
   HistoryJobs* const history_;
   git::GitSource* const source_;
   DesiredStateStore* const desired_;
+  NodeRoster* const roster_;
   ResponseCache cache_;  // thread-safe
   Controller controller_;
 
@@ -129,6 +135,10 @@ class ServiceLoop {
   std::string history_backlog_error_;
 
   // Loop-thread state below.
+  // The roster as last written (it only grows, as the controller forgets no node), and the
+  // controller's node count when it was last compared.
+  std::set<std::string> roster_nodes_;
+  size_t roster_checked_count_ = 0;
   int64_t next_poll_ms_ = 0;
   bool poll_in_flight_ = false;
   bool poll_again_ = false;

@@ -394,6 +394,50 @@ TEST(Controller, RestartAdoptsReportedPodsWithoutStartingAny) {
   EXPECT_EQ(second.controller.SyncStatus(), "Synced");
 }
 
+// A node known before the restart (the roster) whose agent is slow to come back (its reconnect
+// back-off outlasts adopt_wait): nothing is placed until it reports, so its pods are adopted,
+// not started a second time elsewhere and then stopped as surplus. One that never comes back
+// holds placements for the grace period at most.
+TEST(Controller, RestartWaitsForEveryKnownNodeBeyondAdoptWait) {
+  Sim first;
+  first.AddNode("n1");
+  first.AddNode("n2");
+  first.controller.OnSnapshot(Snapshot("v1", {{"web.yaml", Web("app:1", 4)}}), "poll");
+  first.Steps(4);
+  const auto names = first.PodNames();
+  ASSERT_EQ(names.size(), 4u);
+  ASSERT_EQ(first.controller.NodeNames(), (std::set<std::string>{"n1", "n2"}));
+
+  ControllerOptions o;
+  o.adopt_wait_ms = 1000;
+  o.node_lifecycle.grace_period_ms = 40'000;
+  Sim second(o);
+  second.controller.Restore(first.controller.applied(), {}, /*restarted=*/true);
+  second.controller.ExpectNodes({"n1", "n2"});
+  second.running = first.running;
+  second.silent = {"n2"};  // n2's agent is still backing off
+  EXPECT_TRUE(second.controller.OnRegister(MakeNode("n1")).ok());
+  second.controller.OnSnapshot(Snapshot("v1", {{"web.yaml", Web("app:1", 4)}}), "poll");
+  second.Steps(10);  // well past adopt_wait
+  EXPECT_EQ(second.running["n1"].size(), 2u) << "n2's two pods are not started again on n1";
+  second.silent.clear();
+  EXPECT_TRUE(second.controller.OnRegister(MakeNode("n2")).ok());
+  second.Steps(6);
+  EXPECT_EQ(second.PodNames(), names);
+
+  // A known node that never comes back: placements wait for the grace period, not forever.
+  Sim third(o);
+  third.controller.Restore(first.controller.applied(), {}, /*restarted=*/true);
+  third.controller.ExpectNodes({"n1", "gone"});
+  third.running["n1"] = first.running["n1"];
+  EXPECT_TRUE(third.controller.OnRegister(MakeNode("n1")).ok());
+  third.controller.OnSnapshot(Snapshot("v1", {{"web.yaml", Web("app:1", 4)}}), "poll");
+  third.Steps(20);
+  EXPECT_EQ(third.Total(), 2) << "waiting for node gone";
+  third.Steps(30);
+  EXPECT_EQ(third.Total(), 4) << "placed once the grace period passed";
+}
+
 TEST(Controller, RestartMidRolloutAdoptsBothRevisionsAndFinishes) {
   Sim first;
   first.AddNode("n1");

@@ -137,5 +137,33 @@ TEST(FaultsE2E, AFullHistoryDiskLosesNoEntryAndHoldsNewRevisionsUntilSpaceReturn
   EXPECT_EQ(HistoryRevisions(c), (std::vector<std::string>{v1, v2, v3}));
 }
 
+// kill -9 of the reconciler, down long enough for the agents' back-off to grow, then a restart
+// that would place at once (--adopt-wait 0): it waits for every node it knew (STATE_DIR/nodes),
+// so no Ready pod is replaced and no pod is started twice.
+TEST(FaultsE2E, ARestartedReconcilerWaitsForTheNodesItKnewAndReplacesNoReadyPod) {
+  Cluster c;
+  c.Commit({{"web.yaml", WebManifest("v1", 4, PickFreePort())}}, "web v1");
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(c.StartAgents(2));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(4); })) << c.Logs();
+  const auto before = c.ReadyPods();
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(c.dir().path() / "state" / "nodes") == "n2\nn3\n"; }))
+      << ReadFile(c.dir().path() / "state" / "nodes");
+
+  c.KillServe();
+  std::this_thread::sleep_for(std::chrono::seconds(8));
+  ASSERT_TRUE(c.StartServe({"--adopt-wait", "0"}));
+  // Until both nodes are back, and for a while after, there are never more than the 4 pods.
+  int most = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (std::chrono::steady_clock::now() < deadline) {
+    most = std::max(most, c.PodCount());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(most, 4) << c.Logs();
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(4); })) << c.Logs();
+  EXPECT_EQ(c.ReadyPods(), before) << "every pod Ready before the kill is the one Ready now";
+}
+
 }  // namespace
 }  // namespace ballast::reconciler::testing

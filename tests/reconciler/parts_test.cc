@@ -13,6 +13,7 @@
 
 #include "net/server.h"
 #include "reconciler/log_relay.h"
+#include "reconciler/node_roster.h"
 #include "reconciler/pin_store.h"
 #include "reconciler/webhook.h"
 #include "reconciler/worker.h"
@@ -22,6 +23,25 @@ namespace ballast::reconciler {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The nodes a restarted reconciler waits for: kept across restarts, a damaged file named with
+// its line (never read as "no nodes": placements would then not wait).
+TEST(NodeRoster, StoresLoadsAndNamesADamagedFile) {
+  git::testing::TempDir dir;
+  NodeRoster roster(dir.path() / "nodes");
+  auto none = roster.Load();
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_TRUE(none->empty());
+  ASSERT_TRUE(roster.Store({"edge-1", "edge-2"}).ok());
+  EXPECT_EQ(*roster.Load(), (std::set<std::string>{"edge-1", "edge-2"}));
+  { std::ofstream(dir.path() / "nodes") << "edge-1\nedge 2\n"; }
+  auto bad = roster.Load();
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find((dir.path() / "nodes").string() + ":2:"), std::string::npos)
+      << bad.status().ToString();
+  { std::ofstream(dir.path() / "nodes") << "a\nb\nc\n"; }
+  EXPECT_FALSE(roster.Load(/*max_nodes=*/2).ok());
+}
 
 TEST(PinStore, StoresLoadsClearsAndNamesAGarbledFile) {
   git::testing::TempDir dir;
