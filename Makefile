@@ -10,8 +10,8 @@ CTEST_FLAGS ?=
 # ccache (installed by scripts/install-deps.sh) keeps a rebuild of an unchanged tree cheap.
 LAUNCHER = $(if $(shell command -v ccache),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
-.PHONY: all deps build-deps configure build run test bench sanitize tsan matrix image deb format \
-	clean
+.PHONY: all deps build-deps configure build run test bench sanitize tsan fuzz matrix image deb \
+	format clean
 
 all: build
 
@@ -59,6 +59,10 @@ tsan: deps
 	cd build-tsan && ctest --output-on-failure -j $(JOBS) -L unit
 	cd build-tsan && ctest --output-on-failure -j $(JOBS) -R $(TSAN_TESTS)
 
+# The libFuzzer targets (fuzz/README.md), FUZZ_SECONDS each (default 60), in build-fuzz.
+fuzz: deps
+	scripts/fuzz.sh
+
 # Every configuration ({gcc, clang} x {Debug, RelWithDebInfo, Release, asan, tsan}) builds
 # warning-free; MATRIX="clang-Release gcc-Debug" picks some.
 matrix: deps
@@ -77,4 +81,4 @@ format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) build-sanitize build-tsan build-matrix
+	rm -rf $(BUILD_DIR) build-sanitize build-tsan build-matrix build-fuzz

@@ -32,6 +32,9 @@ function(ballast_enable_sanitizers target)
   elseif(BALLAST_SANITIZE AND NOT BALLAST_SANITIZE STREQUAL "OFF")
     message(FATAL_ERROR "BALLAST_SANITIZE=${BALLAST_SANITIZE}: use OFF, address or thread")
   endif()
+  if(BALLAST_FUZZ)
+    target_compile_options(${target} PRIVATE -fsanitize=fuzzer-no-link)
+  endif()
 endfunction()
 
 # Sources that include Boost.Asio/Beast: each takes most of a minute alone, so never batched

@@ -11,9 +11,10 @@ build_packages=(
   libcap-dev libseccomp-dev
 )
 # Tests: the real servers and tools they talk to; the second compiler (CI builds Release with
-# clang 14 too) and what `make image` and `make deb` use.
+# clang 14 too; its runtime libraries carry libFuzzer and the sanitizers for `make fuzz`, whose
+# gzip target inflates with zlib) and what `make image` and `make deb` use.
 test_packages=(
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev zlib1g-dev
   debootstrap help2man lintian
   openssl procps iproute2 curl
   lighttpd lighttpd-mod-openssl openssh-server openssh-client
