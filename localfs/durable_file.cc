@@ -8,6 +8,8 @@
 #include <cstring>
 #include <random>
 
+#include "failpoint/failpoint.h"
+
 namespace ballast::localfs {
 namespace {
 
@@ -69,11 +71,16 @@ Status WriteFileAtomically(const fs::path& path, std::string_view content, mode_
       return Errno("fsync", tmp, error);
     }
   }
+  if (Status s = failpoint::Hit("state-write-before-rename"); !s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int error = errno;
     ::unlink(tmp.c_str());
     return Errno("rename to", path, error);
   }
+  (void)failpoint::Hit("state-write-after-rename");  // crash or sleep: the file is written
   return SyncDirectory(path.parent_path());
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "failpoint/failpoint.h"
 #include "log/log.h"
 
 namespace ballast::reconciler {
@@ -166,6 +167,7 @@ void ServiceLoop::ReconcileAndShip(const char* reason) {
   last_reconcile_end_ms_ = clock_->NowMs();
   last_reconcile_ms_ = static_cast<int64_t>(secs * 1000);
   PublishDocuments();
+  (void)failpoint::Hit("reconcile-before-ship");  // crash or sleep: decided, not yet sent
   Ship();
   RecordNodes();
   // A large state (a pass of 50 ms or more: thousands of objects) leaves the pass's transient

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "failpoint/failpoint.h"
 #include "log/log.h"
 #include "sources/git/libgit2_util.h"
 #include "sources/git/restore_message.h"
@@ -127,6 +128,7 @@ GitSource::GitSource(SourceConfig config)
     : config_(std::move(config)), impl_(std::make_unique<Impl>(config_)) {}
 GitSource::~GitSource() = default;
 Result<SourceSnapshot> GitSource::Poll() {
+  if (Status s = failpoint::Hit("fetch"); !s.ok()) return s;
   return WithUrlSecretsRedacted(impl_->Poll(), config_.remote);
 }
 Result<RestoreResult> GitSource::Restore(const RestoreRequest& request) {
@@ -625,6 +627,7 @@ Result<RestoreResult> GitSource::Impl::Restore(const RestoreRequest& request) {
     git_reference_free(raw_ref);
 
     if (request.before_push) request.before_push();
+    if (Status s = failpoint::Hit("restore-before-push"); !s.ok()) return s;
 
     RemoteOperation op(config_.remote);
     git_remote* raw_remote = nullptr;

@@ -4,6 +4,7 @@
 #include <set>
 #include <system_error>
 
+#include "failpoint/failpoint.h"
 #include "log/log.h"
 #include "model/codec.h"
 #include "sources/git/libgit2_util.h"
@@ -228,6 +229,7 @@ class HistoryStore::Impl {
       return Libgit2Error(rc, "history: write commit");
     }
     // Last step, and the only one that makes the entry visible.
+    if (Status s = failpoint::Hit("history-append-before-ref"); !s.ok()) return s;
     git_reference* raw_ref = nullptr;
     int rc = head ? git_reference_create_matching(&raw_ref, repo_.get(), kBranch, &commit_id, 1,
                                                   git_commit_id(head.get()), "append")
@@ -238,6 +240,8 @@ class HistoryStore::Impl {
     }
     if (rc != 0) return Libgit2Error(rc, "history: move " + std::string(kBranch));
     git_reference_free(raw_ref);
+    // Crash or sleep only: the entry is written, an error here would be a lie.
+    (void)failpoint::Hit("history-append-after-ref");
     HistoryEntry entry;
     entry.id = id;
     entry.commit = OidHex(commit_id);

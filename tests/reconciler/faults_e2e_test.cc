@@ -165,5 +165,68 @@ TEST(FaultsE2E, ARestartedReconcilerWaitsForTheNodesItKnewAndReplacesNoReadyPod)
   EXPECT_EQ(c.ReadyPods(), before) << "every pod Ready before the kill is the one Ready now";
 }
 
+// The serve started while `failpoints` is set gets it (BALLAST_FAILPOINTS); agents started later
+// do not.
+bool StartServeWithFailpoints(Cluster& c, const std::string& failpoints) {
+  ::setenv("BALLAST_FAILPOINTS", failpoints.c_str(), 1);
+  const bool started = c.StartServe({});
+  ::unsetenv("BALLAST_FAILPOINTS");
+  return started;
+}
+
+// kill -9 at the instant a history entry's commit is written and its ref not yet moved (the
+// failpoint history-append-before-ref), right after a new revision was applied: the restarted
+// reconciler records that revision, once, after the ones before it — no entry lost, none twice.
+TEST(FaultsE2E, ACrashBetweenAHistoryCommitAndItsRefLosesNoEntry) {
+  Cluster c;
+  const int port = PickFreePort();
+  const std::string v1 = c.Commit({{"web.yaml", WebManifest("v1", 2, port)}}, "web v1");
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(c.StartAgents(2));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2); })) << c.Logs();
+  ASSERT_TRUE(WaitFor([&] { return HistoryRevisions(c) == std::vector<std::string>{v1}; }));
+  c.StopServe();
+  ASSERT_TRUE(StartServeWithFailpoints(c, "history-append-before-ref=crash"));
+  const std::string v2 = c.Commit({{"web.yaml", WebManifest("v2", 2, port)}}, "web v2");
+  ASSERT_TRUE(WaitFor([&] { return !c.ServeRunning(); })) << "the failpoint never fired";
+  EXPECT_NE(ReadFile(c.serve_log()).find("failpoint history-append-before-ref: crash"),
+            std::string::npos);
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(WaitFor([&] {
+    return HistoryRevisions(c) == std::vector<std::string>{v1, v2};
+  })) << c.Logs();
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2) && c.DeploymentRevision() != ""; })) << c.Logs();
+  // Still exactly those two after a while (nothing appended twice).
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(HistoryRevisions(c), (std::vector<std::string>{v1, v2}));
+}
+
+// kill -9 between writing the pin file's new contents and renaming it into place
+// (state-write-before-rename): after the restart the pin is the old one (none), never a torn
+// file; pinning again works.
+TEST(FaultsE2E, ACrashWhileThePinIsWrittenLeavesTheOldPin) {
+  Cluster c;
+  const int port = PickFreePort();
+  c.Commit({{"web.yaml", WebManifest("v1", 1, port)}}, "web v1");
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(c.StartAgents(1));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(1); })) << c.Logs();
+  ASSERT_TRUE(WaitFor([&] { return HistoryRevisions(c).size() == 1; }));
+  c.StopServe();
+  ASSERT_TRUE(StartServeWithFailpoints(c, "state-write-before-rename=crash"));
+  (void)c.Post("/api/v1/rollback", Json{{"id", 1}, {"pin", true}});
+  ASSERT_TRUE(WaitFor([&] { return !c.ServeRunning(); })) << "the failpoint never fired";
+  ASSERT_TRUE(c.StartServe({})) << ReadFile(c.serve_log());
+  const Json s = c.Status();
+  ASSERT_TRUE(s.is_object());
+  EXPECT_TRUE(s["pinned"].is_null()) << s.dump();
+  auto pinned = c.Post("/api/v1/rollback", Json{{"id", 1}, {"pin", true}});
+  ASSERT_TRUE(pinned.ok());
+  EXPECT_EQ(pinned->status, 200) << pinned->body;
+  c.StopServe();
+  ASSERT_TRUE(c.StartServe({}));
+  EXPECT_EQ(c.Status()["pinned"], 1);
+}
+
 }  // namespace
 }  // namespace ballast::reconciler::testing
