@@ -1,7 +1,7 @@
 // Every JSON body the reconciler's API and the agent protocol accept, decoded from the same
-// bytes: registrations, heartbeats, desired states (what an agent reads from a reconciler that
-// may be an impostor), nodes and plans. JSON parse errors are answers, never crashes; a
-// heartbeat that decodes must encode and decode again to the same pods.
+// bytes: sync and rollback requests, registrations, heartbeats, desired states (what an agent reads
+// from a reconciler that may be an impostor), nodes and plans. JSON parse errors are answers, never
+// crashes; a heartbeat that decodes must encode and decode again to the same pods.
 
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include "diff/render.h"
 #include "model/cluster.h"
 #include "net/http.h"
+#include "reconciler/api_bodies.h"
 
 using ballast::model::Json;
 
@@ -20,6 +21,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   request.method = "POST";
   request.headers = {{"Content-Type", "application/json"}};
   request.body.assign(reinterpret_cast<const char*>(data), size);
+  // The reconciler's own POST bodies (sync, rollback), as the handlers decode them.
+  (void)ballast::reconciler::ParseSyncBody(request);
+  (void)ballast::reconciler::ParseRollbackBody(request);
   auto parsed = ballast::net::ParseJsonBody(request);
   if (!parsed.ok()) return 0;
   const Json& j = *parsed;

@@ -10,6 +10,7 @@
 #include "diff/render.h"
 #include "log/log.h"
 #include "net/gzip.h"
+#include "reconciler/api_bodies.h"
 #include "reconciler/status_page.h"
 #include "sources/git/remote.h"
 
@@ -17,26 +18,6 @@ namespace ballast::reconciler {
 namespace {
 
 using model::Json;
-
-// An optional boolean member of a JSON body: absent or null gives `fallback`; any other type is
-// a 400 naming the field.
-Result<bool> BoolField(const Json& body, const char* name, bool fallback) {
-  auto it = body.find(name);
-  if (it == body.end() || it->is_null()) return fallback;
-  if (!it->is_boolean()) {
-    return InvalidArgument(std::string(name) + ": must be true or false, not " + it->dump());
-  }
-  return it->get<bool>();
-}
-
-// The body as a JSON object; an empty body is `{}` when `empty_ok`.
-Result<Json> ObjectBody(const net::Request& req, bool empty_ok) {
-  if (req.body.empty() && empty_ok) return Json::object();
-  auto body = net::ParseJsonBody(req);
-  if (!body.ok()) return body.status();
-  if (!body->is_object()) return InvalidArgument("body: must be a JSON object");
-  return body;
-}
 
 // The thin handlers. Each parses and checks its request on the HTTP thread, then hands the work
 // to the loop or the worker.
@@ -133,11 +114,10 @@ class Handlers {
   }
 
   void Sync(const Principal&, const net::Request& req, net::Responder responder) const {
-    auto body = ObjectBody(req, /*empty_ok=*/true);
-    auto dry_run = body.ok() ? BoolField(*body, "dryRun", false) : Result<bool>(body.status());
-    if (!dry_run.ok()) return responder.Send(net::StatusResponse(dry_run.status()));
+    auto body = ParseSyncBody(req);
+    if (!body.ok()) return responder.Send(net::StatusResponse(body.status()));
     Loop(
-        [this, responder, dry_run = *dry_run] {
+        [this, responder, dry_run = body->dry_run] {
           Controller& c = d_.loop->controller();
           if (dry_run) return responder.Send(net::JsonResponse(200, c.PlanJson(true)));
           Status st = c.SyncNow("api");
@@ -203,18 +183,10 @@ class Handlers {
   }
 
   void Rollback(const Principal&, const net::Request& req, net::Responder responder) const {
-    auto body = ObjectBody(req, /*empty_ok=*/false);
+    auto body = ParseRollbackBody(req);
     if (!body.ok()) return responder.Send(net::StatusResponse(body.status()));
-    auto id_field = body->find("id");
-    if (id_field == body->end() || !id_field->is_number_integer() ||
-        id_field->get<int64_t>() <= 0) {
-      return responder.Send(
-          net::ErrorResponse(400, "id: must be a history entry id (a positive integer)"));
-    }
-    auto pin = BoolField(*body, "pin", false);
-    if (!pin.ok()) return responder.Send(net::StatusResponse(pin.status()));
-    const int64_t id = id_field->get<int64_t>();
-    if (*pin) return PinEntry(id, responder);
+    const int64_t id = body->id;
+    if (body->pin) return PinEntry(id, responder);
     Work(
         [this, id, responder] {
           auto result = d_.history->Rollback(id, "api");
