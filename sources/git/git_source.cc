@@ -12,6 +12,7 @@
 
 #include "failpoint/failpoint.h"
 #include "log/log.h"
+#include "sources/git/compact.h"
 #include "sources/git/libgit2_util.h"
 #include "sources/git/restore_message.h"
 
@@ -106,6 +107,10 @@ class GitSource::Impl {
 
   Status Open();
   Status Wipe();
+  // More than kMaxPacks pack files (one per fetch): written again as one, the clone reopened.
+  // A failure to compact is logged and changes nothing; an error only when the clone could not
+  // be opened again.
+  Status CompactIfNeeded();
   Result<SourceSnapshot> PollOnce(StepError* error);
   bool Fetch(Fetched* out, StepError* error);
   bool ReadTree(const git_commit* commit, std::shared_ptr<const SourceTree>* out, StepError* error);
@@ -484,6 +489,21 @@ bool GitSource::Impl::ReadTree(const git_commit* commit, std::shared_ptr<const S
   return true;
 }
 
+Status GitSource::Impl::CompactIfNeeded() {
+  constexpr size_t kMaxPacks = 32;
+  auto compacted = internal::CompactPacks(repo_.get(), kMaxPacks);
+  if (!compacted.ok()) {
+    LogEvent(LogLevel::kWarn, "git_compact_failed",
+             {{"dir", config_.clone_dir.string()}, {"error", compacted.status().message()}});
+    return Status::Ok();
+  }
+  if (!*compacted) return Status::Ok();
+  repo_.reset();
+  if (Status s = Open(); !s.ok()) return s.WithContext("reopen after compacting");
+  LogEvent(LogLevel::kInfo, "git_packs_compacted", {{"dir", config_.clone_dir.string()}});
+  return Status::Ok();
+}
+
 Result<SourceSnapshot> GitSource::Impl::PollOnce(StepError* error) {
   if (Status s = Open(); !s.ok()) {
     error->status = s;
@@ -492,6 +512,11 @@ Result<SourceSnapshot> GitSource::Impl::PollOnce(StepError* error) {
   }
   Fetched fetched;
   if (!Fetch(&fetched, error)) return error->status;
+  if (Status s = CompactIfNeeded(); !s.ok()) {
+    error->status = s;
+    error->local = true;
+    return s;
+  }
 
   git_commit* raw_commit = nullptr;
   if (int rc = git_commit_lookup(&raw_commit, repo_.get(), &fetched.commit); rc != 0) {

@@ -567,6 +567,9 @@ void EnsureLibgit2() {
     // to a missing object.
     git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
     git_libgit2_opts(GIT_OPT_SET_USER_AGENT, "ballast");
+    // At most this many pack files open at once (libgit2's default is no limit); compaction
+    // (compact.h) keeps their number small anyway.
+    git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT, size_t{128});
     static git_stream_registration registration = {GIT_STREAM_VERSION, StreamInit, nullptr};
     if (git_stream_register(GIT_STREAM_STANDARD, &registration) != 0) {
       LogEvent(LogLevel::kWarn, "git_stream_timeouts_unavailable", {{"error", LastErrorMessage()}});
