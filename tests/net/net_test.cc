@@ -531,42 +531,28 @@ TEST(TlsTest, ClientCertificatesAreVerifiedAndNamed) {
   });
   ASSERT_TRUE(server.Start(std::move(router)).ok());
 
-  HttpClient node(MakeOptions([&](ClientOptions& c) {
-    c.ca_file = d + "/ca.pem";
-    c.cert_file = d + "/node.pem";
-    c.key_file = d + "/node.key";
-  }));
-  auto r = node.Get(server.url() + "/who");
+  // GET /who as the holder of certificate `who` ("" for none).
+  auto who = [&](const std::string& who) {
+    HttpClient client(MakeOptions([&](ClientOptions& c) {
+      c.ca_file = d + "/ca.pem";
+      if (!who.empty()) {
+        c.cert_file = d + "/" + who + ".pem";
+        c.key_file = d + "/" + who + ".key";
+      }
+    }));
+    return client.Get(server.url() + "/who");
+  };
+  auto r = who("node");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->body, "system:node:a system:nodes extra");
-
-  HttpClient anonymous(MakeOptions([&](ClientOptions& c) { c.ca_file = d + "/ca.pem"; }));
-  auto a = anonymous.Get(server.url() + "/who");
+  auto a = who("");
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   EXPECT_EQ(a->body, "nobody");
-
-  HttpClient forged(MakeOptions([&](ClientOptions& c) {
-    c.ca_file = d + "/ca.pem";
-    c.cert_file = d + "/forged.pem";
-    c.key_file = d + "/forged.key";
-  }));
-  auto f = forged.Get(server.url() + "/who");
+  auto f = who("forged");
   EXPECT_FALSE(f.ok()) << "a certificate the client CA did not sign is refused: " << f->body;
-
-  HttpClient minted(MakeOptions([&](ClientOptions& c) {
-    c.ca_file = d + "/ca.pem";
-    c.cert_file = d + "/minted.pem";
-    c.key_file = d + "/minted.key";
-  }));
-  auto m = minted.Get(server.url() + "/who");
+  auto m = who("minted");
   EXPECT_FALSE(m.ok()) << "a certificate from a client certificate is refused: " << m->body;
-
-  HttpClient two_names(MakeOptions([&](ClientOptions& c) {
-    c.ca_file = d + "/ca.pem";
-    c.cert_file = d + "/twocn.pem";
-    c.key_file = d + "/twocn.key";
-  }));
-  auto t = two_names.Get(server.url() + "/who");
+  auto t = who("twocn");
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ(t->body, "") << "an unreadable name hides nothing: no name, no organization";
 

@@ -63,6 +63,18 @@ std::vector<std::string> HistoryRevisions(Cluster& c) {
   return out;
 }
 
+// Commits "v1" (`replicas` pods of web on `port`), starts serve and `agents` agents, waits for
+// the rollout and its history entry; returns v1's commit.
+std::string StartWithV1(Cluster& c, int port, int replicas, int agents) {
+  const std::string v1 = c.Commit({{"web.yaml", WebManifest("v1", replicas, port)}}, "web v1");
+  EXPECT_TRUE(c.StartServe({}));
+  EXPECT_TRUE(c.StartAgents(agents));
+  EXPECT_TRUE(WaitFor([&] { return c.RolledOut(replicas); })) << c.Logs();
+  EXPECT_TRUE(WaitFor([&] { return HistoryRevisions(c) == std::vector<std::string>{v1}; }))
+      << c.Logs();
+  return v1;
+}
+
 // Only history.git's filesystem fills up. The revision being applied when it does keeps its
 // pods and gets its entry once space returns; the status, the metrics and `ballast status` say
 // what is wrong meanwhile; a later revision waits for the entry rather than running without one;
@@ -70,11 +82,8 @@ std::vector<std::string> HistoryRevisions(Cluster& c) {
 TEST(FaultsE2E, AFullHistoryDiskLosesNoEntryAndHoldsNewRevisionsUntilSpaceReturns) {
   Cluster c;
   const int port = PickFreePort();
-  const std::string v1 = c.Commit({{"web.yaml", WebManifest("v1", 2, port)}}, "web v1");
-  ASSERT_TRUE(c.StartServe({}));
-  ASSERT_TRUE(c.StartAgents(2));
-  ASSERT_TRUE(WaitFor([&] { return HistoryRevisions(c) == std::vector<std::string>{v1}; }))
-      << c.Logs();
+  const std::string v1 = StartWithV1(c, port, 2, 2);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   // history.git (and only it) moves onto a 2 MiB filesystem, under a restarted reconciler.
   c.StopServe();
   std::optional<SmallDisk> disk;
@@ -180,11 +189,8 @@ bool StartServeWithFailpoints(Cluster& c, const std::string& failpoints) {
 TEST(FaultsE2E, ACrashBetweenAHistoryCommitAndItsRefLosesNoEntry) {
   Cluster c;
   const int port = PickFreePort();
-  const std::string v1 = c.Commit({{"web.yaml", WebManifest("v1", 2, port)}}, "web v1");
-  ASSERT_TRUE(c.StartServe({}));
-  ASSERT_TRUE(c.StartAgents(2));
-  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2); })) << c.Logs();
-  ASSERT_TRUE(WaitFor([&] { return HistoryRevisions(c) == std::vector<std::string>{v1}; }));
+  const std::string v1 = StartWithV1(c, port, 2, 2);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   c.StopServe();
   ASSERT_TRUE(StartServeWithFailpoints(c, "history-append-before-ref=crash"));
   const std::string v2 = c.Commit({{"web.yaml", WebManifest("v2", 2, port)}}, "web v2");
@@ -206,12 +212,8 @@ TEST(FaultsE2E, ACrashBetweenAHistoryCommitAndItsRefLosesNoEntry) {
 // file; pinning again works.
 TEST(FaultsE2E, ACrashWhileThePinIsWrittenLeavesTheOldPin) {
   Cluster c;
-  const int port = PickFreePort();
-  c.Commit({{"web.yaml", WebManifest("v1", 1, port)}}, "web v1");
-  ASSERT_TRUE(c.StartServe({}));
-  ASSERT_TRUE(c.StartAgents(1));
-  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(1); })) << c.Logs();
-  ASSERT_TRUE(WaitFor([&] { return HistoryRevisions(c).size() == 1; }));
+  StartWithV1(c, PickFreePort(), 1, 1);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   c.StopServe();
   ASSERT_TRUE(StartServeWithFailpoints(c, "state-write-before-rename=crash"));
   (void)c.Post("/api/v1/rollback", Json{{"id", 1}, {"pin", true}});
