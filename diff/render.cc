@@ -353,13 +353,17 @@ Result<ObjectPlan> ObjectFromJson(const Json& j) {
   if (!j.is_object()) return InvalidArgument("want an object");
   ObjectPlan o;
   o.key = {Str(j, "kind"), Str(j, "namespace"), Str(j, "name")};
-  if (o.key.kind.empty() || o.key.name.empty()) return InvalidArgument("kind and name required");
   o.api_version = Str(j, "apiVersion");
   if (!ParseName(j.value("action", Json()), ActionName,
                  {Action::kCreate, Action::kUpdate, Action::kDelete, Action::kUnchanged,
                   Action::kPruneSkipped, Action::kUnsupported, Action::kRefused},
                  &o.action)) {
     return InvalidArgument("action: unknown value " + DumpCompact(j.value("action", Json())));
+  }
+  // A document ballast does not run is listed as it is, a nameless one too (a
+  // kustomization.yaml, a kind nobody named): only objects ballast acts on need a name.
+  if (o.key.kind.empty() || (o.key.name.empty() && o.action != Action::kUnsupported)) {
+    return InvalidArgument("kind and name required");
   }
   if (!ParseName(j.value("rollout", Json("none")), RolloutName,
                  {Rollout::kNone, Rollout::kInPlace, Rollout::kRollingUpdate, Rollout::kRecreate},

@@ -4,6 +4,9 @@
 
 #include <string>
 
+#include "diff/plan.h"
+#include "model/manifest.h"
+
 namespace ballast::diff {
 namespace {
 
@@ -115,6 +118,25 @@ TEST(PlanFromJson, RejectsMalformedPlansWithoutThrowing) {
   auto wrong_type =
       PlanFromJson(Json{{"objects", Json::array()}, {"schedulerDryRun", {{"allPlaced", "yes"}}}});
   EXPECT_FALSE(wrong_type.ok());
+}
+
+// Found by fuzz/plan_fuzz: a document of a kind ballast does not run, without a name, made the
+// plan's JSON unreadable to `ballast plan --server` ("kind and name required"). Listed objects
+// may be nameless; objects ballast acts on may not.
+TEST(PlanFromJson, ReadsANamelessUnsupportedObjectBack) {
+  auto parsed = model::ParseManifestFile("kustomize.yaml",
+                                         "apiVersion: apps/v1\nkind: Deployetm\nmetadata: {}\n");
+  ASSERT_EQ(parsed.manifests.size(), 1u);
+  const Plan plan = ComputePlan(parsed.manifests, {}, nullptr);
+  ASSERT_EQ(plan.objects.size(), 1u);
+  ASSERT_EQ(plan.objects[0].action, Action::kUnsupported);
+  auto back = PlanFromJson(Json::parse(ToJson(plan).dump()));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->objects.size(), 1u);
+  EXPECT_EQ(back->objects[0].key.kind, "Deployetm");
+  EXPECT_FALSE(
+      PlanFromJson(Json{{"objects", {{{"kind", "Deployment"}, {"action", "create"}}}}}).ok())
+      << "an object ballast acts on still needs its name";
 }
 
 TEST(ToJson, OutOfSyncOnlyLeavesInSyncObjectsOut) {
