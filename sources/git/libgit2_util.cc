@@ -570,6 +570,9 @@ void EnsureLibgit2() {
     // At most this many pack files open at once (libgit2's default is no limit); compaction
     // (compact.h) keeps their number small anyway.
     git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT, size_t{128});
+    // libgit2 caches parsed objects up to 256 MiB by default; the reconciler reads each revision
+    // once (its parse results are cached apart), so a small cache loses nothing.
+    git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, ssize_t{32} << 20);
     static git_stream_registration registration = {GIT_STREAM_VERSION, StreamInit, nullptr};
     if (git_stream_register(GIT_STREAM_STANDARD, &registration) != 0) {
       LogEvent(LogLevel::kWarn, "git_stream_timeouts_unavailable", {{"error", LastErrorMessage()}});
