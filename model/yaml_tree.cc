@@ -163,7 +163,8 @@ class JsonBuilder : public YAML::EventHandler {
   YamlDocument TakeDocument() { return std::move(doc_); }
   bool has_root() const { return has_root_; }
 
-  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentStart(const YAML::Mark& mark) override { start_ = mark; }
+  const YAML::Mark& start() const { return start_; }
   void OnDocumentEnd() override {}
 
   void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
@@ -319,6 +320,7 @@ class JsonBuilder : public YAML::EventHandler {
   const ParseLimits& limits_;
   size_t* nodes_used_;
   YamlDocument doc_;
+  YAML::Mark start_ = YAML::Mark::null_mark();
   bool has_root_ = false;
   std::vector<Frame> stack_;
   std::unordered_map<YAML::anchor_t, std::pair<Json, size_t>> anchors_;
@@ -429,9 +431,19 @@ YamlParseResult ParseYamlDocuments(std::string_view file, std::string_view conte
   size_t nodes_used = 0;
   try {
     YAML::Parser parser(in);
+    int previous_start = -1;
     while (true) {
       JsonBuilder builder(limits, &nodes_used);
       if (!parser.HandleNextDocument(builder)) break;
+      // yaml-cpp 0.7 can return the same empty document again and again without reading on
+      // (a stray ',' at the top level, found by fuzz/manifest_fuzz): a document that starts
+      // where the last one did is a syntax error there, not a million empty documents.
+      if (builder.start().pos >= 0 && builder.start().pos == previous_start) {
+        throw YAML::ParserException(builder.start(),
+                                    "unexpected character; the parser cannot "
+                                    "read on from here");
+      }
+      previous_start = builder.start().pos;
       if (builder.has_root()) result.documents.push_back(builder.TakeDocument());
     }
   } catch (const LimitExceeded& e) {
