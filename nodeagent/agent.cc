@@ -380,13 +380,14 @@ Status Agent::Register() {
   return Status::Ok();
 }
 
+int64_t Agent::RetryDelayMs(int64_t retry, const Status& why) const {
+  return why.code() == StatusCode::kUnavailable ? std::min(retry, options_.reconnect_ms) : retry;
+}
+
 void Agent::SyncLoop() {
   int64_t retry = options_.retry_initial_ms;
-  // `unreachable`: no answer at all (a reconciler restarting refuses connections): tried again
-  // within options_.reconnect_ms, so that a restarted reconciler hears from every node at once.
-  // An answer that is an error backs off up to retry_max_ms.
-  auto fail = [&](bool unreachable = false) {
-    bool go_on = Sleep(unreachable ? std::min(retry, options_.reconnect_ms) : retry);
+  auto fail = [&](const Status& why = Status::Ok()) {
+    bool go_on = Sleep(RetryDelayMs(retry, why));
     retry = std::min(retry * 2, options_.retry_max_ms);
     return go_on;
   };
@@ -397,7 +398,7 @@ void Agent::SyncLoop() {
     }
     if (!registered_) {
       if (Status s = Register(); !s.ok()) {
-        if (!fail(s.code() == StatusCode::kUnavailable)) return;
+        if (!fail(s)) return;
         continue;
       }
     }
@@ -413,7 +414,7 @@ void Agent::SyncLoop() {
       // The server may have restarted with versions of its own: ask for its current state
       // at once next time rather than waiting for a version that means something else there.
       version_ = 0;
-      if (!fail(res.status().code() == StatusCode::kUnavailable)) return;
+      if (!fail(res.status())) return;
       continue;
     }
     if (res->status == 404 || res->status == 401 || res->status == 403) registered_ = false;
@@ -465,8 +466,7 @@ void Agent::HeartbeatLoop() {
     }
     if (!registered_) {
       if (Status s = Register(); !s.ok()) {
-        const bool unreachable = s.code() == StatusCode::kUnavailable;
-        if (!Sleep(unreachable ? std::min(retry, options_.reconnect_ms) : retry)) return;
+        if (!Sleep(RetryDelayMs(retry, s))) return;
         retry = std::min(retry * 2, options_.retry_max_ms);
         continue;
       }
@@ -483,8 +483,7 @@ void Agent::HeartbeatLoop() {
     if (res.ok() && res->status == 404) registered_ = false;
     if (!res.ok() || res->status != 200) {
       if (res.ok() || res.status().code() != StatusCode::kAborted) {
-        const bool unreachable = !res.ok() && res.status().code() == StatusCode::kUnavailable;
-        if (!Sleep(unreachable ? std::min(retry, options_.reconnect_ms) : retry)) return;
+        if (!Sleep(RetryDelayMs(retry, res.status()))) return;
         retry = std::min(retry * 2, options_.retry_max_ms);
         std::lock_guard<std::mutex> lock(mu_);
         heartbeat_now_ = true;  // report as soon as it is back

@@ -102,6 +102,11 @@ class Agent {
   void SuperviseLoop();
   void SyncLoop();
   void HeartbeatLoop();
+  // How long to wait before trying the reconciler again after `why` failed a call, with the
+  // back-off at `retry`: no answer at all (Unavailable: a reconciler restarting refuses
+  // connections) is tried again within reconnect_ms, so that a restarted reconciler hears from
+  // every node at once; an answer that is an error waits the whole back-off.
+  int64_t RetryDelayMs(int64_t retry, const Status& why) const;
   Status Register();
   // A call to the reconciler with this node's identity (its credential once it has one). A 401
   // or 403 answer makes the node forget the credential and register again.

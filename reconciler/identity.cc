@@ -61,18 +61,26 @@ CsvLine SplitCsvLine(std::string_view line) {
   return out;
 }
 
-// The role a line's groups give; kNone when no group names one.
-Role RoleOfGroups(const std::string& groups) {
+// The role group names give, compared exactly: admin over node over viewer; kNone when no group
+// names one. The token file's groups and a certificate's organizations both come here.
+Role RoleOfGroupNames(const std::vector<std::string_view>& names) {
   Role role = Role::kNone;
-  std::stringstream in(groups);
-  std::string g;
-  while (std::getline(in, g, ',')) {
-    const std::string_view name = Trim(g);
+  for (const std::string_view name : names) {
     if (name == "admin" || name == "system:masters") return Role::kAdmin;
     if (name == "node" || name == "system:nodes") role = Role::kNode;
     if (name == "viewer" && role == Role::kNone) role = Role::kViewer;
   }
   return role;
+}
+
+// The role a token file line's groups field gives ("group1, group2": split and trimmed).
+Role RoleOfGroups(const std::string& groups) {
+  std::vector<std::string> split;
+  std::stringstream in(groups);
+  for (std::string g; std::getline(in, g, ',');) split.push_back(std::move(g));
+  std::vector<std::string_view> names;
+  for (const std::string& g : split) names.push_back(Trim(g));
+  return RoleOfGroupNames(names);
 }
 
 }  // namespace
@@ -208,16 +216,10 @@ std::string NodeCredentials::LogsToken(const std::string& node) const {
 }
 
 Principal PrincipalOfCertificate(const net::PeerCertificate& cert) {
-  // Organizations compare exactly, as Kubernetes compares groups (no trimming, no splitting).
+  // Organizations are the groups as they are, as Kubernetes reads them (no trimming, no
+  // splitting).
   Principal who;
-  for (const std::string& org : cert.organizations) {
-    if (org == "admin" || org == "system:masters") {
-      who.role = Role::kAdmin;
-      break;
-    }
-    if (org == "node" || org == "system:nodes") who.role = Role::kNode;
-    if (org == "viewer" && who.role == Role::kNone) who.role = Role::kViewer;
-  }
+  who.role = RoleOfGroupNames({cert.organizations.begin(), cert.organizations.end()});
   who.user = cert.common_name;
   if (who.role == Role::kNode) {
     constexpr std::string_view kPrefix = "system:node:";
