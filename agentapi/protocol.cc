@@ -111,7 +111,9 @@ Json ToJson(const Heartbeat& heartbeat) {
   for (const auto& p : heartbeat.pods) pods.push_back(model::ToJson(p));
   return Json{{"protocolVersion", heartbeat.protocol_version},
               {"node", model::ToJson(heartbeat.node)},
-              {"pods", pods}};
+              {"pods", pods},
+              {"servicesVersion", heartbeat.services_version},
+              {"drainingEndpoints", heartbeat.draining_endpoints}};
 }
 
 Result<RegisterRequest> RegisterRequestFromJson(const Json& j) {
@@ -240,6 +242,12 @@ Result<Heartbeat> HeartbeatFromJson(const Json& j) {
     auto p = model::PodFromJson((**pods)[i]);
     if (!p.ok()) return p.status().WithContext(Indexed(where, "pods", i));
     h.pods.push_back(std::move(*p));
+  }
+  if (Status s = Field(j, "servicesVersion", &h.services_version, where); !s.ok()) return s;
+  if (Status s = Field(j, "drainingEndpoints", &h.draining_endpoints, where); !s.ok()) return s;
+  if (h.draining_endpoints.size() > kMaxDrainingEndpoints) {
+    return InvalidArgument(where + ".drainingEndpoints: more than " +
+                           std::to_string(kMaxDrainingEndpoints) + " entries");
   }
   return h;
 }

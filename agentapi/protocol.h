@@ -26,6 +26,11 @@
 //        hostPorts, containers with state/reason/lastExitCode). Pods the agent runs but was not
 //        told to run (adopted after a reconciler restart) are reported too, so the reconciler
 //        can adopt them instead of starting new ones.
+//        Also "servicesVersion": V, the desired state whose Services the node's proxy serves
+//        now, and "drainingEndpoints": ["ip:port", ...], endpoints no longer listed that the
+//        proxy still carries connections to; sent at once when either changes after an
+//        endpoint was removed. They let the reconciler stop a pod only once no proxy sends it
+//        anything (reconciler/drain.cc): a rolling update drops no request.
 //
 //   GET  /api/v1/agent/desired?node=NAME&version=V&wait=SECONDS
 //        -> 200 DesiredState
@@ -130,10 +135,19 @@ struct DesiredState {
   friend bool operator==(const DesiredState&, const DesiredState&) = default;
 };
 
+// Bounds on a heartbeat's drain report: more entries than this is a malformed message.
+inline constexpr size_t kMaxDrainingEndpoints = 4096;
+
 struct Heartbeat {
   int protocol_version = kProtocolVersion;
   model::Node node;
   std::vector<model::Pod> pods;
+  // The version of the last desired state whose Services the agent's proxy has put in place
+  // (0: an agent older than draining, which reports none).
+  int64_t services_version = 0;
+  // "ip:port" of endpoints no longer in any Service that the proxy still has connections open
+  // to (bounded by kMaxDrainingEndpoints).
+  std::vector<std::string> draining_endpoints;
 };
 
 // Encoders: every field, "protocolVersion" included.

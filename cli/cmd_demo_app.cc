@@ -1,10 +1,12 @@
 // `ballast demo-app`: a small HTTP workload built into the binary, so examples and tests run
 // anywhere. Serves "/" (a message, the pod name and revision), "/healthz" and "/env/NAME" (a
-// Service environment variable), with switches to fail readiness, crash, or hold memory.
+// Service environment variable), with switches to fail readiness, crash, hold memory, answer
+// slowly, or exit the moment SIGTERM arrives (as many apps do, dropping what is in flight).
 
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -32,6 +34,7 @@ std::string Env(const char* name, const std::string& fallback = "") {
 struct DemoApp {
   std::string message, pod, revision;
   int ready_after = 0;
+  int latency_ms = 0;  // "/" answers after this long
   std::shared_ptr<std::atomic<bool>> failing;
   std::chrono::steady_clock::time_point start;
 };
@@ -40,9 +43,11 @@ net::Router DemoRoutes(const DemoApp& app) {
   net::Router router;
   const std::string message = app.message, pod = app.pod, revision = app.revision;
   const int ready_after = app.ready_after;
+  const int latency_ms = app.latency_ms;
   const auto failing = app.failing;
   const auto start = app.start;
   router.HandleSync("GET", "/", [=](const net::Request&) {
+    if (latency_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(latency_ms));
     return net::TextResponse(200, message + " pod=" + pod + " revision=" + revision + "\n");
   });
   router.HandleSync("GET", "/healthz", [=](const net::Request&) {
@@ -96,6 +101,9 @@ int RunDemoApp(const Args& args) {
   flags.AddString("crash-after", "", "0", "exit 1 after this many seconds (0: never)");
   flags.AddString("ready-after", "", "0", "answer /healthz with 503 for this many seconds");
   flags.AddString("allocate-mb", "", "0", "allocate and touch this many MiB at start");
+  flags.AddString("latency-ms", "", "0", "answer / after this many milliseconds (0-10000)");
+  flags.AddBool("exit-on-sigterm", "",
+                "exit the moment SIGTERM arrives, closing connections mid-request");
   if (auto rc = ParseOrExit(flags, args)) return *rc;
 
   std::string listen = flags.Get("listen");
@@ -112,6 +120,7 @@ int RunDemoApp(const Args& args) {
   int crash_after = std::atoi(flags.Get("crash-after").c_str());
   int ready_after = std::atoi(flags.Get("ready-after").c_str());
   long allocate_mb = std::atol(flags.Get("allocate-mb").c_str());
+  const int latency_ms = std::clamp(std::atoi(flags.Get("latency-ms").c_str()), 0, 10000);
 
   std::vector<char*> hold;
   for (long i = 0; i < allocate_mb; ++i) {
@@ -128,6 +137,7 @@ int RunDemoApp(const Args& args) {
   app.pod = Env("BALLAST_POD_NAME", Env("HOSTNAME", "local"));
   app.revision = Env("BALLAST_REVISION", "none");
   app.ready_after = ready_after;
+  app.latency_ms = latency_ms;
   app.failing = std::make_shared<std::atomic<bool>>(flags.GetBool("fail-readiness"));
   app.start = std::chrono::steady_clock::now();
   net::Router router = DemoRoutes(app);
@@ -135,6 +145,7 @@ int RunDemoApp(const Args& args) {
   net::ServerOptions options;
   options.address = host;
   options.port = static_cast<uint16_t>(std::atoi(port.c_str()));
+  if (latency_ms > 0) options.threads = 16;  // slow answers, several at once
   net::HttpServer server(options);
   if (Status s = server.Start(std::move(router)); !s.ok()) {
     std::fprintf(stderr, "demo-app: %s\n", s.ToString().c_str());
@@ -153,6 +164,7 @@ int RunDemoApp(const Args& args) {
   } else {
     int sig = 0;
     sigwait(&stop_signals, &sig);
+    if (sig == SIGTERM && flags.GetBool("exit-on-sigterm")) std::_Exit(0);
   }
   server.Stop();
   for (char* b : hold) std::free(b);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <thread>
+#include <utility>
 
 #include "localfs/safe_fs.h"
 #include "model/quantity.h"
@@ -258,8 +259,8 @@ bool Agent::Sleep(int64_t ms) {
 }
 
 void Agent::SuperviseLoop() {
-  std::vector<agentapi::DesiredService> services;
   std::vector<std::string> proxy_errors;  // last logged: each distinct set is logged once
+  uint64_t drain_generation = 0;          // of the proxy's drain report last sent at once
   while (true) {
     std::optional<agentapi::DesiredState> apply;
     {
@@ -273,10 +274,7 @@ void Agent::SuperviseLoop() {
     }
     if (apply) {
       pods_->SetDesired(apply->pods, apply->services);
-      if (apply->services != services) {
-        services = apply->services;
-        proxy_->Update(services);
-      }
+      proxy_->Update(apply->services, apply->version);
       version_ = apply->version;
     }
     // A Service address the proxy cannot listen on (another process holds CLUSTER_IP:port or
@@ -291,7 +289,10 @@ void Agent::SuperviseLoop() {
       }
       proxy_errors = std::move(errors);
     }
-    if (pods_->Tick()) {
+    // An endpoint left the proxy's lists, or the connections still going to one closed: the
+    // reconciler waits for that to stop a pod (reconciler/drain.cc), so it hears at once.
+    const uint64_t generation = proxy_->drain_report().generation;
+    if (pods_->Tick() || std::exchange(drain_generation, generation) != generation) {
       {
         std::lock_guard<std::mutex> lock(mu_);
         heartbeat_now_ = true;
@@ -474,6 +475,9 @@ void Agent::HeartbeatLoop() {
     agentapi::Heartbeat hb;
     hb.node = NodeInfo();
     hb.pods = pods_->Status();
+    auto drain = proxy_->drain_report();
+    hb.services_version = drain.services_version;
+    hb.draining_endpoints = std::move(drain.draining);
     net::ClientRequest call;
     call.method = "POST";
     call.url = options_.server_url + agentapi::kHeartbeatPath;

@@ -98,9 +98,12 @@ struct ServiceProxy::Impl {
   std::thread thread;
   bool running = false;
 
-  mutable std::mutex mu;  // guards pending, has_pending, errors, listening*, stop
-  std::vector<agentapi::DesiredService> pending;
+  mutable std::mutex
+      mu;  // guards pending_version, requested, has_pending, errors, listening*, report
+  int64_t pending_version = 0;
+  std::vector<agentapi::DesiredService> requested;  // the last Update's services
   bool has_pending = false;
+  DrainReport report;
   bool stop = false;
   std::vector<std::string> errors;
   std::vector<int32_t> listening;
@@ -112,6 +115,7 @@ struct ServiceProxy::Impl {
   // Proxy thread only.
   std::map<ListenKey, Listener> listeners;
   std::set<Conn*> conns;
+  DrainTracker drain;
   size_t forwarding = 0;  // conns not closed yet: what max_connections caps
   // Set while the listeners are not polled (accept failed for want of descriptors or memory).
   std::optional<std::chrono::steady_clock::time_point> accept_paused_until;
@@ -132,6 +136,10 @@ struct ServiceProxy::Impl {
   // The epoll_wait timeout: 1 s, or until accepting resumes.
   int PollTimeoutMs() const;
   bool ConnectNext(Conn* c);
+  // Closes the connection's backend socket, if any.
+  void CloseBackend(Conn* c);
+  // Publishes the drain report after an update or closed connections.
+  void PublishDrain(int64_t applied_version, bool applied);
   void OnEvent(Handle* h, uint32_t events);
   // Moves bytes client->backend (up) and/or backend->client (down).
   void Pump(Conn* c, bool up, bool down);
@@ -182,11 +190,17 @@ void ServiceProxy::Stop() {
   ::close(impl_->wake_fd);
 }
 
-void ServiceProxy::Update(const std::vector<agentapi::DesiredService>& services) {
+void ServiceProxy::Update(const std::vector<agentapi::DesiredService>& services, int64_t version) {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->pending = services;
-    impl_->has_pending = true;
+    if (impl_->has_pending || services != impl_->requested) {
+      if (services != impl_->requested) impl_->requested = services;
+      impl_->pending_version = version;
+      impl_->has_pending = true;
+    } else {
+      impl_->report.services_version = version;  // what is in place is that version's too
+      return;
+    }
   }
   if (impl_->wake_fd >= 0) {
     uint64_t one = 1;
@@ -209,6 +223,11 @@ std::vector<std::string> ServiceProxy::ListeningAddresses() const {
   return impl_->listening_addresses;
 }
 
+ServiceProxy::DrainReport ServiceProxy::drain_report() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->report;
+}
+
 ProxyCounters ServiceProxy::counters() const {
   return ProxyCounters{impl_->rejected.load(), impl_->accept_failures.load()};
 }
@@ -219,16 +238,19 @@ void ServiceProxy::Impl::Loop() {
     {
       std::vector<agentapi::DesiredService> update;
       bool apply = false;
+      int64_t version = 0;
       {
         std::lock_guard<std::mutex> lock(mu);
         if (stop) return;
         if (has_pending) {
-          update.swap(pending);
+          update = requested;
+          version = pending_version;
           has_pending = false;
           apply = true;
         }
       }
       if (apply) Apply(update);
+      PublishDrain(version, apply);
     }
     int n = ::epoll_wait(epfd, events, 256, PollTimeoutMs());
     for (int i = 0; i < n; ++i) {
@@ -383,6 +405,11 @@ void ServiceProxy::Impl::Apply(const std::vector<agentapi::DesiredService>& serv
       it->second.endpoints = eps;
     }
   }
+  std::set<EndpointKey> listed;
+  for (const auto& [key, eps] : wanted) {
+    for (const auto& e : eps) listed.insert({e.sin_addr.s_addr, ntohs(e.sin_port)});
+  }
+  drain.SetListed(std::move(listed));
   std::lock_guard<std::mutex> lock(mu);
   errors = std::move(errs);
   listening.clear();
@@ -434,12 +461,8 @@ void ServiceProxy::Impl::Accept(Listener& l) {
 // Starts a connection to the next candidate. False when none is left.
 bool ServiceProxy::Impl::ConnectNext(Conn* c) {
   while (c->attempts < static_cast<int>(c->candidates.size())) {
+    CloseBackend(c);
     const sockaddr_in& to = c->candidates[c->attempts++];
-    if (c->backend >= 0) {
-      ::epoll_ctl(epfd, EPOLL_CTL_DEL, c->backend, nullptr);
-      ::close(c->backend);
-      c->backend = -1;
-    }
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return false;
     int one = 1;
@@ -450,6 +473,7 @@ bool ServiceProxy::Impl::ConnectNext(Conn* c) {
       continue;
     }
     c->backend = fd;
+    drain.Opened({to.sin_addr.s_addr, ntohs(to.sin_port)});
     c->connecting = true;
     c->backend_events = EPOLLOUT;
     epoll_event ev{};
@@ -578,10 +602,26 @@ void ServiceProxy::Impl::Close(Conn* c) {
     ::close(c->client);
     c->client = -1;
   }
-  if (c->backend >= 0) {
-    ::epoll_ctl(epfd, EPOLL_CTL_DEL, c->backend, nullptr);
-    ::close(c->backend);
-    c->backend = -1;
+  CloseBackend(c);
+}
+
+void ServiceProxy::Impl::CloseBackend(Conn* c) {
+  if (c->backend < 0) return;
+  ::epoll_ctl(epfd, EPOLL_CTL_DEL, c->backend, nullptr);
+  ::close(c->backend);
+  c->backend = -1;
+  const sockaddr_in& to = c->candidates[c->attempts - 1];
+  drain.Closed({to.sin_addr.s_addr, ntohs(to.sin_port)});
+}
+
+void ServiceProxy::Impl::PublishDrain(int64_t applied_version, bool applied) {
+  const bool changed = drain.TakeChanged();
+  if (!changed && !applied) return;
+  std::lock_guard<std::mutex> lock(mu);
+  if (applied) report.services_version = applied_version;
+  if (changed) {
+    report.draining = drain.Draining();
+    ++report.generation;
   }
 }
 

@@ -10,7 +10,8 @@
 // Cluster IP listeners set SO_REUSEPORT, so agents sharing a machine share them. An endpoint that
 // refuses is skipped for the next one. With no ready endpoint the port is not listened on, so a
 // connection is refused at once. Endpoint changes apply to new connections only; established
-// ones keep flowing.
+// ones keep flowing, and DrainReport() says which endpoints no longer listed they still go to
+// (the reconciler stops a pod only once no proxy carries anything to it).
 //
 // Bounded: at most ProxyOptions::max_connections are forwarded at once; one more is accepted and
 // reset at once, never queued. When accept fails for want of file descriptors (EMFILE, ENFILE)
@@ -28,6 +29,7 @@
 
 #include "agentapi/protocol.h"
 #include "model/status.h"
+#include "nodeagent/proxy_drain.h"
 
 namespace ballast::nodeagent {
 
@@ -53,8 +55,17 @@ class ServiceProxy {
   Status Start();
   void Stop();
 
-  // Replaces the services to serve. Thread-safe; applied by the proxy thread right away.
-  void Update(const std::vector<agentapi::DesiredService>& services);
+  // Replaces the services to serve, those of desired state `version`. Thread-safe; applied by
+  // the proxy thread right away (not at all when they equal the last ones).
+  void Update(const std::vector<agentapi::DesiredService>& services, int64_t version = 0);
+
+  // What the proxy has put in place, for the agent's heartbeat.
+  struct DrainReport {
+    int64_t services_version = 0;       // of the last Update applied
+    std::vector<std::string> draining;  // endpoints no longer listed, connections still open
+    uint64_t generation = 0;            // changes when the reconciler should hear at once
+  };
+  DrainReport drain_report() const;  // thread-safe
 
   // Addresses that could not be listened on, with why ("127.0.0.2:80: Address already in use").
   std::vector<std::string> Errors() const;

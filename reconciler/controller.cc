@@ -43,7 +43,10 @@ std::string TriggerOf(const git::CommitInfo& commit, const std::string& trigger)
 }  // namespace
 
 Controller::Controller(ControllerOptions options, const Clock* clock)
-    : options_(std::move(options)), clock_(clock), start_ms_(clock->NowMs()) {}
+    : options_(std::move(options)),
+      clock_(clock),
+      start_ms_(clock->NowMs()),
+      version_base_(std::max<int64_t>(0, clock->WallMs())) {}
 
 void Controller::RememberTemplates(const std::vector<model::Manifest>& objects) {
   for (const auto& m : objects) {
@@ -162,6 +165,9 @@ bool Controller::OnHeartbeat(const agentapi::Heartbeat& heartbeat) {
     p.created_ms = FromAgent(p.created_ms, sent);
   }
   heard_.insert(heartbeat.node.name);
+  ProxyReport& proxy = proxies_[heartbeat.node.name];
+  proxy.services_version = heartbeat.services_version;
+  proxy.draining = {heartbeat.draining_endpoints.begin(), heartbeat.draining_endpoints.end()};
   // At once, not at the next pass: until then every listing would show these pods as stopping.
   Adopt(heartbeat.node.name);
   return true;
@@ -171,7 +177,8 @@ void Controller::Adopt(const std::string& node) {
   auto reported = reported_.find(node);
   if (reported == reported_.end()) return;
   for (const auto& p : reported->second) {
-    if (intended_.count(p.name) || stopped_.count(p.name) || lost_.count(p.name) || p.terminating) {
+    if (intended_.count(p.name) || stopped_.count(p.name) || lost_.count(p.name) ||
+        draining_.count(p.name) || p.terminating) {
       continue;
     }
     const model::Manifest* owner =
@@ -319,9 +326,11 @@ int64_t Controller::Reconcile() {
   }
   StepNodeLifecycle(now, wake);
   for (const auto& [node, pods] : reported_) Adopt(node);
-  ForgetStoppedAndPrune();
+  ForgetStoppedAndPrune(now);
   StepDeployments(now, Settling(now, wake), wake);
+  wake.At(StepDrains(now));
   ComputeDesired();
+  RecordDrainVersions();
   ComputePlan();
   return wake.at;
 }
@@ -342,12 +351,13 @@ void Controller::StepNodeLifecycle(int64_t now, Wake& wake) {
   for (const auto& name : decision.newly_lost) {
     lost_.insert(name);
     intended_.erase(name);
+    draining_.erase(name);
   }
   for (const auto& name : decision.forget) lost_.erase(name);
   wake.At(decision.next_check_ms);
 }
 
-void Controller::ForgetStoppedAndPrune() {
+void Controller::ForgetStoppedAndPrune(int64_t now) {
   // Stopped pods that no agent reports any more are forgotten.
   std::set<std::string> reported_names;
   for (const auto& [node, pods] : reported_) {
@@ -361,14 +371,13 @@ void Controller::ForgetStoppedAndPrune() {
   for (const auto& m : applied_.objects) {
     if (m.deployment()) deployments.insert(m.metadata().namespace_ + "/" + m.metadata().name);
   }
-  for (auto it = intended_.begin(); it != intended_.end();) {
-    if (!deployments.count(it->second.desired.namespace_ + "/" + it->second.desired.deployment)) {
-      stopped_.insert(it->first);
-      it = intended_.erase(it);
-    } else {
-      ++it;
+  std::vector<std::string> pruned;
+  for (const auto& [name, ip] : intended_) {
+    if (!deployments.count(ip.desired.namespace_ + "/" + ip.desired.deployment)) {
+      pruned.push_back(name);
     }
   }
+  for (const auto& name : pruned) StopPod(name, now);
 }
 
 // Right after a restart (adopting what agents report) or while nodes are still joining, no pod
@@ -459,9 +468,7 @@ void Controller::StepDeployments(int64_t now, bool settling, Wake& wake) {
         auto_rollbacks_done_.insert(key.ToString() + "@" + rev).second) {
       auto_rollbacks_.push_back({key, rev, step.rollback_to});
     }
-    for (const auto& name : step.stop) {
-      if (intended_.erase(name)) stopped_.insert(name);
-    }
+    for (const auto& name : step.stop) StopPod(name, now);
     if (!step.stop.empty()) wake.At(now + 200);
     if (settling) continue;
     for (const auto& start : step.start) StartPods(key, start, pods, now, placer, wake);
@@ -480,6 +487,7 @@ void Controller::StartPods(const model::ObjectKey& key, const scheduler::PodStar
   for (const auto& p : pods) taken.insert(p.name);
   for (const auto& [name, ip] : intended_) taken.insert(name);
   for (const auto& name : stopped_) taken.insert(name);
+  for (const auto& [name, d] : draining_) taken.insert(name);
   const auto names = scheduler::NewPodNames(key.name, start.revision, start.count, taken,
                                             static_cast<uint64_t>(now) ^ (++name_seed_ << 20));
   for (const auto& name : names) {

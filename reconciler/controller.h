@@ -94,6 +94,8 @@ class Controller {
   // Every node registered since start, for the roster.
   std::set<std::string> NodeNames() const;
   size_t NodeCount() const { return nodes_.size(); }
+  // Pods leaving their Services before they are stopped (drain.cc).
+  bool draining() const { return !draining_.empty(); }
   // A successful poll. `trigger` names what caused it ("poll", "webhook", "rollback #3").
   void OnSnapshot(const git::SourceSnapshot& snapshot, const std::string& trigger);
   void OnSourceError(const Status& status);
@@ -196,11 +198,27 @@ class Controller {
   struct Wake;
   class Placer;
   void StepNodeLifecycle(int64_t now, Wake& wake);
-  void ForgetStoppedAndPrune();
+  void ForgetStoppedAndPrune(int64_t now);
   bool Settling(int64_t now, Wake& wake) const;
   void StepDeployments(int64_t now, bool settling, Wake& wake);
   void StartPods(const model::ObjectKey& key, const scheduler::PodStart& start,
                  const std::vector<model::Pod>& pods, int64_t now, Placer& placer, Wake& wake);
+  // drain.cc: a pod is stopped only once no proxy sends it anything (or its grace ran out).
+  static constexpr int64_t kMaxDrainSeconds = 300;
+  struct Drain {
+    std::string node;
+    agentapi::DesiredPod desired;
+    int64_t since_ms = 0, deadline_ms = 0;
+    std::vector<std::string> endpoints;   // "ip:port" of its host ports
+    bool recorded = false;                // `need` was taken after its endpoints were dropped
+    std::map<std::string, int64_t> need;  // node -> first desired version without them
+  };
+  // Stops an intended pod: at once, or through draining_ when it may have served.
+  void StopPod(const std::string& name, int64_t now);
+  bool Drained(const Drain& d) const;
+  // Stops the drained pods; returns when a deadline falls (0: none).
+  int64_t StepDrains(int64_t now);
+  void RecordDrainVersions();
   // desired.cc: what each node runs, and the Services with their ready endpoints.
   void ComputeDesired();
   std::vector<agentapi::DesiredService> DesiredServices() const;
@@ -258,6 +276,13 @@ class Controller {
   std::map<std::string, IntendedPod> intended_;  // by pod name
   std::set<std::string> stopped_;
   std::set<std::string> lost_;
+  std::map<std::string, Drain> draining_;  // by pod name: still on its node, in no Service
+  struct ProxyReport {
+    int64_t services_version = 0;
+    std::set<std::string> draining;
+  };
+  std::map<std::string, ProxyReport> proxies_;  // by node, from heartbeats
+  int64_t version_base_ = 0;                    // desired versions count up from here
   std::map<model::ObjectKey, scheduler::RolloutStatus> rollouts_;
   std::map<model::ObjectKey, std::string> placement_problems_;
   std::map<std::string, model::PodTemplateSpec> templates_;  // by revision

@@ -91,12 +91,19 @@ void Controller::ComputeDesired() {
     for (const auto& [name, ip] : intended_) {
       if (ip.node == node) state.pods.push_back(ip.desired);
     }
+    // A draining pod keeps running until no proxy sends it anything (drain.cc).
+    for (const auto& [name, d] : draining_) {
+      if (d.node == node) state.pods.push_back(d.desired);
+    }
+    std::sort(state.pods.begin(), state.pods.end(),
+              [](const auto& a, const auto& b) { return a.name < b.name; });
     state.services = services;
     auto it = sent_.find(node);
     if (it != sent_.end()) {
       state.version = it->second.version;
       if (it->second == state) continue;
     }
+    state.version = (it != sent_.end() ? it->second.version : version_base_) + 1;
     sent_[node] = state;
     changed_[node] = state;
   }

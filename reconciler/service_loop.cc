@@ -246,13 +246,17 @@ ServiceLoop::HeartbeatEffect ServiceLoop::OnHeartbeat(const agentapi::Heartbeat&
   model::Node node = hb.node;
   node.last_heartbeat_ms = 0;
   auto it = reports_.find(node.name);
-  // News: pods, node fields, or the first report after a silence long enough for the node to
-  // be suspected.
+  // News: pods, node fields, the first report after a silence long enough for the node to be
+  // suspected, or a proxy's progress while a pod waits for the proxies to let it go.
   const bool changed =
       it == reports_.end() || it->second.node != node || it->second.pods != hb.pods ||
-      now - it->second.at_ms > options_.controller.node_lifecycle.grace_period_ms / 2;
+      now - it->second.at_ms > options_.controller.node_lifecycle.grace_period_ms / 2 ||
+      (controller_.draining() && (it->second.services_version != hb.services_version ||
+                                  it->second.draining != hb.draining_endpoints));
   NodeReport& r = reports_[node.name];
   r.at_ms = now;
+  r.services_version = hb.services_version;
+  r.draining = hb.draining_endpoints;
   if (changed) {
     r.node = std::move(node);
     r.pods = hb.pods;

@@ -158,6 +158,8 @@ class ServiceLoop {
   struct NodeReport {
     model::Node node;
     std::vector<model::Pod> pods;
+    int64_t services_version = 0;  // the proxy's drain report (agentapi/protocol.h)
+    std::vector<std::string> draining;
     int64_t at_ms = 0;
   };
   std::map<std::string, NodeReport> reports_;

@@ -50,10 +50,14 @@ TEST(AgentProtocol, EveryMessageRoundTripsAndNamesItsVersion) {
   pod.name = "web-1";
   pod.node = "n1";
   hb.pods = {pod};
+  hb.services_version = 1765000000123;
+  hb.draining_endpoints = {"127.0.0.2:40123"};
   auto hb_back = HeartbeatFromJson(ToJson(hb));
   ASSERT_TRUE(hb_back.ok()) << hb_back.status().ToString();
   EXPECT_EQ(hb_back->node, hb.node);
   EXPECT_EQ(hb_back->pods, hb.pods);
+  EXPECT_EQ(hb_back->services_version, hb.services_version);
+  EXPECT_EQ(hb_back->draining_endpoints, hb.draining_endpoints);
 
   auto reg = RegisterRequestFromJson(ToJson(RegisterRequest{kProtocolVersion, SomeNode()}));
   ASSERT_TRUE(reg.ok()) << reg.status().ToString();
@@ -80,7 +84,10 @@ TEST(AgentProtocol, AMessageWithoutAVersionIsTheFirstProtocol) {
 }
 
 TEST(AgentProtocol, AVersionThisSideDoesNotSpeakIsRefusedNamingBoth) {
-  Json hb = ToJson(Heartbeat{kProtocolVersion + 1, SomeNode(), {}});
+  Heartbeat newer;
+  newer.protocol_version = kProtocolVersion + 1;
+  newer.node = SomeNode();
+  Json hb = ToJson(newer);
   auto r = HeartbeatFromJson(hb);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
@@ -106,6 +113,15 @@ TEST(AgentProtocol, MalformedMessagesNameTheFieldAndNeverMeanNoPods) {
     EXPECT_EQ(r.status().message().rfind("heartbeat.pods: not an array", 0), 0u)
         << r.status().message();
   }
+  // The drain report is bounded and typed.
+  auto many = HeartbeatFromJson(
+      Json{{"node", node},
+           {"drainingEndpoints", std::vector<std::string>(kMaxDrainingEndpoints + 1, "a:1")}});
+  EXPECT_EQ(many.status().message().rfind("heartbeat.drainingEndpoints: more than", 0), 0u)
+      << many.status().message();
+  auto typed = HeartbeatFromJson(Json{{"node", node}, {"servicesVersion", "7"}});
+  EXPECT_EQ(typed.status().message().rfind("heartbeat.servicesVersion: wrong type", 0), 0u)
+      << typed.status().message();
   auto no_node = HeartbeatFromJson(Json{{"pods", Json::array()}});
   EXPECT_EQ(no_node.status().message(), "heartbeat.node: required");
   EXPECT_FALSE(HeartbeatFromJson(Json::array()).ok());

@@ -5,10 +5,49 @@
 #include "agentapi/protocol.h"
 #include "nodeagent/backoff.h"
 #include "nodeagent/expand.h"
+#include "nodeagent/proxy_drain.h"
 #include "nodeagent/service_env.h"
 
 namespace ballast::nodeagent {
 namespace {
+
+// What a proxy reports while endpoints leave its Services: those still carrying connections,
+// and a change to tell the reconciler at once when one leaves or finishes draining.
+TEST(DrainTrackerTest, ReportsEndpointsThatLeftWithConnectionsOpen) {
+  const EndpointKey a{0x0200007f, 40001}, b{0x0200007f, 40002};  // 127.0.0.2
+  EXPECT_EQ(a.ToString(), "127.0.0.2:40001");
+  DrainTracker t;
+  t.SetListed({a, b});
+  EXPECT_FALSE(t.TakeChanged());  // nothing left
+  t.Opened(a);
+  t.Opened(a);
+  t.Opened(b);
+  EXPECT_FALSE(t.TakeChanged());
+  t.SetListed({b});  // a left the Service with two connections open
+  EXPECT_TRUE(t.TakeChanged());
+  EXPECT_EQ(t.Draining(), std::vector<std::string>{"127.0.0.2:40001"});
+  t.Closed(a);
+  EXPECT_FALSE(t.TakeChanged());
+  EXPECT_EQ(t.Draining().size(), 1u);
+  t.Closed(a);
+  EXPECT_TRUE(t.TakeChanged());
+  EXPECT_TRUE(t.Draining().empty());
+  // A connection to an endpoint chosen before it left counts too.
+  t.Opened(a);
+  EXPECT_TRUE(t.TakeChanged());
+  EXPECT_EQ(t.Draining().size(), 1u);
+  // An endpoint that left with nothing open: the update alone is news (the reconciler waits
+  // to hear it was applied).
+  t.Closed(a);
+  EXPECT_TRUE(t.TakeChanged());
+  t.SetListed({});
+  EXPECT_TRUE(t.TakeChanged());
+  EXPECT_EQ(t.Draining(), std::vector<std::string>{"127.0.0.2:40002"});
+  t.Closed(b);
+  t.Closed(b);  // more closes than opens change nothing
+  EXPECT_TRUE(t.TakeChanged());
+  EXPECT_TRUE(t.Draining().empty());
+}
 
 TEST(ExpandTest, KubernetesSemantics) {
   std::map<std::string, std::string> vars = {{"A", "alpha"}, {"B", "$(A)"}, {"EMPTY", ""}};

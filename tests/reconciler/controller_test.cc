@@ -63,6 +63,13 @@ struct Sim {
   Controller controller;
   std::map<std::string, std::vector<model::Pod>> running;  // by node
   std::set<std::string> silent;                            // nodes whose agent is gone
+  // With `proxies`: pods get a host port (so they may serve), and each heartbeat says which
+  // desired version the node's proxy applied and which endpoints it still carries
+  // connections to (`draining`).
+  bool proxies = false;
+  int32_t next_port = 40000;
+  std::map<std::string, int64_t> applied_version;            // by node
+  std::map<std::string, std::vector<std::string>> draining;  // by node
 
   void AddNode(const std::string& name) {
     EXPECT_TRUE(controller.OnRegister(MakeNode(name)).ok());
@@ -74,6 +81,10 @@ struct Sim {
     hb.node = MakeNode(name);
     hb.node.last_heartbeat_ms = clock.WallMs();  // agents stamp their wall time
     hb.pods = running[name];
+    if (proxies) {
+      hb.services_version = applied_version[name];
+      hb.draining_endpoints = draining[name];
+    }
     // Agents time pods on their monotonic clock and send wall times by age.
     for (auto& p : hb.pods) {
       if (p.ready_since_ms > 0)
@@ -87,6 +98,7 @@ struct Sim {
     controller.Reconcile();
     for (const auto& [node, state] : controller.TakeDesiredChanges()) {
       if (silent.count(node)) continue;
+      applied_version[node] = state.version;
       std::vector<model::Pod> next;
       for (const auto& d : state.pods) {
         model::Pod p;
@@ -107,6 +119,7 @@ struct Sim {
           p.ready = true;
           p.ready_since_ms = clock.NowMs();
           p.created_ms = clock.NowMs();
+          if (proxies) p.host_ports["8080"] = next_port++;
         }
         next.push_back(p);
       }
@@ -190,6 +203,57 @@ TEST(Controller, AWallClockJumpChangesNothing) {
   // What people see follows the wall clock.
   const std::string shown = sim.controller.NodesJson()["items"][0]["lastHeartbeat"];
   EXPECT_EQ(shown.substr(0, 4), model::FormatRfc3339(sim.clock.WallMs()).substr(0, 4));
+}
+
+// A pod that may have served leaves every Service first and is stopped (taken out of its
+// node's desired set, so sent SIGTERM) only once every ready node's proxy applied that and no
+// longer carries a connection to it, or once its terminationGracePeriodSeconds ran out.
+TEST(Controller, APodIsStoppedOnlyOnceNoProxySendsItAnything) {
+  Sim sim;
+  sim.proxies = true;
+  sim.AddNode("n1");
+  sim.AddNode("n2");
+  sim.controller.OnSnapshot(Snapshot("aaa", {{"web.yaml", Web("app:1", 1)}}), "poll");
+  sim.Steps(3);
+  ASSERT_EQ(sim.PodNames().size(), 1u);
+  const std::string old_pod = *sim.PodNames().begin();
+  std::string old_node, endpoint;
+  for (const auto& [node, pods] : sim.running) {
+    if (!pods.empty()) {
+      old_node = node;
+      endpoint = "127.0.0.9:" + std::to_string(pods[0].host_ports.at("8080"));
+    }
+  }
+  // n1's proxy still has a request in flight to the old pod.
+  sim.draining["n1"] = {endpoint};
+  sim.controller.OnSnapshot(Snapshot("bbb", {{"web.yaml", Web("app:2", 1)}}), "poll");
+  sim.Steps(10);
+  EXPECT_EQ(sim.Revisions().size(), 2u) << "the old pod was stopped while a proxy still used it";
+  EXPECT_TRUE(sim.PodNames().count(old_pod));
+  const model::Json pods = sim.controller.PodsJson();
+  for (const auto& p : pods["items"]) {
+    if (p["name"] == old_pod) {
+      EXPECT_TRUE(p.value("terminating", false)) << p.dump();
+    }
+  }
+  // The request finished: the pod goes at the next pass.
+  sim.draining["n1"].clear();
+  sim.Steps(2);
+  EXPECT_EQ(sim.Revisions().size(), 1u);
+  EXPECT_FALSE(sim.PodNames().count(old_pod));
+
+  // A proxy that never lets go holds a pod for its grace period (30 s by default), no longer.
+  for (const auto& [node, pods] : sim.running) {
+    for (const auto& p : pods) {
+      sim.draining["n2"].push_back("127.0.0.9:" + std::to_string(p.host_ports.at("8080")));
+    }
+  }
+  sim.controller.OnSnapshot(Snapshot("ccc", {{"web.yaml", Web("app:3", 1)}}), "poll");
+  sim.Steps(20);
+  EXPECT_EQ(sim.Total(), 2);
+  sim.Steps(15);
+  EXPECT_EQ(sim.Total(), 1);
+  EXPECT_EQ(sim.Revisions().size(), 1u);
 }
 
 TEST(Controller, StatusSaysWhyADeploymentIsNotHealthy) {
