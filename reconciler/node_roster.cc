@@ -27,6 +27,12 @@ Result<std::set<std::string>> NodeRoster::Load(size_t max_nodes) const {
   }
   std::set<std::string> out;
   std::string_view rest = *text;
+  // Written whole, each name with its newline: a last line without one was cut short.
+  if (!rest.empty() && rest.back() != '\n') {
+    return FailedPrecondition("node roster " + file_.string() +
+                              ": truncated (no final newline); remove the file to forget the "
+                              "nodes it lists");
+  }
   size_t line = 0;
   while (!rest.empty()) {
     ++line;

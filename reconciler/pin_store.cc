@@ -15,6 +15,11 @@ Result<std::optional<int64_t>> PinStore::Load() const {
     return text.status();
   }
   std::string s = *text;
+  // Written whole with its newline (WriteFileAtomically): without it the file was cut short.
+  if (s.empty() || s.back() != '\n') {
+    return FailedPrecondition("pin file " + file_.string() + ": truncated (\"" + s.substr(0, 32) +
+                              "\" has no final newline); remove it, or `ballast unpin`");
+  }
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   int64_t id = 0;
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), id);

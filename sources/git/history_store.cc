@@ -8,6 +8,7 @@
 #include "log/log.h"
 #include "model/codec.h"
 #include "sources/git/libgit2_util.h"
+#include "sources/git/loose_objects.h"
 
 namespace ballast::git {
 
@@ -382,6 +383,8 @@ Result<std::unique_ptr<HistoryStore>> HistoryStore::Open(const std::filesystem::
   git_repository* raw = nullptr;
   const std::string path = dir.string();
   if (std::filesystem::exists(dir / "HEAD", ec)) {
+    // Before libgit2 reads any: a truncated loose object would hang it (loose_objects.h).
+    if (Status s = internal::VerifyLooseObjects(dir); !s.ok()) return s.WithContext("history");
     if (int rc = git_repository_open_bare(&raw, path.c_str()); rc != 0) {
       return Libgit2Error(rc, "history: open " + path);
     }

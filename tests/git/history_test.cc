@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <fstream>
 #include <random>
@@ -12,6 +13,7 @@
 
 #include "model/codec.h"
 #include "sources/git/history_store.h"
+#include "sources/git/loose_objects.h"
 #include "sources/git/remote.h"
 #include "tests/support/git_servers.h"
 #include "tests/support/manifests.h"
@@ -226,6 +228,73 @@ TEST(HistoryStoreTest, RefusesADirectoryThatIsNotARepository) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition) << store.status().ToString();
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "history.git" / "notes.txt"));
+}
+
+// A loose object cut short, garbled, or whose header claims fewer bytes than it holds: the
+// store refuses to open, naming the object's file, instead of handing it to libgit2 1.5, which
+// loops forever on the first (libgit2 issue #7342) and writes past its buffer on the last
+// (#7177).
+TEST(HistoryStoreTest, ADamagedLooseObjectIsNamedBeforeLibgit2ReadsIt) {
+  TempDir dir;
+  const auto path = dir.path() / "history.git";
+  {
+    auto store = HistoryStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    State s = MakeState(2);
+    ASSERT_TRUE((*store)->Append(Record("a1", "poll"), s.files, s.manifests).ok());
+  }
+  size_t checked = 0;
+  ASSERT_TRUE(internal::VerifyLooseObjects(path, &checked).ok());
+  EXPECT_GE(checked, 5u);  // commit, trees, blobs
+
+  std::vector<std::filesystem::path> objects;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(path / "objects")) {
+    if (f.is_regular_file() && f.path().parent_path().filename().string().size() == 2) {
+      objects.push_back(f.path());
+    }
+  }
+  ASSERT_FALSE(objects.empty());
+  const std::filesystem::path victim = objects.front();
+  std::string good;
+  {
+    std::ifstream in(victim, std::ios::binary);
+    good.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto damage = [&](const std::string& bytes) {
+    std::filesystem::permissions(victim, std::filesystem::perms::owner_write,
+                                 std::filesystem::perm_options::add);
+    std::ofstream(victim, std::ios::binary | std::ios::trunc) << bytes;
+  };
+  // What a `blob` of 5 bytes holding 12 looks like, deflated.
+  auto deflated = [](const std::string& raw) {
+    uLongf size = compressBound(raw.size());
+    std::string out(size, '\0');
+    compress(reinterpret_cast<Bytef*>(out.data()), &size,
+             reinterpret_cast<const Bytef*>(raw.data()), raw.size());
+    out.resize(size);
+    return out;
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {good.substr(0, good.size() / 2), "truncated"},
+      {good.substr(0, 2), "truncated"},
+      {"not zlib at all", "not a zlib stream"},
+      {deflated(std::string("blob 5\0", 7) + "twelve bytes"), "header says 5 bytes, 12 follow"},
+      {deflated("no header here"), "no object header"},
+      {"", "truncated"},
+  };
+  for (const auto& [bytes, why] : cases) {
+    damage(bytes);
+    const Status verified = internal::VerifyLooseObjects(path);
+    EXPECT_NE(verified.message().find(victim.string() + ": corrupt object"), std::string::npos)
+        << verified.ToString();
+    EXPECT_NE(verified.message().find(why), std::string::npos) << verified.ToString();
+    auto store = HistoryStore::Open(path);
+    ASSERT_FALSE(store.ok());
+    EXPECT_NE(store.status().message().find(victim.string()), std::string::npos)
+        << store.status().ToString();
+  }
+  damage(good);
+  EXPECT_TRUE(HistoryStore::Open(path).ok());
 }
 
 }  // namespace

@@ -83,18 +83,19 @@ class Cluster {
     serve_ = std::make_unique<ChildProcess>();
     if (!serve_->Start(argv, serve_log_)) return false;
     std::string url;
+    bool exited = false;  // refused to start: no need to wait on
     bool up = WaitFor(
         [&] {
           std::string log = ReadFile(serve_log_);
           auto at = log.find("listening on ");
-          if (at == std::string::npos) return false;
+          if (at == std::string::npos) return exited = !serve_->Running();
           auto end = log.find('\n', at);
           if (end == std::string::npos) return false;
           url = log.substr(at + 13, end - at - 13);
           return true;
         },
         std::chrono::seconds(30));
-    if (!up) return false;
+    if (!up || exited) return false;
     url_ = url;
     port_ = std::stoi(url.substr(url.rfind(':') + 1));
     return true;

@@ -54,6 +54,15 @@ class SmallDisk {
   std::string error_;
 };
 
+// GET / of the Service on `port` through node n2's proxy: the body, or "" when none came.
+std::string Fetch(int port) {
+  net::ClientOptions o;
+  o.timeout = std::chrono::seconds(5);
+  net::HttpClient client(o);
+  auto r = client.Get("http://" + Cluster::AgentAddress(0) + ":" + std::to_string(port) + "/");
+  return r.ok() && r->status == 200 ? r->body : "";
+}
+
 std::vector<std::string> HistoryRevisions(Cluster& c) {
   std::vector<std::string> out;
   const Json h = c.Get("/api/v1/history?limit=100");
@@ -228,6 +237,55 @@ TEST(FaultsE2E, ACrashWhileThePinIsWrittenLeavesTheOldPin) {
   c.StopServe();
   ASSERT_TRUE(c.StartServe({}));
   EXPECT_EQ(c.Status()["pinned"], 1);
+}
+
+// Damaged state — a history object cut short, a pin file or node roster cut short — is found
+// at start: the reconciler refuses to start with an error naming the file (never running on a
+// wrong or partial state), the pods keep running meanwhile, and once the file is put right it
+// starts and adopts them without a restart.
+TEST(FaultsE2E, DamagedStateIsNamedAtStartAndThePodsKeepRunning) {
+  Cluster c;
+  const int port = PickFreePort();
+  StartWithV1(c, port, 1, 1);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  const auto pods = c.ReadyPods();
+  c.StopServe();
+  const fs::path state = c.dir().path() / "state";
+  fs::path object;
+  for (const auto& f : fs::recursive_directory_iterator(state / "history.git" / "objects")) {
+    if (f.is_regular_file() && f.path().parent_path().filename().string().size() == 2) {
+      object = f.path();
+    }
+  }
+  ASSERT_FALSE(object.empty());
+  const std::string object_bytes = ReadFile(object);
+  const std::string roster = ReadFile(state / "nodes");
+  ASSERT_EQ(roster, "n2\n");
+  auto write = [](const fs::path& p, const std::string& bytes) {
+    std::error_code ec;  // a file that does not exist yet (the pin) is written anew
+    fs::permissions(p, fs::perms::owner_write, fs::perm_options::add, ec);
+    std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
+  };
+  const std::vector<std::pair<fs::path, std::string>> damage = {
+      {object, object_bytes.substr(0, object_bytes.size() / 2)},
+      {state / "nodes", "n"},
+      {state / "pin", "1"},
+  };
+  for (const auto& [file, bytes] : damage) {
+    write(file, bytes);
+    EXPECT_FALSE(c.StartServe({})) << file;
+    const std::string log = ReadFile(c.serve_log());
+    EXPECT_NE(log.find(file.string()), std::string::npos) << log;
+    EXPECT_NE(log.find("error:"), std::string::npos) << log;
+    // The pod still answers, through the proxy, with nobody reconciling.
+    EXPECT_NE(Fetch(port).find("v1"), std::string::npos);
+    if (file == object) write(object, object_bytes);
+    if (file == state / "nodes") write(file, roster);
+    if (file == state / "pin") fs::remove(file);
+  }
+  ASSERT_TRUE(c.StartServe({})) << ReadFile(c.serve_log());
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(1); })) << c.Logs();
+  EXPECT_EQ(c.ReadyPods(), pods) << "the pod that ran through the outage is the one running now";
 }
 
 }  // namespace

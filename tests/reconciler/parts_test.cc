@@ -41,6 +41,13 @@ TEST(NodeRoster, StoresLoadsAndNamesADamagedFile) {
       << bad.status().ToString();
   { std::ofstream(dir.path() / "nodes") << "a\nb\nc\n"; }
   EXPECT_FALSE(roster.Load(/*max_nodes=*/2).ok());
+  // Cut short in a name ("edge-12\n" that lost its end): not a roster naming "edge-1".
+  { std::ofstream(dir.path() / "nodes") << "edge-1\nedge-1"; }
+  auto cut = roster.Load();
+  ASSERT_FALSE(cut.ok());
+  EXPECT_NE(cut.status().message().find((dir.path() / "nodes").string() + ": truncated"),
+            std::string::npos)
+      << cut.status().message();
 }
 
 TEST(PinStore, StoresLoadsClearsAndNamesAGarbledFile) {
@@ -51,9 +58,16 @@ TEST(PinStore, StoresLoadsClearsAndNamesAGarbledFile) {
   EXPECT_FALSE(none->has_value());
   ASSERT_TRUE(pins.Store(3).ok());
   EXPECT_EQ(*pins.Load(), std::optional<int64_t>(3));
-  // What another process (or an older ballast) wrote: "3\n" with or without the newline.
-  { std::ofstream(dir.path() / "pin") << "7"; }
+  // Written by hand: "7\n" is an entry id.
+  { std::ofstream(dir.path() / "pin") << "7\n"; }
   EXPECT_EQ(*pins.Load(), std::optional<int64_t>(7));
+  // Cut short ("17\n" that lost its end): never read as another entry.
+  { std::ofstream(dir.path() / "pin") << "1"; }
+  auto cut = pins.Load();
+  ASSERT_FALSE(cut.ok());
+  EXPECT_NE(cut.status().message().find((dir.path() / "pin").string() + ": truncated"),
+            std::string::npos)
+      << cut.status().message();
   ASSERT_TRUE(pins.Clear().ok());
   EXPECT_FALSE(pins.Load()->has_value());
   EXPECT_FALSE(pins.Store(0).ok());
