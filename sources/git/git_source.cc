@@ -14,6 +14,7 @@
 #include "log/log.h"
 #include "sources/git/compact.h"
 #include "sources/git/libgit2_util.h"
+#include "sources/git/loose_objects.h"
 #include "sources/git/restore_message.h"
 
 namespace ballast::git {
@@ -150,7 +151,11 @@ Status GitSource::Impl::Open() {
   git_repository* raw = nullptr;
   if (std::filesystem::exists(config_.clone_dir, ec) &&
       !std::filesystem::is_empty(config_.clone_dir, ec)) {
-    int rc = git_repository_open_bare(&raw, dir.c_str());
+    // A damaged loose object would hang libgit2 (loose_objects.h): the clone is only a cache
+    // of the remote, so it is cloned again.
+    const Status objects = internal::VerifyLooseObjects(config_.clone_dir);
+    int rc = objects.ok() ? git_repository_open_bare(&raw, dir.c_str()) : GIT_ERROR;
+    if (!objects.ok()) git_error_set_str(GIT_ERROR_ODB, objects.message().c_str());
     if (rc == 0) {
       // Opening is lazy: read the config and HEAD now so a damaged clone is caught here.
       RepoPtr repo(raw);

@@ -397,6 +397,22 @@ TEST_F(SourceTest, CorruptCloneIsClonedAgain) {
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_TRUE(again->recloned);
   EXPECT_EQ(again->commit.sha, b);
+
+  // A loose object cut short (libgit2 1.5 would loop forever reading it): cloned again.
+  const auto hashed = git::testing::Sh(
+      "echo some blob | git --git-dir=" + config.clone_dir.string() + " hash-object -w --stdin");
+  ASSERT_EQ(hashed.exit_code, 0) << hashed.output;
+  const std::string id = hashed.output.substr(0, 40);
+  const auto object = config.clone_dir / "objects" / id.substr(0, 2) / id.substr(2, 38);
+  ASSERT_TRUE(std::filesystem::exists(object)) << id;
+  std::filesystem::permissions(object, std::filesystem::perms::owner_write,
+                               std::filesystem::perm_options::add);
+  std::filesystem::resize_file(object, 4);
+  GitSource third(config);
+  auto recloned = third.Poll();
+  ASSERT_TRUE(recloned.ok()) << recloned.status().ToString();
+  EXPECT_TRUE(recloned->recloned);
+  EXPECT_FALSE(std::filesystem::exists(object));
 }
 
 }  // namespace
