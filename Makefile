@@ -49,15 +49,16 @@ sanitize: deps
 	cmake --build build-sanitize -j $(JOBS)
 	cd build-sanitize && ctest --output-on-failure -j $(JOBS) -L unit
 
-# Unit tests, the reconciler's API in-process and the agent with real pods, under
-# ThreadSanitizer.
-TSAN_TESTS = '^(ApiRoutesTest|ApiRouteTable|AuthzTest|AgentTest)\.'
+# Unit tests, the reconciler's API in-process, the agent with real pods and proxies, and the
+# reconciler's end-to-end and fault tests (whose `ballast serve`/`agent` processes are TSAN
+# builds too: halt_on_error makes a race in one of them fail its test), under ThreadSanitizer.
+TSAN_TESTS = '^(ApiRoutesTest|ApiRouteTable|AuthzTest|AgentTest|ProxyTest|ProbesTest|ReconcilerE2E|FaultsE2E|RolloutLoadE2E)\.'
 tsan: deps
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DBALLAST_SANITIZE=thread \
 	    -DBALLAST_BUILD_BENCH=OFF $(LAUNCHER) >/dev/null
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && ctest --output-on-failure -j $(JOBS) -L unit
-	cd build-tsan && ctest --output-on-failure -j $(JOBS) -R $(TSAN_TESTS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -R $(TSAN_TESTS)
 
 # The libFuzzer targets (fuzz/README.md), FUZZ_SECONDS each (default 60), in build-fuzz.
 fuzz: deps

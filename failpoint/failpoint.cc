@@ -14,8 +14,9 @@ namespace ballast::failpoint {
 namespace {
 
 struct Action {
-  enum Kind { kCrash, kError, kSleep } kind = kError;
+  enum Kind { kCrash, kError, kSleep, kCrashAfter } kind = kError;
   int sleep_ms = 0;
+  size_t bytes = 0;  // kCrashAfter
 };
 
 // "a=crash;b=sleep(10)" -> {a: crash, b: sleep 10 ms}. A term that is not understood is said on
@@ -40,8 +41,13 @@ std::map<std::string, Action, std::less<>> Parse(const char* text) {
     } else if (what.size() > 7 && what.substr(0, 6) == "sleep(" && what.back() == ')') {
       a.kind = Action::kSleep;
       a.sleep_ms = std::atoi(std::string(what.substr(6, what.size() - 7)).c_str());
+    } else if (what.size() > 13 && what.substr(0, 12) == "crash-after(" && what.back() == ')') {
+      a.kind = Action::kCrashAfter;
+      a.bytes = std::strtoull(std::string(what.substr(12, what.size() - 13)).c_str(), nullptr, 10);
     } else {
-      std::fprintf(stderr, "BALLAST_FAILPOINTS: \"%.*s\" is not NAME=crash|error|sleep(MS)\n",
+      std::fprintf(stderr,
+                   "BALLAST_FAILPOINTS: \"%.*s\" is not "
+                   "NAME=crash|error|sleep(MS)|crash-after(BYTES)\n",
                    static_cast<int>(term.size()), term.data());
       continue;
     }
@@ -50,10 +56,12 @@ std::map<std::string, Action, std::less<>> Parse(const char* text) {
   return out;
 }
 
-const std::map<std::string, Action, std::less<>>& Points() {
-  static const auto points = Parse(std::getenv("BALLAST_FAILPOINTS"));
+std::map<std::string, Action, std::less<>>& MutablePoints() {
+  static auto points = Parse(std::getenv("BALLAST_FAILPOINTS"));
   return points;
 }
+
+const std::map<std::string, Action, std::less<>>& Points() { return MutablePoints(); }
 
 }  // namespace
 
@@ -64,9 +72,9 @@ Status Hit(std::string_view name) {
   if (it == points.end()) return Status::Ok();
   switch (it->second.kind) {
     case Action::kCrash:
-      std::fprintf(stderr, "failpoint %.*s: crash\n", static_cast<int>(name.size()), name.data());
-      ::kill(::getpid(), SIGKILL);
-      ::_exit(137);  // not reached
+      Crash(name);
+    case Action::kCrashAfter:  // the writer asks CrashAfterBytes
+      return Status::Ok();
     case Action::kError:
       return Unavailable("failpoint " + std::string(name));
     case Action::kSleep:
@@ -75,5 +83,22 @@ Status Hit(std::string_view name) {
   }
   return Status::Ok();
 }
+
+std::optional<size_t> CrashAfterBytes(std::string_view name) {
+  const auto& points = Points();
+  if (points.empty()) return std::nullopt;
+  const auto it = points.find(name);
+  if (it == points.end() || it->second.kind != Action::kCrashAfter) return std::nullopt;
+  return it->second.bytes;
+}
+
+void Crash(std::string_view name) {
+  std::fprintf(stderr, "failpoint %.*s: crash\n", static_cast<int>(name.size()), name.data());
+  std::fflush(stderr);
+  ::kill(::getpid(), SIGKILL);
+  ::_exit(137);  // not reached
+}
+
+void ReloadForTesting() { MutablePoints() = Parse(std::getenv("BALLAST_FAILPOINTS")); }
 
 }  // namespace ballast::failpoint

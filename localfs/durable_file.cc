@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -46,14 +47,35 @@ std::string TempSuffix() {
   return s;
 }
 
+// Temporary files of earlier writes of `path` that a crash left behind (writes of one path are
+// serialised by their callers, so no other write is under way).
+void RemoveStaleTemps(const fs::path& path) {
+  const std::string prefix = path.filename().string() + ".tmp-";
+  std::error_code ec;
+  for (fs::directory_iterator it(path.parent_path().empty() ? "." : path.parent_path(), ec), end;
+       !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() == prefix.size() + 12 && name.compare(0, prefix.size(), prefix) == 0) {
+      ::unlink(it->path().c_str());
+    }
+  }
+}
+
 }  // namespace
 
 Status WriteFileAtomically(const fs::path& path, std::string_view content, mode_t mode) {
+  RemoveStaleTemps(path);
   const fs::path tmp = path.string() + TempSuffix();
   {
     // O_EXCL | O_NOFOLLOW: never write through something planted at the temporary name.
     Fd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)};
     if (f.fd < 0) return Errno("create", tmp, errno);
+    // A kill -9 at a byte offset of the write (failpoint state-write-torn=crash-after(N)).
+    if (const auto cut = failpoint::CrashAfterBytes("state-write-torn")) {
+      content = content.substr(0, std::min(*cut, content.size()));
+      (void)!::write(f.fd, content.data(), content.size());
+      failpoint::Crash("state-write-torn");
+    }
     size_t done = 0;
     while (done < content.size()) {
       const ssize_t n = ::write(f.fd, content.data() + done, content.size() - done);
