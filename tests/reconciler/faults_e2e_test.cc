@@ -288,5 +288,42 @@ TEST(FaultsE2E, DamagedStateIsNamedAtStartAndThePodsKeepRunning) {
   EXPECT_EQ(c.ReadyPods(), pods) << "the pod that ran through the outage is the one running now";
 }
 
+// The git server gone (git daemon stopped) while a commit waits on it, then back: the
+// reconciler keeps serving and healing, says which remote fails and since when, restarts no
+// pod, and applies the waiting commit once the server is back.
+TEST(FaultsE2E, TheGitServerGoneAndBackCostsNoPodAndNoCommit) {
+  Cluster c;
+  const int port = PickFreePort();
+  c.Commit({{"web.yaml", WebManifest("v1", 2, port)}}, "web v1");
+  git::testing::GitDaemon daemon;
+  ASSERT_TRUE(daemon.Start(c.farm().root(), /*enable_receive_pack=*/false));
+  ASSERT_TRUE(c.StartServe({}, daemon.Url("manifests")));
+  ASSERT_TRUE(c.StartAgents(1));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2); })) << c.Logs();
+  const auto before = c.ReadyPods();
+
+  daemon.Stop();
+  const std::string v2 = c.Commit({{"web.yaml", WebManifest("v2", 2, port)}}, "web v2");
+  ASSERT_TRUE(WaitFor([&] {
+    const Json s = c.Status();
+    return s.is_object() && s["sourceError"].is_object() &&
+           s["sourceError"].value("message", "").find(std::to_string(daemon.port())) !=
+               std::string::npos;
+  })) << c.Status().dump();
+  // Twenty seconds without the server: the pods run on, untouched, and answer.
+  for (int i = 0; i < 20; ++i) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    EXPECT_EQ(c.ReadyPods(), before) << "a pod changed while the git server was gone";
+    EXPECT_NE(Fetch(port).find("v1"), std::string::npos);
+  }
+  ASSERT_TRUE(daemon.Restart());
+  // Back: the waiting commit is applied (within the poll back-off, at most 32 s after 20 s).
+  ASSERT_TRUE(WaitFor([&] { return Fetch(port).find("v2") != std::string::npos && c.RolledOut(2); },
+                      std::chrono::seconds(120)))
+      << c.Status().dump() << c.Logs();
+  EXPECT_TRUE(c.Status()["sourceError"].is_null()) << c.Status().dump();
+  EXPECT_EQ(HistoryRevisions(c).back(), v2);
+}
+
 }  // namespace
 }  // namespace ballast::reconciler::testing

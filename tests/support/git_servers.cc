@@ -204,6 +204,7 @@ bool GitDaemon::Start(const fs::path& base, bool enable_receive_pack) {
                                      "--informative-errors"};
     if (enable_receive_pack) argv.push_back("--enable=receive-pack");
     argv.push_back(base.string());
+    argv_ = argv;
     return process_.Start(argv, dir_ / "daemon.log");
   });
 }

@@ -84,12 +84,16 @@ class GitDaemon {
  public:
   // Serves every repository under `base` on git://127.0.0.1:<port>/<name>.
   bool Start(const std::filesystem::path& base, bool enable_receive_pack);
+  // The server gone (SIGTERM), and back on the same port.
+  void Stop() { process_.Stop(); }
+  bool Restart() { return process_.Start(argv_, dir_ / "daemon.log"); }
   std::string Url(const std::string& name) const;
   int port() const { return port_; }
 
  private:
   TempDir dir_;
   ChildProcess process_;
+  std::vector<std::string> argv_;
   int port_ = 0;
 };
 
