@@ -2,6 +2,7 @@
 // history does. The promise: a full disk never costs a running workload or a history entry.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 
 #include "tests/reconciler/cluster.h"
@@ -323,6 +325,66 @@ TEST(FaultsE2E, TheGitServerGoneAndBackCostsNoPodAndNoCommit) {
       << c.Status().dump() << c.Logs();
   EXPECT_TRUE(c.Status()["sourceError"].is_null()) << c.Status().dump();
   EXPECT_EQ(HistoryRevisions(c).back(), v2);
+}
+
+// A partition between the reconciler and one agent (SIGSTOP of the agent: alive, unheard, its
+// pods running on): the pods there keep running and answering (static stability); after the
+// grace period and toleration the replicas run on the other node too; when the partition heals
+// (SIGCONT) the node comes back Ready and the pods it ran meanwhile are stopped, so no
+// duplicate remains.
+TEST(FaultsE2E, APartitionedNodeKeepsItsPodsAndLeavesNoDuplicateWhenItHeals) {
+  Cluster c;
+  const int port = PickFreePort();
+  c.Commit({{"web.yaml", WebManifest("v1", 2, port)}}, "web v1");
+  ASSERT_TRUE(c.StartServe({"--node-grace", "3", "--node-toleration", "2"}));
+  ASSERT_TRUE(c.StartAgents(2));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2); })) << c.Logs();
+  auto pod_pid = [](const std::string& address) {
+    net::ClientOptions o;
+    o.timeout = std::chrono::seconds(3);
+    net::HttpClient client(o);
+    auto r = client.Get("http://" + address + "/pid");
+    return r.ok() && r->status == 200 ? r->body : "";
+  };
+  std::map<std::string, std::string> cut_off;  // pods on n2: name -> address
+  const Json listed = c.Get("/api/v1/pods");
+  for (const auto& p : listed["items"]) {
+    if (p["node"] == "n2") cut_off[p["name"]] = p["address"];
+  }
+  if (cut_off.empty()) GTEST_SKIP() << "both pods were placed on n3";
+
+  ASSERT_EQ(::kill(c.AgentPid(0), SIGSTOP), 0);
+  // Replicas come back on n3 once n2 is NotReady and the toleration passed.
+  ASSERT_TRUE(WaitFor([&] {
+    const Json pods = c.Get("/api/v1/pods");
+    if (!pods.is_object()) return false;
+    for (const auto& p : pods["items"]) {
+      if (p["node"] == "n2") return false;
+    }
+    return c.RolledOut(2);
+  })) << c.Logs();
+  // Meanwhile the pods on n2 ran on, untouched.
+  for (const auto& [name, address] : cut_off) {
+    EXPECT_NE(pod_pid(address), "") << name << " stopped during the partition";
+  }
+
+  ASSERT_EQ(::kill(c.AgentPid(0), SIGCONT), 0);
+  // Healed: n2 is Ready again and what it ran during the partition is stopped.
+  ASSERT_TRUE(WaitFor([&] {
+    const Json nodes = c.Get("/api/v1/nodes");
+    bool ready = false;
+    for (const auto& n : nodes["items"]) ready = ready || (n["name"] == "n2" && n["ready"] == true);
+    if (!ready) return false;
+    for (const auto& [name, address] : cut_off) {
+      if (pod_pid(address) != "") return false;
+    }
+    return c.RolledOut(2);
+  })) << c.Logs();
+  // And it stays at two.
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(c.PodCount(), 2);
+  }
 }
 
 }  // namespace
