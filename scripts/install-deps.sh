@@ -8,13 +8,14 @@ build_packages=(
   build-essential cmake pkg-config git ca-certificates ccache
   libgit2-dev libssh2-1-dev libcsv-dev libyaml-cpp-dev libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcap-dev libseccomp-dev
+  libcap-dev libseccomp-dev zlib1g-dev
 )
 # Tests: the real servers and tools they talk to; the second compiler (CI builds Release with
 # clang 14 too; its runtime libraries carry libFuzzer and the sanitizers for `make fuzz`, whose
-# gzip target inflates with zlib) and what `make image` and `make deb` use.
+# gzip target inflates with zlib), libfaketime for the wall-clock jump test, and what
+# `make image` and `make deb` use.
 test_packages=(
-  clang-14 libclang-rt-14-dev zlib1g-dev
+  clang-14 libclang-rt-14-dev faketime
   debootstrap help2man lintian
   openssl procps iproute2 curl
   lighttpd lighttpd-mod-openssl openssh-server openssh-client

@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 
+#include "model/rfc3339.h"
 #include "tests/reconciler/cluster.h"
 
 namespace ballast::reconciler::testing {
@@ -384,6 +385,55 @@ TEST(FaultsE2E, APartitionedNodeKeepsItsPodsAndLeavesNoDuplicateWhenItHeals) {
   for (int i = 0; i < 10; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     EXPECT_EQ(c.PodCount(), 2);
+  }
+}
+
+// The wall clock stepped an hour forward, then two back (NTP, an operator, a VM resumed), on
+// the reconciler and the agents, under libfaketime (its monotonic clock left alone, as a real
+// step leaves it): no node is declared dead, no Ready pod replaced; only the times shown move.
+TEST(FaultsE2E, AWallClockJumpOfAnHourRestartsNothing) {
+  const char* lib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+  if (::access(lib, R_OK) != 0) GTEST_SKIP() << "no libfaketime (Debian's faketime)";
+  Cluster c;
+  const fs::path offset = c.dir().path() / "faketime";
+  std::ofstream(offset) << "+0\n";
+  c.Commit({{"web.yaml", WebManifest("v1", 2, PickFreePort())}}, "web v1");
+  ::setenv("LD_PRELOAD", lib, 1);
+  ::setenv("FAKETIME_TIMESTAMP_FILE", offset.c_str(), 1);
+  ::setenv("FAKETIME_NO_CACHE", "1", 1);
+  ::setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1);
+  const bool started = c.StartServe({}) && c.StartAgents(2);
+  for (const char* v : {"LD_PRELOAD", "FAKETIME_TIMESTAMP_FILE", "FAKETIME_NO_CACHE",
+                        "FAKETIME_DONT_FAKE_MONOTONIC"})
+    ::unsetenv(v);
+  ASSERT_TRUE(started) << c.Logs();
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2); })) << c.Logs();
+  const auto before = c.ReadyPods();
+  for (const char* jump : {"+3600", "-3600"}) {
+    std::ofstream(offset, std::ios::trunc) << jump << "\n";
+    // The step is seen: the reconciler shows heartbeats at the shifted hour.
+    auto shifted = [&] {
+      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      return model::FormatRfc3339(now + std::atoll(jump) * 1000).substr(0, 13);
+    };
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          const Json nodes = c.Get("/api/v1/nodes");
+          return nodes.is_object() && !nodes["items"].empty() &&
+                 nodes["items"][0].value("lastHeartbeat", "").substr(0, 13) == shifted();
+        },
+        std::chrono::seconds(20)))
+        << "libfaketime did not move the clock to " << shifted();
+    for (int i = 0; i < 15; ++i) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      EXPECT_EQ(c.ReadyPods(), before) << "after a jump of " << jump << " s";
+      const Json nodes = c.Get("/api/v1/nodes");
+      for (const auto& n : nodes["items"]) {
+        EXPECT_TRUE(n["ready"].get<bool>()) << n.dump() << " after a jump of " << jump << " s";
+      }
+    }
   }
 }
 
