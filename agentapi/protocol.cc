@@ -243,6 +243,11 @@ Result<Heartbeat> HeartbeatFromJson(const Json& j) {
     if (!p.ok()) return p.status().WithContext(Indexed(where, "pods", i));
     h.pods.push_back(std::move(*p));
   }
+  if (auto v = j.find("servicesVersion");
+      v != j.end() && !v->is_null() && !v->is_number_integer()) {
+    return InvalidArgument(where + ".servicesVersion: wrong type (" + v->type_name() +
+                           "), want an integer");
+  }
   if (Status s = Field(j, "servicesVersion", &h.services_version, where); !s.ok()) return s;
   if (Status s = Field(j, "drainingEndpoints", &h.draining_endpoints, where); !s.ok()) return s;
   if (h.draining_endpoints.size() > kMaxDrainingEndpoints) {

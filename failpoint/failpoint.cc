@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -41,9 +42,10 @@ std::map<std::string, Action, std::less<>> Parse(const char* text) {
     } else if (what.size() > 7 && what.substr(0, 6) == "sleep(" && what.back() == ')') {
       a.kind = Action::kSleep;
       a.sleep_ms = std::atoi(std::string(what.substr(6, what.size() - 7)).c_str());
-    } else if (what.size() > 13 && what.substr(0, 12) == "crash-after(" && what.back() == ')') {
+    } else if (what.size() > 13 && what.substr(0, 12) == "crash-after(" && what.back() == ')' &&
+               std::from_chars(what.data() + 12, what.data() + what.size() - 1, a.bytes).ptr ==
+                   what.data() + what.size() - 1) {
       a.kind = Action::kCrashAfter;
-      a.bytes = std::strtoull(std::string(what.substr(12, what.size() - 13)).c_str(), nullptr, 10);
     } else {
       std::fprintf(stderr,
                    "BALLAST_FAILPOINTS: \"%.*s\" is not "

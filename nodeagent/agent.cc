@@ -478,6 +478,11 @@ void Agent::HeartbeatLoop() {
     auto drain = proxy_->drain_report();
     hb.services_version = drain.services_version;
     hb.draining_endpoints = std::move(drain.draining);
+    // Bounded as the reconciler wants it (more would have the whole heartbeat refused); the
+    // rest wait for their pods' grace periods.
+    if (hb.draining_endpoints.size() > agentapi::kMaxDrainingEndpoints) {
+      hb.draining_endpoints.resize(agentapi::kMaxDrainingEndpoints);
+    }
     net::ClientRequest call;
     call.method = "POST";
     call.url = options_.server_url + agentapi::kHeartbeatPath;

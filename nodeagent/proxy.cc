@@ -98,11 +98,12 @@ struct ServiceProxy::Impl {
   std::thread thread;
   bool running = false;
 
-  mutable std::mutex
-      mu;  // guards pending_version, requested, has_pending, errors, listening*, report
+  mutable std::mutex mu;  // guards pending_version, requested, has_pending, services_changed,
+                          // errors, listening*, report
   int64_t pending_version = 0;
   std::vector<agentapi::DesiredService> requested;  // the last Update's services
   bool has_pending = false;
+  bool services_changed = false;  // `requested` not applied yet
   DrainReport report;
   bool stop = false;
   std::vector<std::string> errors;
@@ -193,14 +194,14 @@ void ServiceProxy::Stop() {
 void ServiceProxy::Update(const std::vector<agentapi::DesiredService>& services, int64_t version) {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    if (impl_->has_pending || services != impl_->requested) {
-      if (services != impl_->requested) impl_->requested = services;
-      impl_->pending_version = version;
-      impl_->has_pending = true;
-    } else {
-      impl_->report.services_version = version;  // what is in place is that version's too
-      return;
+    // Every version goes through the proxy thread, in order, so the version reported is never
+    // ahead of what is in place (nor goes back); only changed services are applied again.
+    if (services != impl_->requested) {
+      impl_->requested = services;
+      impl_->services_changed = true;
     }
+    impl_->pending_version = version;
+    impl_->has_pending = true;
   }
   if (impl_->wake_fd >= 0) {
     uint64_t one = 1;
@@ -237,19 +238,20 @@ void ServiceProxy::Impl::Loop() {
   while (true) {
     {
       std::vector<agentapi::DesiredService> update;
-      bool apply = false;
+      bool apply = false, changed = false;
       int64_t version = 0;
       {
         std::lock_guard<std::mutex> lock(mu);
         if (stop) return;
         if (has_pending) {
-          update = requested;
+          if (services_changed) update = requested;
           version = pending_version;
-          has_pending = false;
+          changed = services_changed;
+          has_pending = services_changed = false;
           apply = true;
         }
       }
-      if (apply) Apply(update);
+      if (changed) Apply(update);
       PublishDrain(version, apply);
     }
     int n = ::epoll_wait(epfd, events, 256, PollTimeoutMs());
@@ -463,6 +465,15 @@ bool ServiceProxy::Impl::ConnectNext(Conn* c) {
   while (c->attempts < static_cast<int>(c->candidates.size())) {
     CloseBackend(c);
     const sockaddr_in& to = c->candidates[c->attempts++];
+    // Chosen at accept; since then it may have left the Service (its pod is being stopped):
+    // a retry goes to one still listed when there is one.
+    if (!drain.Listed({to.sin_addr.s_addr, ntohs(to.sin_port)}) &&
+        std::any_of(c->candidates.begin() + c->attempts, c->candidates.end(),
+                    [&](const sockaddr_in& e) {
+                      return drain.Listed({e.sin_addr.s_addr, ntohs(e.sin_port)});
+                    })) {
+      continue;
+    }
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return false;
     int one = 1;

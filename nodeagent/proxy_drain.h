@@ -30,6 +30,8 @@ class DrainTracker {
   // True once when the report changed since the last call: an endpoint left the lists (the
   // reconciler waits to hear that the update is in place), or the draining set changed.
   bool TakeChanged();
+  // Whether a Service lists `ep` now.
+  bool Listed(EndpointKey ep) const { return listed_.count(ep) > 0; }
   // Endpoints not listed with connections still open to them, sorted.
   std::vector<std::string> Draining() const;
 

@@ -418,12 +418,14 @@ class Controller::Placer {
       n.ready = h != c_.health_.end() && h->second.ready;
     }
     sched_.emplace(scheduler::Scheduler::FromNodeMap(ready_nodes));
-    for (const auto& [name, ip] : c_.intended_) {
-      if (!c_.templates_.count(ip.desired.revision)) continue;
-      sched_->Bind(TemplateId(ip.desired.revision,
-                              {"Deployment", ip.desired.namespace_, ip.desired.deployment}),
-                   ip.node);
-    }
+    for (const auto& [name, ip] : c_.intended_) Bind(ip.desired, ip.node);
+    // A draining pod still runs and holds its resources and host ports.
+    for (const auto& [name, d] : c_.draining_) Bind(d.desired, d.node);
+  }
+
+  void Bind(const agentapi::DesiredPod& pod, const std::string& node) {
+    if (!c_.templates_.count(pod.revision)) return;
+    sched_->Bind(TemplateId(pod.revision, {"Deployment", pod.namespace_, pod.deployment}), node);
   }
 
   scheduler::TemplateId TemplateId(const std::string& rev, const model::ObjectKey& key) {

@@ -215,7 +215,7 @@ class Controller {
   };
   // Stops an intended pod: at once, or through draining_ when it may have served.
   void StopPod(const std::string& name, int64_t now);
-  bool Drained(const Drain& d) const;
+  bool Drained(const Drain& d, int64_t now) const;
   // Stops the drained pods; returns when a deadline falls (0: none).
   int64_t StepDrains(int64_t now);
   void RecordDrainVersions();

@@ -48,8 +48,15 @@ void Controller::StopPod(const std::string& name, int64_t now) {
   draining_[name] = std::move(d);
 }
 
-bool Controller::Drained(const Drain& d) const {
+bool Controller::Drained(const Drain& d, int64_t now) const {
   if (!d.recorded) return false;  // no desired state without its endpoints was computed yet
+  // After a restart, a node not heard from yet may still route to the pod by what the previous
+  // process told it: wait for the nodes it knew (bounded by the grace period, as Settling).
+  if (restarted_ && now - start_ms_ < options_.node_lifecycle.grace_period_ms) {
+    for (const std::string& n : expected_nodes_) {
+      if (!heard_.count(n)) return false;
+    }
+  }
   for (const auto& [node, need] : d.need) {
     if (!NodeIsReady(node)) continue;  // a silent node's proxy is not waited for
     auto report = proxies_.find(node);
@@ -68,7 +75,7 @@ int64_t Controller::StepDrains(int64_t now) {
   int64_t wake = 0;
   for (auto it = draining_.begin(); it != draining_.end();) {
     const Drain& d = it->second;
-    if (now >= d.deadline_ms || !NodeIsReady(d.node) || Drained(d)) {
+    if (now >= d.deadline_ms || !NodeIsReady(d.node) || Drained(d, now)) {
       stopped_.insert(it->first);
       it = draining_.erase(it);
       continue;
@@ -81,8 +88,9 @@ int64_t Controller::StepDrains(int64_t now) {
 
 void Controller::RecordDrainVersions() {
   for (auto& [name, d] : draining_) {
-    if (d.recorded) continue;
-    for (const auto& [node, state] : sent_) d.need[node] = state.version;
+    // A node first heard during the drain is waited for too: its first desired state already
+    // leaves the pod out, but its proxy may route by what a previous process told it.
+    for (const auto& [node, state] : sent_) d.need.emplace(node, state.version);
     d.recorded = true;
   }
 }

@@ -1,6 +1,7 @@
 #include "sources/git/loose_objects.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -26,8 +27,15 @@ bool IsHex(std::string_view s) {
 
 // What is wrong with the loose object in `path` ("" when nothing).
 std::string CheckObject(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // Non-blocking and checked to be a plain file: a FIFO under an object's name must not hang
+  // the start either.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return std::string("cannot open: ") + std::strerror(errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return "not a regular file";
+  }
   z_stream z{};
   if (inflateInit(&z) != Z_OK) {
     ::close(fd);
@@ -71,6 +79,7 @@ std::string CheckObject(const std::filesystem::path& path) {
           break;
         }
       }
+      if (!problem.empty()) break;
       body += produced - i;
       if (rc == Z_BUF_ERROR && produced == 0) break;  // needs more input
     }

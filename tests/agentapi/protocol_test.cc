@@ -119,9 +119,11 @@ TEST(AgentProtocol, MalformedMessagesNameTheFieldAndNeverMeanNoPods) {
            {"drainingEndpoints", std::vector<std::string>(kMaxDrainingEndpoints + 1, "a:1")}});
   EXPECT_EQ(many.status().message().rfind("heartbeat.drainingEndpoints: more than", 0), 0u)
       << many.status().message();
-  auto typed = HeartbeatFromJson(Json{{"node", node}, {"servicesVersion", "7"}});
-  EXPECT_EQ(typed.status().message().rfind("heartbeat.servicesVersion: wrong type", 0), 0u)
-      << typed.status().message();
+  for (const Json& v : {Json("7"), Json(1.5), Json(1e300)}) {
+    auto typed = HeartbeatFromJson(Json{{"node", node}, {"servicesVersion", v}});
+    EXPECT_EQ(typed.status().message().rfind("heartbeat.servicesVersion: wrong type", 0), 0u)
+        << v.dump() << ": " << typed.status().message();
+  }
   auto no_node = HeartbeatFromJson(Json{{"pods", Json::array()}});
   EXPECT_EQ(no_node.status().message(), "heartbeat.node: required");
   EXPECT_FALSE(HeartbeatFromJson(Json::array()).ok());

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -295,6 +296,14 @@ TEST(HistoryStoreTest, ADamagedLooseObjectIsNamedBeforeLibgit2ReadsIt) {
   }
   damage(good);
   EXPECT_TRUE(HistoryStore::Open(path).ok());
+  // A FIFO under an object's name: named, not waited on forever.
+  const auto fifo = path / "objects" / "ab" / std::string(38, 'c');
+  std::filesystem::create_directories(fifo.parent_path());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const Status verified = internal::VerifyLooseObjects(path);
+  EXPECT_NE(verified.message().find(fifo.string() + ": corrupt object"), std::string::npos)
+      << verified.ToString();
+  EXPECT_NE(verified.message().find("not a regular file"), std::string::npos);
 }
 
 }  // namespace

@@ -208,6 +208,35 @@ TEST_F(ProxyTest, EstablishedConnectionsSurviveEndpointChanges) {
   ::close(fd);
 }
 
+// What the agent tells the reconciler before a pod is stopped: the desired version whose
+// Services are in place, and the endpoints no longer listed that connections still go to.
+TEST_F(ProxyTest, TheDrainReportFollowsUpdatesAndOpenConnections) {
+  proxy_.Update({Web(service_port_, {endpoints_[2]})}, 7);  // gamma only
+  ASSERT_TRUE(
+      WaitUntil([&] { return Listening() && proxy_.drain_report().services_version == 7; }));
+  int kept = Connect(kProxyAddress, service_port_);
+  ASSERT_GE(kept, 0);
+  ASSERT_NE(AskOn(kept).find("gamma pod="), std::string::npos);  // a connection to gamma, open
+  const uint64_t generation = proxy_.drain_report().generation;
+
+  // gamma leaves the Service (its pod is to be stopped): reported as draining, at once.
+  proxy_.Update({Web(service_port_, {endpoints_[0]})}, 8);
+  ASSERT_TRUE(WaitUntil([&] { return proxy_.drain_report().services_version == 8; }));
+  auto report = proxy_.drain_report();
+  EXPECT_EQ(report.draining, std::vector<std::string>{endpoints_[2]});
+  EXPECT_NE(report.generation, generation) << "the reconciler must hear this at once";
+  // The same Services again under a newer version (another pod of this node changed): the
+  // version moves, nothing else.
+  proxy_.Update({Web(service_port_, {endpoints_[0]})}, 9);
+  ASSERT_TRUE(WaitUntil([&] { return proxy_.drain_report().services_version == 9; }));
+  EXPECT_EQ(proxy_.drain_report().draining, std::vector<std::string>{endpoints_[2]});
+  // The established connection still works; once it closes, nothing drains any more.
+  EXPECT_NE(AskOn(kept).find("gamma pod="), std::string::npos);
+  ::close(kept);
+  ASSERT_TRUE(WaitUntil([&] { return proxy_.drain_report().draining.empty(); }));
+  EXPECT_EQ(Hit(), "alpha");
+}
+
 TEST_F(ProxyTest, NoReadyEndpointRefusesAtOnce) {
   Serve(endpoints_);
   ASSERT_TRUE(WaitUntil([&] { return Listening(); }));

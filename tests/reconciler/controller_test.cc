@@ -68,8 +68,10 @@ struct Sim {
   // connections to (`draining`).
   bool proxies = false;
   int32_t next_port = 40000;
-  std::map<std::string, int64_t> applied_version;            // by node
+  std::map<std::string, int64_t> latest_version;             // by node: last desired version
+  std::map<std::string, int64_t> applied_version;            // by node: what its proxy reports
   std::map<std::string, std::vector<std::string>> draining;  // by node
+  std::set<std::string> proxy_stale;                         // proxies that apply nothing new
 
   void AddNode(const std::string& name) {
     EXPECT_TRUE(controller.OnRegister(MakeNode(name)).ok());
@@ -82,6 +84,7 @@ struct Sim {
     hb.node.last_heartbeat_ms = clock.WallMs();  // agents stamp their wall time
     hb.pods = running[name];
     if (proxies) {
+      if (!proxy_stale.count(name)) applied_version[name] = latest_version[name];
       hb.services_version = applied_version[name];
       hb.draining_endpoints = draining[name];
     }
@@ -98,7 +101,7 @@ struct Sim {
     controller.Reconcile();
     for (const auto& [node, state] : controller.TakeDesiredChanges()) {
       if (silent.count(node)) continue;
-      applied_version[node] = state.version;
+      latest_version[node] = state.version;
       std::vector<model::Pod> next;
       for (const auto& d : state.pods) {
         model::Pod p;
@@ -242,13 +245,30 @@ TEST(Controller, APodIsStoppedOnlyOnceNoProxySendsItAnything) {
   EXPECT_EQ(sim.Revisions().size(), 1u);
   EXPECT_FALSE(sim.PodNames().count(old_pod));
 
+  // A proxy that has not applied the desired state without the pod holds it too, until it has.
+  const std::string service =
+      "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n"
+      "  ports: [{port: 80, targetPort: 8080}]\n";
+  sim.controller.OnSnapshot(Snapshot("bb1", {{"web.yaml", Web("app:2", 1)}, {"svc.yaml", service}}),
+                            "poll");
+  sim.Steps(3);
+  sim.proxy_stale.insert("n2");
+  sim.controller.OnSnapshot(
+      Snapshot("bb2", {{"web.yaml", Web("app:2b", 1)}, {"svc.yaml", service}}), "poll");
+  sim.Steps(10);
+  EXPECT_EQ(sim.Revisions().size(), 2u) << "stopped before n2's proxy applied its removal";
+  sim.proxy_stale.clear();
+  sim.Steps(2);
+  EXPECT_EQ(sim.Revisions().size(), 1u);
+
   // A proxy that never lets go holds a pod for its grace period (30 s by default), no longer.
   for (const auto& [node, pods] : sim.running) {
     for (const auto& p : pods) {
       sim.draining["n2"].push_back("127.0.0.9:" + std::to_string(p.host_ports.at("8080")));
     }
   }
-  sim.controller.OnSnapshot(Snapshot("ccc", {{"web.yaml", Web("app:3", 1)}}), "poll");
+  sim.controller.OnSnapshot(Snapshot("ccc", {{"web.yaml", Web("app:3", 1)}, {"svc.yaml", service}}),
+                            "poll");
   sim.Steps(20);
   EXPECT_EQ(sim.Total(), 2);
   sim.Steps(15);

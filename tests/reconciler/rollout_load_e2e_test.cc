@@ -74,6 +74,9 @@ TEST(RolloutLoadE2E, ARollingUpdateUnderLoadFailsNoRequest) {
   // Each answer takes 50 ms, so every pod has requests in flight when it is stopped, and the
   // app exits the moment SIGTERM arrives, dropping them unless nothing is sent to it any more.
   w.app_args = {"--latency-ms", "50", "--exit-on-sigterm"};
+  // Kubernetes' default grace period: a drain that only waited it out would take 30 s a pod,
+  // and the rollouts below (6 pods, 60 s each at most) would not finish.
+  w.termination_grace_period_seconds = 30;
   c.Commit({{"web.yaml", WebManifest(w)}}, "web v1");
   ASSERT_TRUE(c.StartServe({}));
   ASSERT_TRUE(c.StartAgents(2));
