@@ -112,7 +112,10 @@ TEST(ContainerE2E, DeploymentOfImagesRollsReportsReasonsAndSurvivesAnAgentKill) 
                                                  podman->socket()};
   ASSERT_TRUE(c.StartAgents(1, docker_agent));
   ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2); })) << c.Logs();
-  EXPECT_EQ(ThroughService("127.0.0.2", svc_port), "v1\n");
+  // Rolled out as a user sees it: the Service answers (the proxy may get the endpoints a
+  // moment after the API shows the pods Ready; under load, a noticeable moment).
+  EXPECT_TRUE(WaitFor([&] { return ThroughService("127.0.0.2", svc_port) == "v1\n"; }))
+      << ThroughService("127.0.0.2", svc_port);
   // Placed at all: the node reported the docker runtime these image-only pods need.
   auto v1_containers = EngineContainers(*podman, "n2");
   EXPECT_EQ(v1_containers.size(), 2u);
