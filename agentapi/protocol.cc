@@ -77,7 +77,8 @@ Json ToJson(const DesiredPod& pod) {
               {"deployment", pod.deployment},
               {"revision", pod.revision},
               {"template", model::PodTemplateToJson(pod.template_)},
-              {"env", pod.env}};
+              {"env", pod.env},
+              {"draining", pod.draining}};
 }
 
 Json ToJson(const DesiredService& service) {
@@ -152,6 +153,7 @@ Result<DesiredPod> DesiredPodFromJson(const Json& j) {
   if (s.ok()) s = Field(j, "deployment", &p.deployment, where);
   if (s.ok()) s = Field(j, "revision", &p.revision, where);
   if (s.ok()) s = Field(j, "env", &p.env, where);
+  if (s.ok()) s = Field(j, "draining", &p.draining, where);
   if (!s.ok()) return s;
   if (p.name.empty()) return InvalidArgument("pod: name is required");
   auto it = j.find("template");

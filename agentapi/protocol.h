@@ -45,7 +45,7 @@
 //   {"protocolVersion": 1, "node": "n1", "version": 7,
 //    "pods": [{"name": "web-7c9f8d6b5d-x2x4q", "namespace": "default", "deployment": "web",
 //              "revision": "7c9f8d6b5d", "template": <model::PodTemplateToJson>,
-//              "env": {"EXTRA": "value"}}],
+//              "env": {"EXTRA": "value"}, "draining": false}],
 //    "services": [{"name": "web", "namespace": "default", "clusterIP": "127.180.3.21",
 //                  "ports": [{"name": "http", "protocol": "TCP", "port": 8080,
 //                             "nodePort": 30080, "endpoints": ["127.0.0.2:40123", ...]}]}]}
@@ -104,6 +104,9 @@ struct DesiredPod {
   std::string revision;
   model::PodTemplateSpec template_;
   model::StringMap env;  // extra environment from the reconciler
+  // Out of every Service and about to be stopped (reconciler/drain.cc): kept running, reported
+  // as terminating, so that a restarted reconciler does not take it back as a replica.
+  bool draining = false;
   friend bool operator==(const DesiredPod&, const DesiredPod&) = default;
 };
 

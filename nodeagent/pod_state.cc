@@ -65,8 +65,13 @@ DesiredChange CompareDesired(const std::map<std::string, PodState>& pods,
     if (pod.terminating) continue;
     if (!same) {
       change.stop.push_back(id);
-    } else if (it->second->deployment != pod.desired.deployment) {
-      change.deployment.emplace_back(id, it->second->deployment);  // bookkeeping only
+    } else {
+      if (it->second->deployment != pod.desired.deployment) {
+        change.deployment.emplace_back(id, it->second->deployment);  // bookkeeping only
+      }
+      if (it->second->draining != pod.desired.draining) {
+        change.draining.emplace_back(id, it->second->draining);  // reported, nothing restarts
+      }
     }
   }
   for (const auto& [id, pod] : wanted) {
@@ -507,7 +512,8 @@ model::Pod PodLifecycle::Report(const PodState& pod) const {
   p.deployment = pod.desired.deployment;
   p.revision = pod.desired.revision;
   p.node = options_.node_name;
-  p.terminating = pod.terminating;
+  // A draining pod runs on, but is on its way out: a restarted reconciler must not count it.
+  p.terminating = pod.terminating || pod.desired.draining;
   p.host_ports = pod.host_ports;
   p.created_ms = pod.created_wall_ms;
   for (const auto& c : pod.desired.template_.spec.containers) {

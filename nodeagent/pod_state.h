@@ -149,6 +149,7 @@ struct DesiredChange {
   std::vector<std::string> stop;  // not wanted any more, or wanted with another template
   std::vector<const agentapi::DesiredPod*> start;  // wanted and not running; into the desired set
   std::vector<std::pair<std::string, std::string>> deployment;  // id -> new deployment name
+  std::vector<std::pair<std::string, bool>> draining;           // id -> new draining flag
 };
 DesiredChange CompareDesired(const std::map<std::string, PodState>& pods,
                              const std::vector<agentapi::DesiredPod>& desired);

@@ -109,6 +109,7 @@ void PodManager::SetDesired(const std::vector<agentapi::DesiredPod>& pods,
   }
   for (const auto& [id, deployment] : change.deployment)
     pods_.at(id).desired.deployment = deployment;
+  for (const auto& [id, draining] : change.draining) pods_.at(id).desired.draining = draining;
   for (const agentapi::DesiredPod* desired : change.start) StartPod(*desired, services);
   Publish();
 }

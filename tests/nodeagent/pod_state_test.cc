@@ -470,6 +470,18 @@ TEST_F(PodStateTest, ANewTemplateStopsThePodAndARenamedDeploymentDoesNot) {
   EXPECT_TRUE(change.start.empty());
   change = CompareDesired(pods, {});
   EXPECT_EQ(change.stop, std::vector<std::string>{"default_web-1"});
+
+  // Draining (out of every Service, about to be stopped): nothing restarts; reported as
+  // terminating, so a restarted reconciler does not count it as a replica.
+  auto draining = web;
+  draining.draining = true;
+  const std::vector<agentapi::DesiredPod> drained = {draining};
+  change = CompareDesired(pods, drained);
+  EXPECT_TRUE(change.stop.empty());
+  ASSERT_EQ(change.draining.size(), 1u);
+  EXPECT_EQ(change.draining[0], (std::pair<std::string, bool>{"default_web-1", true}));
+  pods["default_web-1"].desired.draining = true;
+  EXPECT_TRUE(lifecycle_.Report(pods["default_web-1"]).terminating);
 }
 
 TEST_F(PodStateTest, AfterAnAgentRestartRunningContainersAreAdoptedAndLostOnesRestart) {
