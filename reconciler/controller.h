@@ -208,7 +208,7 @@ class Controller {
   struct Drain {
     std::string node;
     agentapi::DesiredPod desired;
-    int64_t since_ms = 0, deadline_ms = 0;
+    int64_t deadline_ms = 0;
     std::vector<std::string> endpoints;   // "ip:port" of its host ports
     bool recorded = false;                // `need` was taken after its endpoints were dropped
     std::map<std::string, int64_t> need;  // node -> first desired version without them

@@ -38,7 +38,6 @@ void Controller::StopPod(const std::string& name, int64_t now) {
   d.node = it->second.node;
   d.desired = std::move(it->second.desired);
   d.desired.draining = true;  // reported terminating from now on (agentapi::DesiredPod)
-  d.since_ms = now;
   const int64_t grace = std::clamp<int64_t>(
       d.desired.template_.spec.termination_grace_period_seconds, 0, kMaxDrainSeconds);
   d.deadline_ms = now + grace * 1000;
