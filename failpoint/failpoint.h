@@ -18,6 +18,8 @@
 //   restore-before-push                                    git::GitSource::Restore
 //   fetch                                                  git::GitSource::Poll
 //   reconcile-before-ship                                  reconciler::ServiceLoop
+//   agent-pod-start-before-record                          nodeagent::PodManager::Start
+//   agent-restore-after-adopt                              nodeagent::PodManager::Restore
 
 #include <cstddef>
 #include <optional>

@@ -16,6 +16,7 @@
 #include <fstream>
 #include <variant>
 
+#include "failpoint/failpoint.h"
 #include "nodeagent/process.h"
 #include "nodeagent/service_env.h"
 #include "nodeagent/work_dir.h"
@@ -226,6 +227,8 @@ bool PodManager::Start(PodState& pod, size_t i) {
   }
   auto ref = rt->Start(*launch);
   if (!ref.ok()) return Run(pod, lifecycle_.OnStartFailed(pod, i, ref.status().message()));
+  // crash: a kill -9 with the process started and not yet in its pod's record.
+  (void)failpoint::Hit("agent-pod-start-before-record");
   lifecycle_.OnCreated(pod, i, *ref);
   // Observe at once: a synchronous runtime reports it running (or already exited, and the
   // process runtime's exit status can be read only once).
@@ -489,7 +492,11 @@ int PodManager::Restore() {
     pod.cgroup = pod.cgroup && cgroups_ != nullptr && cgroups_->enforced();
     for (size_t i = 0; i < pod.containers.size(); ++i) {
       const ContainerRecord* saved = record.container(pod.containers[i].spec.name);
-      if (saved != nullptr && AdoptContainer(pod, i, saved->ref)) adopted++;
+      if (saved != nullptr && AdoptContainer(pod, i, saved->ref)) {
+        adopted++;
+        // crash: a kill -9 with some pods adopted and the rest not yet read.
+        (void)failpoint::Hit("agent-restore-after-adopt");
+      }
       // A pod running as another user reaches its work directory again (the mode of WORK_DIR
       // may have been reset, e.g. by systemd's StateDirectoryMode).
       if (LaunchFor(pod, pod.containers[i]).uid) AllowTraversalFor(pod);

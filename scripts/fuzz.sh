@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (fuzz/, clang 14, ASan + UBSan) in build-fuzz and runs each for
-# FUZZ_SECONDS (default 60), seeded from fuzz/corpus/<target> and the repository's own
+# FUZZ_SECONDS (default 60) or FUZZ_RUNS executions, seeded from fuzz/corpus/<target> and the repository's own
 # manifests and test data; the corpus each run grows stays in build-fuzz/corpus/<target>.
 # Prints executions, exec/s and findings per target; exits 1 on any finding (crash, leak,
 # timeout, out of memory), whose input is left in build-fuzz/artifacts/.
@@ -56,6 +56,8 @@ dict() {
   esac
 }
 
+limit=(-max_total_time="$seconds")
+[ -z "${FUZZ_RUNS:-}" ] || limit=(-runs="$FUZZ_RUNS")
 failed=0
 printf '%-22s %12s %10s %s\n' target executions exec/s result
 for t in "${targets[@]}"; do
@@ -66,7 +68,7 @@ for t in "${targets[@]}"; do
   rc=0
   # shellcheck disable=SC2046
   "$dir/fuzz/$t" "$corpus" "$seeds" $(dict "$t") -max_len="$(max_len "$t")" \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$dir/artifacts/$t-" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)

@@ -210,8 +210,7 @@ bool GitSource::Impl::HasObject(const git_oid& oid) {
 bool GitSource::Impl::Fetch(Fetched* out, StepError* error) {
   RemoteOperation op(config_.remote);
   git_remote* raw = nullptr;
-  if (int rc = git_remote_create_anonymous(&raw, repo_.get(), config_.remote.url.c_str());
-      rc != 0) {
+  if (int rc = internal::CreateRemote(&raw, repo_.get(), config_.remote.url); rc != 0) {
     const git_error* e = git_error_last();
     error->local = e != nullptr && internal::IsLocalStorageError(e->klass);
     error->status = op.Error(rc, "bad remote");
@@ -661,8 +660,7 @@ Result<RestoreResult> GitSource::Impl::Restore(const RestoreRequest& request) {
 
     RemoteOperation op(config_.remote);
     git_remote* raw_remote = nullptr;
-    if (int rc = git_remote_create_anonymous(&raw_remote, repo_.get(), config_.remote.url.c_str());
-        rc != 0) {
+    if (int rc = internal::CreateRemote(&raw_remote, repo_.get(), config_.remote.url); rc != 0) {
       return op.Error(rc, "roll back: bad remote");
     }
     RemotePtr remote(raw_remote);

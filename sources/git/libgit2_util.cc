@@ -622,6 +622,14 @@ bool IsLocalStorageError(int error_class) {
   }
 }
 
+int CreateRemote(git_remote** out, git_repository* repo, const std::string& url) {
+  git_remote_create_options options;
+  git_remote_create_options_init(&options, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+  options.repository = repo;
+  options.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF;
+  return git_remote_create_with_opts(out, url.c_str(), &options);
+}
+
 std::string OidHex(const git_oid& oid) {
   char buf[GIT_OID_HEXSZ + 1];
   git_oid_tostr(buf, sizeof(buf), &oid);

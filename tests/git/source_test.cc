@@ -3,6 +3,7 @@
 // clone. The network transports are in transports_test.cc.
 
 #include <gtest/gtest.h>
+#include <malloc.h>
 
 #include <fstream>
 
@@ -265,6 +266,26 @@ TEST_F(SourceTest, PacksOfManyFetchesAreCompacted) {
   auto fsck = git::testing::Sh("git --git-dir=" + config.clone_dir.string() +
                                " fsck --connectivity-only 2>&1");
   EXPECT_EQ(fsck.exit_code, 0) << fsck.output;
+}
+
+// `ballast serve` polls every few seconds for months: a poll must leave nothing behind. (libgit2
+// 1.5 leaked ~20 KiB per git config entry each time a remote was made: 7 MiB a minute at
+// --poll 1.) The heap of this thread's arena after 300 polls of an unchanged remote is what it
+// was after the first 20. (Zero under ASan, whose allocator mallinfo2 does not see; LeakSanitizer
+// covers that build.)
+TEST_F(SourceTest, PollingForeverDoesNotGrowTheHeap) {
+  std::string bare = farm_.CreateBare("app.git");
+  farm_.Commit("app.git", {{"deploy/web.yaml", DeploymentYaml("web", 1)}}, "c");
+  GitSource source(Config(bare));
+  auto poll = [&] {
+    auto snap = source.Poll();
+    ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  };
+  for (int i = 0; i < 20; ++i) poll();
+  const size_t warm = mallinfo2().uordblks;
+  for (int i = 0; i < 300; ++i) poll();
+  const size_t after = mallinfo2().uordblks;
+  EXPECT_LT(after, warm + (2u << 20)) << "heap grew from " << warm << " to " << after << " bytes";
 }
 
 TEST_F(SourceTest, ClonesNeverDeleteAForeignDirectory) {

@@ -150,6 +150,22 @@ class Cluster {
   }
 
   pid_t AgentPid(size_t i) const { return agents_.at(i)->pid(); }
+  bool AgentRunning(size_t i) { return agents_.at(i) && agents_[i]->Running(); }
+  // Processes working under one of this cluster's agent directories: the pods' processes.
+  std::vector<pid_t> PodProcesses() const {
+    namespace fs = std::filesystem;
+    const std::string prefix = dir_ / "agent-";
+    std::vector<pid_t> out;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+      const std::string pid = entry.path().filename();
+      if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::error_code link_ec;
+      auto cwd = fs::read_symlink(entry.path() / "cwd", link_ec);
+      if (!link_ec && cwd.string().rfind(prefix, 0) == 0) out.push_back(std::stoi(pid));
+    }
+    return out;
+  }
   // SIGTERM to agent `i`, waits for it to exit.
   void StopAgent(size_t i) { agents_.at(i).reset(); }
   std::string AgentLog(size_t i) const { return dir_ / ("agent-" + AgentName(i) + ".log"); }
@@ -242,16 +258,7 @@ class Cluster {
   // Pods whose agent was killed (or a test that failed before restarting it) outlive their
   // agent: every process still working under one of this cluster's agent directories is ended.
   void KillLeftoverPods() {
-    namespace fs = std::filesystem;
-    const std::string prefix = dir_ / "agent-";
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-      const std::string pid = entry.path().filename();
-      if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::error_code link_ec;
-      auto cwd = fs::read_symlink(entry.path() / "cwd", link_ec);
-      if (!link_ec && cwd.string().rfind(prefix, 0) == 0) kill(std::stoi(pid), SIGKILL);
-    }
+    for (pid_t pid : PodProcesses()) kill(pid, SIGKILL);
   }
 
   std::vector<std::unique_ptr<ChildProcess>> agents_;

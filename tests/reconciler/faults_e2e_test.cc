@@ -66,6 +66,15 @@ std::string Fetch(int port) {
   return r.ok() && r->status == 200 ? r->body : "";
 }
 
+// The pid demo-app at `address` (a pod's ip:port) reports, or "" when it does not answer.
+std::string PodPid(const std::string& address) {
+  net::ClientOptions o;
+  o.timeout = std::chrono::seconds(3);
+  net::HttpClient client(o);
+  auto r = client.Get("http://" + address + "/pid");
+  return r.ok() && r->status == 200 ? r->body : "";
+}
+
 std::vector<std::string> HistoryRevisions(Cluster& c) {
   std::vector<std::string> out;
   const Json h = c.Get("/api/v1/history?limit=100");
@@ -340,13 +349,6 @@ TEST(FaultsE2E, APartitionedNodeKeepsItsPodsAndLeavesNoDuplicateWhenItHeals) {
   ASSERT_TRUE(c.StartServe({"--node-grace", "3", "--node-toleration", "2"}));
   ASSERT_TRUE(c.StartAgents(2));
   ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2); })) << c.Logs();
-  auto pod_pid = [](const std::string& address) {
-    net::ClientOptions o;
-    o.timeout = std::chrono::seconds(3);
-    net::HttpClient client(o);
-    auto r = client.Get("http://" + address + "/pid");
-    return r.ok() && r->status == 200 ? r->body : "";
-  };
   std::map<std::string, std::string> cut_off;  // pods on n2: name -> address
   const Json listed = c.Get("/api/v1/pods");
   for (const auto& p : listed["items"]) {
@@ -366,7 +368,7 @@ TEST(FaultsE2E, APartitionedNodeKeepsItsPodsAndLeavesNoDuplicateWhenItHeals) {
   })) << c.Logs();
   // Meanwhile the pods on n2 ran on, untouched.
   for (const auto& [name, address] : cut_off) {
-    EXPECT_NE(pod_pid(address), "") << name << " stopped during the partition";
+    EXPECT_NE(PodPid(address), "") << name << " stopped during the partition";
   }
 
   ASSERT_EQ(::kill(c.AgentPid(0), SIGCONT), 0);
@@ -377,7 +379,7 @@ TEST(FaultsE2E, APartitionedNodeKeepsItsPodsAndLeavesNoDuplicateWhenItHeals) {
     for (const auto& n : nodes["items"]) ready = ready || (n["name"] == "n2" && n["ready"] == true);
     if (!ready) return false;
     for (const auto& [name, address] : cut_off) {
-      if (pod_pid(address) != "") return false;
+      if (PodPid(address) != "") return false;
     }
     return c.RolledOut(2);
   })) << c.Logs();
@@ -435,6 +437,89 @@ TEST(FaultsE2E, AWallClockJumpOfAnHourRestartsNothing) {
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace ballast::reconciler::testing
+
+namespace ballast::reconciler::testing {
+namespace {
+
+// Agent `i` started again with `failpoints` enabled (BALLAST_FAILPOINTS); it is expected to
+// crash at one of them: true once it has, saying so in its log.
+bool RestartAgentUntilItCrashesAt(Cluster& c, size_t i, const std::string& failpoint) {
+  ::setenv("BALLAST_FAILPOINTS", (failpoint + "=crash").c_str(), 1);
+  const bool started = c.StartAgent(i);
+  ::unsetenv("BALLAST_FAILPOINTS");
+  return started && WaitFor([&] { return !c.AgentRunning(i); });
+}
+
+// kill -9 of an agent at the instant a pod's process is started and not yet in the pod's record
+// (agent-pod-start-before-record), during a rolling update: the restarted agent finds the
+// process it cannot adopt and stops it, so the pod runs once, not twice (a second copy would
+// hold its port and run unsupervised), and the rollout completes.
+TEST(FaultsE2E, AnAgentKilledMidPodStartLeavesNoSecondCopyOfThePod) {
+  Cluster c;
+  const int port = PickFreePort();
+  StartWithV1(c, port, 1, 1);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  ASSERT_EQ(c.PodProcesses().size(), 1u);
+  c.KillAgent(0);  // the v1 pod runs on; the agent comes back armed with the failpoint
+  ::setenv("BALLAST_FAILPOINTS", "agent-pod-start-before-record=crash", 1);
+  ASSERT_TRUE(c.StartAgent(0));
+  ::unsetenv("BALLAST_FAILPOINTS");
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(1); })) << c.Logs();  // adopted, nothing started
+  ASSERT_TRUE(c.AgentRunning(0));
+  c.Commit({{"web.yaml", WebManifest("v2", 1, port)}}, "web v2");
+  ASSERT_TRUE(WaitFor([&] { return !c.AgentRunning(0); })) << "the failpoint never fired";
+  EXPECT_NE(ReadFile(c.AgentLog(0)).find("failpoint agent-pod-start-before-record: crash"),
+            std::string::npos);
+  const auto left = c.PodProcesses();
+  ASSERT_EQ(left.size(), 2u) << "v1's pod and v2's unrecorded one";
+
+  ASSERT_TRUE(c.StartAgent(0));
+  ASSERT_TRUE(WaitFor([&] {
+    return c.RolledOut(1) && Fetch(port).find("v2") != std::string::npos;
+  })) << c.Logs();
+  ASSERT_TRUE(WaitFor([&] { return c.PodProcesses().size() == 1; })) << c.Logs();
+  EXPECT_NE(ReadFile(c.AgentLog(0)).find("orphan_stopped"), std::string::npos) << c.Logs();
+  const pid_t now = c.PodProcesses().at(0);  // v2 started afresh by the restarted agent
+  for (pid_t pid : left) EXPECT_NE(now, pid);
+  // And it stays one.
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(c.PodProcesses().size(), 1u);
+  }
+}
+
+// kill -9 of an agent while it adopts its pods at start (agent-restore-after-adopt, after the
+// first of three): the next start adopts all three again; no pod is restarted or replaced.
+TEST(FaultsE2E, AnAgentKilledWhileAdoptingItsPodsRestartsNone) {
+  Cluster c;
+  const int port = PickFreePort();
+  StartWithV1(c, port, 3, 1);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  const auto before = c.ReadyPods();
+  std::map<std::string, std::string> pids;  // pod -> pid
+  const Json listed = c.Get("/api/v1/pods");
+  for (const auto& p : listed["items"]) pids[p["name"]] = PodPid(p["address"].get<std::string>());
+  ASSERT_EQ(pids.size(), 3u);
+
+  c.KillAgent(0);
+  ASSERT_TRUE(RestartAgentUntilItCrashesAt(c, 0, "agent-restore-after-adopt")) << c.Logs();
+  EXPECT_NE(ReadFile(c.AgentLog(0)).find("failpoint agent-restore-after-adopt: crash"),
+            std::string::npos);
+  ASSERT_TRUE(c.StartAgent(0));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(3); })) << c.Logs();
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(c.ReadyPods(), before);
+  }
+  const Json after = c.Get("/api/v1/pods");
+  for (const auto& p : after["items"]) {
+    EXPECT_EQ(PodPid(p["address"].get<std::string>()), pids[p["name"]]) << p.dump();
+  }
+  EXPECT_EQ(c.PodProcesses().size(), 3u);
 }
 
 }  // namespace
