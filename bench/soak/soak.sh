@@ -22,6 +22,10 @@ cleanup() {
   for p in "${PIDS[@]}" "${AGENTS[@]}"; do kill "$p" 2>/dev/null || true; done
   sleep 1
   pkill -9 -f "$WORK" 2>/dev/null || true
+  # The pods outlive their agents (as they should): every process working under $WORK.
+  for cwd in /proc/[0-9]*/cwd; do
+    case $(readlink "$cwd" 2>/dev/null) in "$WORK"/*) kill -9 "$(basename "$(dirname "$cwd")")" 2>/dev/null || true ;; esac
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -145,7 +149,8 @@ while true; do
   entries=$(curl -s --max-time 5 "$URL/api/v1/history?limit=1" |
     python3 -c 'import json,sys; i=json.load(sys.stdin)["items"]; print(i[0]["id"] if i else 0)' \
     2>/dev/null || echo -1)
-  errors=$(wc -l <"$WORK/api-errors" 2>/dev/null || echo 0)
+  errors=0
+  [ ! -f "$WORK/api-errors" ] || errors=$(wc -l <"$WORK/api-errors")
   echo "$now,$rss,$fds,$threads,$arss,$ready,$entries,$errors"
   sleep 5
 done

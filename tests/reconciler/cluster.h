@@ -107,6 +107,7 @@ class Cluster {
   }
   void StopServe() { serve_.reset(); }
   bool ServeRunning() { return serve_ && serve_->Running(); }
+  pid_t ServePid() const { return serve_->pid(); }
 
   // Starts `n` more agents, "n2" on 127.0.0.2, "n3" on 127.0.0.3, ...
   bool StartAgents(int n, const std::vector<std::string>& extra = {}) {
