@@ -38,7 +38,10 @@ namespace ballast::reconciler {
 
 struct ServiceLoopOptions {
   int poll_seconds = 30;
-  int max_backoff_seconds = 300;
+  // A failed poll is tried again after poll_seconds x 2^failures, at most this long (or one
+  // poll interval, when that is longer): a git server back after an outage is seen within a
+  // minute (it was five, and a ten-minute outage held a waiting commit back that long).
+  int max_backoff_seconds = 60;
   ControllerOptions controller;
 };
 

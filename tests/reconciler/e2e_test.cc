@@ -747,6 +747,45 @@ TEST(ReconcilerE2E, AutoRollbackWhenTheNewRevisionNeverBecomesReady) {
   EXPECT_TRUE(ThroughService("127.0.0.2", web.service_port).rfind("v1", 0) == 0);
 }
 
+// Newest commit wins: a revision whose pods never become Ready (and no auto-rollback) does not
+// hold the next one back until its progress deadline (ten minutes by default): the fixing
+// commit is planned against the live state as soon as it is fetched and rolls out, the stuck
+// pod is stopped, and the old pods served throughout.
+TEST(ReconcilerE2E, AFixingCommitRollsOutWithoutWaitingForAStuckRollout) {
+  REQUIRE_AGENT();
+  Cluster c;
+  WebSpec web;
+  web.replicas = 2;
+  web.service_port = PickFreePort();
+  web.message = "v1";
+  c.Commit({{"web.yaml", WebManifest(web)}}, "web v1");
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(c.StartAgents(2));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2); })) << c.Logs();
+  const std::string rev1 = c.DeploymentRevision();
+
+  PodSampler sampler(c.url(), 2);
+  web.message = "v2";
+  web.app_args = {"--fail-readiness"};
+  c.Commit({{"web.yaml", WebManifest(web)}}, "web v2 (never ready)");
+  std::string rev2;
+  ASSERT_TRUE(WaitFor([&] {
+    rev2 = c.DeploymentRevision();
+    return rev2 != rev1 && !rev2.empty() && c.PodCount() == 3;  // the surge pod, not Ready
+  })) << c.Logs();
+  web.message = "v3";
+  web.app_args = {};
+  c.Commit({{"web.yaml", WebManifest(web)}}, "web v3 (the fix)");
+  ASSERT_TRUE(WaitFor([&] {
+    const std::string rev = c.DeploymentRevision();
+    return rev != rev1 && rev != rev2 && c.RolledOut(2) &&
+           ThroughService("127.0.0.2", web.service_port).rfind("v3", 0) == 0;
+  })) << c.Logs();
+  auto samples = sampler.Stop();
+  EXPECT_EQ(BoundsBroken(samples, 2, 1, 0), "") << c.Logs();
+  EXPECT_EQ(RestartedPods(samples), "");
+}
+
 // The CLI as a user runs it against a live cluster: every client subcommand, its columns, its
 // exit codes (0 success, 1 failure, 2 usage), --server / BALLAST_SERVER and --token-file /
 // BALLAST_TOKEN; then the git remote goes away and comes back.
