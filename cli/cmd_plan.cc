@@ -15,10 +15,13 @@
 #include "cli/flags.h"
 #include "cli/manifest_files.h"
 #include "diff/plan.h"
+#include "diff/redact.h"
 #include "diff/render.h"
+#include "diff/render_markdown.h"
 #include "diff/state.h"
 #include "model/manifest.h"
 #include "net/client.h"
+#include "sources/git/ref_reader.h"
 
 namespace ballast::cli {
 namespace {
@@ -49,6 +52,11 @@ Result<diff::RecordedState> LoadState(const std::string& path) {
   return diff::StateFromJson(j, path);
 }
 
+// A pull-request comment: secret values never in it, whoever runs the command.
+void PrintMarkdown(const diff::Plan& plan) {
+  std::fputs(diff::RenderMarkdown(diff::Redacted(plan)).c_str(), stdout);
+}
+
 void Print(const diff::Plan& plan, const model::Json& as_json, bool json_output, bool verbose) {
   if (json_output) {
     std::printf("%s\n", as_json.dump(2, ' ', false, model::Json::error_handler_t::replace).c_str());
@@ -68,7 +76,7 @@ int ExitCode(const diff::Plan& plan) {
   return plan.has_changes() ? 1 : 0;
 }
 
-int RunRemotePlan(const FlagSet& flags) {
+int RunRemotePlan(const FlagSet& flags, const std::string& output) {
   net::ClientOptions options;
   auto token = ClientToken(flags);
   if (!token.ok()) {
@@ -108,7 +116,11 @@ int RunRemotePlan(const FlagSet& flags) {
     std::fprintf(stderr, "error: GET %s: %s\n", url.c_str(), plan.status().message().c_str());
     return 2;
   }
-  const bool json_output = flags.Get("output") == "json";
+  if (output == "markdown") {
+    PrintMarkdown(*plan);
+    return ExitCode(*plan);
+  }
+  const bool json_output = output == "json";
   // Every status output shows the pin: the plan is then against the pinned entry, not git.
   if (!json_output && body->contains("pinned") && (*body)["pinned"].is_number_integer()) {
     std::printf("Pinned to history entry #%lld: auto-sync paused until `ballast unpin`.\n",
@@ -126,8 +138,7 @@ int RunRemotePlan(const FlagSet& flags) {
 }
 
 // `ballast plan PATH`: the manifests under PATH against --against (or nothing).
-int RunLocalPlan(const FlagSet& flags) {
-  const std::string output = flags.Get("output");
+int RunLocalPlan(const FlagSet& flags, const std::string& output) {
   diff::PlanOptions options;
   if (flags.IsSet("ignore-differences")) {
     auto rules = diff::ParseIgnoreRules(flags.Get("ignore-differences"));
@@ -165,6 +176,60 @@ int RunLocalPlan(const FlagSet& flags) {
 
   diff::Plan plan = diff::ComputePlan(desired.manifests, state.objects,
                                       state.live ? &*state.live : nullptr, options);
+  if (output == "markdown") {
+    PrintMarkdown(plan);
+    return ExitCode(plan);
+  }
+  diff::JsonOptions jo;
+  jo.include_diff = flags.GetBool("diff");
+  Print(plan, output == "json" ? diff::ToJson(plan, jo) : model::Json(), output == "json",
+        flags.GetBool("verbose"));
+  if (output != "json" && flags.GetBool("diff")) {
+    for (const auto& o : plan.objects) {
+      if (o.is_change()) std::fputs(("\n" + diff::RenderUnifiedDiff(o)).c_str(), stdout);
+    }
+  }
+  return ExitCode(plan);
+}
+
+// `ballast plan --base REF --head REF [REPO]`: what merging a pull request would change, from
+// two revisions of a local repository (no checkout needed; REPO defaults to ".").
+int RunRefPlan(const FlagSet& flags, const std::string& output) {
+  const std::string repo = flags.positional().empty() ? "." : flags.positional()[0];
+  git::RefReadOptions read;
+  read.path = flags.Get("path");
+  model::ManifestSet sides[2];
+  const std::string refs[2] = {flags.Get("base"), flags.Get("head")};
+  for (int i = 0; i < 2; ++i) {
+    auto files = git::ReadManifestsAtRef(repo, refs[i], read);
+    if (!files.ok()) {
+      std::fprintf(stderr, "error: --%s: %s\n", i == 0 ? "base" : "head",
+                   files.status().message().c_str());
+      return 2;
+    }
+    sides[i] = model::ParseManifests(*files);
+    for (const auto& d : sides[i].diagnostics) std::fprintf(stderr, "%s\n", d.ToString().c_str());
+  }
+  if (!sides[1].ok()) {
+    std::fprintf(stderr, "error: %zu invalid manifest(s) at %s: no plan\n",
+                 model::CountErrors(sides[1].diagnostics), refs[1].c_str());
+    return 2;
+  }
+  // An invalid base is what runs today (its last good state): planned against what did parse.
+  diff::PlanOptions options;
+  if (flags.IsSet("ignore-differences")) {
+    auto rules = diff::ParseIgnoreRules(flags.Get("ignore-differences"));
+    if (!rules.ok()) {
+      std::fprintf(stderr, "error: --ignore-differences: %s\n", rules.status().message().c_str());
+      return 2;
+    }
+    options.ignore_differences = std::move(*rules);
+  }
+  diff::Plan plan = diff::ComputePlan(sides[1].manifests, sides[0].manifests, nullptr, options);
+  if (output == "markdown") {
+    PrintMarkdown(plan);
+    return ExitCode(plan);
+  }
   diff::JsonOptions jo;
   jo.include_diff = flags.GetBool("diff");
   Print(plan, output == "json" ? diff::ToJson(plan, jo) : model::Json(), output == "json",
@@ -181,17 +246,28 @@ int RunLocalPlan(const FlagSet& flags) {
 
 int RunPlan(const Args& args) {
   FlagSet flags(
-      "ballast plan [flags] PATH | ballast plan [--server URL]",
+      "ballast plan [flags] PATH | ballast plan [--server URL] | "
+      "ballast plan --base REF --head REF [REPO]",
       "Show what applying the manifests under PATH (a file or a directory, read recursively)\n"
       "would change: creates, updates (in place or rolling), deletes, refused changes, and,\n"
       "given live nodes and pods in the state, the drift of what runs. Offline.\n"
       "STATE.json is {\"objects\": [manifests as JSON], \"nodes\": [...], \"pods\": [...]},\n"
       "every key optional (see diff/README.md).\n"
       "Without PATH, show the plan of a running reconciler (--server).\n"
+      "With --base and --head, plan revision --head of the git repository REPO against\n"
+      "revision --base (what merging a pull request would change; -o markdown for its comment).\n"
       "Exit 0 when there is nothing to change, 1 when there is, 2 on an error (including a\n"
       "change the API server would refuse, such as a Deployment selector change).");
   flags.AddString("against", "", "", "recorded state to plan against (STATE.json)");
-  flags.AddString("output", "o", "text", "output format: text or json");
+  flags.AddString("output", "o", "text",
+                  "output format: text, json, or markdown (a pull-request comment: a table per "
+                  "kind, each object's diff folded, secret values redacted)");
+  flags.AddString("format", "", "", "the same as --output");
+  flags.AddString("base", "", "",
+                  "with --head: plan REF --head against this revision of the git repository "
+                  "REPO (default .), e.g. a pull request's target branch");
+  flags.AddString("head", "", "", "with --base: the revision to plan (e.g. the pull request's)");
+  flags.AddString("path", "", "", "with --base/--head: the application's folder in REPO");
   flags.AddString("ignore-differences", "", "",
                   "comma-separated [Kind:]/json/pointer entries to leave out of the comparison");
   flags.AddBool("diff", "", "also show the unified diff of each changed object (json: \"diff\")");
@@ -200,10 +276,22 @@ int RunPlan(const Args& args) {
   flags.AddString("token-file", "", "",
                   "without PATH: file holding the API bearer token (env BALLAST_TOKEN)");
   if (auto rc = ParseOrExit(flags, args)) return *rc;
-  const std::string output = flags.Get("output");
+  const std::string output = flags.IsSet("format") ? flags.Get("format") : flags.Get("output");
   const char* usage_error = nullptr;
-  if (output != "text" && output != "json") {
-    usage_error = "error: --output must be text or json";
+  if (flags.IsSet("format") && flags.IsSet("output") && flags.Get("output") != output) {
+    usage_error = "error: --format and --output say different things";
+  } else if (output != "text" && output != "json" && output != "markdown") {
+    usage_error = "error: --output must be text, json or markdown";
+  } else if (flags.IsSet("base") != flags.IsSet("head") ||
+             (flags.IsSet("base") && (flags.Get("base").empty() || flags.Get("head").empty()))) {
+    usage_error = "error: --base and --head go together, each naming a revision";
+  } else if (flags.IsSet("base") &&
+             (flags.IsSet("server") || flags.IsSet("against") || flags.IsSet("token-file"))) {
+    usage_error =
+        "error: --base/--head plan two revisions of a repository: no --server, "
+        "--against or --token-file";
+  } else if (flags.IsSet("path") && !flags.IsSet("base")) {
+    usage_error = "error: --path goes with --base/--head";
   } else if (flags.positional().size() > 1) {
     usage_error = "error: at most one PATH";
   } else if (flags.positional().empty() &&
@@ -216,9 +304,10 @@ int RunPlan(const Args& args) {
     std::fprintf(stderr, "%s\n\n%s", usage_error, flags.Help().c_str());
     return 2;
   }
-  if (flags.positional().empty()) return RunRemotePlan(flags);
+  if (flags.IsSet("base") || flags.IsSet("head")) return RunRefPlan(flags, output);
+  if (flags.positional().empty()) return RunRemotePlan(flags, output);
 
-  return RunLocalPlan(flags);
+  return RunLocalPlan(flags, output);
 }
 
 }  // namespace ballast::cli

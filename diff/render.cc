@@ -229,6 +229,13 @@ std::string RenderText(const Plan& plan, const TextOptions& options) {
     }
   }
   out += "\n";
+  return out + RenderSummaryLine(plan) + "\n";
+}
+
+std::string RenderObjectText(const ObjectPlan& object) { return Block(object); }
+
+std::string RenderSummaryLine(const Plan& plan) {
+  std::string out;
   PlanCounts c = plan.counts();
   if (!plan.has_changes()) {
     out += "No changes: " + std::to_string(c.unchanged) + " unchanged";
@@ -243,8 +250,7 @@ std::string RenderText(const Plan& plan, const TextOptions& options) {
   }
   if (c.unsupported > 0) out += ", " + std::to_string(c.unsupported) + " unsupported";
   if (c.prune_skipped > 0) out += ", " + std::to_string(c.prune_skipped) + " kept";
-  out += ".\n";
-  return out;
+  return out + ".";
 }
 
 std::string RenderUnifiedDiff(const ObjectPlan& o) {

@@ -23,6 +23,14 @@ struct TextOptions {
 // then "Scheduler dry-run:" and a closing "Plan: ..." count line.
 std::string RenderText(const Plan& plan, const TextOptions& options = {});
 
+// One object's block of RenderText: its header line and what changes, each line ending in
+// "\n".
+std::string RenderObjectText(const ObjectPlan& object);
+
+// RenderText's closing line, without "\n": "Plan: 1 to create, 2 to update (1 rolling), 0 to
+// delete; 3 unchanged." or "No changes: 5 unchanged."
+std::string RenderSummaryLine(const Plan& plan);
+
 // The unified diff (3 lines of context) of the object's normalized YAML, applied side as
 // "a/<Kind>/<namespace>/<name>", desired side as "b/..."; "" when both sides are equal.
 std::string RenderUnifiedDiff(const ObjectPlan& object);

@@ -118,6 +118,71 @@ TEST_F(PlanCli, JsonOutput) {
       << j["objects"][0]["diff"];
 }
 
+// `--format markdown` (or `-o markdown`): a pull-request comment, exit codes as for text.
+TEST_F(PlanCli, MarkdownForAPullRequestComment) {
+  Outcome r = Plan(Case("image-change", "desired.yaml") + " --against " +
+                   Case("image-change", "state.json") + " --format markdown");
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(r.out.rfind("### ballast plan: Plan: 0 to create, 1 to update (1 rolling)", 0), 0u)
+      << r.out;
+  EXPECT_NE(r.out.find("<details><summary><b>rolling update</b> Deployment default/api"),
+            std::string::npos)
+      << r.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("\n- +image: registry.local/api:1.4.2\n")))
+      << r.out;
+  EXPECT_EQ(Plan(Case("image-change", "desired.yaml") + " -o markdown").code, 1);
+  Outcome same = Plan(Case("env-reordered", "desired.yaml") + " --against " +
+                      Case("env-reordered", "state.json") + " --format markdown");
+  EXPECT_EQ(same.code, 0) << same.err;
+  EXPECT_EQ(same.out, "### ballast plan: No changes: 1 unchanged.\n\n");
+  Outcome both = Plan(Case("create", "desired.yaml") + " --format markdown -o json");
+  EXPECT_EQ(both.code, 2);
+  EXPECT_NE(both.err.find("--format and --output say different things"), std::string::npos);
+  EXPECT_EQ(Plan(Case("create", "desired.yaml") + " --format html").code, 2);
+}
+
+// `--base REF --head REF [REPO]`: two revisions of a real git repository (a pull request's
+// target and its head), read without a checkout; errors name the revision or the file.
+TEST_F(PlanCli, TwoRevisionsOfARepository) {
+  const fs::path repo = dir_ / "repo";
+  fs::create_directories(repo / "deploy");
+  const std::string manifest =
+      Slurp(fs::path(BALLAST_SOURCE_DIR) / "tests/testdata/diff/image-change/desired.yaml");
+  const std::string git = "git -C " + Quote(repo.string()) +
+                          " -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false ";
+  auto commit = [&](const std::string& content, const std::string& message) {
+    std::ofstream(repo / "deploy" / "api.yaml") << content;
+    std::ofstream(repo / "README.md") << message << "\n";  // not a manifest: never read
+    ASSERT_EQ(std::system((git + "add -A && " + git + "commit -qm " + message).c_str()), 0);
+  };
+  ASSERT_EQ(std::system(("git init -q -b main " + Quote(repo.string())).c_str()), 0);
+  commit(std::regex_replace(manifest, std::regex("1\\.5\\.0"), "1.4.2"), "base");
+  commit(manifest, "head");
+
+  Outcome r = Plan("--base main~1 --head main --path deploy " + Quote(repo.string()));
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.out.find("+/- spec.template.spec.containers[api].image: "
+                       "\"registry.local/api:1.4.2\" => \"registry.local/api:1.5.0\""),
+            std::string::npos)
+      << r.out;
+  Outcome same = Plan("--base main --head main " + Quote(repo.string()));
+  EXPECT_EQ(same.code, 0) << same.out << same.err;
+  Outcome md = Plan("--base main~1 --head main -o markdown " + Quote(repo.string()));
+  EXPECT_EQ(md.code, 1) << md.err;
+  EXPECT_NE(md.out.find("| Deployment | 0 | 1 | 1 | 0 | 0 | 0 |"), std::string::npos) << md.out;
+
+  Outcome missing = Plan("--base nope --head main " + Quote(repo.string()));
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.err.find("--base: revision \"nope\" not found"), std::string::npos)
+      << missing.err;
+  EXPECT_EQ(Plan("--base main " + Quote(repo.string())).code, 2);  // --head missing
+  commit("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec: {replicas: x}\n",
+         "broken");
+  Outcome broken = Plan("--base main~1 --head main --path deploy " + Quote(repo.string()));
+  EXPECT_EQ(broken.code, 2);
+  EXPECT_NE(broken.err.find("main:deploy/api.yaml:4:"), std::string::npos) << broken.err;
+}
+
 TEST_F(PlanCli, RefusedChangeExitsTwo) {
   Outcome r = Plan(Case("immutable-selector", "desired.yaml") + " --against " +
                    Case("immutable-selector", "state.json"));
@@ -207,6 +272,14 @@ TEST_F(PlanCli, ShowsTheServersPlan) {
   auto j = nlohmann::json::parse(json.out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << json.out;
   EXPECT_EQ(j["objects"][0]["action"], "update");
+
+  // The pull-request comment of a server's plan (field changes: it carries no documents).
+  Outcome markdown = Plan(auth + " --format markdown");
+  EXPECT_EQ(markdown.code, 1) << markdown.err;
+  EXPECT_NE(markdown.out.find("| Deployment | 0 | 1 | 1 | 0 | 0 | 0 |"), std::string::npos)
+      << markdown.out;
+  EXPECT_NE(markdown.out.find("```text\n+/- Deployment default/api"), std::string::npos)
+      << markdown.out;
 
   Outcome refused = Plan(" --server " + server.url());  // no token
   EXPECT_EQ(refused.code, 2);

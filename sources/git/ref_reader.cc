@@ -1,0 +1,92 @@
+#include "sources/git/ref_reader.h"
+
+#include <git2.h>
+
+#include <algorithm>
+
+#include "sources/git/libgit2_util.h"
+#include "sources/git/loose_objects.h"
+
+namespace ballast::git {
+
+using internal::BlobPtr;
+using internal::Libgit2Error;
+using internal::ObjectPtr;
+using internal::RepoPtr;
+using internal::TreeEntryPtr;
+using internal::TreePtr;
+
+Result<std::vector<model::SourceFile>> ReadManifestsAtRef(const std::string& repo_path,
+                                                          const std::string& ref,
+                                                          const RefReadOptions& options) {
+  internal::EnsureLibgit2();
+  git_repository* raw_repo = nullptr;
+  if (int rc = git_repository_open_ext(&raw_repo, repo_path.c_str(), 0, nullptr); rc != 0) {
+    return Libgit2Error(rc, "open repository " + repo_path);
+  }
+  RepoPtr repo(raw_repo);
+  // libgit2 1.5 hangs on a truncated loose object (loose_objects.h): check them first.
+  if (Status s = internal::VerifyLooseObjects(git_repository_path(repo.get())); !s.ok()) return s;
+  git_object* raw_object = nullptr;
+  if (git_revparse_single(&raw_object, repo.get(), ref.c_str()) != 0) {
+    return NotFound("revision \"" + ref + "\" not found in the repository at " + repo_path);
+  }
+  ObjectPtr object(raw_object);
+  git_object* raw_root = nullptr;
+  if (int rc = git_object_peel(&raw_root, object.get(), GIT_OBJECT_TREE); rc != 0) {
+    return Libgit2Error(rc, "revision \"" + ref + "\" has no tree");
+  }
+  TreePtr root(reinterpret_cast<git_tree*>(raw_root));
+
+  std::string path = options.path;
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  while (!path.empty() && path.front() == '/') path.erase(0, 1);
+  std::vector<internal::TreeBlob> blobs;
+  TreePtr subtree;
+  const git_tree* tree = root.get();
+  if (!path.empty()) {
+    git_tree_entry* raw_entry = nullptr;
+    if (git_tree_entry_bypath(&raw_entry, root.get(), path.c_str()) != 0) {
+      return NotFound(ref + ":" + path + ": no such file or folder");
+    }
+    TreeEntryPtr entry(raw_entry);
+    if (git_tree_entry_type(entry.get()) == GIT_OBJECT_BLOB) {
+      blobs.push_back({"", *git_tree_entry_id(entry.get())});
+      tree = nullptr;
+    } else if (git_tree_entry_type(entry.get()) == GIT_OBJECT_TREE) {
+      git_tree* raw_sub = nullptr;
+      if (int rc = git_tree_lookup(&raw_sub, repo.get(), git_tree_entry_id(entry.get())); rc != 0) {
+        return Libgit2Error(rc, "read " + ref + ":" + path);
+      }
+      subtree.reset(raw_sub);
+      tree = subtree.get();
+    } else {
+      return InvalidArgument(ref + ":" + path + " is neither a folder nor a file");
+    }
+  }
+  if (tree != nullptr) {
+    if (Status s = internal::ListBlobs(repo.get(), tree, "", &blobs, options.max_files); !s.ok()) {
+      return s.WithContext("read " + ref + ":" + (path.empty() ? "/" : path));
+    }
+  }
+  std::sort(blobs.begin(), blobs.end(),
+            [](const auto& a, const auto& b) { return a.path < b.path; });
+
+  std::vector<model::SourceFile> files;
+  for (const auto& b : blobs) {
+    const std::string in_repo = b.path.empty() ? path : path.empty() ? b.path : path + "/" + b.path;
+    if (!b.path.empty() && !model::IsManifestFileName(b.path)) continue;
+    git_blob* raw_blob = nullptr;
+    if (int rc = git_blob_lookup(&raw_blob, repo.get(), &b.id); rc != 0) {
+      return Libgit2Error(rc, "read " + ref + ":" + in_repo);
+    }
+    BlobPtr blob(raw_blob);
+    const auto size = static_cast<size_t>(git_blob_rawsize(blob.get()));
+    const size_t keep = std::min(size, options.max_file_bytes + 1);
+    files.push_back({ref + ":" + in_repo,
+                     std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())), keep)});
+  }
+  return files;
+}
+
+}  // namespace ballast::git
