@@ -137,17 +137,40 @@ int RunRemotePlan(const FlagSet& flags, const std::string& output) {
   return ExitCode(*plan);
 }
 
+// --ignore-differences into `options`; false, after saying why, when it is malformed.
+bool ReadIgnoreFlag(const FlagSet& flags, diff::PlanOptions* options) {
+  if (!flags.IsSet("ignore-differences")) return true;
+  auto rules = diff::ParseIgnoreRules(flags.Get("ignore-differences"));
+  if (!rules.ok()) {
+    std::fprintf(stderr, "error: --ignore-differences: %s\n", rules.status().message().c_str());
+    return false;
+  }
+  options->ignore_differences = std::move(*rules);
+  return true;
+}
+
+// A plan computed here (from files or revisions) in `output`'s format; returns the exit code.
+int PrintComputedPlan(const diff::Plan& plan, const FlagSet& flags, const std::string& output) {
+  if (output == "markdown") {
+    PrintMarkdown(plan);
+    return ExitCode(plan);
+  }
+  diff::JsonOptions jo;
+  jo.include_diff = flags.GetBool("diff");
+  Print(plan, output == "json" ? diff::ToJson(plan, jo) : model::Json(), output == "json",
+        flags.GetBool("verbose"));
+  if (output != "json" && flags.GetBool("diff")) {
+    for (const auto& o : plan.objects) {
+      if (o.is_change()) std::fputs(("\n" + diff::RenderUnifiedDiff(o)).c_str(), stdout);
+    }
+  }
+  return ExitCode(plan);
+}
+
 // `ballast plan PATH`: the manifests under PATH against --against (or nothing).
 int RunLocalPlan(const FlagSet& flags, const std::string& output) {
   diff::PlanOptions options;
-  if (flags.IsSet("ignore-differences")) {
-    auto rules = diff::ParseIgnoreRules(flags.Get("ignore-differences"));
-    if (!rules.ok()) {
-      std::fprintf(stderr, "error: --ignore-differences: %s\n", rules.status().message().c_str());
-      return 2;
-    }
-    options.ignore_differences = std::move(*rules);
-  }
+  if (!ReadIgnoreFlag(flags, &options)) return 2;
 
   auto files = ReadManifestTree(flags.positional()[0]);
   if (!files.ok()) {
@@ -176,20 +199,7 @@ int RunLocalPlan(const FlagSet& flags, const std::string& output) {
 
   diff::Plan plan = diff::ComputePlan(desired.manifests, state.objects,
                                       state.live ? &*state.live : nullptr, options);
-  if (output == "markdown") {
-    PrintMarkdown(plan);
-    return ExitCode(plan);
-  }
-  diff::JsonOptions jo;
-  jo.include_diff = flags.GetBool("diff");
-  Print(plan, output == "json" ? diff::ToJson(plan, jo) : model::Json(), output == "json",
-        flags.GetBool("verbose"));
-  if (output != "json" && flags.GetBool("diff")) {
-    for (const auto& o : plan.objects) {
-      if (o.is_change()) std::fputs(("\n" + diff::RenderUnifiedDiff(o)).c_str(), stdout);
-    }
-  }
-  return ExitCode(plan);
+  return PrintComputedPlan(plan, flags, output);
 }
 
 // `ballast plan --base REF --head REF [REPO]`: what merging a pull request would change, from
@@ -215,31 +225,11 @@ int RunRefPlan(const FlagSet& flags, const std::string& output) {
                  model::CountErrors(sides[1].diagnostics), refs[1].c_str());
     return 2;
   }
-  // An invalid base is what runs today (its last good state): planned against what did parse.
+  // An invalid base (its errors printed above) is planned against what of it did parse.
   diff::PlanOptions options;
-  if (flags.IsSet("ignore-differences")) {
-    auto rules = diff::ParseIgnoreRules(flags.Get("ignore-differences"));
-    if (!rules.ok()) {
-      std::fprintf(stderr, "error: --ignore-differences: %s\n", rules.status().message().c_str());
-      return 2;
-    }
-    options.ignore_differences = std::move(*rules);
-  }
+  if (!ReadIgnoreFlag(flags, &options)) return 2;
   diff::Plan plan = diff::ComputePlan(sides[1].manifests, sides[0].manifests, nullptr, options);
-  if (output == "markdown") {
-    PrintMarkdown(plan);
-    return ExitCode(plan);
-  }
-  diff::JsonOptions jo;
-  jo.include_diff = flags.GetBool("diff");
-  Print(plan, output == "json" ? diff::ToJson(plan, jo) : model::Json(), output == "json",
-        flags.GetBool("verbose"));
-  if (output != "json" && flags.GetBool("diff")) {
-    for (const auto& o : plan.objects) {
-      if (o.is_change()) std::fputs(("\n" + diff::RenderUnifiedDiff(o)).c_str(), stdout);
-    }
-  }
-  return ExitCode(plan);
+  return PrintComputedPlan(plan, flags, output);
 }
 
 }  // namespace
