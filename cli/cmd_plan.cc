@@ -284,7 +284,7 @@ int RunPlan(const Args& args) {
     usage_error = "error: --path goes with --base/--head";
   } else if (flags.positional().size() > 1) {
     usage_error = "error: at most one PATH";
-  } else if (flags.positional().empty() &&
+  } else if (flags.positional().empty() && !flags.IsSet("base") &&
              (flags.IsSet("against") || flags.IsSet("ignore-differences"))) {
     usage_error = "error: --against and --ignore-differences need a PATH";
   } else if (!flags.positional().empty() && (flags.IsSet("server") || flags.IsSet("token-file"))) {

@@ -27,6 +27,7 @@ std::string EscapeHtml(const std::string& s) {
         out += "&quot;";
         break;
       case '\n':
+      case '\r':
         out += ' ';
         break;
       default:
@@ -36,7 +37,8 @@ std::string EscapeHtml(const std::string& s) {
   return out;
 }
 
-// Text in a table cell or a list item: Markdown's active characters escaped, one line.
+// Text in a list item or a quote: Markdown's active characters escaped, one line, and no
+// @mention (a word joiner after every '@': GitHub would notify whoever a manifest names).
 std::string EscapeInline(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -44,10 +46,27 @@ std::string EscapeInline(const std::string& s) {
       out += ' ';
       continue;
     }
-    if (std::string_view("\\`*_[]<>|~&").find(c) != std::string_view::npos) out += '\\';
+    if (std::string_view("\\`*_[]<>|~&#").find(c) != std::string_view::npos) out += '\\';
     out += c;
+    if (c == '@') out += "\u2060";
   }
   return out;
+}
+
+// A name as inline code: nothing in it is markup, a link or a mention. The backtick run is
+// longer than any in the name; a '|' is escaped, which GitHub's tables need even in code.
+std::string Code(const std::string& s) {
+  size_t longest = 0, run = 0;
+  std::string text;
+  for (char c : s) {
+    run = c == '`' ? run + 1 : 0;
+    longest = std::max(longest, run);
+    if (c == '|') text += '\\';
+    text += c == '\n' || c == '\r' ? ' ' : c;
+  }
+  const std::string ticks(longest + 1, '`');
+  const bool pad = !text.empty() && (text.front() == '`' || text.back() == '`');
+  return ticks + (pad ? " " : "") + text + (pad ? " " : "") + ticks;
 }
 
 // A code fence longer than any run of backticks in `body`, so that nothing in it ends the block
@@ -96,7 +115,8 @@ std::string Verb(const ObjectPlan& o) {
 bool Shown(const ObjectPlan& o) { return !o.in_sync() || !o.warnings.empty(); }
 
 void ObjectSection(const ObjectPlan& o, const MarkdownOptions& options, std::string* out) {
-  std::string summary = "<b>" + EscapeHtml(Verb(o)) + "</b> " + EscapeHtml(o.key.ToString());
+  std::string summary =
+      "<b>" + EscapeHtml(Verb(o)) + "</b> <code>" + EscapeHtml(o.key.ToString()) + "</code>";
   if (!o.changes.empty()) {
     summary += " (" + std::to_string(o.changes.size()) +
                (o.changes.size() == 1 ? " change)" : " changes)");
@@ -118,12 +138,16 @@ void ObjectSection(const ObjectPlan& o, const MarkdownOptions& options, std::str
   }
   bool cut = false;
   body = CutLines(body, options.max_diff_lines, &cut);
+  if (const size_t most = options.max_chars / 4; body.size() > most) {  // a few very long lines
+    body.resize(most);
+    body += "\n";
+    cut = true;
+  }
   if (!body.empty()) {
     const std::string fence = Fence(body);
     *out += fence + language + "\n" + body + (body.back() == '\n' ? "" : "\n") + fence + "\n";
     if (cut) {
-      *out += "\n*(cut at " + std::to_string(options.max_diff_lines) +
-              " lines: `ballast plan --diff` shows all)*\n";
+      *out += "\n*(cut: `ballast plan --diff` shows all)*\n";
     }
   }
   *out += "\n</details>\n\n";
@@ -151,43 +175,56 @@ std::string RenderMarkdown(const Plan& plan, const MarkdownOptions& options) {
     r.refused += o.action == Action::kRefused;
     r.drift += !o.drift.empty();
   }
-  if (!rows.empty()) {
-    out += "| Kind | Create | Update | of which roll pods | Delete | Refused | Drifted |\n";
-    out += "|---|---:|---:|---:|---:|---:|---:|\n";
-    for (const auto& [kind, r] : rows) {
-      out += "| " + EscapeInline(kind) + " | " + std::to_string(r.create) + " | " +
-             std::to_string(r.update) + " | " + std::to_string(r.rolling) + " | " +
-             std::to_string(r.del) + " | " + std::to_string(r.refused) + " | " +
-             std::to_string(r.drift) + " |\n";
+  // Everything below within the comment's budget; what does not fit is counted and said.
+  const size_t budget = options.max_chars > 400 ? options.max_chars - 400 : 0;
+  size_t left_out = 0;
+  auto add = [&](const std::string& piece) {
+    if (left_out == 0 && out.size() + piece.size() <= budget) {
+      out += piece;
+    } else {
+      ++left_out;
     }
-    out += "\n";
+  };
+  if (!rows.empty()) {
+    std::string table =
+        "| Kind | Create | Update | of which roll pods | Delete | Refused | Drifted |\n"
+        "|---|---:|---:|---:|---:|---:|---:|\n";
+    for (const auto& [kind, r] : rows) {
+      table += "| " + Code(kind) + " | " + std::to_string(r.create) + " | " +
+               std::to_string(r.update) + " | " + std::to_string(r.rolling) + " | " +
+               std::to_string(r.del) + " | " + std::to_string(r.refused) + " | " +
+               std::to_string(r.drift) + " |\n";
+    }
+    add(table + "\n");
   }
   for (const auto& o : plan.objects) {
-    if (Shown(o)) ObjectSection(o, options, &out);
+    if (!Shown(o)) continue;
+    std::string section;
+    ObjectSection(o, options, &section);
+    add(section);
   }
   if (plan.scheduler) {
-    out += "**Scheduler dry-run:** ";
-    if (plan.scheduler->all_placed) out += "all pods placed.";
-    out += "\n";
+    std::string dry = "**Scheduler dry-run:** ";
+    if (plan.scheduler->all_placed) dry += "all pods placed.";
+    dry += "\n";
     for (const auto& n : plan.scheduler->notes) {
-      out += std::string("- ") + (n.problem ? "**Cannot place:** " : "") +
-             (n.object.empty() ? "" : EscapeInline(n.object) + ": ") + EscapeInline(n.message) +
-             "\n";
+      dry += std::string("- ") + (n.problem ? "**Cannot place:** " : "") +
+             (n.object.empty() ? "" : Code(n.object) + ": ") + EscapeInline(n.message) + "\n";
     }
-    out += "\n";
+    add(dry + "\n");
   }
-  std::vector<std::string> kept;
+  std::string kept;
   for (const auto& o : plan.objects) {
     if (o.action == Action::kUnsupported || o.action == Action::kPruneSkipped) {
-      kept.push_back(EscapeInline(o.key.ToString()) + " (" +
-                     (o.action == Action::kUnsupported ? "not run by ballast" : "kept: prune off") +
-                     ")");
+      kept += (kept.empty() ? "<sub>Not applied: " : ", ") + Code(o.key.ToString()) + " (" +
+              (o.action == Action::kUnsupported ? "not run by ballast" : "kept: prune off") + ")";
     }
   }
-  if (!kept.empty()) {
-    out += "<sub>Not applied: ";
-    for (size_t i = 0; i < kept.size(); ++i) out += (i ? ", " : "") + kept[i];
-    out += ".</sub>\n";
+  if (!kept.empty()) add(kept + ".</sub>\n");
+  if (left_out > 0) {
+    out += "\n*" + std::to_string(left_out) + " more part" + (left_out == 1 ? "" : "s") +
+           " left out: a comment holds at most " + std::to_string(options.max_chars) +
+           " characters; `ballast plan` prints the whole plan.*\n";
   }
   return out;
 }

@@ -20,6 +20,9 @@ struct MarkdownOptions {
   // Sections of at most this many lines of diff each; longer ones are cut with a note (GitHub
   // refuses comments over 65,536 characters).
   size_t max_diff_lines = 200;
+  // The whole comment stays under this many bytes (GitHub's limit is 65,536 characters): what
+  // does not fit is left out, and the comment says how much. A section is at most a quarter.
+  size_t max_chars = 60000;
 };
 
 std::string RenderMarkdown(const Plan& plan, const MarkdownOptions& options = {});

@@ -44,7 +44,7 @@ struct SourceConfig {
   // Where the bare clone lives (created if missing), e.g. STATE_DIR/source.git.
   std::filesystem::path clone_dir;
   model::ParseLimits parse_limits;
-  size_t max_files = 100000;
+  size_t max_files = 100000;  // files and folders under the path (a folder listed twice: twice)
   uint64_t max_total_bytes = uint64_t{512} << 20;
   // Objects (documents) in one revision; beyond it the revision is refused whole, as one with
   // too many files is, and the last good state keeps running (serve --max-objects).

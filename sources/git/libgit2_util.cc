@@ -881,28 +881,52 @@ Result<git_oid> ReplaceSubtree(git_repository* repo, const git_tree* base, std::
   return ReplaceAt(repo, base, parts, 0, subtree);
 }
 
-Status ListBlobs(git_repository* repo, const git_tree* tree, const std::string& prefix,
-                 std::vector<TreeBlob>* out, size_t max_files) {
+namespace {
+
+// Folders deeper than this are refused (the recursion below is bounded by it).
+constexpr int kMaxTreeDepth = 128;
+
+Status ListBlobsIn(git_repository* repo, const git_tree* tree, const std::string& prefix,
+                   std::vector<TreeBlob>* out, size_t max_files, int depth, size_t* visited) {
+  if (depth > kMaxTreeDepth) {
+    return ResourceExhausted("folders nested deeper than " + std::to_string(kMaxTreeDepth) +
+                             " at " + prefix);
+  }
   size_t count = git_tree_entrycount(tree);
   for (size_t i = 0; i < count; ++i) {
     const git_tree_entry* e = git_tree_entry_byindex(tree, i);
     std::string path = prefix + git_tree_entry_name(e);
     git_object_t type = git_tree_entry_type(e);
+    if (type != GIT_OBJECT_TREE &&
+        (type != GIT_OBJECT_BLOB || git_tree_entry_filemode(e) == GIT_FILEMODE_LINK)) {
+      continue;
+    }
+    // Files and folders both count: a tree may list one folder many times, and folders
+    // repeated in folders would be visited 2^depth times without yielding a file.
+    if (++*visited > max_files) {
+      return ResourceExhausted("more than " + std::to_string(max_files) + " files and folders");
+    }
     if (type == GIT_OBJECT_TREE) {
       git_tree* sub = nullptr;
       if (int rc = git_tree_lookup(&sub, repo, git_tree_entry_id(e)); rc != 0) {
         return Libgit2Error(rc, "read tree " + path);
       }
       TreePtr owned(sub);
-      if (Status s = ListBlobs(repo, sub, path + "/", out, max_files); !s.ok()) return s;
-    } else if (type == GIT_OBJECT_BLOB && git_tree_entry_filemode(e) != GIT_FILEMODE_LINK) {
-      if (out->size() >= max_files) {
-        return ResourceExhausted("more than " + std::to_string(max_files) + " files");
-      }
+      Status s = ListBlobsIn(repo, sub, path + "/", out, max_files, depth + 1, visited);
+      if (!s.ok()) return s;
+    } else {
       out->push_back({path, *git_tree_entry_id(e)});
     }
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status ListBlobs(git_repository* repo, const git_tree* tree, const std::string& prefix,
+                 std::vector<TreeBlob>* out, size_t max_files) {
+  size_t visited = out->size();
+  return ListBlobsIn(repo, tree, prefix, out, max_files, 0, &visited);
 }
 
 }  // namespace ballast::git::internal

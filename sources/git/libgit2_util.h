@@ -126,7 +126,9 @@ Result<git_oid> WriteTree(git_repository* repo, const std::vector<TreeFile>& fil
 Result<git_oid> ReplaceSubtree(git_repository* repo, const git_tree* base, std::string_view path,
                                const git_oid* subtree);
 
-// Every regular file under `tree` (recursively), path relative to it, with its blob id.
+// Every regular file under `tree` (recursively; symbolic links left out), path relative to it,
+// with its blob id. ResourceExhausted past `max_files` files and folders visited (a folder
+// listed twice counts twice) or folders nested deeper than 128.
 struct TreeBlob {
   std::string path;
   git_oid id;

@@ -25,8 +25,11 @@ Result<std::vector<model::SourceFile>> ReadManifestsAtRef(const std::string& rep
     return Libgit2Error(rc, "open repository " + repo_path);
   }
   RepoPtr repo(raw_repo);
-  // libgit2 1.5 hangs on a truncated loose object (loose_objects.h): check them first.
-  if (Status s = internal::VerifyLooseObjects(git_repository_path(repo.get())); !s.ok()) return s;
+  // libgit2 1.5 hangs on a truncated loose object (loose_objects.h): check them first (in the
+  // common directory: a linked worktree keeps its objects there).
+  if (Status s = internal::VerifyLooseObjects(git_repository_commondir(repo.get())); !s.ok()) {
+    return s;
+  }
   git_object* raw_object = nullptr;
   if (git_revparse_single(&raw_object, repo.get(), ref.c_str()) != 0) {
     return NotFound("revision \"" + ref + "\" not found in the repository at " + repo_path);
@@ -50,7 +53,13 @@ Result<std::vector<model::SourceFile>> ReadManifestsAtRef(const std::string& rep
       return NotFound(ref + ":" + path + ": no such file or folder");
     }
     TreeEntryPtr entry(raw_entry);
+    if (git_tree_entry_filemode(entry.get()) == GIT_FILEMODE_LINK) {
+      return InvalidArgument(ref + ":" + path + " is a symbolic link: name what it points to");
+    }
     if (git_tree_entry_type(entry.get()) == GIT_OBJECT_BLOB) {
+      if (!model::IsManifestFileName(path)) {
+        return InvalidArgument(ref + ":" + path + " is not a manifest (.yaml, .yml or .json)");
+      }
       blobs.push_back({"", *git_tree_entry_id(entry.get())});
       tree = nullptr;
     } else if (git_tree_entry_type(entry.get()) == GIT_OBJECT_TREE) {
@@ -72,19 +81,41 @@ Result<std::vector<model::SourceFile>> ReadManifestsAtRef(const std::string& rep
   std::sort(blobs.begin(), blobs.end(),
             [](const auto& a, const auto& b) { return a.path < b.path; });
 
+  git_odb* raw_odb = nullptr;
+  if (int rc = git_repository_odb(&raw_odb, repo.get()); rc != 0) {
+    return Libgit2Error(rc, "open the object database of " + repo_path);
+  }
+  internal::OdbPtr odb(raw_odb);
   std::vector<model::SourceFile> files;
+  uint64_t total = 0;
   for (const auto& b : blobs) {
     const std::string in_repo = b.path.empty() ? path : path.empty() ? b.path : path + "/" + b.path;
     if (!b.path.empty() && !model::IsManifestFileName(b.path)) continue;
+    // The size from the object header first: an oversized blob is refused unread (a few MiB
+    // of a pull request can inflate to gigabytes).
+    size_t size = 0;
+    git_object_t type = GIT_OBJECT_INVALID;
+    if (int rc = git_odb_read_header(&size, &type, odb.get(), &b.id); rc != 0) {
+      return Libgit2Error(rc, "read " + ref + ":" + in_repo);
+    }
+    if (size > options.max_file_bytes) {
+      return ResourceExhausted(ref + ":" + in_repo + " is " + std::to_string(size) +
+                               " bytes, more than the " + std::to_string(options.max_file_bytes) +
+                               " a manifest file may have");
+    }
+    total += size;
+    if (total > options.max_total_bytes) {
+      return ResourceExhausted("the manifests under " + ref + ":" + (path.empty() ? "/" : path) +
+                               " exceed " + std::to_string(options.max_total_bytes) + " bytes");
+    }
     git_blob* raw_blob = nullptr;
     if (int rc = git_blob_lookup(&raw_blob, repo.get(), &b.id); rc != 0) {
       return Libgit2Error(rc, "read " + ref + ":" + in_repo);
     }
     BlobPtr blob(raw_blob);
-    const auto size = static_cast<size_t>(git_blob_rawsize(blob.get()));
-    const size_t keep = std::min(size, options.max_file_bytes + 1);
-    files.push_back({ref + ":" + in_repo,
-                     std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())), keep)});
+    const auto read = std::min<size_t>(static_cast<size_t>(git_blob_rawsize(blob.get())), size);
+    files.push_back(
+        {in_repo, std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())), read)});
   }
   return files;
 }

@@ -125,8 +125,9 @@ TEST_F(PlanCli, MarkdownForAPullRequestComment) {
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_EQ(r.out.rfind("### ballast plan: Plan: 0 to create, 1 to update (1 rolling)", 0), 0u)
       << r.out;
-  EXPECT_NE(r.out.find("<details><summary><b>rolling update</b> Deployment default/api"),
-            std::string::npos)
+  EXPECT_NE(
+      r.out.find("<details><summary><b>rolling update</b> <code>Deployment default/api</code>"),
+      std::string::npos)
       << r.out;
   EXPECT_TRUE(std::regex_search(r.out, std::regex("\n- +image: registry.local/api:1.4.2\n")))
       << r.out;
@@ -169,7 +170,7 @@ TEST_F(PlanCli, TwoRevisionsOfARepository) {
   EXPECT_EQ(same.code, 0) << same.out << same.err;
   Outcome md = Plan("--base main~1 --head main -o markdown " + Quote(repo.string()));
   EXPECT_EQ(md.code, 1) << md.err;
-  EXPECT_NE(md.out.find("| Deployment | 0 | 1 | 1 | 0 | 0 | 0 |"), std::string::npos) << md.out;
+  EXPECT_NE(md.out.find("| `Deployment` | 0 | 1 | 1 | 0 | 0 | 0 |"), std::string::npos) << md.out;
 
   Outcome missing = Plan("--base nope --head main " + Quote(repo.string()));
   EXPECT_EQ(missing.code, 2);
@@ -180,7 +181,15 @@ TEST_F(PlanCli, TwoRevisionsOfARepository) {
          "broken");
   Outcome broken = Plan("--base main~1 --head main --path deploy " + Quote(repo.string()));
   EXPECT_EQ(broken.code, 2);
-  EXPECT_NE(broken.err.find("main:deploy/api.yaml:4:"), std::string::npos) << broken.err;
+  EXPECT_NE(broken.err.find("deploy/api.yaml:4:"), std::string::npos) << broken.err;
+  EXPECT_NE(broken.err.find("invalid manifest(s) at main: no plan"), std::string::npos)
+      << broken.err;
+  // --ignore-differences applies to revisions too: without the image there is nothing to do.
+  Outcome ignored = Plan(
+      "--base main~2 --head main~1 --ignore-differences "
+      "/spec/template/spec/containers/*/image " +
+      Quote(repo.string()));
+  EXPECT_EQ(ignored.code, 0) << ignored.out << ignored.err;
 }
 
 TEST_F(PlanCli, RefusedChangeExitsTwo) {
@@ -276,7 +285,7 @@ TEST_F(PlanCli, ShowsTheServersPlan) {
   // The pull-request comment of a server's plan (field changes: it carries no documents).
   Outcome markdown = Plan(auth + " --format markdown");
   EXPECT_EQ(markdown.code, 1) << markdown.err;
-  EXPECT_NE(markdown.out.find("| Deployment | 0 | 1 | 1 | 0 | 0 | 0 |"), std::string::npos)
+  EXPECT_NE(markdown.out.find("| `Deployment` | 0 | 1 | 1 | 0 | 0 | 0 |"), std::string::npos)
       << markdown.out;
   EXPECT_NE(markdown.out.find("```text\n+/- Deployment default/api"), std::string::npos)
       << markdown.out;

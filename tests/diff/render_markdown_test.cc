@@ -42,13 +42,15 @@ TEST(RenderMarkdown, ATableOfChangesPerKindAndEachObjectsDiffFolded) {
   EXPECT_NE(md.find("| Kind | Create | Update | of which roll pods | Delete | Refused | Drifted |"),
             std::string::npos)
       << md;
-  EXPECT_NE(md.find("| Deployment | 0 | 1 | 1 | 0 | 0 | 0 |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| Service | 1 | 0 | 0 | 0 | 0 | 0 |"), std::string::npos) << md;
-  EXPECT_NE(md.find("<details><summary><b>rolling update</b> Deployment default/web (2 changes)"
-                    "</summary>"),
-            std::string::npos)
+  EXPECT_NE(md.find("| `Deployment` | 0 | 1 | 1 | 0 | 0 | 0 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| `Service` | 1 | 0 | 0 | 0 | 0 | 0 |"), std::string::npos) << md;
+  EXPECT_NE(
+      md.find(
+          "<details><summary><b>rolling update</b> <code>Deployment default/web</code> (2 changes)"
+          "</summary>"),
+      std::string::npos)
       << md;
-  EXPECT_NE(md.find("<details><summary><b>create</b> Service default/web</summary>"),
+  EXPECT_NE(md.find("<details><summary><b>create</b> <code>Service default/web</code></summary>"),
             std::string::npos)
       << md;
   EXPECT_NE(md.find("```diff\n--- a/Deployment/default/web\n+++ b/Deployment/default/web\n"),
@@ -77,7 +79,7 @@ TEST(RenderMarkdown, ContentCannotEndItsCodeBlockOrAddMarkup) {
   auto unsupported = model::ParseManifestFile(
       "x.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: \"a|b\"}\ndata: {}\n");
   const std::string kept = RenderMarkdown(ComputePlan(unsupported.manifests, {}, nullptr));
-  EXPECT_NE(kept.find("ConfigMap default/a\\|b (not run by ballast)"), std::string::npos) << kept;
+  EXPECT_NE(kept.find("`ConfigMap default/a\\|b` (not run by ballast)"), std::string::npos) << kept;
 }
 
 TEST(RenderMarkdown, ALongDiffIsCutWithANote) {
@@ -85,8 +87,46 @@ TEST(RenderMarkdown, ALongDiffIsCutWithANote) {
   options.max_diff_lines = 5;
   const std::string md =
       RenderMarkdown(PlanOf(Web("app:1", "a"), Web("app:2", "a") + "---\n" + kService), options);
-  EXPECT_NE(md.find("*(cut at 5 lines: `ballast plan --diff` shows all)*"), std::string::npos)
-      << md;
+  EXPECT_NE(md.find("*(cut: `ballast plan --diff` shows all)*"), std::string::npos) << md;
+}
+
+// GitHub refuses a comment over 65,536 characters: a plan of many large changes is cut, by
+// whole sections, and says so; one very long line is cut inside its section.
+TEST(RenderMarkdown, TheCommentStaysUnderItsSizeLimit) {
+  std::string base, head;
+  for (int i = 0; i < 40; ++i) {
+    const std::string name = "web" + std::to_string(i);
+    auto one = [&](const std::string& image) {
+      return "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: " + name +
+             "\n  annotations: {big: \"" + std::string(3000, 'x') + image +
+             "\"}\nspec:\n  selector: {app: web}\n  ports: [{port: 80}]\n";
+    };
+    base += one("1");
+    head += one("2");
+  }
+  MarkdownOptions options;
+  options.max_chars = 20000;
+  const std::string md = RenderMarkdown(PlanOf(base, head), options);
+  EXPECT_LE(md.size(), 20000u);
+  EXPECT_NE(md.find(" more parts left out: a comment holds at most 20000 characters"),
+            std::string::npos)
+      << md.substr(md.size() - 300);
+  const std::string long_line = RenderMarkdown(
+      PlanOf(base.substr(0, base.find("---", 3)), head.substr(0, head.find("---", 3))), options);
+  EXPECT_LE(long_line.size(), 20000u);
+}
+
+// Names and kinds are code, never markup: no mention, link or table cell from a manifest.
+TEST(RenderMarkdown, NamesAreCodeAndMentionsDoNotNotify) {
+  auto parsed = model::ParseManifestFile(
+      "x.yaml", "apiVersion: v1\nkind: \"@acme/security\"\nmetadata: {name: \"a`b|c\"}\n");
+  const std::string md = RenderMarkdown(ComputePlan(parsed.manifests, {}, nullptr));
+  EXPECT_NE(md.find("``@acme/security default/a`b\\|c``"), std::string::npos) << md;
+  Plan warned;
+  warned.warnings = {"ignore rule \"@team\" is malformed"};
+  const std::string w = RenderMarkdown(warned);
+  EXPECT_NE(w.find("> **Warning:** ignore rule \"@\u2060team\" is malformed"), std::string::npos)
+      << w;
 }
 
 }  // namespace

@@ -268,6 +268,24 @@ TEST_F(SourceTest, PacksOfManyFetchesAreCompacted) {
   EXPECT_EQ(fsck.exit_code, 0) << fsck.output;
 }
 
+// A hostile tree: each folder lists the folder below it twice, 40 levels deep, so a walk would
+// visit 2^40 folders without finding a file. It is refused at the file-and-folder limit.
+TEST_F(SourceTest, AFolderListedTwiceAtEveryLevelIsRefusedNotWalkedForever) {
+  std::string bare = farm_.CreateBare("app.git");
+  auto made = git::testing::Sh(
+      "set -e; t=$(git mktree </dev/null); for i in $(seq 1 40); do "
+      "t=$(printf '040000 tree %s\\ta\\n040000 tree %s\\tb\\n' $t $t | git mktree); done; "
+      "c=$(git -c user.name=t -c user.email=t@l commit-tree $t -m bomb); "
+      "git update-ref refs/heads/main $c",
+      bare);
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  auto snap = GitSource(Config(bare, "main", "")).Poll();
+  ASSERT_FALSE(snap.ok());
+  EXPECT_EQ(snap.status().code(), StatusCode::kResourceExhausted) << snap.status().ToString();
+  EXPECT_NE(snap.status().message().find("files and folders"), std::string::npos)
+      << snap.status().ToString();
+}
+
 // `ballast serve` polls every few seconds for months: a poll must leave nothing behind. (libgit2
 // 1.5 leaked ~20 KiB per git config entry each time a remote was made: 7 MiB a minute at
 // --poll 1.) The heap of this thread's arena after 300 polls of an unchanged remote is what it

@@ -82,7 +82,16 @@ TEST(RolloutLoadE2E, ARollingUpdateUnderLoadFailsNoRequest) {
   ASSERT_TRUE(c.StartAgents(2));
   ASSERT_TRUE(WaitFor([&] { return c.RolledOut(3); })) << c.Logs();
 
-  // Through node n2's address: its proxy forwards to pods on both nodes.
+  // Through node n2's address: its proxy forwards to pods on both nodes. The load starts once
+  // the Service answers there (on a loaded machine the proxy may listen a moment after the
+  // rollout shows complete; that is not what this test is about).
+  ASSERT_TRUE(WaitFor([&] {
+    net::ClientOptions o;
+    o.timeout = std::chrono::seconds(5);
+    net::HttpClient client(o);
+    auto r = client.Get("http://" + Cluster::AgentAddress(0) + ":" + std::to_string(port) + "/");
+    return r.ok() && r->status == 200;
+  })) << c.Logs();
   Load load(Cluster::AgentAddress(0), port, 6);
   ASSERT_TRUE(WaitFor([&] { return load.ok() > 20; })) << load.Failures() << c.Logs();
   // Two rolling updates, each replacing all three pods one by one.
