@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 
 #include <string_view>
+#include <type_traits>
+#include <utility>
 
 namespace ballast::agentapi {
 
@@ -16,6 +18,17 @@ template <typename T>
 Status Field(const Json& j, const char* name, T* out, const std::string& where) {
   auto it = j.find(name);
   if (it == j.end() || it->is_null()) return Status::Ok();
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // nlohmann converts a float (5.5e64) or an out-of-range integer with a C++ cast: undefined
+    // behaviour for floats, a silent wrap for integers. An integer field takes integers only.
+    const bool fits = it->is_number_unsigned()  ? std::in_range<T>(it->get<uint64_t>())
+                      : it->is_number_integer() ? std::in_range<T>(it->get<int64_t>())
+                                                : false;
+    if (!fits) {
+      return InvalidArgument(where + "." + name + ": not an integer in range (" + it->type_name() +
+                             " " + it->dump().substr(0, 40) + ")");
+    }
+  }
   try {
     *out = it->get<T>();
   } catch (const std::exception&) {

@@ -104,6 +104,26 @@ TEST(AgentProtocol, AVersionThisSideDoesNotSpeakIsRefusedNamingBoth) {
   EXPECT_EQ(DesiredStateFromJson(desired).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Found by json_bodies_fuzz (UBSan: "5.55556e+64 is outside the range of representable values
+// of type 'int'"): an integer field holding a float or a too-large integer is a 400 naming it,
+// never a C++ conversion of it.
+TEST(AgentProtocol, AnIntegerFieldTakesIntegersInRangeOnly) {
+  for (const char* version :
+       {"5.5e64", "1.0", "4294967297", "-9223372036854775808", "18446744073709551615"}) {
+    auto r = RegisterRequestFromJson(Json::parse(std::string("{\"protocolVersion\":") + version +
+                                                 ",\"node\":{\"name\":\"n\"}}"));
+    ASSERT_FALSE(r.ok()) << version;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << version;
+    EXPECT_NE(r.status().message().find("protocolVersion: not an integer in range"),
+              std::string::npos)
+        << r.status().ToString();
+  }
+  auto hb = HeartbeatFromJson(Json::parse(R"({"node":{"name":"n"},"servicesVersion":1e300})"));
+  ASSERT_FALSE(hb.ok());
+  EXPECT_NE(hb.status().message().find("servicesVersion"), std::string::npos)
+      << hb.status().ToString();
+}
+
 TEST(AgentProtocol, MalformedMessagesNameTheFieldAndNeverMeanNoPods) {
   const Json node = model::ToJson(SomeNode());
   // "pods" that is not a list must not read as "runs nothing".
