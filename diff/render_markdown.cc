@@ -53,18 +53,25 @@ std::string EscapeInline(const std::string& s) {
   return out;
 }
 
-// A name as inline code: nothing in it is markup, a link or a mention. The backtick run is
-// longer than any in the name; a '|' is escaped, which GitHub's tables need even in code.
-std::string Code(const std::string& s) {
+// The longest run of backticks in `s`: a code span or fence around it must be longer.
+size_t LongestBacktickRun(const std::string& s) {
   size_t longest = 0, run = 0;
-  std::string text;
   for (char c : s) {
     run = c == '`' ? run + 1 : 0;
     longest = std::max(longest, run);
+  }
+  return longest;
+}
+
+// A name as inline code: nothing in it is markup, a link or a mention. The backtick run is
+// longer than any in the name; a '|' is escaped, which GitHub's tables need even in code.
+std::string Code(const std::string& s) {
+  std::string text;
+  for (char c : s) {
     if (c == '|') text += '\\';
     text += c == '\n' || c == '\r' ? ' ' : c;
   }
-  const std::string ticks(longest + 1, '`');
+  const std::string ticks(LongestBacktickRun(s) + 1, '`');
   const bool pad = !text.empty() && (text.front() == '`' || text.back() == '`');
   return ticks + (pad ? " " : "") + text + (pad ? " " : "") + ticks;
 }
@@ -72,12 +79,7 @@ std::string Code(const std::string& s) {
 // A code fence longer than any run of backticks in `body`, so that nothing in it ends the block
 // (CommonMark: the closing fence is at least as long as the opening one).
 std::string Fence(const std::string& body) {
-  size_t longest = 0, run = 0;
-  for (char c : body) {
-    run = c == '`' ? run + 1 : 0;
-    longest = std::max(longest, run);
-  }
-  return std::string(std::max<size_t>(3, longest + 1), '`');
+  return std::string(std::max<size_t>(3, LongestBacktickRun(body) + 1), '`');
 }
 
 std::string CutLines(const std::string& text, size_t max_lines, bool* cut) {
