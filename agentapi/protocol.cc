@@ -2,9 +2,14 @@
 
 #include <arpa/inet.h>
 
+#include <map>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
+
+#include "model/base64.h"
+#include "model/config_refs.h"
 
 namespace ballast::agentapi {
 
@@ -70,6 +75,37 @@ std::string Indexed(const std::string& where, const char* name, size_t i) {
   return where + "." + name + "[" + std::to_string(i) + "]";
 }
 
+// {"kind", "name", "data": {key: base64}}, and "namespace" when `namespace_` is given (the
+// desired state's deduplicated list).
+Json ConfigSourceJson(const PodConfigSource& c, const std::string* namespace_) {
+  Json data = Json::object();
+  for (const auto& [k, v] : c.data) data[k] = model::Base64Encode(v);
+  Json j = Json{{"kind", c.kind}, {"name", c.name}, {"data", std::move(data)}};
+  if (namespace_ != nullptr) j["namespace"] = *namespace_;
+  return j;
+}
+
+Result<PodConfigSource> ConfigSourceFromJson(const Json& e, const std::string& at,
+                                             std::string* namespace_) {
+  if (Status st = RequireObject(e, at); !st.ok()) return st;
+  PodConfigSource c;
+  model::StringMap data;
+  Status st = Field(e, "kind", &c.kind, at);
+  if (st.ok()) st = Field(e, "name", &c.name, at);
+  if (st.ok()) st = Field(e, "data", &data, at);
+  if (st.ok() && namespace_ != nullptr) st = Field(e, "namespace", namespace_, at);
+  if (!st.ok()) return st;
+  if (c.kind != "ConfigMap" && c.kind != "Secret") {
+    return InvalidArgument(at + ".kind: not ConfigMap or Secret");
+  }
+  for (auto& [k, v] : data) {
+    auto bytes = model::Base64Decode(v);
+    if (!bytes) return InvalidArgument(at + ".data." + k + ": not base64");
+    c.data[k] = std::move(*bytes);
+  }
+  return c;
+}
+
 }  // namespace
 
 Json ToJson(const RegisterRequest& request) {
@@ -85,13 +121,19 @@ Json ToJson(const RegisterResponse& response) {
 }
 
 Json ToJson(const DesiredPod& pod) {
-  return Json{{"name", pod.name},
-              {"namespace", pod.namespace_},
-              {"deployment", pod.deployment},
-              {"revision", pod.revision},
-              {"template", model::PodTemplateToJson(pod.template_)},
-              {"env", pod.env},
-              {"draining", pod.draining}};
+  Json j = Json{{"name", pod.name},
+                {"namespace", pod.namespace_},
+                {"deployment", pod.deployment},
+                {"revision", pod.revision},
+                {"template", model::PodTemplateToJson(pod.template_)},
+                {"env", pod.env},
+                {"draining", pod.draining}};
+  if (!pod.config.empty()) {
+    Json config = Json::array();
+    for (const auto& c : pod.config) config.push_back(ConfigSourceJson(c, nullptr));
+    j["config"] = std::move(config);
+  }
+  return j;
 }
 
 Json ToJson(const DesiredService& service) {
@@ -111,13 +153,26 @@ Json ToJson(const DesiredService& service) {
 
 Json ToJson(const DesiredState& state) {
   Json pods = Json::array(), services = Json::array();
-  for (const auto& p : state.pods) pods.push_back(ToJson(p));
+  // Pods of one namespace often read the same objects: each goes once, at the state's level.
+  std::map<std::tuple<std::string, std::string, std::string>, const PodConfigSource*> config;
+  for (const auto& p : state.pods) {
+    Json pj = ToJson(p);
+    pj.erase("config");
+    pods.push_back(std::move(pj));
+    for (const auto& c : p.config) config.emplace(std::tuple(p.namespace_, c.kind, c.name), &c);
+  }
   for (const auto& s : state.services) services.push_back(ToJson(s));
-  return Json{{"protocolVersion", state.protocol_version},
-              {"node", state.node},
-              {"version", state.version},
-              {"pods", pods},
-              {"services", services}};
+  Json j = Json{{"protocolVersion", state.protocol_version},
+                {"node", state.node},
+                {"version", state.version},
+                {"pods", pods},
+                {"services", services}};
+  if (!config.empty()) {
+    Json list = Json::array();
+    for (const auto& [key, c] : config) list.push_back(ConfigSourceJson(*c, &std::get<0>(key)));
+    j["config"] = std::move(list);
+  }
+  return j;
 }
 
 Json ToJson(const Heartbeat& heartbeat) {
@@ -175,6 +230,19 @@ Result<DesiredPod> DesiredPodFromJson(const Json& j) {
   if (!t.ok()) return t.status().WithContext(where + ".template");
   p.template_ = std::move(*t);
   if (p.template_.spec.containers.empty()) return InvalidArgument(where + ": no containers");
+  auto config = ArrayField(j, "config", where);
+  if (!config.ok()) return config.status();
+  if (*config != nullptr) {
+    if ((*config)->size() > kMaxPodConfigSources) {
+      return InvalidArgument(where + ".config: more than " + std::to_string(kMaxPodConfigSources) +
+                             " entries");
+    }
+    for (size_t i = 0; i < (*config)->size(); ++i) {
+      auto c = ConfigSourceFromJson((**config)[i], Indexed(where, "config", i), nullptr);
+      if (!c.ok()) return c.status();
+      p.config.push_back(std::move(*c));
+    }
+  }
   return p;
 }
 
@@ -233,6 +301,29 @@ Result<DesiredState> DesiredStateFromJson(const Json& j) {
     auto sv = DesiredServiceFromJson((**services)[i]);
     if (!sv.ok()) return sv.status().WithContext(Indexed(where, "services", i));
     s.services.push_back(std::move(*sv));
+  }
+  // Each pod gets the objects of its namespace its template reads, in (kind, name) order.
+  auto config = ArrayField(j, "config", where);
+  if (!config.ok()) return config.status();
+  if (*config != nullptr) {
+    if ((*config)->size() > kMaxStateConfigSources) {
+      return InvalidArgument(where + ".config: more than " +
+                             std::to_string(kMaxStateConfigSources) + " entries");
+    }
+    std::map<std::tuple<std::string, std::string, std::string>, PodConfigSource> by_key;
+    for (size_t i = 0; i < (*config)->size(); ++i) {
+      std::string ns;
+      auto c = ConfigSourceFromJson((**config)[i], Indexed(where, "config", i), &ns);
+      if (!c.ok()) return c.status();
+      std::tuple key(std::move(ns), c->kind, c->name);
+      by_key.insert_or_assign(std::move(key), std::move(*c));
+    }
+    for (auto& p : s.pods) {
+      for (const auto& [kind, name] : model::ReferencedConfig(p.template_.spec)) {
+        auto it = by_key.find(std::tuple(p.namespace_, kind, name));
+        if (it != by_key.end()) p.config.push_back(it->second);
+      }
+    }
   }
   return s;
 }

@@ -45,10 +45,16 @@
 //   {"protocolVersion": 1, "node": "n1", "version": 7,
 //    "pods": [{"name": "web-7c9f8d6b5d-x2x4q", "namespace": "default", "deployment": "web",
 //              "revision": "7c9f8d6b5d", "template": <model::PodTemplateToJson>,
-//              "env": {"EXTRA": "value"}, "draining": false}],
+//              "env": {"EXTRA": "value"}, "draining": false,
+//   (a DesiredPod alone, as an agent records it, also carries its own
+//    "config": [{"kind": "Secret", "name": "db", "data": {"password": "<base64>"}}]),
 //    "services": [{"name": "web", "namespace": "default", "clusterIP": "127.180.3.21",
 //                  "ports": [{"name": "http", "protocol": "TCP", "port": 8080,
-//                             "nodePort": 30080, "endpoints": ["127.0.0.2:40123", ...]}]}]}
+//                             "nodePort": 30080, "endpoints": ["127.0.0.2:40123", ...]}]}],
+//    "config": [{"namespace": "default", "kind": "Secret", "name": "db",
+//                "data": {"password": "<base64>"}}]}
+// `config` holds, once each, the ConfigMaps and Secrets the node's pods read (PodConfigSource);
+// the decoder gives each pod those of its namespace its template references.
 // `endpoints` are the ready backends of that Service port on all nodes (pod host address and
 // the host port mapped to the targetPort). `clusterIP` is the Service's own address ("" or
 // absent: headless).
@@ -67,6 +73,7 @@
 // newer reconciler and an older agent (or the reverse) can tell why they do not agree.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -97,6 +104,22 @@ struct RegisterResponse {
   std::string logs_token;  // what the reconciler presents to this agent's log server
 };
 
+// A ConfigMap or Secret a pod reads (model/config_refs.h), as applied: the reconciler sends a
+// pod only those its template references, from its namespace, so a node learns no other
+// pod's secrets. Values are bytes (base64 on the wire).
+struct PodConfigSource {
+  std::string kind;  // "ConfigMap" or "Secret"
+  std::string name;
+  std::map<std::string, std::string> data;
+  friend bool operator==(const PodConfigSource&, const PodConfigSource&) = default;
+};
+
+// Bounds a DesiredPod's config list (a template references at most this many objects:
+// model validation holds it to fewer).
+inline constexpr size_t kMaxPodConfigSources = 256;
+// Bounds the desired state's list (each object once per node).
+inline constexpr size_t kMaxStateConfigSources = 16384;
+
 struct DesiredPod {
   std::string name;
   std::string namespace_ = "default";
@@ -104,6 +127,9 @@ struct DesiredPod {
   std::string revision;
   model::PodTemplateSpec template_;
   model::StringMap env;  // extra environment from the reconciler
+  // What the template references that exists, sorted by kind and name; a reference missing
+  // here keeps the container waiting (CreateContainerConfigError) unless it is optional.
+  std::vector<PodConfigSource> config;
   // Out of every Service and about to be stopped (reconciler/drain.cc): kept running, reported
   // as terminating, so that a restarted reconciler does not take it back as a replica.
   bool draining = false;

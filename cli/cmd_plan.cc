@@ -19,8 +19,10 @@
 #include "diff/render.h"
 #include "diff/render_markdown.h"
 #include "diff/state.h"
+#include "model/config_refs.h"
 #include "model/manifest.h"
 #include "net/client.h"
+#include "reconciler/identity.h"
 #include "sources/git/ref_reader.h"
 
 namespace ballast::cli {
@@ -150,11 +152,13 @@ bool ReadIgnoreFlag(const FlagSet& flags, diff::PlanOptions* options) {
 }
 
 // A plan computed here (from files or revisions) in `output`'s format; returns the exit code.
-int PrintComputedPlan(const diff::Plan& plan, const FlagSet& flags, const std::string& output) {
+int PrintComputedPlan(const diff::Plan& computed, const FlagSet& flags, const std::string& output) {
   if (output == "markdown") {
-    PrintMarkdown(plan);
-    return ExitCode(plan);
+    PrintMarkdown(computed);
+    return ExitCode(computed);
   }
+  // A Secret's values are not printed (a terminal is read over shoulders and kept in CI logs).
+  const diff::Plan plan = diff::WithoutSecretData(computed);
   diff::JsonOptions jo;
   jo.include_diff = flags.GetBool("diff");
   Print(plan, output == "json" ? diff::ToJson(plan, jo) : model::Json(), output == "json",
@@ -197,6 +201,11 @@ int RunLocalPlan(const FlagSet& flags, const std::string& output) {
     state = std::move(*loaded);
   }
 
+  // Both sides' config hashes under one key of this run's (the server's own is not known here):
+  // a Deployment rolls in this plan exactly when the values its environment reads differ.
+  const std::string key = reconciler::RandomToken();
+  model::BindConfigHashes(&desired.manifests, key);
+  model::BindConfigHashes(&state.objects, key);
   diff::Plan plan = diff::ComputePlan(desired.manifests, state.objects,
                                       state.live ? &*state.live : nullptr, options);
   return PrintComputedPlan(plan, flags, output);
@@ -228,6 +237,8 @@ int RunRefPlan(const FlagSet& flags, const std::string& output) {
   // An invalid base (its errors printed above) is planned against what of it did parse.
   diff::PlanOptions options;
   if (!ReadIgnoreFlag(flags, &options)) return 2;
+  const std::string key = reconciler::RandomToken();
+  for (auto& side : sides) model::BindConfigHashes(&side.manifests, key);
   diff::Plan plan = diff::ComputePlan(sides[1].manifests, sides[0].manifests, nullptr, options);
   return PrintComputedPlan(plan, flags, output);
 }

@@ -286,6 +286,23 @@ std::vector<std::string> ImmutableViolations(const std::string& kind, const Json
       out.push_back("spec.clusterIP: Invalid value: \"" + ipb + "\": field is immutable");
     }
   }
+  if (kind == "ConfigMap" || kind == "Secret") {
+    const Json* was = Lookup(old_doc, {"immutable"});
+    if (was != nullptr && *was == true) {
+      for (const char* field : {"data", "binaryData", "immutable"}) {
+        const Json* a = Lookup(old_doc, {field});
+        const Json* b = Lookup(new_doc, {field});
+        if ((a == nullptr) != (b == nullptr) || (a != nullptr && *a != *b)) {
+          out.push_back(std::string(field) +
+                        ": Forbidden: field is immutable when `immutable` is set");
+        }
+      }
+    }
+    if (kind == "Secret" && StringAt(old_doc, {"type"}) != StringAt(new_doc, {"type"})) {
+      out.push_back("type: Invalid value: \"" + StringAt(new_doc, {"type"}) +
+                    "\": field is immutable");
+    }
+  }
   return out;
 }
 

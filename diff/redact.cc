@@ -93,9 +93,13 @@ void RedactDocument(Json& doc, bool secret_kind) {
   RedactWalk(doc, kRedacted);
 }
 
-Plan Redacted(Plan plan) {
+namespace {
+
+// Every kind's secret values, or only those of Secrets.
+Plan RedactedIn(Plan plan, bool every_kind) {
   for (auto& o : plan.objects) {
     const bool secret = o.key.kind == "Secret";
+    if (!secret && !every_kind) continue;
     RedactDocument(o.old_doc, secret);
     RedactDocument(o.new_doc, secret);
     for (auto& c : o.changes) {
@@ -114,5 +118,11 @@ Plan Redacted(Plan plan) {
   }
   return plan;
 }
+
+}  // namespace
+
+Plan Redacted(Plan plan) { return RedactedIn(std::move(plan), /*every_kind=*/true); }
+
+Plan WithoutSecretData(Plan plan) { return RedactedIn(std::move(plan), /*every_kind=*/false); }
 
 }  // namespace ballast::diff

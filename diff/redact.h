@@ -26,4 +26,8 @@ void RedactDocument(model::Json& doc, bool secret_kind);
 // The plan with every secret value replaced.
 Plan Redacted(Plan plan);
 
+// The plan with the values of Secret objects replaced, environment values kept: what those who
+// may see environment values are shown. A Secret's data is shown to nobody, as Argo CD shows it.
+Plan WithoutSecretData(Plan plan);
+
 }  // namespace ballast::diff

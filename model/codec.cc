@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/base64.h"
 #include "model/decode_internal.h"
 #include "model/manifest.h"
 #include "model/yaml_tree.h"
@@ -288,6 +289,34 @@ Json ServiceJson(const Service& svc) {
   return j;
 }
 
+Json ConfigMapJson(const ConfigMap& cm) {
+  Json j = {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", MetaJson(cm.metadata)}};
+  if (!cm.data.empty()) j["data"] = cm.data;
+  if (!cm.binary_data.empty()) {
+    Json b = Json::object();
+    for (const auto& [k, v] : cm.binary_data) b[k] = Base64Encode(v);
+    j["binaryData"] = std::move(b);
+  }
+  if (cm.immutable) j["immutable"] = *cm.immutable;
+  MergeExtra(j, cm.extra);
+  return j;
+}
+
+Json SecretJson(const Secret& s) {
+  Json j = {{"apiVersion", "v1"},
+            {"kind", "Secret"},
+            {"metadata", MetaJson(s.metadata)},
+            {"type", s.type}};
+  if (!s.data.empty()) {
+    Json d = Json::object();
+    for (const auto& [k, v] : s.data) d[k] = Base64Encode(v);
+    j["data"] = std::move(d);
+  }
+  if (s.immutable) j["immutable"] = *s.immutable;
+  MergeExtra(j, s.extra);
+  return j;
+}
+
 // Sorts an array of objects by a key derived from each element.
 template <typename KeyFn>
 void SortArray(Json* arr, KeyFn key) {
@@ -446,6 +475,8 @@ void EmitSeq(const Json& arr, int indent, std::string* out) {
 Json ToJson(const Manifest& manifest) {
   if (const Deployment* d = manifest.deployment()) return DeploymentJson(*d);
   if (const Service* s = manifest.service()) return ServiceJson(*s);
+  if (const ConfigMap* cm = manifest.config_map()) return ConfigMapJson(*cm);
+  if (const Secret* secret = manifest.secret()) return SecretJson(*secret);
   return std::get<UnsupportedObject>(manifest.value).raw;
 }
 

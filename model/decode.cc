@@ -4,6 +4,7 @@
 #include <array>
 #include <string_view>
 
+#include "model/base64.h"
 #include "model/decode_internal.h"
 
 namespace ballast::model {
@@ -525,15 +526,13 @@ void DecodeContainer(const Json& j, const std::string& path, Reporter& r, Contai
     ObjectReader er(e, ep, r, ignored, nullptr);
     er.String("name", &var.name);
     er.String("value", &var.value);
-    if (const Json* vf = er.Take("valueFrom")) {
-      var.value_from = *vf;
-      r.Warning(er.Child("valueFrom"),
-                "valueFrom is not supported yet: the variable is set to its value (\"" + var.value +
-                    "\")");
-    }
+    // configMapKeyRef and secretKeyRef are read (model/config_refs.h); validation checks it.
+    if (const Json* vf = er.Take("valueFrom")) var.value_from = *vf;
     er.Finish();
     c->env.push_back(std::move(var));
   });
+  // Kept as written (model/config_refs.h reads it); not an ignored field.
+  if (const Json* ef = cr.Take("envFrom")) c->extra["envFrom"] = *ef;
   cr.Array("ports", [&](const Json& e, const std::string& pp) {
     ContainerPort port;
     ObjectReader pr(e, pp, r, ignored, &port.extra);
@@ -802,6 +801,82 @@ void DecodeService(const Json& doc, Reporter& r, Service* svc, std::vector<std::
   top.Finish();
 }
 
+// The values of a `data`/`binaryData` map that holds base64 (Secret data, ConfigMap
+// binaryData), decoded. A value that is not base64 is an error naming its key, as the API
+// server reports it.
+void DecodeBase64Map(const Json& v, const std::string& path, Reporter& r,
+                     std::map<std::string, std::string>* out) {
+  if (!v.is_object()) {
+    r.Error(path, std::string("Invalid type: expected object of strings, got ") + TypeName(v));
+    return;
+  }
+  for (const auto& [k, e] : v.items()) {
+    const std::string kp = ChildPath(path, k);
+    if (e.is_null()) {
+      (*out)[k] = "";
+      continue;
+    }
+    if (!e.is_string()) {
+      r.Error(kp, std::string("Invalid type: expected base64 string, got ") + TypeName(e));
+      continue;
+    }
+    size_t offset = 0;
+    auto bytes = Base64Decode(e.get_ref<const std::string&>(), &offset);
+    if (!bytes) {
+      r.Error(kp, "Invalid value: illegal base64 data at input byte " + std::to_string(offset) +
+                      " (values under " + path.substr(path.rfind('.') + 1) +
+                      " are base64; put plain text under stringData)");
+      continue;
+    }
+    (*out)[k] = std::move(*bytes);
+  }
+}
+
+void DecodeConfigMap(const Json& doc, Reporter& r, ConfigMap* cm,
+                     std::vector<std::string>* ignored) {
+  static const Names kConfigMapFields = {"apiVersion", "binaryData", "data",
+                                         "immutable",  "kind",       "metadata"};
+  ObjectReader top(doc, "", r, ignored, &cm->extra, &kConfigMapFields);
+  top.Take("apiVersion");
+  top.Take("kind");
+  if (!top.Nested("metadata", [&](const Json& v, const std::string& p) {
+        DecodeMeta(v, p, r, &cm->metadata, ignored);
+      })) {
+    r.Error("metadata", "Required value");
+  }
+  top.StrMap("data", &cm->data);
+  top.Nested("binaryData", [&](const Json& v, const std::string& p) {
+    DecodeBase64Map(v, p, r, &cm->binary_data);
+  });
+  bool immutable = false;
+  if (top.Bool("immutable", &immutable)) cm->immutable = immutable;
+  top.Finish();
+}
+
+void DecodeSecret(const Json& doc, Reporter& r, Secret* secret, std::vector<std::string>* ignored) {
+  static const Names kSecretFields = {"apiVersion", "data",       "immutable", "kind",
+                                      "metadata",   "stringData", "type"};
+  ObjectReader top(doc, "", r, ignored, &secret->extra, &kSecretFields);
+  top.Take("apiVersion");
+  top.Take("kind");
+  if (!top.Nested("metadata", [&](const Json& v, const std::string& p) {
+        DecodeMeta(v, p, r, &secret->metadata, ignored);
+      })) {
+    r.Error("metadata", "Required value");
+  }
+  top.String("type", &secret->type);
+  if (secret->type.empty()) secret->type = "Opaque";
+  top.Nested("data",
+             [&](const Json& v, const std::string& p) { DecodeBase64Map(v, p, r, &secret->data); });
+  // stringData is write-only in the API: merged into data, its entries winning.
+  StringMap string_data;
+  top.StrMap("stringData", &string_data);
+  for (auto& [k, v] : string_data) secret->data[k] = std::move(v);
+  bool immutable = false;
+  if (top.Bool("immutable", &immutable)) secret->immutable = immutable;
+  top.Finish();
+}
+
 }  // namespace
 
 bool DecodePodTemplateSpec(const Json& j, const std::string& path, Reporter& r,
@@ -856,6 +931,18 @@ bool DecodeObject(const Json& doc, Reporter& r, Manifest* out) {
     r.SuppressUnderReportedFields();
     ValidateService(s, r);
     out->value = std::move(s);
+  } else if (kind == "ConfigMap" && api_version == "v1") {
+    ConfigMap cm;
+    DecodeConfigMap(doc, r, &cm, &out->ignored_fields);
+    r.SuppressUnderReportedFields();
+    ValidateConfigMap(cm, r);
+    out->value = std::move(cm);
+  } else if (kind == "Secret" && api_version == "v1") {
+    Secret secret;
+    DecodeSecret(doc, r, &secret, &out->ignored_fields);
+    r.SuppressUnderReportedFields();
+    ValidateSecret(secret, r);
+    out->value = std::move(secret);
   } else if ((kind == "Deployment" &&
               (api_version == "extensions/v1beta1" || api_version == "apps/v1beta1" ||
                api_version == "apps/v1beta2"))) {

@@ -62,6 +62,8 @@ bool DecodePodTemplateSpec(const Json& j, const std::string& path, Reporter& rep
 // The API server's validation of decoded, defaulted objects.
 void ValidateDeployment(const Deployment& d, Reporter& reporter);
 void ValidateService(const Service& s, Reporter& reporter);
+void ValidateConfigMap(const ConfigMap& cm, Reporter& reporter);
+void ValidateSecret(const Secret& s, Reporter& reporter);
 void ValidatePodTemplateSpec(const PodTemplateSpec& t, const std::string& path, Reporter& r);
 
 }  // namespace ballast::model

@@ -220,6 +220,10 @@ ObjectKey Manifest::key() const {
     kind = "Deployment";
   } else if (std::holds_alternative<Service>(value)) {
     kind = "Service";
+  } else if (std::holds_alternative<ConfigMap>(value)) {
+    kind = "ConfigMap";
+  } else if (std::holds_alternative<Secret>(value)) {
+    kind = "Secret";
   } else {
     kind = std::get<UnsupportedObject>(value).kind;
   }

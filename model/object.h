@@ -400,7 +400,32 @@ struct Service {
   friend bool operator==(const Service&, const Service&) = default;
 };
 
-// Any kind ballast does not run (Ingress, ConfigMap, Kustomization, ...): kept whole.
+// v1 ConfigMap: configuration a pod reads through its environment (env[].valueFrom
+// .configMapKeyRef, envFrom[].configMapRef). `data` holds UTF-8 text, `binary_data` bytes
+// (base64 in manifests and JSON).
+struct ConfigMap {
+  ObjectMeta metadata;
+  StringMap data;
+  std::map<std::string, std::string> binary_data;
+  std::optional<bool> immutable;
+  Json extra = Json::object();
+  friend bool operator==(const ConfigMap&, const ConfigMap&) = default;
+};
+
+// v1 Secret. `data` holds the decoded bytes; a manifest's `stringData` is merged into it (its
+// entries win), as the API server stores it, so a Secret written either way compares equal.
+// Its values never leave the reconciler except to the agents of the pods that use them
+// (diff/redact.h).
+struct Secret {
+  ObjectMeta metadata;
+  std::string type = "Opaque";
+  std::map<std::string, std::string> data;
+  std::optional<bool> immutable;
+  Json extra = Json::object();
+  friend bool operator==(const Secret&, const Secret&) = default;
+};
+
+// Any kind ballast does not run (Ingress, Kustomization, ...): kept whole.
 struct UnsupportedObject {
   std::string api_version;
   std::string kind;
@@ -409,7 +434,7 @@ struct UnsupportedObject {
   friend bool operator==(const UnsupportedObject&, const UnsupportedObject&) = default;
 };
 
-using ObjectValue = std::variant<Deployment, Service, UnsupportedObject>;
+using ObjectValue = std::variant<Deployment, Service, ConfigMap, Secret, UnsupportedObject>;
 
 // One object read from a manifest, with where it came from.
 struct Manifest {
@@ -426,6 +451,8 @@ struct Manifest {
   const Service* service() const { return std::get_if<Service>(&value); }
   Deployment* deployment() { return std::get_if<Deployment>(&value); }
   Service* service() { return std::get_if<Service>(&value); }
+  const ConfigMap* config_map() const { return std::get_if<ConfigMap>(&value); }
+  const Secret* secret() const { return std::get_if<Secret>(&value); }
   const ObjectMeta& metadata() const;
 };
 
@@ -435,5 +462,8 @@ inline constexpr char kAnnotationPrune[] = "ballast.dev/prune";
 inline constexpr char kAnnotationAutoRollback[] = "ballast.dev/auto-rollback";
 inline constexpr char kAnnotationRuntime[] = "ballast.dev/runtime";
 inline constexpr char kAnnotationPidsLimit[] = "ballast.dev/pids-limit";
+// Set by ballast on a Deployment's pod template (model/config_refs.h): a keyed digest of the
+// ConfigMap and Secret values its environment reads, so that changing them rolls the pods.
+inline constexpr char kAnnotationConfigHash[] = "ballast.dev/config-hash";
 
 }  // namespace ballast::model

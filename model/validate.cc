@@ -105,6 +105,29 @@ const char kEnvNameMsg[] =
     "or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or "
     "'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')";
 
+const char kConfigKeyMsg[] =
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. "
+    "'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
+
+// A ConfigMap or Secret key: [-._a-zA-Z0-9]+, at most 253 characters, not "." or "..", not
+// starting with ".." (the API server's IsConfigMapKey).
+std::string ConfigKeyProblem(std::string_view k) {
+  if (k.empty()) return "Required value";
+  if (k.size() > 253) return "Invalid value: " + Quote(k) + ": must be no more than 253 characters";
+  if (!std::all_of(k.begin(), k.end(),
+                   [](char c) { return IsAlnum(c) || c == '-' || c == '_' || c == '.'; })) {
+    return "Invalid value: " + Quote(k) + ": " + kConfigKeyMsg;
+  }
+  if (k == ".") return "Invalid value: " + Quote(k) + ": must not be '.'";
+  if (k == "..") return "Invalid value: " + Quote(k) + ": must not be '..'";
+  if (k.substr(0, 2) == "..") return "Invalid value: " + Quote(k) + ": must not start with '..'";
+  return "";
+}
+
+// The most bytes one ConfigMap or Secret may hold (the API server's
+// MaxSecretSize / RuntimeObjectSize for ConfigMaps).
+constexpr size_t kMaxConfigBytes = 1024 * 1024;
+
 void ValidateLabels(const StringMap& labels, const std::string& path, Reporter& r) {
   for (const auto& [k, v] : labels) {
     std::string p = ChildPath(path, k);
@@ -392,6 +415,110 @@ void ValidateSecurityContext(const PodSpec& pod, const std::string& pod_path, co
   }
 }
 
+// A {name, key, optional} or {name, optional} reference under valueFrom or envFrom.
+void ValidateConfigRef(const Json& ref, const std::string& path, bool with_key, Reporter& r) {
+  if (!ref.is_object()) {
+    r.Error(path, "Invalid type: expected object");
+    return;
+  }
+  for (const auto& [k, v] : ref.items()) {
+    const std::string fp = ChildPath(path, k);
+    if (k == "name" || (with_key && k == "key")) {
+      if (!v.is_string()) r.Error(fp, "Invalid type: expected string");
+    } else if (k == "optional") {
+      if (!v.is_boolean() && !v.is_null()) r.Error(fp, "Invalid type: expected boolean");
+    } else {
+      r.Error(fp, "unknown field \"" + k + "\"");
+    }
+  }
+  auto name = ref.find("name");
+  if (name == ref.end() || !name->is_string() || name->get_ref<const std::string&>().empty()) {
+    r.Error(ChildPath(path, "name"), "Required value");
+  } else if (!IsDns1123Subdomain(name->get_ref<const std::string&>())) {
+    r.Error(ChildPath(path, "name"),
+            "Invalid value: " + Quote(name->get_ref<const std::string&>()) + ": " +
+                kDns1123SubdomainMsg);
+  }
+  if (!with_key) return;
+  auto key = ref.find("key");
+  const std::string k = key != ref.end() && key->is_string() ? key->get<std::string>() : "";
+  if (std::string problem = ConfigKeyProblem(k); !problem.empty()) {
+    r.Error(ChildPath(path, "key"), problem);
+  }
+}
+
+// env[].valueFrom: exactly one source; configMapKeyRef and secretKeyRef are read, fieldRef and
+// resourceFieldRef are kept with a warning (not applied yet).
+void ValidateEnvVarSource(const EnvVar& var, const std::string& path, Reporter& r) {
+  const Json& vf = var.value_from;
+  if (!vf.is_object()) {
+    r.Error(path, "Invalid type: expected object");
+    return;
+  }
+  if (!var.value.empty()) {
+    r.Error(path, "Invalid value: \"\": may not be specified when `value` is not empty");
+  }
+  size_t sources = 0;
+  for (const auto& [k, v] : vf.items()) {
+    const std::string fp = ChildPath(path, k);
+    if (v.is_null()) continue;
+    ++sources;
+    if (k == "configMapKeyRef" || k == "secretKeyRef") {
+      ValidateConfigRef(v, fp, true, r);
+    } else if (k == "fieldRef" || k == "resourceFieldRef") {
+      r.Warning(fp, k + " is not supported yet: the variable is left unset");
+    } else {
+      r.Error(fp, "unknown field \"" + k + "\"");
+    }
+  }
+  if (sources == 0) {
+    r.Error(path,
+            "Invalid value: \"\": must specify one of: `fieldRef`, `resourceFieldRef`, "
+            "`configMapKeyRef` or `secretKeyRef`");
+  } else if (sources > 1) {
+    r.Error(path, "Invalid value: \"\": may not have more than one field specified at a time");
+  }
+}
+
+void ValidateEnvFrom(const Json& list, const std::string& path, Reporter& r) {
+  if (!list.is_array()) {
+    r.Error(path, "Invalid type: expected array");
+    return;
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    const std::string ip = IndexPath(path, i);
+    const Json& e = list[i];
+    if (!e.is_object()) {
+      r.Error(ip, "Invalid type: expected object");
+      continue;
+    }
+    size_t sources = 0;
+    for (const auto& [k, v] : e.items()) {
+      const std::string fp = ChildPath(ip, k);
+      if (k == "configMapRef" || k == "secretRef") {
+        if (v.is_null()) continue;
+        ++sources;
+        ValidateConfigRef(v, fp, false, r);
+      } else if (k == "prefix") {
+        if (!v.is_string()) {
+          r.Error(fp, "Invalid type: expected string");
+        } else if (!v.get_ref<const std::string&>().empty() &&
+                   !IsEnvVarName(v.get_ref<const std::string&>())) {
+          r.Error(fp,
+                  "Invalid value: " + Quote(v.get_ref<const std::string&>()) + ": " + kEnvNameMsg);
+        }
+      } else {
+        r.Error(fp, "unknown field \"" + k + "\"");
+      }
+    }
+    if (sources == 0) {
+      r.Error(ip, "Invalid value: \"\": must specify one of: `configMapRef` or `secretRef`");
+    } else if (sources > 1) {
+      r.Error(ip, "Invalid value: \"\": may not have more than one field specified at a time");
+    }
+  }
+}
+
 void ValidateContainer(const Container& c, const std::string& path,
                        std::set<std::string>* pod_port_names, Reporter& r) {
   if (c.name.empty()) {
@@ -430,12 +557,19 @@ void ValidateContainer(const Container& c, const std::string& path,
     }
   }
   for (size_t i = 0; i < c.env.size(); ++i) {
-    std::string ep = ChildPath(IndexPath(ChildPath(path, "env"), i), "name");
+    const std::string item = IndexPath(ChildPath(path, "env"), i);
+    std::string ep = ChildPath(item, "name");
     if (c.env[i].name.empty()) {
       r.Error(ep, "Required value");
     } else if (!IsEnvVarName(c.env[i].name)) {
       r.Error(ep, "Invalid value: " + Quote(c.env[i].name) + ": " + kEnvNameMsg);
     }
+    if (!c.env[i].value_from.is_null()) {
+      ValidateEnvVarSource(c.env[i], ChildPath(item, "valueFrom"), r);
+    }
+  }
+  if (auto it = c.extra.find("envFrom"); it != c.extra.end()) {
+    ValidateEnvFrom(*it, ChildPath(path, "envFrom"), r);
   }
   std::string rp = ChildPath(path, "resources");
   auto check_list = [&](const ResourceList& list, const char* which) {
@@ -711,6 +845,74 @@ void ValidateService(const Service& svc, Reporter& r) {
       } else if (!node_ports.insert(p.node_port).second) {
         r.Error(ChildPath(pp, "nodePort"), "Duplicate value: " + std::to_string(p.node_port));
       }
+    }
+  }
+}
+
+void ValidateConfigMap(const ConfigMap& cm, Reporter& r) {
+  ValidateMeta(cm.metadata, false, r);
+  size_t bytes = 0;
+  for (const auto& [k, v] : cm.data) {
+    bytes += k.size() + v.size();
+    if (std::string problem = ConfigKeyProblem(k); !problem.empty()) {
+      r.Error(ChildPath("data", k), problem);
+    }
+  }
+  for (const auto& [k, v] : cm.binary_data) {
+    bytes += k.size() + v.size();
+    if (std::string problem = ConfigKeyProblem(k); !problem.empty()) {
+      r.Error(ChildPath("binaryData", k), problem);
+    } else if (cm.data.count(k)) {
+      r.Error(ChildPath("binaryData", k),
+              "Invalid value: " + Quote(k) + ": duplicate of key present in data");
+    }
+  }
+  if (bytes > kMaxConfigBytes) {
+    r.Error("", "Too long: must have at most " + std::to_string(kMaxConfigBytes) + " bytes");
+  }
+}
+
+void ValidateSecret(const Secret& s, Reporter& r) {
+  ValidateMeta(s.metadata, false, r);
+  size_t bytes = 0;
+  for (const auto& [k, v] : s.data) {
+    bytes += k.size() + v.size();
+    if (std::string problem = ConfigKeyProblem(k); !problem.empty()) {
+      r.Error(ChildPath("data", k), problem);
+    }
+  }
+  if (bytes > kMaxConfigBytes) {
+    r.Error("data", "Too long: must have at most " + std::to_string(kMaxConfigBytes) + " bytes");
+  }
+  auto require = [&](const char* key) {
+    if (!s.data.count(key)) r.Error(ChildPath("data", key), "Required value");
+  };
+  auto require_json = [&](const char* key) {
+    auto it = s.data.find(key);
+    if (it == s.data.end()) {
+      r.Error(ChildPath("data", key), "Required value");
+    } else if (!Json::accept(it->second)) {
+      r.Error(ChildPath("data", key),
+              "Invalid value: \"<secret contents redacted>\": invalid JSON");
+    }
+  };
+  if (s.type == "kubernetes.io/tls") {
+    require("tls.crt");
+    require("tls.key");
+  } else if (s.type == "kubernetes.io/ssh-auth") {
+    require("ssh-privatekey");
+  } else if (s.type == "kubernetes.io/basic-auth") {
+    if (!s.data.count("username") && !s.data.count("password")) {
+      require("username");
+      require("password");
+    }
+  } else if (s.type == "kubernetes.io/dockerconfigjson") {
+    require_json(".dockerconfigjson");
+  } else if (s.type == "kubernetes.io/dockercfg") {
+    require_json(".dockercfg");
+  } else if (s.type == "kubernetes.io/service-account-token") {
+    if (!s.metadata.annotations.count("kubernetes.io/service-account.name")) {
+      r.Error("metadata.annotations[kubernetes.io/service-account.name]", "Required value");
     }
   }
 }

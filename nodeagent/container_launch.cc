@@ -4,6 +4,7 @@
 #include <map>
 #include <vector>
 
+#include "model/config_refs.h"
 #include "nodeagent/expand.h"
 #include "nodeagent/service_env.h"
 
@@ -34,6 +35,33 @@ std::string ImagePullPolicy(const model::Container& spec, const std::string& ove
   bool tagged = colon != std::string::npos && (slash == std::string::npos || colon > slash);
   if (!tagged || image.substr(colon + 1) == "latest") return "Always";
   return "IfNotPresent";
+}
+
+// The ConfigMap or Secret `kind`/`name` the reconciler sent with the pod; null when it did not
+// (the object does not exist).
+const agentapi::PodConfigSource* ConfigSource(const PodState& pod, const std::string& kind,
+                                              const std::string& name) {
+  for (const auto& c : pod.desired.config) {
+    if (c.kind == kind && c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+// kubelet's words: `configmap "app" not found`, `secret "db" not found`.
+std::string NotFound(const std::string& kind, const std::string& name) {
+  return (kind == "Secret" ? "secret \"" : "configmap \"") + name + "\" not found";
+}
+
+// What envFrom turns into variables: names as the API server validates env names (others are
+// skipped, as kubelet skips them).
+bool IsEnvName(const std::string& s) {
+  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
 }
 
 // An environment in the order its names were first set.
@@ -98,9 +126,25 @@ OrderedEnv ContainerEnv(const PodState& pod, const ContainerState& c, const Laun
   env.Set("BALLAST_REVISION", pod.desired.revision);
   env.Set("BALLAST_NODE_NAME", node.node_name);
   for (const auto& [k, v] : pod.service_env) env.Set(k, v);
+  // envFrom, in order (a later source wins a name), then env (wins over envFrom), as kubelet
+  // builds it. ContainerConfigError has made sure every required object and key is there.
+  for (const auto& ref : model::EnvFromRefs(c.spec)) {
+    const auto* source = ConfigSource(pod, ref.kind, ref.name);
+    if (source == nullptr) continue;
+    for (const auto& [k, v] : source->data) {
+      if (IsEnvName(ref.prefix + k)) env.Set(ref.prefix + k, v);
+    }
+  }
   for (const auto& e : c.spec.env) {
-    if (!e.value_from.is_null()) continue;  // valueFrom is not supported yet
-    env.Set(e.name, ExpandVars(e.value, env.values()));
+    if (e.value_from.is_null()) {
+      env.Set(e.name, ExpandVars(e.value, env.values()));
+      continue;
+    }
+    auto ref = model::EnvKeyRef(e);
+    if (!ref) continue;  // fieldRef, resourceFieldRef: not supported yet (validation warns)
+    const auto* source = ConfigSource(pod, ref->kind, ref->name);
+    if (source == nullptr) continue;
+    if (auto v = source->data.find(ref->key); v != source->data.end()) env.Set(e.name, v->second);
   }
   return env;
 }
@@ -123,6 +167,38 @@ std::string PodAndContainer(const PodState& pod, const ContainerState& c) {
 
 std::string ContainerConfigError(const PodState& pod, const ContainerState& c,
                                  const LaunchNode& node) {
+  // What the environment reads must be there (kubelet's messages), and fit in an environment.
+  auto fits = [&](const std::string& name, const std::string& value) -> std::string {
+    if (value.find('\0') == std::string::npos) return "";
+    return "the value for " + name + " holds a NUL byte, which an environment cannot carry" +
+           PodAndContainer(pod, c);
+  };
+  for (const auto& ref : model::EnvFromRefs(c.spec)) {
+    const auto* source = ConfigSource(pod, ref.kind, ref.name);
+    if (source == nullptr) {
+      if (ref.optional) continue;
+      return NotFound(ref.kind, ref.name);
+    }
+    for (const auto& [k, v] : source->data) {
+      if (std::string why = fits(ref.prefix + k, v); !why.empty()) return why;
+    }
+  }
+  for (const auto& e : c.spec.env) {
+    auto ref = model::EnvKeyRef(e);
+    if (!ref) continue;
+    const auto* source = ConfigSource(pod, ref->kind, ref->name);
+    if (source == nullptr) {
+      if (ref->optional) continue;
+      return NotFound(ref->kind, ref->name);
+    }
+    auto v = source->data.find(ref->key);
+    if (v == source->data.end()) {
+      if (ref->optional) continue;
+      return "couldn't find key " + ref->key + " in " + ref->kind + " " + pod.desired.namespace_ +
+             "/" + ref->name;
+    }
+    if (std::string why = fits(e.name, v->second); !why.empty()) return why;
+  }
   const model::EffectiveSecurityContext sec =
       model::EffectiveSecurity(pod.desired.template_.spec, c.spec);
   const bool process = pod.runtime == "process";

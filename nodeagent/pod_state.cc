@@ -72,6 +72,9 @@ DesiredChange CompareDesired(const std::map<std::string, PodState>& pods,
       if (it->second->draining != pod.desired.draining) {
         change.draining.emplace_back(id, it->second->draining);  // reported, nothing restarts
       }
+      if (it->second->config != pod.desired.config) {
+        change.config.emplace_back(id, it->second->config);
+      }
     }
   }
   for (const auto& [id, pod] : wanted) {

@@ -150,6 +150,9 @@ struct DesiredChange {
   std::vector<const agentapi::DesiredPod*> start;  // wanted and not running; into the desired set
   std::vector<std::pair<std::string, std::string>> deployment;  // id -> new deployment name
   std::vector<std::pair<std::string, bool>> draining;           // id -> new draining flag
+  // id -> the ConfigMaps and Secrets it reads, when they changed (for its later container
+  // starts; what a running process's environment holds cannot change).
+  std::vector<std::pair<std::string, std::vector<agentapi::PodConfigSource>>> config;
 };
 DesiredChange CompareDesired(const std::map<std::string, PodState>& pods,
                              const std::vector<agentapi::DesiredPod>& desired);

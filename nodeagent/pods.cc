@@ -111,6 +111,7 @@ void PodManager::SetDesired(const std::vector<agentapi::DesiredPod>& pods,
   for (const auto& [id, deployment] : change.deployment)
     pods_.at(id).desired.deployment = deployment;
   for (const auto& [id, draining] : change.draining) pods_.at(id).desired.draining = draining;
+  for (const auto& [id, config] : change.config) pods_.at(id).desired.config = config;
   for (const agentapi::DesiredPod* desired : change.start) StartPod(*desired, services);
   Publish();
 }

@@ -398,7 +398,7 @@ class Handlers {
   net::Response RestoreDiffResponse(const EntryObjects& entry, bool text_only, bool redact) const {
     const Controller& c = d_.loop->controller();
     diff::Plan plan = c.RestorePlan(entry.objects);
-    if (redact) plan = diff::Redacted(std::move(plan));
+    plan = redact ? diff::Redacted(std::move(plan)) : diff::WithoutSecretData(std::move(plan));
     std::string body = "Rolling back to #" + std::to_string(entry.id) + " (revision " +
                        entry.revision + ") would change, against what runs now:\n\n" +
                        diff::RenderText(plan);

@@ -6,6 +6,7 @@
 
 #include "diff/render.h"
 #include "model/codec.h"
+#include "model/config_refs.h"
 #include "model/rfc3339.h"
 #include "scheduler/placement.h"
 #include "scheduler/service_ips.h"
@@ -78,7 +79,7 @@ void Controller::Restore(AppliedState applied, const std::vector<model::Manifest
   }
   applied_ = std::move(applied);
   RememberTemplates(applied_.objects);
-  cluster_ips_ = ClusterIPs(applied_);
+  IndexApplied();
   restarted_ = restarted;
   start_ms_ = clock_->NowMs();
 }
@@ -239,7 +240,7 @@ void Controller::Apply(const std::string& trigger) {
   applied_.files = desired_tree_ ? desired_tree_->files : std::vector<model::SourceFile>{};
   applied_.sha = desired_sha_;
   RememberTemplates(applied_.objects);
-  cluster_ips_ = ClusterIPs(applied_);
+  IndexApplied();
   HistoryAppend h;
   h.sha = applied_.sha;
   h.trigger = trigger;
@@ -256,7 +257,7 @@ void Controller::Pin(int64_t id, AppliedState applied) {
   pinned_ = id;
   applied_ = std::move(applied);
   RememberTemplates(applied_.objects);
-  cluster_ips_ = ClusterIPs(applied_);
+  IndexApplied();
 }
 
 void Controller::Unpin() { pinned_.reset(); }
@@ -272,7 +273,20 @@ std::vector<model::Manifest> Controller::DesiredObjects() const {
   if (!desired_tree_) return out;
   out.reserve(desired_tree_->manifests.size());
   for (const auto* m : desired_tree_->manifests) out.push_back(*m);
+  // What each template's environment reads from ConfigMaps and Secrets is part of its revision.
+  model::BindConfigHashes(&out, options_.config_hash_key);
   return out;
+}
+
+void Controller::IndexApplied() {
+  cluster_ips_ = ClusterIPs(applied_);
+  config_sources_.clear();
+  for (const auto& m : applied_.objects) {
+    auto data = model::ConfigData(m);
+    if (!data) continue;
+    const auto key = m.key();
+    config_sources_[key] = agentapi::PodConfigSource{key.kind, key.name, std::move(*data)};
+  }
 }
 
 bool Controller::NodeIsReady(const std::string& node) const {

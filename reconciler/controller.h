@@ -50,6 +50,9 @@ struct ControllerOptions {
   // replica onto whichever node registered first.
   int64_t node_settle_ms = 1000;
   int heartbeat_seconds = 10;
+  // Keys the digest of the ConfigMap and Secret values in pod templates (model/config_refs.h):
+  // the same across restarts (ServeOptions keeps it in STATE_DIR/config-hash-key).
+  std::string config_hash_key;
 };
 
 // What the applied state is: the objects the pods converge to and where they come from.
@@ -221,6 +224,9 @@ class Controller {
   void RecordDrainVersions();
   // desired.cc: what each node runs, and the Services with their ready endpoints.
   void ComputeDesired();
+  agentapi::DesiredPod WithConfig(const agentapi::DesiredPod& pod) const;
+  // Recomputes what is derived from applied_ (cluster IPs, config sources) after it changed.
+  void IndexApplied();
   std::vector<agentapi::DesiredService> DesiredServices() const;
   std::vector<std::string> Endpoints(
       const model::Service& s, const model::ServicePort& port,
@@ -257,6 +263,8 @@ class Controller {
   // Each applied Service's cluster IP by "namespace/name": derived from applied_ and recomputed
   // wherever applied_ changes (a pass over 10,000 Services takes ~6 ms, too much per step).
   std::map<std::string, std::string> cluster_ips_;
+  // Each applied ConfigMap and Secret, as pods receive it; indexed with cluster_ips_.
+  std::map<model::ObjectKey, agentapi::PodConfigSource> config_sources_;
   std::optional<int64_t> pinned_;
   size_t history_pending_ = 0;  // SetHistoryBacklog
   std::string history_error_;

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "model/config_refs.h"
+
 namespace ballast::reconciler {
 namespace {
 
@@ -83,17 +85,29 @@ std::vector<agentapi::DesiredService> Controller::DesiredServices() const {
   return services;
 }
 
+// The pod with the applied ConfigMaps and Secrets its template reads (only those: a node
+// learns no other pod's secrets).
+agentapi::DesiredPod Controller::WithConfig(const agentapi::DesiredPod& pod) const {
+  agentapi::DesiredPod out = pod;
+  out.config.clear();
+  for (const auto& [kind, name] : model::ReferencedConfig(pod.template_.spec)) {
+    auto it = config_sources_.find({kind, pod.namespace_, name});
+    if (it != config_sources_.end()) out.config.push_back(it->second);
+  }
+  return out;
+}
+
 void Controller::ComputeDesired() {
   const std::vector<agentapi::DesiredService> services = DesiredServices();
   for (const auto& node : heard_) {
     agentapi::DesiredState state;
     state.node = node;
     for (const auto& [name, ip] : intended_) {
-      if (ip.node == node) state.pods.push_back(ip.desired);
+      if (ip.node == node) state.pods.push_back(WithConfig(ip.desired));
     }
     // A draining pod keeps running until no proxy sends it anything (drain.cc).
     for (const auto& [name, d] : draining_) {
-      if (d.node == node) state.pods.push_back(d.desired);
+      if (d.node == node) state.pods.push_back(WithConfig(d.desired));
     }
     std::sort(state.pods.begin(), state.pods.end(),
               [](const auto& a, const auto& b) { return a.name < b.name; });

@@ -109,8 +109,8 @@ model::Json Controller::StatusJson() const {
 model::Json Controller::PlanJson(bool include_diff, bool redact) const {
   diff::JsonOptions o;
   o.include_diff = include_diff;
-  const diff::Plan redacted = redact ? diff::Redacted(plan_) : diff::Plan{};
-  const diff::Plan& plan = redact ? redacted : plan_;
+  // A Secret's data reaches nobody; environment values only those who may see secrets.
+  const diff::Plan plan = redact ? diff::Redacted(plan_) : diff::WithoutSecretData(plan_);
   Json j = diff::ToJson(plan, o);
   j["revision"] = source_sha_.value_or("");
   j["appliedRevision"] = applied_.sha;

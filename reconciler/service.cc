@@ -10,6 +10,7 @@
 #include "reconciler/metrics.h"
 #include "reconciler/pin_store.h"
 #include "reconciler/service_loop.h"
+#include "reconciler/state_key.h"
 #include "reconciler/webhook.h"
 #include "reconciler/worker.h"
 #include "sources/git/history_store.h"
@@ -64,6 +65,9 @@ Status Service::Start() {
   d.roster = std::make_unique<NodeRoster>(d.options.state_dir / "nodes");
   auto known_nodes = d.roster->Load();
   if (!known_nodes.ok()) return known_nodes.status();
+  auto config_key = LoadOrCreateStateKey(d.options.state_dir / "config-hash-key");
+  if (!config_key.ok()) return config_key.status();
+  d.options.controller.config_hash_key = std::move(*config_key);
   d.history = std::make_unique<HistoryJobs>(d.history_store.get(), d.source.get(), d.pins.get(),
                                             d.options.source, d.clock);
   auto startup = d.history->LoadAtStart();

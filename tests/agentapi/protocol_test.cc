@@ -74,6 +74,44 @@ TEST(AgentProtocol, EveryMessageRoundTripsAndNamesItsVersion) {
   EXPECT_NE(bad.status().message().find("credential"), std::string::npos);
 }
 
+// Each ConfigMap and Secret goes once per desired state, however many pods read it; each pod
+// gets back those of its own namespace it reads, bytes intact.
+TEST(AgentProtocol, ConfigGoesOncePerStateAndBackToThePodsThatReadIt) {
+  auto reader = [](const std::string& name, const std::string& ns) {
+    DesiredPod p = SomePod(name);
+    p.namespace_ = ns;
+    model::EnvVar v;
+    v.name = "P";
+    v.value_from = Json::parse(R"({"secretKeyRef": {"name": "db", "key": "p"}})");
+    p.template_.spec.containers[0].env = {v};
+    return p;
+  };
+  const std::string bytes("\0\xff s3cr3t", 9);
+  DesiredState s;
+  s.node = "n1";
+  s.pods = {reader("a-1", "shop"), reader("a-2", "shop"), reader("b-1", "other"), SomePod("c-1")};
+  s.pods[0].config = {{"Secret", "db", {{"p", bytes}}}};
+  s.pods[1].config = s.pods[0].config;
+  s.pods[2].config = {{"Secret", "db", {{"p", "theirs"}}}};
+  const Json j = ToJson(s);
+  ASSERT_EQ(j["config"].size(), 2u) << j.dump();
+  EXPECT_FALSE(j["pods"][0].contains("config"));
+  auto back = DesiredStateFromJson(j);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, s);
+  // A pod alone (the agent's record of it) keeps its own.
+  auto pod = DesiredPodFromJson(ToJson(s.pods[0]));
+  ASSERT_TRUE(pod.ok()) << pod.status().ToString();
+  EXPECT_EQ(pod->config.at(0).data.at("p"), bytes);
+  // Malformed entries are refused naming the field.
+  Json bad = j;
+  bad["config"][0]["data"]["p"] = "not base64!";
+  auto refused = DesiredStateFromJson(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("desired.config[0].data.p"), std::string::npos)
+      << refused.status().message();
+}
+
 TEST(AgentProtocol, AMessageWithoutAVersionIsTheFirstProtocol) {
   auto hb = HeartbeatFromJson(Json{{"node", model::ToJson(SomeNode())}, {"pods", Json::array()}});
   ASSERT_TRUE(hb.ok()) << hb.status().ToString();

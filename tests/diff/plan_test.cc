@@ -141,8 +141,10 @@ TEST(ComputePlan, PruneFalseKeepsWhatLeftGit) {
 }
 
 TEST(ComputePlan, UnsupportedKindsAreListedNotChanged) {
-  std::string cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  a: b\n";
-  auto want = Parse(cm);
+  std::string pdb =
+      "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: web\nspec:\n"
+      "  minAvailable: 1\n";
+  auto want = Parse(pdb);
   Plan p = ComputePlan(want, {}, nullptr);
   EXPECT_EQ(Only(p).action, Action::kUnsupported);
   EXPECT_FALSE(p.has_changes());

@@ -77,9 +77,9 @@ TEST(RenderMarkdown, ContentCannotEndItsCodeBlockOrAddMarkup) {
   EXPECT_NE(md.find("`````diff\n"), std::string::npos) << md;
   EXPECT_NE(md.find("\n`````\n"), std::string::npos) << md;
   auto unsupported = model::ParseManifestFile(
-      "x.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: \"a|b\"}\ndata: {}\n");
+      "x.yaml", "apiVersion: v1\nkind: PodTemplate\nmetadata: {name: \"a|b\"}\n");
   const std::string kept = RenderMarkdown(ComputePlan(unsupported.manifests, {}, nullptr));
-  EXPECT_NE(kept.find("`ConfigMap default/a\\|b` (not run by ballast)"), std::string::npos) << kept;
+  EXPECT_NE(kept.find("`PodTemplate default/a\\|b` (not run by ballast)"), std::string::npos) << kept;
 }
 
 TEST(RenderMarkdown, ALongDiffIsCutWithANote) {

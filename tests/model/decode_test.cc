@@ -158,10 +158,10 @@ spec:
   EXPECT_EQ(c.resources.requests.at("cpu").MilliValue(), 100);
   EXPECT_EQ(c.resources.limits.at("memory").Value(), 128 << 20);
   EXPECT_EQ(c.startup_probe->failure_threshold, 30);
-  // valueFrom is kept and reported as not supported yet.
+  // A fieldRef is kept and reported as not supported yet.
   bool warned = false;
   for (const auto& diag : r.diagnostics) {
-    warned |= diag.field == "spec.template.spec.containers[0].env[1].valueFrom";
+    warned |= diag.field == "spec.template.spec.containers[0].env[1].valueFrom.fieldRef";
   }
   EXPECT_TRUE(warned);
 }

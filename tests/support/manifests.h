@@ -36,6 +36,8 @@ struct WebSpec {
   int image_port = 80;
   std::string image_ready_path = "/index.html";
   std::string limits;  // resources.limits as a flow mapping, e.g. "{memory: 64Mi, cpu: 200m}"
+  // More lines of the container (env, envFrom, ...), each indented 10 spaces.
+  std::string container_yaml;
 };
 
 inline std::string WebManifest(const WebSpec& w) {
@@ -66,6 +68,7 @@ inline std::string WebManifest(const WebSpec& w) {
     ready_path = w.image_ready_path;
   }
   m += "          ports: [{name: http, containerPort: " + port + "}]\n";
+  m += w.container_yaml;
   if (!w.limits.empty()) m += "          resources:\n            limits: " + w.limits + "\n";
   m += "          readinessProbe:\n            httpGet: {path: " + ready_path +
        ", port: http}\n            periodSeconds: 1\n";

@@ -1,0 +1,299 @@
+// ConfigMaps and Secrets: decoded and validated as the API server does, written back the same,
+// and what a pod template's environment reads from them bound into its revision.
+
+#include <gtest/gtest.h>
+
+#include "model/base64.h"
+#include "model/codec.h"
+#include "model/config_refs.h"
+#include "model/manifest.h"
+#include "test_util.h"
+
+namespace ballast::model {
+namespace {
+
+using testing::Dump;
+using testing::Errors;
+
+FileParseResult Parse(const std::string& yaml) { return ParseManifestFile("c.yaml", yaml); }
+
+// The first error's field and message, "" when none.
+std::string FirstError(const FileParseResult& r) {
+  auto errors = Errors(r);
+  return errors.empty() ? "" : errors[0].field + ": " + errors[0].message;
+}
+
+TEST(Base64Test, DecodesWhatGoDecodesAndRefusesTheRest) {
+  EXPECT_EQ(Base64Decode("aGVsbG8="), "hello");
+  EXPECT_EQ(Base64Decode("aGVs\nbG8=\n"), "hello");  // line breaks are skipped
+  EXPECT_EQ(Base64Decode(""), "");
+  EXPECT_EQ(Base64Decode(Base64Encode(std::string("\0\xff\x01", 3))), std::string("\0\xff\x01", 3));
+  size_t at = 99;
+  EXPECT_FALSE(Base64Decode("aGVsbG8", &at));  // no padding
+  EXPECT_FALSE(Base64Decode("aGV sbG8=", &at));
+  EXPECT_EQ(at, 3u);
+  EXPECT_FALSE(Base64Decode("aG==bG8=", &at));  // padding before the end
+  EXPECT_EQ(at, 4u);
+}
+
+TEST(ConfigMapTest, DecodesDataAndBinaryDataAndWritesThemBack) {
+  auto r = Parse(R"(apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app
+  namespace: shop
+data:
+  LOG_LEVEL: debug
+  app.properties: |
+    a=1
+    b=2
+binaryData:
+  logo.png: iVBORw0K
+immutable: false
+)");
+  ASSERT_TRUE(Errors(r).empty()) << Dump(r.diagnostics);
+  const Manifest& m = r.manifests.at(0);
+  ASSERT_NE(m.config_map(), nullptr);
+  EXPECT_TRUE(m.is_supported());
+  EXPECT_EQ(m.key().ToString(), "ConfigMap shop/app");
+  EXPECT_EQ(m.config_map()->data.at("app.properties"), "a=1\nb=2\n");
+  EXPECT_EQ(m.config_map()->binary_data.at("logo.png"), "\x89PNG\r\n");
+  auto again = Parse(ToYaml(m));
+  ASSERT_TRUE(Errors(again).empty()) << Dump(again.diagnostics) << ToYaml(m);
+  EXPECT_EQ(again.manifests.at(0).value, m.value);
+  EXPECT_TRUE(m.ignored_fields.empty());
+}
+
+TEST(SecretTest, StringDataIsMergedIntoDataAsTheApiServerStoresIt) {
+  auto written_as_data = Parse(R"(apiVersion: v1
+kind: Secret
+metadata: {name: db}
+data:
+  password: czNjcjN0
+  user: YWRtaW4=
+)");
+  auto written_as_string_data = Parse(R"(apiVersion: v1
+kind: Secret
+metadata: {name: db}
+data:
+  user: b2xk
+stringData:
+  password: s3cr3t
+  user: admin
+)");
+  ASSERT_TRUE(Errors(written_as_data).empty()) << Dump(written_as_data.diagnostics);
+  ASSERT_TRUE(Errors(written_as_string_data).empty()) << Dump(written_as_string_data.diagnostics);
+  const Secret* s = written_as_string_data.manifests.at(0).secret();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->type, "Opaque");
+  EXPECT_EQ(s->data.at("user"), "admin");  // stringData wins
+  EXPECT_EQ(written_as_data.manifests.at(0).value, written_as_string_data.manifests.at(0).value);
+  EXPECT_EQ(CanonicalJson(written_as_data.manifests.at(0)),
+            CanonicalJson(written_as_string_data.manifests.at(0)));
+  EXPECT_EQ(ToJson(written_as_data.manifests.at(0))["data"]["password"], "czNjcjN0");
+}
+
+TEST(SecretTest, DataThatIsNotBase64IsAnErrorAtItsLine) {
+  auto r = Parse(R"(apiVersion: v1
+kind: Secret
+metadata: {name: db}
+data:
+  password: s3cr3t!
+)");
+  auto errors = Errors(r);
+  ASSERT_EQ(errors.size(), 1u) << Dump(r.diagnostics);
+  EXPECT_EQ(errors[0].field, "data.password");
+  EXPECT_EQ(errors[0].where.line, 5);
+  EXPECT_NE(errors[0].message.find("illegal base64 data at input byte 6"), std::string::npos)
+      << errors[0].message;
+  EXPECT_NE(errors[0].message.find("stringData"), std::string::npos) << errors[0].message;
+  EXPECT_EQ(errors[0].message.find("s3cr3t"), std::string::npos) << "a value in a message";
+}
+
+struct ConfigCase {
+  const char* name;
+  const char* yaml;
+  const char* error;  // "field: message" prefix, "" when valid
+};
+
+class ConfigValidationTest : public ::testing::TestWithParam<ConfigCase> {};
+
+TEST_P(ConfigValidationTest, ReportsAsTheApiServer) {
+  auto r = Parse(GetParam().yaml);
+  const std::string got = FirstError(r);
+  if (std::string(GetParam().error).empty()) {
+    EXPECT_EQ(got, "") << Dump(r.diagnostics);
+  } else {
+    EXPECT_EQ(got.rfind(GetParam().error, 0), 0u) << got;
+  }
+}
+
+const ConfigCase kConfigCases[] = {
+    ConfigCase{"KeyWithSlash",
+               "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {a/b: x}\n",
+               "data[a/b]: Invalid value: \"a/b\": a valid config key"},
+    ConfigCase{"DotDotKey",
+               "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {..x: y}\n",
+               "data[..x]: Invalid value: \"..x\": must not start with '..'"},
+    ConfigCase{"KeyInDataAndBinaryData",
+               "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {k: x}\n"
+               "binaryData: {k: eA==}\n",
+               "binaryData.k: Invalid value: \"k\": duplicate of key present in data"},
+    ConfigCase{"UpperCaseName", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: App}\n",
+               "metadata.name: Invalid value: \"App\""},
+    ConfigCase{"TlsWithoutKey",
+               "apiVersion: v1\nkind: Secret\nmetadata: {name: t}\ntype: kubernetes.io/tls\n"
+               "stringData: {tls.crt: x}\n",
+               "data[tls.key]: Required value"},
+    ConfigCase{"TlsComplete",
+               "apiVersion: v1\nkind: Secret\nmetadata: {name: t}\ntype: kubernetes.io/tls\n"
+               "stringData: {tls.crt: x, tls.key: y}\n",
+               ""},
+    ConfigCase{"BasicAuthEmpty",
+               "apiVersion: v1\nkind: Secret\nmetadata: {name: t}\n"
+               "type: kubernetes.io/basic-auth\n",
+               "data.username: Required value"},
+    ConfigCase{"DockerConfigNotJson",
+               "apiVersion: v1\nkind: Secret\nmetadata: {name: t}\n"
+               "type: kubernetes.io/dockerconfigjson\nstringData: {.dockerconfigjson: '{'}\n",
+               "data[.dockerconfigjson]: Invalid value: \"<secret contents redacted>\""},
+    ConfigCase{"SshAuthWithoutKey",
+               "apiVersion: v1\nkind: Secret\nmetadata: {name: t}\n"
+               "type: kubernetes.io/ssh-auth\n",
+               "data.ssh-privatekey: Required value"},
+    ConfigCase{"EnvKeyRefWithoutKey",
+               "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+               "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+               "    spec:\n      containers:\n      - name: c\n        image: i\n"
+               "        env:\n        - name: X\n          valueFrom:\n"
+               "            configMapKeyRef: {name: app}\n",
+               "spec.template.spec.containers[0].env[0].valueFrom.configMapKeyRef.key: "
+               "Required value"},
+    ConfigCase{"EnvValueAndValueFrom",
+               "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+               "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+               "    spec:\n      containers:\n      - name: c\n        image: i\n"
+               "        env:\n        - name: X\n          value: v\n          valueFrom:\n"
+               "            secretKeyRef: {name: db, key: k}\n",
+               "spec.template.spec.containers[0].env[0].valueFrom: Invalid value: \"\": may "
+               "not be specified when `value` is not empty"},
+    ConfigCase{"EnvFromBoth",
+               "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+               "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+               "    spec:\n      containers:\n      - name: c\n        image: i\n"
+               "        envFrom:\n        - configMapRef: {name: a}\n"
+               "          secretRef: {name: b}\n",
+               "spec.template.spec.containers[0].envFrom[0]: Invalid value: \"\": may not "
+               "have more than one field specified at a time"},
+    ConfigCase{"EnvFromBadPrefix",
+               "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+               "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+               "    spec:\n      containers:\n      - name: c\n        image: i\n"
+               "        envFrom:\n        - prefix: '1X'\n          configMapRef: {name: a}\n",
+               "spec.template.spec.containers[0].envFrom[0].prefix: Invalid value: \"1X\""},
+    ConfigCase{"EnvFromValid",
+               "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+               "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+               "    spec:\n      containers:\n      - name: c\n        image: i\n"
+               "        envFrom:\n        - prefix: APP_\n          configMapRef: {name: a}\n"
+               "        - secretRef: {name: b, optional: true}\n",
+               ""}};
+
+INSTANTIATE_TEST_SUITE_P(Cases, ConfigValidationTest, ::testing::ValuesIn(kConfigCases),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(ConfigSizeTest, MoreThanOneMebibyteIsRefused) {
+  std::string yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n  k: \"";
+  yaml += std::string(1024 * 1024, 'x');
+  yaml += "\"\n";
+  EXPECT_EQ(FirstError(Parse(yaml)).rfind(": Too long: must have at most 1048576 bytes", 0), 0u)
+      << FirstError(Parse(yaml));
+}
+
+// A Deployment whose container reads LOG_LEVEL from ConfigMap app and everything of Secret db.
+const char kReader[] = R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: nginx
+        env:
+        - name: LOG_LEVEL
+          valueFrom:
+            configMapKeyRef: {name: app, key: LOG_LEVEL}
+        envFrom:
+        - secretRef: {name: db}
+          prefix: DB_
+)";
+
+std::vector<Manifest> Objects(const std::string& config_map_data, const std::string& secret) {
+  std::string yaml = kReader;
+  if (!config_map_data.empty()) {
+    yaml += "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {" +
+            config_map_data + "}\n";
+  }
+  if (!secret.empty()) {
+    yaml +=
+        "---\napiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {" + secret + "}\n";
+  }
+  auto r = Parse(yaml);
+  EXPECT_TRUE(Errors(r).empty()) << Dump(r.diagnostics);
+  return r.manifests;
+}
+
+std::string HashOf(std::vector<Manifest> objects, const std::string& key = "k1") {
+  BindConfigHashes(&objects, key);
+  const auto& a = objects.at(0).deployment()->spec.template_.annotations;
+  auto it = a.find(kAnnotationConfigHash);
+  return it == a.end() ? "" : it->second;
+}
+
+TEST(BindConfigHashesTest, WhatTheEnvironmentReadsIsPartOfTheRevision) {
+  const std::string base = HashOf(Objects("LOG_LEVEL: info, other: '1'", "password: a"));
+  ASSERT_FALSE(base.empty());
+  EXPECT_EQ(HashOf(Objects("LOG_LEVEL: info, other: '1'", "password: a")), base) << "stable";
+  EXPECT_EQ(HashOf(Objects("LOG_LEVEL: info, other: '2'", "password: a")), base)
+      << "a key the environment does not read";
+  EXPECT_NE(HashOf(Objects("LOG_LEVEL: debug, other: '1'", "password: a")), base);
+  EXPECT_NE(HashOf(Objects("LOG_LEVEL: info, other: '1'", "password: b")), base);
+  EXPECT_NE(HashOf(Objects("LOG_LEVEL: info, other: '1'", "password: a, extra: x")), base)
+      << "envFrom reads every key";
+  EXPECT_NE(HashOf(Objects("", "password: a")), base) << "an absent ConfigMap";
+  EXPECT_NE(HashOf(Objects("other: '1'", "password: a")), base) << "an absent key";
+  EXPECT_NE(HashOf(Objects("LOG_LEVEL: info, other: '1'", "password: a"), "k2"), base)
+      << "the digest is keyed";
+  // A different revision for the template: the pods roll.
+  auto a = Objects("LOG_LEVEL: info", "password: a");
+  auto b = Objects("LOG_LEVEL: debug", "password: a");
+  BindConfigHashes(&a, "k");
+  BindConfigHashes(&b, "k");
+  EXPECT_NE(PodTemplateHash(a[0].deployment()->spec.template_),
+            PodTemplateHash(b[0].deployment()->spec.template_));
+}
+
+TEST(BindConfigHashesTest, ATemplateThatReadsNothingCarriesNoHash) {
+  auto r = Parse(std::string(testing::kMinimalDeployment));
+  auto objects = r.manifests;
+  objects[0].deployment()->spec.template_.annotations[kAnnotationConfigHash] = "written-in-git";
+  const std::string before = PodTemplateHash(r.manifests[0].deployment()->spec.template_);
+  BindConfigHashes(&objects, "k");
+  EXPECT_FALSE(objects[0].deployment()->spec.template_.annotations.count(kAnnotationConfigHash));
+  EXPECT_EQ(PodTemplateHash(objects[0].deployment()->spec.template_), before)
+      << "revisions of Deployments without references are what they were";
+}
+
+TEST(BindConfigHashesTest, ReferencedConfigListsEachObjectOnce) {
+  auto objects = Objects("LOG_LEVEL: x", "password: a");
+  auto refs = ReferencedConfig(objects[0].deployment()->spec.template_.spec);
+  ASSERT_EQ(refs.size(), 2u);
+  EXPECT_EQ(refs[0], (std::pair<std::string, std::string>{"ConfigMap", "app"}));
+  EXPECT_EQ(refs[1], (std::pair<std::string, std::string>{"Secret", "db"}));
+}
+
+}  // namespace
+}  // namespace ballast::model

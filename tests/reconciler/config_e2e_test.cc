@@ -1,0 +1,162 @@
+// ConfigMaps and Secrets with real processes (issue #18): what a pod's environment reads from
+// them reaches it, a change of it rolls the Deployment, a missing one holds only the pods that
+// need it (CreateContainerConfigError), a restarted reconciler keeps the revisions, and a
+// Secret's values reach no page, plan, history view or log.
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "model/base64.h"
+#include "tests/reconciler/cluster.h"
+
+namespace ballast::reconciler::testing {
+namespace {
+
+using ballast::testing::WebSpec;
+
+std::string Fetch(int port) {
+  net::ClientOptions o;
+  o.timeout = std::chrono::seconds(5);
+  net::HttpClient client(o);
+  auto r = client.Get("http://" + Cluster::AgentAddress(0) + ":" + std::to_string(port) + "/");
+  return r.ok() && r->status == 200 ? r->body : "";
+}
+
+// demo-app answers its message, then its pod's name.
+bool Serves(int port, const std::string& message) { return Fetch(port).rfind(message, 0) == 0; }
+
+// web on `port`, its message made of what it reads: GREETING from ConfigMap app, every key of
+// Secret db as DB_<key>.
+std::string Web(int port, int replicas, bool greeting_optional = false) {
+  WebSpec w;
+  w.replicas = replicas;
+  w.service_port = port;
+  w.message = "$(GREETING)-$(DB_PASSWORD)";
+  w.container_yaml = std::string(
+                         "          env:\n"
+                         "          - name: GREETING\n"
+                         "            valueFrom:\n"
+                         "              configMapKeyRef: {name: app, key: GREETING") +
+                     (greeting_optional ? ", optional: true" : "") +
+                     "}\n"
+                     "          envFrom:\n"
+                     "          - secretRef: {name: db}\n"
+                     "            prefix: DB_\n";
+  return WebManifest(w);
+}
+
+std::string AppConfig(const std::string& greeting) {
+  return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata:\n  GREETING: " + greeting +
+         "\n  UNUSED: x\n";
+}
+
+std::string DbSecret(const std::string& password) {
+  return "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData:\n  PASSWORD: " +
+         password + "\n";
+}
+
+// Every text a user or a viewer can read about the cluster, as the admin sees it.
+std::string EverythingReadable(Cluster& c) {
+  std::string out;
+  for (const char* path : {"/api/v1/plan?diff=true", "/api/v1/status", "/api/v1/deployments",
+                           "/api/v1/pods", "/api/v1/history?limit=20", "/api/v1/history/1/diff",
+                           "/api/v1/history/2/diff", "/api/v1/history/3/diff"}) {
+    out += c.Get(path).dump();
+  }
+  net::HttpClient client{net::ClientOptions{}};
+  if (auto page = client.Get(c.url() + "/"); page.ok()) out += page->body;
+  return out + ReadFile(c.serve_log()) + c.Logs();
+}
+
+TEST(ConfigE2E, WhatThePodReadsReachesItAndAChangeRollsIt) {
+  Cluster c;
+  const int port = PickFreePort();
+  c.Commit({{"web.yaml", Web(port, 2)},
+            {"app.yaml", AppConfig("hello")},
+            {"db.yaml", DbSecret("pw-0a1b2c3d4e")}},
+           "web reads app and db");
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(c.StartAgents(1));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2) && Serves(port, "hello-pw-0a1b2c3d4e"); }))
+      << Fetch(port) << c.Logs();
+  const auto v1 = c.ReadyPods();
+
+  // A key the pods do not read changes nothing.
+  c.Commit({{"app.yaml", AppConfig("hello") + "  MORE: y\n"}}, "an unread key");
+  ASSERT_TRUE(WaitFor([&] { return c.Get("/api/v1/history?limit=20")["items"].size() == 2; }));
+  EXPECT_EQ(c.ReadyPods(), v1);
+
+  // The ConfigMap's value changes: a new revision rolls out, and serves the new value.
+  c.Commit({{"app.yaml", AppConfig("bonjour")}}, "app: bonjour");
+  ASSERT_TRUE(WaitFor([&] { return Serves(port, "bonjour-pw-0a1b2c3d4e") && c.RolledOut(2); }))
+      << Fetch(port) << c.Logs();
+  const auto v2 = c.ReadyPods();
+  EXPECT_NE(v2.begin()->second, v1.begin()->second) << "a new revision";
+
+  // The Secret's value changes: rolls again.
+  c.Commit({{"db.yaml", DbSecret("pw-9z8y7x6w5v")}}, "db: rotated");
+  ASSERT_TRUE(WaitFor([&] { return Serves(port, "bonjour-pw-9z8y7x6w5v") && c.RolledOut(2); }))
+      << Fetch(port) << c.Logs();
+
+  // Neither password, nor its base64, is anywhere an admin reads (as Argo CD masks them).
+  const std::string readable = EverythingReadable(c);
+  for (const std::string secret : {"pw-0a1b2c3d4e", "pw-9z8y7x6w5v"}) {
+    EXPECT_EQ(readable.find(secret), std::string::npos) << secret;
+    EXPECT_EQ(readable.find(model::Base64Encode(secret)), std::string::npos) << secret;
+  }
+  EXPECT_NE(readable.find("<redacted"), std::string::npos) << "the Secret shows, masked";
+
+  // A restarted reconciler computes the same revisions (its key is kept): nothing rolls.
+  const auto v3 = c.ReadyPods();
+  c.StopServe();
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(2); })) << c.Logs();
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(c.ReadyPods(), v3);
+}
+
+TEST(ConfigE2E, AMissingConfigMapHoldsOnlyThePodsThatNeedIt) {
+  Cluster c;
+  const int port = PickFreePort();
+  WebSpec other;
+  other.name = "other";
+  other.service_port = PickFreePort();
+  other.message = "other";
+  c.Commit(
+      {{"web.yaml", Web(port, 1)}, {"db.yaml", DbSecret("pw")}, {"other.yaml", WebManifest(other)}},
+      "web without its ConfigMap");
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(c.StartAgents(1));
+  // web's container waits with kubelet's reason and message; other runs.
+  auto web_waiting = [&] {
+    const Json pods = c.Get("/api/v1/pods");
+    if (!pods.is_object()) return false;
+    bool web = false, other_ready = false;
+    for (const auto& p : pods["items"]) {
+      if (p["deployment"] == "other") other_ready = other_ready || p["ready"].get<bool>();
+      if (p["deployment"] != "web") continue;
+      for (const auto& ct : p["containers"]) {
+        web = web || (ct.value("reason", "") == "CreateContainerConfigError" &&
+                      ct.value("message", "") == "configmap \"app\" not found");
+      }
+    }
+    return web && other_ready;
+  };
+  ASSERT_TRUE(WaitFor(web_waiting)) << c.Get("/api/v1/pods").dump() << c.Logs();
+  // The commit was applied all the same (the sync is not blocked).
+  EXPECT_EQ(c.Get("/api/v1/history?limit=20")["items"].size(), 1u);
+
+  // The ConfigMap comes: web runs with it.
+  c.Commit({{"app.yaml", AppConfig("late")}}, "app arrives");
+  ASSERT_TRUE(WaitFor([&] { return Serves(port, "late-pw"); })) << Fetch(port) << c.Logs();
+
+  // A key that is not there, read optionally: the variable is unset, the pod runs.
+  c.Commit({{"web.yaml", Web(port, 1, /*greeting_optional=*/true)},
+            {"app.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\n"}},
+           "GREETING optional and gone");
+  ASSERT_TRUE(WaitFor([&] { return Serves(port, "$(GREETING)-pw"); })) << Fetch(port) << c.Logs();
+}
+
+}  // namespace
+}  // namespace ballast::reconciler::testing
