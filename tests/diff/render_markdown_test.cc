@@ -79,7 +79,8 @@ TEST(RenderMarkdown, ContentCannotEndItsCodeBlockOrAddMarkup) {
   auto unsupported = model::ParseManifestFile(
       "x.yaml", "apiVersion: v1\nkind: PodTemplate\nmetadata: {name: \"a|b\"}\n");
   const std::string kept = RenderMarkdown(ComputePlan(unsupported.manifests, {}, nullptr));
-  EXPECT_NE(kept.find("`PodTemplate default/a\\|b` (not run by ballast)"), std::string::npos) << kept;
+  EXPECT_NE(kept.find("`PodTemplate default/a\\|b` (not run by ballast)"), std::string::npos)
+      << kept;
 }
 
 TEST(RenderMarkdown, ALongDiffIsCutWithANote) {
