@@ -182,6 +182,9 @@ int RunLocalPlan(const FlagSet& flags, const std::string& output) {
     return 2;
   }
   model::ManifestSet desired = model::ParseManifests(*files);
+  for (auto& d : model::CheckNamespaces(desired.manifests)) {
+    desired.diagnostics.push_back(std::move(d));
+  }
   for (const auto& d : desired.diagnostics) {
     std::fprintf(stderr, "%s\n", d.ToString().c_str());
   }
@@ -227,6 +230,9 @@ int RunRefPlan(const FlagSet& flags, const std::string& output) {
       return 2;
     }
     sides[i] = model::ParseManifests(*files);
+    for (auto& d : model::CheckNamespaces(sides[i].manifests)) {
+      sides[i].diagnostics.push_back(std::move(d));
+    }
     for (const auto& d : sides[i].diagnostics) std::fprintf(stderr, "%s\n", d.ToString().c_str());
   }
   if (!sides[1].ok()) {

@@ -24,7 +24,8 @@ model::Json DiagnosticJson(const model::Diagnostic& d) {
 
 // What the manifests hold, by what ballast does with them.
 struct Census {
-  size_t deployments = 0, services = 0, unsupported = 0, errors = 0, warnings = 0;
+  size_t deployments = 0, services = 0, config_maps = 0, secrets = 0, namespaces = 0,
+         unsupported = 0, errors = 0, warnings = 0;
   std::set<std::string> unsupported_kinds;
 };
 
@@ -35,6 +36,12 @@ Census Count(const model::ManifestSet& set) {
       ++c.deployments;
     } else if (m.service()) {
       ++c.services;
+    } else if (m.config_map()) {
+      ++c.config_maps;
+    } else if (m.secret()) {
+      ++c.secrets;
+    } else if (m.namespace_object()) {
+      ++c.namespaces;
     } else {
       ++c.unsupported;
       c.unsupported_kinds.insert(m.key().kind);
@@ -49,6 +56,9 @@ void PrintJson(const model::ManifestSet& set, const Census& c, bool verbose) {
   model::Json out = {{"ok", c.errors == 0},
                      {"deployments", c.deployments},
                      {"services", c.services},
+                     {"configMaps", c.config_maps},
+                     {"secrets", c.secrets},
+                     {"namespaces", c.namespaces},
                      {"unsupported", c.unsupported},
                      {"errors", model::Json::array()},
                      {"warnings", model::Json::array()},
@@ -88,8 +98,12 @@ void PrintText(const model::ManifestSet& set, const Census& c, bool verbose) {
     }
   }
   std::string summary = Plural(c.deployments, "deployment", "deployments") + ", " +
-                        Plural(c.services, "service", "services") + ", " +
-                        std::to_string(c.unsupported) + " unsupported";
+                        Plural(c.services, "service", "services") + ", ";
+  // Shown when there are any: the line stays as it was for repositories without them.
+  if (c.config_maps > 0) summary += Plural(c.config_maps, "configmap", "configmaps") + ", ";
+  if (c.secrets > 0) summary += Plural(c.secrets, "secret", "secrets") + ", ";
+  if (c.namespaces > 0) summary += Plural(c.namespaces, "namespace", "namespaces") + ", ";
+  summary += std::to_string(c.unsupported) + " unsupported";
   if (!c.unsupported_kinds.empty()) {
     std::string kinds;
     for (const auto& k : c.unsupported_kinds) kinds += (kinds.empty() ? "" : ", ") + k;
@@ -131,6 +145,7 @@ int RunValidate(const Args& args) {
       for (auto& f : *read) files.push_back(std::move(f));
     }
     set = model::ParseManifests(files);
+    for (auto& d : model::CheckNamespaces(set.manifests)) set.diagnostics.push_back(std::move(d));
   }
 
   const Census census = Count(set);

@@ -32,7 +32,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)api::RegisterResponseFromJson(j);
   (void)api::DesiredPodFromJson(j);
   (void)api::DesiredServiceFromJson(j);
-  (void)api::DesiredStateFromJson(j);
+  auto desired = api::DesiredStateFromJson(j);
+  if (desired.ok()) {
+    // The ConfigMaps and Secrets go once per state and back to the pods that read them: what
+    // was decoded must survive its own encoding exactly.
+    auto again = api::DesiredStateFromJson(Json::parse(api::ToJson(*desired).dump()));
+    if (!again.ok() || !(*again == *desired)) __builtin_trap();
+  }
   (void)ballast::model::NodeFromJson(j);
   (void)ballast::diff::PlanFromJson(j);
   auto hb = api::HeartbeatFromJson(j);

@@ -75,7 +75,8 @@ Json NodeAffinityJson(const NodeAffinity& a) {
 }
 
 Json MetaJson(const ObjectMeta& m) {
-  Json j = {{"name", m.name}, {"namespace", m.namespace_}};
+  Json j = {{"name", m.name}};
+  if (!m.namespace_.empty()) j["namespace"] = m.namespace_;  // "": cluster-scoped
   if (!m.labels.empty()) j["labels"] = m.labels;
   if (!m.annotations.empty()) j["annotations"] = m.annotations;
   MergeExtra(j, m.extra);
@@ -302,6 +303,12 @@ Json ConfigMapJson(const ConfigMap& cm) {
   return j;
 }
 
+Json NamespaceJson(const Namespace& ns) {
+  Json j = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", MetaJson(ns.metadata)}};
+  MergeExtra(j, ns.extra);
+  return j;
+}
+
 Json SecretJson(const Secret& s) {
   Json j = {{"apiVersion", "v1"},
             {"kind", "Secret"},
@@ -477,6 +484,7 @@ Json ToJson(const Manifest& manifest) {
   if (const Service* s = manifest.service()) return ServiceJson(*s);
   if (const ConfigMap* cm = manifest.config_map()) return ConfigMapJson(*cm);
   if (const Secret* secret = manifest.secret()) return SecretJson(*secret);
+  if (const Namespace* ns = manifest.namespace_object()) return NamespaceJson(*ns);
   return std::get<UnsupportedObject>(manifest.value).raw;
 }
 

@@ -877,6 +877,23 @@ void DecodeSecret(const Json& doc, Reporter& r, Secret* secret, std::vector<std:
   top.Finish();
 }
 
+void DecodeNamespace(const Json& doc, Reporter& r, Namespace* ns,
+                     std::vector<std::string>* ignored) {
+  static const Names kNamespaceFields = {"apiVersion", "kind", "metadata", "spec", "status"};
+  ObjectReader top(doc, "", r, ignored, &ns->extra, &kNamespaceFields);
+  top.Take("apiVersion");
+  top.Take("kind");
+  top.Take("status");
+  if (!top.Nested("metadata", [&](const Json& v, const std::string& p) {
+        DecodeMeta(v, p, r, &ns->metadata, ignored);
+      })) {
+    r.Error("metadata", "Required value");
+  }
+  // Cluster-scoped: a metadata.namespace is ignored, as the API server ignores it.
+  ns->metadata.namespace_.clear();
+  top.Finish();
+}
+
 }  // namespace
 
 bool DecodePodTemplateSpec(const Json& j, const std::string& path, Reporter& r,
@@ -943,6 +960,12 @@ bool DecodeObject(const Json& doc, Reporter& r, Manifest* out) {
     r.SuppressUnderReportedFields();
     ValidateSecret(secret, r);
     out->value = std::move(secret);
+  } else if (kind == "Namespace" && api_version == "v1") {
+    Namespace ns;
+    DecodeNamespace(doc, r, &ns, &out->ignored_fields);
+    r.SuppressUnderReportedFields();
+    ValidateNamespace(ns, r);
+    out->value = std::move(ns);
   } else if ((kind == "Deployment" &&
               (api_version == "extensions/v1beta1" || api_version == "apps/v1beta1" ||
                api_version == "apps/v1beta2"))) {

@@ -64,6 +64,7 @@ void ValidateDeployment(const Deployment& d, Reporter& reporter);
 void ValidateService(const Service& s, Reporter& reporter);
 void ValidateConfigMap(const ConfigMap& cm, Reporter& reporter);
 void ValidateSecret(const Secret& s, Reporter& reporter);
+void ValidateNamespace(const Namespace& ns, Reporter& reporter);
 void ValidatePodTemplateSpec(const PodTemplateSpec& t, const std::string& path, Reporter& r);
 
 }  // namespace ballast::model

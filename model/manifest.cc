@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -203,6 +204,38 @@ std::vector<Diagnostic> CheckDuplicates(const std::vector<const Manifest*>& mani
     }
   }
   return out;
+}
+
+std::vector<Diagnostic> CheckNamespaces(const std::vector<const Manifest*>& manifests) {
+  std::vector<Diagnostic> out;
+  // An object in a namespace that is neither in git nor one every cluster has: `kubectl apply`
+  // answers `namespaces "X" not found`. Kinds ballast does not run are not applied, so not
+  // checked.
+  std::set<std::string> namespaces(std::begin(kDefaultNamespaces), std::end(kDefaultNamespaces));
+  for (const Manifest* m : manifests) {
+    if (m->namespace_object() != nullptr) namespaces.insert(m->metadata().name);
+  }
+  for (const Manifest* m : manifests) {
+    if (!m->is_supported() || m->namespace_object() != nullptr) continue;
+    const std::string& ns = m->metadata().namespace_;
+    if (namespaces.count(ns)) continue;
+    Diagnostic d;
+    d.where = m->source;
+    d.field = "metadata.namespace";
+    d.message = "namespaces \"" + ns + "\" not found: " + m->key().ToString() +
+                " is in a namespace that no Namespace object in git creates (add one: "
+                "apiVersion: v1, kind: Namespace, metadata.name: " +
+                ns + ")";
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+std::vector<Diagnostic> CheckNamespaces(const std::vector<Manifest>& manifests) {
+  std::vector<const Manifest*> pointers;
+  pointers.reserve(manifests.size());
+  for (const Manifest& m : manifests) pointers.push_back(&m);
+  return CheckNamespaces(pointers);
 }
 
 std::vector<Diagnostic> CheckDuplicates(const std::vector<Manifest>& manifests) {

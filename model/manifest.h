@@ -60,6 +60,13 @@ std::vector<Diagnostic> CheckDuplicates(const std::vector<Manifest>& manifests);
 // The same over manifests held elsewhere (e.g. shared between source snapshots).
 std::vector<Diagnostic> CheckDuplicates(const std::vector<const Manifest*>& manifests);
 
+// Reports (errors) objects of a kind ballast runs in a namespace that no Namespace among
+// `manifests` creates and that is not one every cluster has (kDefaultNamespaces), as
+// `kubectl apply` answers `namespaces "X" not found`. For a desired state (a source snapshot,
+// `validate`, `plan`); never for history, whose entries were applied under older rules.
+std::vector<Diagnostic> CheckNamespaces(const std::vector<Manifest>& manifests);
+std::vector<Diagnostic> CheckNamespaces(const std::vector<const Manifest*>& manifests);
+
 // Refuses JSON nested deeper than `limits.max_depth` (checked without recursion), so callers can
 // decode, copy and walk what passes without risking the stack. JSON from outside (API bodies,
 // recorded states) goes through this before anything else.

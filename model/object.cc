@@ -6,7 +6,9 @@
 
 namespace ballast::model {
 
-std::string ObjectKey::ToString() const { return kind + " " + namespace_ + "/" + name; }
+std::string ObjectKey::ToString() const {
+  return namespace_.empty() ? kind + " " + name : kind + " " + namespace_ + "/" + name;
+}
 
 const std::string& IntOrString::str_value() const {
   static const std::string kEmpty;
@@ -224,6 +226,8 @@ ObjectKey Manifest::key() const {
     kind = "ConfigMap";
   } else if (std::holds_alternative<Secret>(value)) {
     kind = "Secret";
+  } else if (std::holds_alternative<Namespace>(value)) {
+    kind = "Namespace";
   } else {
     kind = std::get<UnsupportedObject>(value).kind;
   }

@@ -425,6 +425,20 @@ struct Secret {
   friend bool operator==(const Secret&, const Secret&) = default;
 };
 
+// v1 Namespace: cluster-scoped (its key's namespace is ""). An object of a kind ballast runs in
+// a namespace other than the ones every cluster has (kDefaultNamespaces) needs one in git, as
+// `kubectl apply` needs it in the cluster (model::CheckDuplicates says so, naming the object).
+struct Namespace {
+  ObjectMeta metadata;          // namespace_ is ""
+  Json extra = Json::object();  // spec (finalizers), status
+  friend bool operator==(const Namespace&, const Namespace&) = default;
+};
+
+// The namespaces a Kubernetes cluster has without being told: objects may be in them with no
+// Namespace in git.
+inline constexpr std::string_view kDefaultNamespaces[] = {"default", "kube-system", "kube-public",
+                                                          "kube-node-lease"};
+
 // Any kind ballast does not run (Ingress, Kustomization, ...): kept whole.
 struct UnsupportedObject {
   std::string api_version;
@@ -434,7 +448,8 @@ struct UnsupportedObject {
   friend bool operator==(const UnsupportedObject&, const UnsupportedObject&) = default;
 };
 
-using ObjectValue = std::variant<Deployment, Service, ConfigMap, Secret, UnsupportedObject>;
+using ObjectValue =
+    std::variant<Deployment, Service, ConfigMap, Secret, Namespace, UnsupportedObject>;
 
 // One object read from a manifest, with where it came from.
 struct Manifest {
@@ -453,6 +468,7 @@ struct Manifest {
   Service* service() { return std::get_if<Service>(&value); }
   const ConfigMap* config_map() const { return std::get_if<ConfigMap>(&value); }
   const Secret* secret() const { return std::get_if<Secret>(&value); }
+  const Namespace* namespace_object() const { return std::get_if<Namespace>(&value); }
   const ObjectMeta& metadata() const;
 };
 

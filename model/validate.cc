@@ -849,6 +849,15 @@ void ValidateService(const Service& svc, Reporter& r) {
   }
 }
 
+void ValidateNamespace(const Namespace& ns, Reporter& r) {
+  if (ns.metadata.name.empty()) {
+    r.Error("metadata.name", "Required value: name or generateName is required");
+  } else if (!IsDns1123Label(ns.metadata.name)) {
+    r.Error("metadata.name", "Invalid value: " + Quote(ns.metadata.name) + ": " + kDns1123LabelMsg);
+  }
+  ValidateLabels(ns.metadata.labels, "metadata.labels", r);
+}
+
 void ValidateConfigMap(const ConfigMap& cm, Reporter& r) {
   ValidateMeta(cm.metadata, false, r);
   size_t bytes = 0;

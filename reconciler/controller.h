@@ -224,7 +224,9 @@ class Controller {
   void RecordDrainVersions();
   // desired.cc: what each node runs, and the Services with their ready endpoints.
   void ComputeDesired();
-  agentapi::DesiredPod WithConfig(const agentapi::DesiredPod& pod) const;
+  // Sets the pod's config: the applied ConfigMaps and Secrets its template reads (only those:
+  // a node learns no other pod's secrets).
+  void AddConfig(agentapi::DesiredPod* pod) const;
   // Recomputes what is derived from applied_ (cluster IPs, config sources) after it changed.
   void IndexApplied();
   std::vector<agentapi::DesiredService> DesiredServices() const;

@@ -85,16 +85,13 @@ std::vector<agentapi::DesiredService> Controller::DesiredServices() const {
   return services;
 }
 
-// The pod with the applied ConfigMaps and Secrets its template reads (only those: a node
-// learns no other pod's secrets).
-agentapi::DesiredPod Controller::WithConfig(const agentapi::DesiredPod& pod) const {
-  agentapi::DesiredPod out = pod;
-  out.config.clear();
-  for (const auto& [kind, name] : model::ReferencedConfig(pod.template_.spec)) {
-    auto it = config_sources_.find({kind, pod.namespace_, name});
-    if (it != config_sources_.end()) out.config.push_back(it->second);
+void Controller::AddConfig(agentapi::DesiredPod* pod) const {
+  pod->config.clear();
+  if (config_sources_.empty()) return;
+  for (const auto& [kind, name] : model::ReferencedConfig(pod->template_.spec)) {
+    auto it = config_sources_.find({kind, pod->namespace_, name});
+    if (it != config_sources_.end()) pod->config.push_back(it->second);
   }
-  return out;
 }
 
 void Controller::ComputeDesired() {
@@ -103,12 +100,13 @@ void Controller::ComputeDesired() {
     agentapi::DesiredState state;
     state.node = node;
     for (const auto& [name, ip] : intended_) {
-      if (ip.node == node) state.pods.push_back(WithConfig(ip.desired));
+      if (ip.node == node) state.pods.push_back(ip.desired);
     }
     // A draining pod keeps running until no proxy sends it anything (drain.cc).
     for (const auto& [name, d] : draining_) {
-      if (d.node == node) state.pods.push_back(WithConfig(d.desired));
+      if (d.node == node) state.pods.push_back(d.desired);
     }
+    for (auto& pod : state.pods) AddConfig(&pod);
     std::sort(state.pods.begin(), state.pods.end(),
               [](const auto& a, const auto& b) { return a.name < b.name; });
     state.services = services;

@@ -487,6 +487,8 @@ bool GitSource::Impl::ReadTree(const git_commit* commit, std::shared_ptr<const S
   }
   auto duplicates = model::CheckDuplicates(result->manifests);
   result->diagnostics.insert(result->diagnostics.end(), duplicates.begin(), duplicates.end());
+  auto namespaces = model::CheckNamespaces(result->manifests);
+  result->diagnostics.insert(result->diagnostics.end(), namespaces.begin(), namespaces.end());
   blobs_ = std::move(blobs_next);
   parsed_ = std::move(parsed_next);
   *out = std::move(result);

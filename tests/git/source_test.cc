@@ -91,7 +91,7 @@ TEST_F(SourceTest, FileUrlWholeRepository) {
                                  {{"a.yaml", DeploymentYaml("a", 1)},
                                   {"b/c.json",
                                    "{\"apiVersion\": \"v1\", "
-                                   "\"kind\": \"ConfigMap\", "
+                                   "\"kind\": \"PodTemplate\", "
                                    "\"metadata\": {\"name\": "
                                    "\"c\"}}"}},
                                  "init");
@@ -101,7 +101,7 @@ TEST_F(SourceTest, FileUrlWholeRepository) {
   EXPECT_EQ(snap->commit.sha, sha);
   ASSERT_EQ(snap->tree->manifests.size(), 2u);
   EXPECT_EQ(snap->tree->manifests[0]->key().name, "a");
-  EXPECT_FALSE(snap->tree->manifests[1]->is_supported());  // ConfigMap: listed, not dropped
+  EXPECT_FALSE(snap->tree->manifests[1]->is_supported());  // PodTemplate: listed, not dropped
   EXPECT_EQ(snap->tree->manifests[1]->source.file, "b/c.json");
 }
 

@@ -297,3 +297,49 @@ TEST(BindConfigHashesTest, ReferencedConfigListsEachObjectOnce) {
 
 }  // namespace
 }  // namespace ballast::model
+
+namespace ballast::model {
+namespace {
+
+TEST(NamespaceTest, IsClusterScopedAndWrittenBackWithoutANamespace) {
+  auto r = ParseManifestFile("ns.yaml",
+                             "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
+                             "  namespace: ignored\n  labels: {team: a}\n");
+  ASSERT_TRUE(Errors(r).empty()) << testing::Dump(r.diagnostics);
+  const Manifest& m = r.manifests.at(0);
+  ASSERT_NE(m.namespace_object(), nullptr);
+  EXPECT_EQ(m.key(), (ObjectKey{"Namespace", "", "shop"}));
+  EXPECT_EQ(m.key().ToString(), "Namespace shop");
+  EXPECT_EQ(ToYaml(m).find("namespace:"), std::string::npos) << ToYaml(m);
+  auto again = ParseManifestFile("ns.yaml", ToYaml(m));
+  ASSERT_TRUE(Errors(again).empty());
+  EXPECT_EQ(again.manifests.at(0).value, m.value);
+  auto bad =
+      ParseManifestFile("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a.b}\n");
+  ASSERT_EQ(Errors(bad).size(), 1u);
+  EXPECT_EQ(Errors(bad)[0].field, "metadata.name");
+}
+
+TEST(NamespaceTest, AnObjectInANamespaceNobodyCreatesIsAnErrorAtItsDocument) {
+  const std::string in_shop =
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: shop}\n---\n"
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: kube-system}\n---\n"
+      "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: c, namespace: x}\n";
+  ManifestSet set = ParseManifests({{"app.yaml", in_shop}});
+  ASSERT_TRUE(set.ok()) << testing::Dump(set.diagnostics) << "history is read without it";
+  auto problems = CheckNamespaces(set.manifests);
+  ASSERT_EQ(problems.size(), 1u) << testing::Dump(problems);
+  EXPECT_TRUE(problems[0].is_error());
+  EXPECT_EQ(problems[0].where.file, "app.yaml");
+  EXPECT_EQ(problems[0].where.line, 1);
+  EXPECT_EQ(problems[0].field, "metadata.namespace");
+  EXPECT_EQ(problems[0].message.rfind("namespaces \"shop\" not found", 0), 0u)
+      << problems[0].message;
+  ManifestSet with_namespace =
+      ParseManifests({{"app.yaml", in_shop},
+                      {"ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n"}});
+  EXPECT_TRUE(CheckNamespaces(with_namespace.manifests).empty());
+}
+
+}  // namespace
+}  // namespace ballast::model

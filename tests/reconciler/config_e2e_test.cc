@@ -158,5 +158,31 @@ TEST(ConfigE2E, AMissingConfigMapHoldsOnlyThePodsThatNeedIt) {
   ASSERT_TRUE(WaitFor([&] { return Serves(port, "$(GREETING)-pw"); })) << Fetch(port) << c.Logs();
 }
 
+// A commit with an object in a namespace git does not create is not applied (the last good
+// state runs on, the error names the file and the namespace), and the commit that adds the
+// Namespace is.
+TEST(NamespaceE2E, AnObjectInAMissingNamespaceHoldsTheCommitUntilTheNamespaceComes) {
+  Cluster c;
+  const int port = PickFreePort();
+  c.Commit({{"web.yaml", WebManifest("v1", 1, port)}}, "web v1");
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(c.StartAgents(1));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(1) && Serves(port, "v1"); })) << c.Logs();
+  const std::string shop_config =
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: shop}\n"
+      "data: {a: b}\n";
+  c.Commit({{"web.yaml", WebManifest("v2", 1, port)}, {"shop/settings.yaml", shop_config}},
+           "v2, and shop's settings without shop");
+  ASSERT_TRUE(WaitFor([&] {
+    return c.Status().dump().find("namespaces \\\"shop\\\" not found") != std::string::npos;
+  })) << c.Status().dump();
+  EXPECT_NE(c.Status().dump().find("shop/settings.yaml"), std::string::npos) << c.Status().dump();
+  EXPECT_TRUE(Serves(port, "v1")) << "the last good state runs on";
+  c.Commit({{"shop/namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n"}},
+           "shop");
+  ASSERT_TRUE(WaitFor([&] { return Serves(port, "v2") && c.RolledOut(1); }))
+      << c.Status().dump() << c.Logs();
+}
+
 }  // namespace
 }  // namespace ballast::reconciler::testing
