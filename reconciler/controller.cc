@@ -268,14 +268,16 @@ void Controller::SetHistoryBacklog(size_t pending, std::string error) {
   history_error_ = pending > 0 ? std::move(error) : std::string();
 }
 
-std::vector<model::Manifest> Controller::DesiredObjects() const {
-  std::vector<model::Manifest> out;
-  if (!desired_tree_) return out;
-  out.reserve(desired_tree_->manifests.size());
-  for (const auto* m : desired_tree_->manifests) out.push_back(*m);
+const std::vector<model::Manifest>& Controller::DesiredObjects() const {
+  if (desired_objects_tree_ == desired_tree_) return desired_objects_;
+  desired_objects_tree_ = desired_tree_;
+  desired_objects_.clear();
+  if (!desired_tree_) return desired_objects_;
+  desired_objects_.reserve(desired_tree_->manifests.size());
+  for (const auto* m : desired_tree_->manifests) desired_objects_.push_back(*m);
   // What each template's environment reads from ConfigMaps and Secrets is part of its revision.
-  model::BindConfigHashes(&out, options_.config_hash_key);
-  return out;
+  model::BindConfigHashes(&desired_objects_, options_.config_hash_key);
+  return desired_objects_;
 }
 
 void Controller::IndexApplied() {

@@ -196,7 +196,8 @@ class Controller {
   // Heard from within the grace period and reporting ready (a node just registered is).
   bool NodeIsReady(const std::string& node) const;
   // desired_tree_'s objects, as values; empty before the first valid revision.
-  std::vector<model::Manifest> DesiredObjects() const;
+  // git's objects at the desired revision, config hashes bound; made once per revision.
+  const std::vector<model::Manifest>& DesiredObjects() const;
   void RememberTemplates(const std::vector<model::Manifest>& objects);
   struct Wake;
   class Placer;
@@ -256,6 +257,9 @@ class Controller {
   // The last valid source revision (its objects and files). Shared with the source's parse
   // cache rather than copied: at 10,000 objects a copy is ~20 MB.
   std::shared_ptr<const git::SourceTree> desired_tree_;
+  // DesiredObjects()'s memo, and the tree it was made from.
+  mutable std::vector<model::Manifest> desired_objects_;
+  mutable std::shared_ptr<const git::SourceTree> desired_objects_tree_;
   std::string desired_sha_;
   Status source_error_;
   int64_t source_error_since_ms_ = 0;
