@@ -552,13 +552,17 @@ diff::Plan Controller::RestorePlan(const std::vector<model::Manifest>& objects) 
 
 void Controller::ComputePlan() {
   const model::LiveState live = LiveView();
-  std::vector<model::Manifest> target = pinned_ ? applied_.objects : DesiredObjects();
+  // The objects as they are, copied only when objects kept from pruning join them.
+  const std::vector<model::Manifest>& base = pinned_ ? applied_.objects : DesiredObjects();
+  std::vector<model::Manifest> with_kept;
   for (const auto& m : applied_.objects) {
-    if (PruneDisabled(m) && FindObject(target, m.key()) == nullptr) target.push_back(m);
+    if (!PruneDisabled(m) || FindObject(base, m.key()) != nullptr) continue;
+    if (with_kept.empty()) with_kept = base;
+    with_kept.push_back(m);
   }
   diff::PlanOptions options;
   options.revisions = &revisions_;
-  plan_ = diff::ComputePlan(target, applied_.objects, &live, options);
+  plan_ = diff::ComputePlan(with_kept.empty() ? base : with_kept, applied_.objects, &live, options);
   diff::SchedulerDryRun dry;
   for (const auto& [key, reason] : placement_problems_) {
     dry.all_placed = false;
