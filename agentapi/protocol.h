@@ -114,8 +114,8 @@ struct PodConfigSource {
   friend bool operator==(const PodConfigSource&, const PodConfigSource&) = default;
 };
 
-// Bounds a DesiredPod's config list (a template references at most this many objects:
-// model validation holds it to fewer).
+// Bounds a DesiredPod's config list (model validation holds a template to as many:
+// model::kMaxReferencedConfig).
 inline constexpr size_t kMaxPodConfigSources = 256;
 // Bounds the desired state's list (each object once per node).
 inline constexpr size_t kMaxStateConfigSources = 16384;

@@ -20,8 +20,18 @@ void RedactEnvList(Json& list, std::string_view mark) {
 }
 
 void RedactSecretData(Json& data, std::string_view mark) {
-  if (!data.is_object()) return;
+  if (!data.is_object()) {
+    if (!data.is_null()) data = mark;
+    return;
+  }
   for (auto& [k, v] : data.items()) v = mark;
+}
+
+// A Secret's top-level fields that hold no value of its: everything else is redacted (data,
+// stringData, and a misspelt "stringdata" that a warning let through).
+bool SecretFieldIsPublic(const std::string& field) {
+  return field == "apiVersion" || field == "kind" || field == "metadata" || field == "type" ||
+         field == "immutable";
 }
 
 // Every env list anywhere under `j`.
@@ -59,7 +69,7 @@ std::vector<std::string> PointerSegments(const std::string& pointer) {
 // Redacts `value`, which sits at `pointer` in a document of a Secret or not.
 void RedactAt(Json& value, const std::string& pointer, bool secret_kind, std::string_view mark) {
   const std::vector<std::string> seg = PointerSegments(pointer);
-  if (secret_kind && !seg.empty() && (seg[0] == "data" || seg[0] == "stringData")) {
+  if (secret_kind && !seg.empty() && !SecretFieldIsPublic(seg[0])) {
     if (seg.size() == 1) {
       RedactSecretData(value, mark);
     } else {
@@ -86,8 +96,8 @@ void RedactAt(Json& value, const std::string& pointer, bool secret_kind, std::st
 
 void RedactDocument(Json& doc, bool secret_kind) {
   if (secret_kind && doc.is_object()) {
-    for (const char* field : {"data", "stringData"}) {
-      if (auto it = doc.find(field); it != doc.end()) RedactSecretData(*it, kRedacted);
+    for (auto& [field, value] : doc.items()) {
+      if (!SecretFieldIsPublic(field)) RedactSecretData(value, kRedacted);
     }
   }
   RedactWalk(doc, kRedacted);

@@ -254,7 +254,9 @@ std::string RenderSummaryLine(const Plan& plan) {
 }
 
 std::string RenderUnifiedDiff(const ObjectPlan& o) {
-  std::string name = o.key.kind + "/" + o.key.namespace_ + "/" + o.key.name;
+  std::string name = o.key.namespace_.empty()
+                         ? o.key.kind + "/" + o.key.name
+                         : o.key.kind + "/" + o.key.namespace_ + "/" + o.key.name;
   std::string a = o.old_doc.is_null() ? "" : model::ToYaml(o.old_doc);
   std::string b = o.new_doc.is_null() ? "" : model::ToYaml(o.new_doc);
   return UnifiedDiff(a, b, o.old_doc.is_null() ? "/dev/null" : "a/" + name,

@@ -1,5 +1,10 @@
 #include "model/cluster.h"
 
+#include <map>
+#include <string>
+#include <type_traits>
+#include <utility>
+
 namespace ballast::model {
 namespace {
 
@@ -21,11 +26,36 @@ Status ResourcesFromJson(const Json& j, const char* field, ResourceList* out) {
   return Status::Ok();
 }
 
+// An integer of type T: nlohmann converts a float or an out-of-range number with a C++ cast
+// (undefined behaviour for a float beyond T, a silent wrap otherwise), so only JSON integers
+// in range are taken; anything else is a type error naming the key.
+template <typename T>
+T CheckedInt(const Json& v, const std::string& key) {
+  const bool fits = v.is_number_unsigned()  ? std::in_range<T>(v.get<uint64_t>())
+                    : v.is_number_integer() ? std::in_range<T>(v.get<int64_t>())
+                                            : false;
+  if (!fits) {
+    throw nlohmann::json::type_error::create(
+        302, key + ": not an integer in range (" + v.dump().substr(0, 40) + ")", &v);
+  }
+  return static_cast<T>(v.get<int64_t>());
+}
+
 template <typename T>
 T Get(const Json& j, const char* key, T fallback) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return fallback;
-  return it->get<T>();
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    return CheckedInt<T>(*it, key);
+  } else if constexpr (std::is_same_v<T, std::map<std::string, int32_t>>) {
+    if (!it->is_object()) return it->get<T>();  // the library's type error
+    T out;
+    for (const auto& [k, v] : it->items())
+      out[k] = CheckedInt<int32_t>(v, std::string(key) + "." + k);
+    return out;
+  } else {
+    return it->get<T>();
+  }
 }
 
 }  // namespace

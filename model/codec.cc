@@ -438,8 +438,17 @@ void EmitSeq(const Json& arr, int indent, std::string* out);
 void EmitMap(const Json& obj, int indent, std::string* out) {
   for (const std::string& k : OrderedKeys(obj)) {
     const Json& v = obj[k];
+    const std::string key = NeedsQuotes(k) ? Json(k).dump() : k;
     out->append(indent, ' ');
-    out->append(NeedsQuotes(k) ? Json(k).dump() : k);
+    // YAML allows an implicit key of at most 1024 characters: a longer one is written as an
+    // explicit key ("? key" then ": value").
+    const bool explicit_key = key.size() > 1000;
+    if (explicit_key) {
+      out->append("? ").append(key).push_back('\n');
+      out->append(indent, ' ');
+    } else {
+      out->append(key);
+    }
     out->push_back(':');
     if (IsInline(v)) {
       out->push_back(' ');
@@ -450,7 +459,7 @@ void EmitMap(const Json& obj, int indent, std::string* out) {
       EmitMap(v, indent + 2, out);
     } else {
       out->push_back('\n');
-      EmitSeq(v, indent, out);
+      EmitSeq(v, explicit_key ? indent + 2 : indent, out);
     }
   }
 }

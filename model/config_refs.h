@@ -47,12 +47,15 @@ std::optional<ConfigKeyRef> EnvKeyRef(const EnvVar& var);
 // The container's envFrom entries, in order.
 std::vector<ConfigFromRef> EnvFromRefs(const Container& container);
 
+// The most ConfigMaps and Secrets one pod template may read (validation refuses more).
+inline constexpr size_t kMaxReferencedConfig = 256;
+
 // Every ConfigMap and Secret a pod spec's containers read, as {kind, name}, sorted, unique.
 std::vector<std::pair<std::string, std::string>> ReferencedConfig(const PodSpec& spec);
 
-// The data of a ConfigMap (data and binaryData) or Secret as one map of bytes; nullopt when
-// `m` is neither.
-std::optional<std::map<std::string, std::string>> ConfigData(const Manifest& m);
+// What an environment can read of a ConfigMap (its `data`: kubelet reads no `binaryData`
+// into variables) or Secret (its `data`); nullopt when `m` is neither.
+std::optional<std::map<std::string, std::string>> EnvData(const Manifest& m);
 
 // Sets (or removes) ballast.dev/config-hash on every Deployment's pod template in `objects`: a
 // digest of the values its containers' environment reads from the ConfigMaps and Secrets among

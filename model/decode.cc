@@ -286,7 +286,7 @@ class ObjectReader {
       const Json& e = (*v)[i];
       if (!e.is_string()) {
         r_.Error(IndexPath(Child(key), i),
-                 std::string("Invalid type: expected string, got ") + TypeName(e) + QuoteHint(e));
+                 std::string("Invalid type: expected string, got ") + TypeName(e) + Hint(e));
         // Kept as text so that the list keeps its length: validation then does not report a
         // count ("must be specified single value") for what is a type error of one element.
         out->push_back(ScalarText(e));
@@ -312,7 +312,7 @@ class ObjectReader {
       }
       if (!e.is_string()) {
         r_.Error(ChildPath(Child(key), k),
-                 std::string("Invalid type: expected string, got ") + TypeName(e) + QuoteHint(e));
+                 std::string("Invalid type: expected string, got ") + TypeName(e) + Hint(e));
         continue;
       }
       (*out)[k] = e.get<std::string>();
@@ -368,8 +368,17 @@ class ObjectReader {
   }
 
   void TypeError(std::string_view key, const Json& v, const char* expected) {
-    r_.Error(Child(key), std::string("Invalid type: expected ") + expected + ", got " +
-                             TypeName(v) + QuoteHint(v));
+    r_.Error(Child(key),
+             std::string("Invalid type: expected ") + expected + ", got " + TypeName(v) + Hint(v));
+  }
+
+  // From here on, type errors do not quote the value (a Secret's data, an env value): the
+  // message says what was expected, never what a secret holds.
+  void Quiet() { quiet_ = true; }
+
+  std::string Hint(const Json& v) const {
+    if (quiet_) return v.is_boolean() || v.is_number() ? " (quote it)" : "";
+    return QuoteHint(v);
   }
 
   static std::string QuoteHint(const Json& v) {
@@ -388,6 +397,7 @@ class ObjectReader {
   const Names* known_names_;
   std::vector<std::string_view> consumed_;
   bool ok_ = false;
+  bool quiet_ = false;
 };
 
 void DecodeMeta(const Json& j, const std::string& path, Reporter& r, ObjectMeta* out,
@@ -524,6 +534,7 @@ void DecodeContainer(const Json& j, const std::string& path, Reporter& r, Contai
   cr.Array("env", [&](const Json& e, const std::string& ep) {
     EnvVar var;
     ObjectReader er(e, ep, r, ignored, nullptr);
+    er.Quiet();  // a value may be a secret
     er.String("name", &var.name);
     er.String("value", &var.value);
     // configMapKeyRef and secretKeyRef are read (model/config_refs.h); validation checks it.
@@ -857,6 +868,7 @@ void DecodeSecret(const Json& doc, Reporter& r, Secret* secret, std::vector<std:
   static const Names kSecretFields = {"apiVersion", "data",       "immutable", "kind",
                                       "metadata",   "stringData", "type"};
   ObjectReader top(doc, "", r, ignored, &secret->extra, &kSecretFields);
+  top.Quiet();
   top.Take("apiVersion");
   top.Take("kind");
   if (!top.Nested("metadata", [&](const Json& v, const std::string& p) {

@@ -77,7 +77,16 @@ FileParseResult ParseManifestFile(std::string_view path, std::string_view conten
       Manifest m;
       m.source = at;
       Reporter reporter(&doc.positions, at, &result.diagnostics, prefix);
-      if (DecodeObject(j, reporter, &m)) result.manifests.push_back(std::move(m));
+      const size_t diagnostics_before = result.diagnostics.size();
+      if (DecodeObject(j, reporter, &m)) {
+        result.manifests.push_back(std::move(m));
+      } else if (limits.keep_invalid && j.is_object() && j.contains("kind") &&
+                 j.contains("apiVersion") && !m.metadata().name.empty()) {
+        for (size_t i = diagnostics_before; i < result.diagnostics.size(); ++i) {
+          result.diagnostics[i].severity = Severity::kWarning;
+        }
+        result.manifests.push_back(std::move(m));
+      }
     };
     const Json* items = nullptr;
     if (doc.root.is_object() && doc.root.value("kind", Json()) == "List") {

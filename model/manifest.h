@@ -20,6 +20,10 @@ struct ParseLimits {
   size_t max_file_bytes = 4u << 20;      // 4 MiB
   int max_depth = 64;                    // nesting of maps and sequences
   size_t max_nodes_per_file = 1u << 20;  // nodes visited, aliases expanded
+  // Keep an object that fails validation (its errors become warnings) instead of dropping it:
+  // for history, whose entries were applied under the rules of their day (a newer ballast that
+  // validates more must still read them). Never for a desired state.
+  bool keep_invalid = false;
 };
 
 struct FileParseResult {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "model/config_refs.h"
 #include "model/decode_internal.h"
 
 namespace ballast::model {
@@ -713,6 +714,12 @@ int64_t ValidateIntOrPercent(const IntOrString& v, const std::string& path, Repo
 
 void ValidatePodTemplateSpec(const PodTemplateSpec& t, const std::string& path, Reporter& r) {
   ValidateLabels(t.labels, Sub(path, "metadata.labels"), r);
+  // Each pod carries what it reads to its node (agentapi::kMaxPodConfigSources).
+  if (const size_t n = ReferencedConfig(t.spec).size(); n > kMaxReferencedConfig) {
+    r.Error(Sub(path, "spec.containers"),
+            "Too many: " + std::to_string(n) + ": must read at most " +
+                std::to_string(kMaxReferencedConfig) + " ConfigMaps and Secrets");
+  }
   if (auto it = t.annotations.find(kAnnotationPidsLimit);
       it != t.annotations.end() && !ParsePidsLimit(it->second)) {
     r.Error(ChildPath(Sub(path, "metadata.annotations"), kAnnotationPidsLimit),

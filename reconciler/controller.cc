@@ -284,7 +284,7 @@ void Controller::IndexApplied() {
   cluster_ips_ = ClusterIPs(applied_);
   config_sources_.clear();
   for (const auto& m : applied_.objects) {
-    auto data = model::ConfigData(m);
+    auto data = model::EnvData(m);
     if (!data) continue;
     const auto key = m.key();
     config_sources_[key] = agentapi::PodConfigSource{key.kind, key.name, std::move(*data)};

@@ -12,7 +12,11 @@ using model::Json;
 
 // Objects stored in a history entry, parsed back.
 Result<std::vector<model::Manifest>> ParseEntryObjects(const git::HistoryEntryContents& c) {
-  auto set = model::ParseManifests(c.objects);
+  // Entries were applied under the rules of their day: what a newer ballast validates more
+  // strictly is read all the same (kept, its errors as warnings), or an upgrade could not start.
+  model::ParseLimits limits;
+  limits.keep_invalid = true;
+  auto set = model::ParseManifests(c.objects, limits);
   if (!set.ok()) {
     for (const auto& d : set.diagnostics) {
       if (d.is_error()) {

@@ -99,5 +99,24 @@ TEST(Redact, ASecretsDataIsRedacted) {
   EXPECT_EQ(secret["data"]["password"], std::string(kRedacted));
 }
 
+// A misspelt field ("stringdata", only a warning) is a Secret's value all the same: a plan,
+// its diff and the PR comment show it to nobody, admins included.
+TEST(Redact, AMisspeltSecretFieldIsRedactedToo) {
+  auto had = ParseWithSecrets(
+      "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\n"
+      "stringdata: {password: hunter2}\n");
+  auto want = ParseWithSecrets(
+      "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\n"
+      "stringdata: {password: swordfish}\ntype: Opaque\n");
+  for (const Plan& plan : {WithoutSecretData(ComputePlan(want, had, nullptr)),
+                           WithoutSecretData(ComputePlan(want, {}, nullptr))}) {
+    std::string all = ToJson(plan, JsonOptions{true, true}).dump() + RenderText(plan);
+    for (const auto& o : plan.objects) all += RenderUnifiedDiff(o);
+    EXPECT_EQ(all.find("hunter2"), std::string::npos) << all;
+    EXPECT_EQ(all.find("swordfish"), std::string::npos) << all;
+    EXPECT_NE(all.find("Opaque"), std::string::npos) << all;
+  }
+}
+
 }  // namespace
 }  // namespace ballast::diff

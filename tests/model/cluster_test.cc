@@ -58,3 +58,30 @@ TEST(ClusterTest, BadJsonIsAnErrorNotACrash) {
 
 }  // namespace
 }  // namespace ballast::model
+
+namespace ballast::model {
+namespace {
+
+// Fuzz finding (json_bodies_fuzz, UBSan): a heartbeat's `restarts: 555000029202.206` went
+// through nlohmann's C++ cast to int. Integer fields take JSON integers in range only.
+TEST(ClusterCodec, IntegerFieldsTakeIntegersInRangeOnly) {
+  for (const char* bad :
+       {R"({"name": "p", "containers": [{"name": "c", "restarts": 555000029202.206}]})",
+        R"({"name": "p", "restarts": 4294967296})", R"({"name": "p", "restarts": 1.5})",
+        R"({"name": "p", "hostPorts": {"http": 1e300}})"}) {
+    auto pod = PodFromJson(Json::parse(bad));
+    ASSERT_FALSE(pod.ok()) << bad;
+    EXPECT_NE(pod.status().message().find("not an integer in range"), std::string::npos)
+        << pod.status().message();
+  }
+  auto node = NodeFromJson(Json::parse(R"({"name": "n", "maxPods": -1e20})"));
+  EXPECT_FALSE(node.ok());
+  auto good =
+      PodFromJson(Json::parse(R"({"name": "p", "restarts": 3, "hostPorts": {"http": 8080}})"));
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_EQ(good->restarts, 3);
+  EXPECT_EQ(good->host_ports.at("http"), 8080);
+}
+
+}  // namespace
+}  // namespace ballast::model

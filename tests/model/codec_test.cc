@@ -80,6 +80,25 @@ TEST(CodecTest, YamlQuotesStringsThatWouldChangeType) {
   EXPECT_NE(yaml.find("m: plain text\n"), std::string::npos) << yaml;
 }
 
+// Fuzz finding (manifest_fuzz): a key longer than YAML's 1024-character limit for implicit
+// keys was written as one, and the YAML did not parse again. It is written as an explicit key.
+TEST(CodecTest, AKeyLongerThanYamlAllowsImplicitlyIsWrittenExplicitly) {
+  const std::string long_key =
+      std::string(600, 'k') + std::string("\0\t\"", 3) + std::string(600, 'q');
+  Json j = {{"apiVersion", "example.com/v1"},
+            {"kind", "Thing"},
+            {"metadata", {{"name", "x"}}},
+            {"spec",
+             {{long_key, {{"nested", {"a", "b"}}, {long_key, {1, 2}}}},
+              {"list", Json::array({Json{{long_key, "v"}, {"z", 1}}})},
+              {std::string(1100, 's'), Json::array({1, Json{{"a", "b"}}})}}}};
+  const std::string yaml = ToYaml(j);
+  FileParseResult r = ParseManifestFile("t.yaml", yaml);
+  ASSERT_TRUE(r.diagnostics.empty()) << Dump(r.diagnostics);
+  ASSERT_EQ(r.manifests.size(), 1u);
+  EXPECT_EQ(ToJson(r.manifests[0]), j);
+}
+
 TEST(CodecTest, YamlKeyOrderIsFixed) {
   FileParseResult r = ParseManifestFile("d.yaml", testing::kMinimalDeployment);
   std::string yaml = ToYaml(r.manifests.at(0));

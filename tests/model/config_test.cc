@@ -343,3 +343,28 @@ TEST(NamespaceTest, AnObjectInANamespaceNobodyCreatesIsAnErrorAtItsDocument) {
 
 }  // namespace
 }  // namespace ballast::model
+
+namespace ballast::model {
+namespace {
+
+// History entries were applied under older rules (a ConfigMap was kept whole, unchecked): a
+// newer ballast reads them with keep_invalid, the object kept and its errors as warnings, so an
+// upgrade starts; a desired state is still refused.
+TEST(KeepInvalidTest, HistoryKeepsWhatNewerRulesRefuse) {
+  const std::string old_entry =
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {PORT: 8080, LOG: info}\n"
+      "---\napiVersion: v1\nkind: Secret\nmetadata: {name: tls}\ntype: kubernetes.io/tls\n";
+  ManifestSet strict = ParseManifests({{"objects.yaml", old_entry}});
+  EXPECT_FALSE(strict.ok());
+  EXPECT_TRUE(strict.manifests.empty());
+  ParseLimits limits;
+  limits.keep_invalid = true;
+  ManifestSet kept = ParseManifests({{"objects.yaml", old_entry}}, limits);
+  ASSERT_TRUE(kept.ok()) << testing::Dump(kept.diagnostics);
+  ASSERT_EQ(kept.manifests.size(), 2u);
+  EXPECT_EQ(kept.manifests[0].config_map()->data.at("LOG"), "info");
+  EXPECT_EQ(kept.diagnostics.size(), 3u) << testing::Dump(kept.diagnostics);
+}
+
+}  // namespace
+}  // namespace ballast::model
