@@ -226,6 +226,7 @@ void Controller::Apply(const std::string& trigger) {
   for (const auto& m : applied_.objects) {
     if (PruneDisabled(m) && FindObject(next, m.key()) == nullptr) next.push_back(m);
   }
+  KeepRefused(&next);
   Json summary = Json::object();
   {
     auto plan = diff::ComputePlan(next, applied_.objects, nullptr);
@@ -266,6 +267,24 @@ void Controller::SetHistoryBacklog(size_t pending, std::string error) {
   if (pending > 0 && history_pending_ == 0) history_error_since_ms_ = clock_->NowMs();
   history_pending_ = pending;
   history_error_ = pending > 0 ? std::move(error) : std::string();
+}
+
+std::vector<diff::ObjectPlan> Controller::KeepRefused(std::vector<model::Manifest>* target) const {
+  std::vector<diff::ObjectPlan> refused;
+  for (auto& o : diff::ComputePlan(*target, applied_.objects, nullptr).objects) {
+    if (o.action == diff::Action::kRefused) refused.push_back(std::move(o));
+  }
+  if (refused.empty()) return refused;
+  for (const auto& r : refused) {
+    const model::Manifest* had = FindObject(applied_.objects, r.key);
+    if (had == nullptr) continue;
+    for (auto& m : *target) {
+      if (m.key() == r.key) m = *had;
+    }
+  }
+  // A ConfigMap or Secret put back changes what templates read.
+  model::BindConfigHashes(target, options_.config_hash_key);
+  return refused;
 }
 
 const std::vector<model::Manifest>& Controller::DesiredObjects() const {
@@ -563,6 +582,22 @@ void Controller::ComputePlan() {
   diff::PlanOptions options;
   options.revisions = &revisions_;
   plan_ = diff::ComputePlan(with_kept.empty() ? base : with_kept, applied_.objects, &live, options);
+  if (plan_.has_refused()) {
+    // What Apply does: the refused objects stay as applied, the rest of the plan is planned
+    // without their change; their entries say why.
+    std::vector<diff::ObjectPlan> refused;  // as planned with the live state (drift)
+    for (auto& o : plan_.objects) {
+      if (o.action == diff::Action::kRefused) refused.push_back(std::move(o));
+    }
+    std::vector<model::Manifest> target = with_kept.empty() ? base : with_kept;
+    KeepRefused(&target);
+    plan_ = diff::ComputePlan(target, applied_.objects, &live, options);
+    for (auto& o : plan_.objects) {
+      for (const auto& r : refused) {
+        if (o.key == r.key) o = r;
+      }
+    }
+  }
   diff::SchedulerDryRun dry;
   for (const auto& [key, reason] : placement_problems_) {
     dry.all_placed = false;

@@ -198,6 +198,9 @@ class Controller {
   // desired_tree_'s objects, as values; empty before the first valid revision.
   // git's objects at the desired revision, config hashes bound; made once per revision.
   const std::vector<model::Manifest>& DesiredObjects() const;
+  // Puts the objects of `target` whose change the API server would refuse (an immutable field)
+  // back as applied, binding config hashes again; returns their plans (which say why).
+  std::vector<diff::ObjectPlan> KeepRefused(std::vector<model::Manifest>* target) const;
   void RememberTemplates(const std::vector<model::Manifest>& objects);
   struct Wake;
   class Placer;

@@ -217,6 +217,12 @@ std::string ErrorsSection(const StatusPageInput& in) {
 
 namespace {
 
+// "ns/name", or "name" for a cluster-scoped object (a Namespace).
+std::string QualifiedName(const Json& o) {
+  const std::string ns = Field(o, "namespace");
+  return ns.empty() ? Field(o, "name") : ns + "/" + Field(o, "name");
+}
+
 std::string PlanSection(const StatusPageInput& in) {
   std::string out = "<h2>Planned changes</h2>";
   if (!in.plan.is_object()) return out + "<p class=\"muted\">plan unknown</p>";
@@ -227,8 +233,8 @@ std::string PlanSection(const StatusPageInput& in) {
     std::string diff = Field(o, "diff");
     if (diff.empty()) continue;
     out += "<details open class=\"objdiff\"><summary>" +
-           E(Field(o, "kind") + " " + Field(o, "namespace") + "/" + Field(o, "name")) +
-           "</summary><pre class=\"diff\">" + ColouredLines(diff, true) + "</pre></details>";
+           E(Field(o, "kind") + " " + QualifiedName(o)) + "</summary><pre class=\"diff\">" +
+           ColouredLines(diff, true) + "</pre></details>";
   }
   return out;
 }
@@ -236,8 +242,7 @@ std::string PlanSection(const StatusPageInput& in) {
 std::string ObjectsSection(const StatusPageInput& in) {
   std::string rows;
   for (const auto& o : ArrayMember(in.status, "objects")) {
-    rows += "<tr>" + Td(E(Field(o, "kind"))) +
-            Td(E(Field(o, "namespace") + "/" + Field(o, "name")), "name") +
+    rows += "<tr>" + Td(E(Field(o, "kind"))) + Td(E(QualifiedName(o)), "name") +
             Td(E(Field(o, "action"))) + Td(Badge(Field(o, "sync"))) +
             Td(Badge(Field(o, "health"))) + "</tr>";
   }

@@ -120,16 +120,21 @@
       var d = field(o, 'diff');
       if (!d) return;
       out.push(h('details', {'open': '', 'class': 'objdiff'}, h('summary', null,
-        field(o, 'kind') + ' ' + field(o, 'namespace') + '/' + field(o, 'name')),
+        field(o, 'kind') + ' ' + qualified(o)),
         coloured(d, true, 'diff')));
     });
     return out;
+  }
+  // "ns/name", or "name" for a cluster-scoped object (a Namespace).
+  function qualified(o) {
+    var ns = field(o, 'namespace');
+    return ns ? ns + '/' + field(o, 'name') : field(o, 'name');
   }
   function renderObjects(s) {
     return [h('h2', null, 'Objects'), table(['kind', 'name', 'plan', 'sync', 'health'],
       arr(s, 'objects').map(function (o) {
         return h('tr', null, td(field(o, 'kind')),
-          td(field(o, 'namespace') + '/' + field(o, 'name'), 'name'), td(field(o, 'action')),
+          td(qualified(o), 'name'), td(field(o, 'action')),
           td(badge(field(o, 'sync'))), td(badge(field(o, 'health'))));
       }), 'no objects')];
   }

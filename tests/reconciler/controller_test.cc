@@ -761,3 +761,49 @@ TEST(Controller, UnreachableSourceShowsErrorAndAgeAndKeepsRunning) {
 
 }  // namespace
 }  // namespace ballast::reconciler
+
+namespace ballast::reconciler {
+namespace {
+
+// A change the API server would refuse (an immutable ConfigMap's data) is not applied while the
+// rest of the commit is; the plan says why, and a Deployment reading that ConfigMap does not
+// roll for a value that never became applied.
+TEST(Controller, ARefusedChangeIsNotAppliedAndTheRestIs) {
+  Sim sim;
+  sim.AddNode("n1");
+  auto config = [](const std::string& value) {
+    return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\nimmutable: true\n"
+           "data: {a: \"" +
+           value + "\"}\n";
+  };
+  sim.controller.OnSnapshot(
+      Snapshot("aaa", {{"web.yaml", Web("app:1", 1)}, {"app.yaml", config("1")}}), "poll");
+  sim.Steps(3);
+  ASSERT_EQ(sim.controller.applied().sha, "aaa");
+  sim.controller.OnSnapshot(
+      Snapshot("bbb", {{"web.yaml", Web("app:2", 1)}, {"app.yaml", config("2")}}), "poll");
+  sim.Steps(5);
+  EXPECT_EQ(sim.controller.applied().sha, "bbb");
+  std::string image, value;
+  for (const auto& m : sim.controller.applied().objects) {
+    if (const auto* d = m.deployment()) image = d->spec.template_.spec.containers[0].image;
+    if (const auto* cm = m.config_map()) value = cm->data.at("a");
+  }
+  EXPECT_EQ(image, "app:2") << "the rest of the commit applies";
+  EXPECT_EQ(value, "1") << "the immutable ConfigMap keeps its data";
+  const model::Json plan = sim.controller.PlanJson(false, false);
+  bool refused = false;
+  for (const auto& o : plan["objects"]) {
+    if (o["kind"] == "ConfigMap") {
+      refused = o["action"] == "refused";
+      EXPECT_NE(o["message"].get<std::string>().find("field is immutable"), std::string::npos);
+    }
+    if (o["kind"] == "Deployment") {
+      EXPECT_EQ(o["action"], "unchanged") << plan.dump();
+    }
+  }
+  EXPECT_TRUE(refused) << plan.dump();
+}
+
+}  // namespace
+}  // namespace ballast::reconciler
