@@ -1,10 +1,9 @@
 #include "model/config_refs.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <map>
 #include <set>
+
+#include "model/digest.h"
 
 namespace ballast::model {
 namespace {
@@ -20,34 +19,6 @@ void ReadRef(const Json& ref, std::string* name, std::string* key, bool* optiona
   }
   if (auto it = ref.find("optional"); it != ref.end() && it->is_boolean())
     *optional = it->get<bool>();
-}
-
-std::string HexHmac(std::string_view key, const std::string& message) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len && out.size() < 20; ++i) {
-    out.push_back(kHex[mac[i] >> 4]);
-    out.push_back(kHex[mac[i] & 15]);
-  }
-  return out;
-}
-
-// SHA-256 of the bytes, as hex.
-std::string Sha256Hex(std::string_view bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 15]);
-  }
-  return out;
 }
 
 }  // namespace
@@ -167,7 +138,7 @@ void BindConfigHashes(std::vector<Manifest>* objects, std::string_view key) {
     }
     std::string message;
     for (const auto& r : read) message += r + "\n";
-    annotations[kAnnotationConfigHash] = HexHmac(key, message);
+    annotations[kAnnotationConfigHash] = HmacSha256Hex(key, message).substr(0, 20);
   }
 }
 

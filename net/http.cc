@@ -5,9 +5,8 @@
 #include <fstream>
 #include <sstream>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+
+#include "model/digest.h"
 
 namespace ballast::net {
 
@@ -276,18 +275,7 @@ Result<std::string> ReadTokenFile(const std::string& path) {
 
 std::string DeriveToken(std::string_view secret, std::string_view purpose) {
   if (secret.empty()) return "";
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(purpose.data()), purpose.size(), mac, &size);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (unsigned int i = 0; i < size; ++i) {
-    out += kHex[mac[i] >> 4];
-    out += kHex[mac[i] & 0xf];
-  }
-  return out;
+  return model::HmacSha256Hex(secret, purpose);
 }
 
 }  // namespace ballast::net

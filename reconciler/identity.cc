@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "model/digest.h"
+
 namespace ballast::reconciler {
 namespace {
 
@@ -109,12 +111,7 @@ Result<Role> ParseAnonymousRole(std::string_view name) {
                          "\"");
 }
 
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
-  return Hex(digest, size);
-}
+std::string Sha256Hex(std::string_view data) { return model::Sha256Hex(data); }
 
 std::string RandomToken() {
   unsigned char bytes[32];

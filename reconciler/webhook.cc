@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+
+#include "model/digest.h"
 
 namespace ballast::reconciler {
 
@@ -14,17 +14,7 @@ bool ConstantTimeEquals(const std::string& a, const std::string& b) {
 }
 
 std::string HmacSha256Hex(const std::string& key, const std::string& data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[mac[i] >> 4];
-    out += kHex[mac[i] & 15];
-  }
-  return out;
+  return model::HmacSha256Hex(key, data);
 }
 
 bool VerifyGithubSignature(const std::string& secret, const std::string& body,
