@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <openssl/crypto.h>
 
 #include "model/digest.h"
 
