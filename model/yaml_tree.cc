@@ -155,6 +155,8 @@ Json ResolveTagged(const std::string& tag, const std::string& value) {
 
 // Builds JSON from yaml-cpp's event stream, recording positions by field path, expanding
 // aliases under the node budget.
+size_t FirstInvalidUtf8(std::string_view s);
+
 class JsonBuilder : public YAML::EventHandler {
  public:
   JsonBuilder(const ParseLimits& limits, size_t* nodes_used)
@@ -180,6 +182,14 @@ class JsonBuilder : public YAML::EventHandler {
 
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
+    // The text was UTF-8, but yaml-cpp 0.7 reads a NUL byte in a plain scalar into bytes that
+    // are not: such a value could not be written back or sent as JSON (fuzz/manifest_fuzz).
+    if (FirstInvalidUtf8(value) != std::string_view::npos) {
+      throw LimitExceeded{
+          "a value that does not read as UTF-8 text (a NUL byte in the file?): "
+          "manifests must be UTF-8 text",
+          mark};
+    }
     Frame* top = stack_.empty() ? nullptr : &stack_.back();
     if (top != nullptr && top->value.is_object() && !top->has_key) {
       // A mapping key.

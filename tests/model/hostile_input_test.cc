@@ -126,3 +126,26 @@ TEST(HostileInputTest, ParserMessagesNeverQuoteRawBytes) {
 
 }  // namespace
 }  // namespace ballast::model
+
+namespace ballast::model {
+namespace {
+
+// Fuzz finding (manifest_fuzz): NUL bytes in plain scalars came out of yaml-cpp as bytes that
+// are not UTF-8; the object was accepted and its YAML did not parse again (nor could it be sent
+// as JSON). Such a file is an error at the value.
+TEST(HostileInputTest, ANulByteInAValueIsAnErrorNotBrokenText) {
+  const std::string text =
+      std::string("apiVersion: example.com/v1\nkind: Thing\nmetadata: {name: a}\nm") +
+      std::string(1, '\0') + " nameport: db\nspec:\nnd: Servi" + std::string(1, '\0') + "_e\n";
+  FileParseResult r = ParseManifestFile("nul.yaml", text);
+  for (const auto& m : r.manifests) {
+    auto again = ParseManifestFile("again.yaml", ToYaml(m));
+    EXPECT_EQ(again.manifests.size(), 1u) << ToYaml(m);
+  }
+  ASSERT_FALSE(r.diagnostics.empty());
+  EXPECT_TRUE(r.diagnostics[0].is_error());
+  EXPECT_NE(r.diagnostics[0].message.find("UTF-8"), std::string::npos) << Dump(r.diagnostics);
+}
+
+}  // namespace
+}  // namespace ballast::model
