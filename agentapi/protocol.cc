@@ -81,6 +81,11 @@ Json ConfigSourceJson(const PodConfigSource& c, const std::string* namespace_) {
   Json data = Json::object();
   for (const auto& [k, v] : c.data) data[k] = model::Base64Encode(v);
   Json j = Json{{"kind", c.kind}, {"name", c.name}, {"data", std::move(data)}};
+  if (!c.binary_data.empty()) {
+    Json binary = Json::object();
+    for (const auto& [k, v] : c.binary_data) binary[k] = model::Base64Encode(v);
+    j["binaryData"] = std::move(binary);
+  }
   if (namespace_ != nullptr) j["namespace"] = *namespace_;
   return j;
 }
@@ -89,10 +94,11 @@ Result<PodConfigSource> ConfigSourceFromJson(const Json& e, const std::string& a
                                              std::string* namespace_) {
   if (Status st = RequireObject(e, at); !st.ok()) return st;
   PodConfigSource c;
-  model::StringMap data;
+  model::StringMap data, binary_data;
   Status st = Field(e, "kind", &c.kind, at);
   if (st.ok()) st = Field(e, "name", &c.name, at);
   if (st.ok()) st = Field(e, "data", &data, at);
+  if (st.ok()) st = Field(e, "binaryData", &binary_data, at);
   if (st.ok() && namespace_ != nullptr) st = Field(e, "namespace", namespace_, at);
   if (!st.ok()) return st;
   if (c.kind != "ConfigMap" && c.kind != "Secret") {
@@ -102,6 +108,14 @@ Result<PodConfigSource> ConfigSourceFromJson(const Json& e, const std::string& a
     auto bytes = model::Base64Decode(v);
     if (!bytes) return InvalidArgument(at + ".data." + k + ": not base64");
     c.data[k] = std::move(*bytes);
+  }
+  if (!binary_data.empty() && c.kind != "ConfigMap") {
+    return InvalidArgument(at + ".binaryData: only a ConfigMap has binaryData");
+  }
+  for (auto& [k, v] : binary_data) {
+    auto bytes = model::Base64Decode(v);
+    if (!bytes) return InvalidArgument(at + ".binaryData." + k + ": not base64");
+    c.binary_data[k] = std::move(*bytes);
   }
   return c;
 }

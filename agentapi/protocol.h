@@ -47,7 +47,8 @@
 //              "revision": "7c9f8d6b5d", "template": <model::PodTemplateToJson>,
 //              "env": {"EXTRA": "value"}, "draining": false,
 //   (a DesiredPod alone, as an agent records it, also carries its own
-//    "config": [{"kind": "Secret", "name": "db", "data": {"password": "<base64>"}}]),
+//    "config": [{"kind": "Secret", "name": "db", "data": {"password": "<base64>"}}]; a
+//    ConfigMap's may have "binaryData" too),
 //    "services": [{"name": "web", "namespace": "default", "clusterIP": "127.180.3.21",
 //                  "ports": [{"name": "http", "protocol": "TCP", "port": 8080,
 //                             "nodePort": 30080, "endpoints": ["127.0.0.2:40123", ...]}]}],
@@ -111,6 +112,8 @@ struct PodConfigSource {
   std::string kind;  // "ConfigMap" or "Secret"
   std::string name;
   std::map<std::string, std::string> data;
+  // A ConfigMap's binaryData: files in its volumes, never variables (as kubelet reads them).
+  std::map<std::string, std::string> binary_data;
   friend bool operator==(const PodConfigSource&, const PodConfigSource&) = default;
 };
 

@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -33,6 +35,7 @@ std::string Env(const char* name, const std::string& fallback = "") {
 // What the demo app answers (see the command's help).
 struct DemoApp {
   std::string message, pod, revision;
+  std::string message_file;  // read at each request when set (a mounted ConfigMap's file)
   int ready_after = 0;
   int latency_ms = 0;  // "/" answers after this long
   std::shared_ptr<std::atomic<bool>> failing;
@@ -42,13 +45,22 @@ struct DemoApp {
 net::Router DemoRoutes(const DemoApp& app) {
   net::Router router;
   const std::string message = app.message, pod = app.pod, revision = app.revision;
+  const std::string message_file = app.message_file;
   const int ready_after = app.ready_after;
   const int latency_ms = app.latency_ms;
   const auto failing = app.failing;
   const auto start = app.start;
   router.HandleSync("GET", "/", [=](const net::Request&) {
     if (latency_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(latency_ms));
-    return net::TextResponse(200, message + " pod=" + pod + " revision=" + revision + "\n");
+    std::string text = message;
+    if (!message_file.empty()) {
+      std::ifstream in(message_file, std::ios::binary);
+      if (!in) return net::TextResponse(500, "cannot read " + message_file + "\n");
+      text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      text.resize(std::min<size_t>(text.size(), 4096));
+      while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    }
+    return net::TextResponse(200, text + " pod=" + pod + " revision=" + revision + "\n");
   });
   router.HandleSync("GET", "/healthz", [=](const net::Request&) {
     bool warming = std::chrono::steady_clock::now() - start < std::chrono::seconds(ready_after);
@@ -96,6 +108,9 @@ int RunDemoApp(const Args& args) {
       "(NAME contains _SERVICE_, e.g. /env/API_SERVICE_HOST; 404 when unset). POST /admin/fail and "
       "/admin/recover switch /healthz, POST /admin/crash exits 1.");
   flags.AddString("message", "m", Env("MESSAGE", "hello from ballast"), "message served at /");
+  flags.AddString("message-file", "", "",
+                  "serve this file's contents (its first 4 KiB, read at each request) instead of "
+                  "the message");
   flags.AddString("listen", "", "", "HOST:PORT (default $HOST:$PORT, else 127.0.0.1:8080)");
   flags.AddBool("fail-readiness", "", "answer /healthz with 503 from the start");
   flags.AddString("crash-after", "", "0", "exit 1 after this many seconds (0: never)");
@@ -134,6 +149,7 @@ int RunDemoApp(const Args& args) {
 
   DemoApp app;
   app.message = flags.Get("message");
+  app.message_file = flags.Get("message-file");
   app.pod = Env("BALLAST_POD_NAME", Env("HOSTNAME", "local"));
   app.revision = Env("BALLAST_REVISION", "none");
   app.ready_after = ready_after;

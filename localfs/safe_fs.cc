@@ -294,6 +294,16 @@ Result<std::vector<std::string>> ListDirAt(const Dir& dir) {
   return names;
 }
 
+Status GiveDirTo(const Dir& dir, uid_t uid, gid_t gid) {
+  struct stat st {};
+  if (::fstat(dir.fd.get(), &st) != 0) return SystemError("fstat", dir.path, errno);
+  if (st.st_uid != ::geteuid() && st.st_uid != uid) return Status::Ok();
+  if ((st.st_uid != uid || st.st_gid != gid) && ::fchown(dir.fd.get(), uid, gid) != 0) {
+    return SystemError("chown", dir.path, errno);
+  }
+  return Status::Ok();
+}
+
 Status RemoveTreeAt(const Dir& parent, const std::string& name) {
   if (!IsOneComponent(name)) return BadName(parent.path, name);
   return RemoveTreeIn(parent.fd.get(), parent.path, name, 0);

@@ -97,6 +97,10 @@ Result<UniqueFd> OpenFile(const std::string& path, int flags);
 // included) is replaced, never written through.
 Status CopyToAt(int from, const Dir& parent, const std::string& name, mode_t mode);
 
+// Gives the directory `dir` to `uid`:`gid` (fchown), unless a third user (neither this process's
+// nor `uid`) owns it: one that was not made for that user is left as it is.
+Status GiveDirTo(const Dir& dir, uid_t uid, gid_t gid);
+
 // The names in `dir`, "." and ".." left out, in no particular order.
 Result<std::vector<std::string>> ListDirAt(const Dir& dir);
 

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "model/digest.h"
 
@@ -61,8 +62,76 @@ std::vector<ConfigFromRef> EnvFromRefs(const Container& container) {
   return out;
 }
 
+std::vector<ConfigVolume> ConfigVolumes(const PodSpec& spec) {
+  std::vector<ConfigVolume> out;
+  auto list = spec.extra.find("volumes");
+  if (list == spec.extra.end() || !list->is_array()) return out;
+  for (const Json& v : *list) {
+    if (!v.is_object()) continue;
+    for (const auto& [field, kind, name_field] :
+         {std::tuple<const char*, const char*, const char*>{"configMap", "ConfigMap", "name"},
+          {"secret", "Secret", "secretName"}}) {
+      auto src = v.find(field);
+      if (src == v.end() || !src->is_object()) continue;
+      ConfigVolume cv;
+      cv.kind = kind;
+      if (auto n = v.find("name"); n != v.end() && n->is_string()) cv.name = n->get<std::string>();
+      if (auto n = src->find(name_field); n != src->end() && n->is_string()) {
+        cv.object = n->get<std::string>();
+      }
+      if (auto o = src->find("optional"); o != src->end() && o->is_boolean()) {
+        cv.optional = o->get<bool>();
+      }
+      if (auto m = src->find("defaultMode"); m != src->end() && m->is_number_integer()) {
+        const int64_t mode = m->get<int64_t>();
+        if (mode >= 0 && mode <= kMaxVolumeFileMode) cv.default_mode = static_cast<int32_t>(mode);
+      }
+      if (auto items = src->find("items"); items != src->end() && items->is_array()) {
+        for (const Json& item : *items) {
+          if (!item.is_object()) continue;
+          KeyToPath kp;
+          if (auto k = item.find("key"); k != item.end() && k->is_string()) {
+            kp.key = k->get<std::string>();
+          }
+          if (auto p = item.find("path"); p != item.end() && p->is_string()) {
+            kp.path = p->get<std::string>();
+          }
+          if (auto m = item.find("mode"); m != item.end() && m->is_number_integer()) {
+            const int64_t mode = m->get<int64_t>();
+            if (mode >= 0 && mode <= kMaxVolumeFileMode) kp.mode = static_cast<int32_t>(mode);
+          }
+          cv.items.push_back(std::move(kp));
+        }
+      }
+      out.push_back(std::move(cv));
+      break;
+    }
+  }
+  return out;
+}
+
+std::vector<VolumeMount> VolumeMounts(const Container& container) {
+  std::vector<VolumeMount> out;
+  auto list = container.extra.find("volumeMounts");
+  if (list == container.extra.end() || !list->is_array()) return out;
+  for (const Json& m : *list) {
+    if (!m.is_object()) continue;
+    VolumeMount vm;
+    auto text = [&](const char* field, std::string* to) {
+      if (auto it = m.find(field); it != m.end() && it->is_string()) *to = it->get<std::string>();
+    };
+    text("name", &vm.name);
+    text("mountPath", &vm.mount_path);
+    text("subPath", &vm.sub_path);
+    if (auto r = m.find("readOnly"); r != m.end() && r->is_boolean()) vm.read_only = r->get<bool>();
+    out.push_back(std::move(vm));
+  }
+  return out;
+}
+
 std::vector<std::pair<std::string, std::string>> ReferencedConfig(const PodSpec& spec) {
   std::set<std::pair<std::string, std::string>> refs;
+  for (const auto& v : ConfigVolumes(spec)) refs.emplace(v.kind, v.object);
   for (const auto& c : spec.containers) {
     for (const auto& e : c.env) {
       if (auto ref = EnvKeyRef(e)) refs.emplace(ref->kind, ref->name);

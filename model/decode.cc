@@ -542,8 +542,9 @@ void DecodeContainer(const Json& j, const std::string& path, Reporter& r, Contai
     er.Finish();
     c->env.push_back(std::move(var));
   });
-  // Kept as written (model/config_refs.h reads it); not an ignored field.
+  // Kept as written (model/config_refs.h reads them); not ignored fields.
   if (const Json* ef = cr.Take("envFrom")) c->extra["envFrom"] = *ef;
+  if (const Json* vm = cr.Take("volumeMounts")) c->extra["volumeMounts"] = *vm;
   cr.Array("ports", [&](const Json& e, const std::string& pp) {
     ContainerPort port;
     ObjectReader pr(e, pp, r, ignored, &port.extra);
@@ -716,6 +717,22 @@ void DecodePodSpec(const Json& j, const std::string& path, Reporter& r, PodSpec*
     spec->affinity = std::move(a);
   });
   s.Integer("terminationGracePeriodSeconds", &spec->termination_grace_period_seconds);
+  // Kept as written (model/config_refs.h reads them): configMap and secret volumes are mounted,
+  // every other type of volume is kept and listed as ignored.
+  if (const Json* volumes = s.Take("volumes")) {
+    spec->extra["volumes"] = *volumes;
+    if (ignored != nullptr && volumes->is_array()) {
+      const std::string vp = ChildPath(path, "volumes");
+      for (size_t i = 0; i < volumes->size(); ++i) {
+        const Json& v = (*volumes)[i];
+        if (!v.is_object()) continue;
+        for (const auto& [k, value] : v.items()) {
+          if (k == "name" || k == "configMap" || k == "secret" || value.is_null()) continue;
+          ignored->push_back(ChildPath(IndexPath(vp, i), k));
+        }
+      }
+    }
+  }
   s.Nested("securityContext", [&](const Json& v, const std::string& sp) {
     ObjectReader sr(v, sp, r, ignored, &spec->security_context.extra, &kPodSecurityContextFields);
     DecodeUsers(sr, &spec->security_context);

@@ -1,6 +1,7 @@
 // Validation as the Kubernetes API server does it, with its messages, on decoded objects.
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "model/config_refs.h"
@@ -520,8 +521,216 @@ void ValidateEnvFrom(const Json& list, const std::string& path, Reporter& r) {
   }
 }
 
+// A path inside a volume (items[].path, volumeMounts[].subPath): relative, without a ".."
+// element, not starting with ".." (the API server's validateLocalDescendingPath; kubelet's own
+// names in a volume start with "..").
+std::string LocalPathProblem(const std::string& p) {
+  if (!p.empty() && p[0] == '/') return "Invalid value: " + Quote(p) + ": must be a relative path";
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t slash = p.find('/', start);
+    if (slash == std::string::npos) slash = p.size();
+    if (p.compare(start, slash - start, "..") == 0) {
+      return "Invalid value: " + Quote(p) + ": must not contain '..'";
+    }
+    start = slash + 1;
+  }
+  if (p.rfind("..", 0) == 0) return "Invalid value: " + Quote(p) + ": must not start with '..'";
+  return "";
+}
+
+void ValidateFileMode(const Json& v, const std::string& path, Reporter& r) {
+  if (!v.is_number_integer()) {
+    r.Error(path, "Invalid type: expected integer");
+  } else if (v.get<int64_t>() < 0 || v.get<int64_t>() > kMaxVolumeFileMode) {
+    r.Error(path, "Invalid value: " + std::to_string(v.get<int64_t>()) +
+                      ": must be a number between 0 and 0777 (octal), both inclusive");
+  }
+}
+
+// volumes[i].configMap or .secret: {name|secretName, items, defaultMode, optional}.
+void ValidateConfigVolumeSource(const Json& src, const std::string& path, const char* name_field,
+                                Reporter& r) {
+  if (!src.is_object()) {
+    r.Error(path, "Invalid type: expected object");
+    return;
+  }
+  for (const auto& [k, v] : src.items()) {
+    const std::string fp = ChildPath(path, k);
+    if (v.is_null()) continue;
+    if (k == name_field) {
+      if (!v.is_string()) {
+        r.Error(fp, "Invalid type: expected string");
+      } else if (!v.get_ref<const std::string&>().empty() &&
+                 !IsDns1123Subdomain(v.get_ref<const std::string&>())) {
+        r.Error(fp, "Invalid value: " + Quote(v.get_ref<const std::string&>()) + ": " +
+                        kDns1123SubdomainMsg);
+      }
+    } else if (k == "optional") {
+      if (!v.is_boolean()) r.Error(fp, "Invalid type: expected boolean");
+    } else if (k == "defaultMode") {
+      ValidateFileMode(v, fp, r);
+    } else if (k == "items") {
+      if (!v.is_array()) {
+        r.Error(fp, "Invalid type: expected array");
+        continue;
+      }
+      for (size_t i = 0; i < v.size(); ++i) {
+        const std::string ip = IndexPath(fp, i);
+        const Json& item = v[i];
+        if (!item.is_object()) {
+          r.Error(ip, "Invalid type: expected object");
+          continue;
+        }
+        for (const auto& [ik, iv] : item.items()) {
+          const std::string ifp = ChildPath(ip, ik);
+          if (ik == "key" || ik == "path") {
+            if (!iv.is_string()) r.Error(ifp, "Invalid type: expected string");
+          } else if (ik == "mode") {
+            ValidateFileMode(iv, ifp, r);
+          } else if (!iv.is_null()) {
+            r.Error(ifp, "unknown field \"" + ik + "\"");
+          }
+        }
+        auto key = item.find("key");
+        if (key == item.end() || !key->is_string() || key->get_ref<const std::string&>().empty()) {
+          r.Error(ChildPath(ip, "key"), "Required value");
+        }
+        auto p = item.find("path");
+        if (p == item.end() || !p->is_string() || p->get_ref<const std::string&>().empty()) {
+          r.Error(ChildPath(ip, "path"), "Required value");
+        } else if (std::string why = LocalPathProblem(p->get<std::string>()); !why.empty()) {
+          r.Error(ChildPath(ip, "path"), why);
+        }
+      }
+    } else {
+      r.Error(fp, "unknown field \"" + k + "\"");
+    }
+  }
+  auto name = src.find(name_field);
+  if (name == src.end() || !name->is_string() || name->get_ref<const std::string&>().empty()) {
+    r.Error(ChildPath(path, name_field), "Required value");
+  }
+}
+
+// The pod's volumes: names, exactly one type each; configMap and secret volumes in full.
+// Returns each name with whether ballast mounts it (configMap and secret: yes).
+std::map<std::string, bool> ValidateVolumes(const PodSpec& s, const std::string& path,
+                                            Reporter& r) {
+  std::map<std::string, bool> names;
+  auto list = s.extra.find("volumes");
+  if (list == s.extra.end()) return names;
+  const std::string vp = ChildPath(path, "volumes");
+  if (!list->is_array()) {
+    r.Error(vp, "Invalid type: expected array");
+    return names;
+  }
+  for (size_t i = 0; i < list->size(); ++i) {
+    const std::string ip = IndexPath(vp, i);
+    const Json& v = (*list)[i];
+    if (!v.is_object()) {
+      r.Error(ip, "Invalid type: expected object");
+      continue;
+    }
+    std::string name;
+    if (auto n = v.find("name"); n != v.end() && n->is_string()) name = n->get<std::string>();
+    if (name.empty()) {
+      r.Error(ChildPath(ip, "name"), "Required value");
+    } else if (!IsDns1123Label(name)) {
+      r.Error(ChildPath(ip, "name"), "Invalid value: " + Quote(name) + ": " + kDns1123LabelMsg);
+    }
+    size_t types = 0;
+    bool mounted = false;
+    for (const auto& [k, value] : v.items()) {
+      if (k == "name" || value.is_null()) continue;
+      ++types;
+      if (k == "configMap") {
+        ValidateConfigVolumeSource(value, ChildPath(ip, k), "name", r);
+        mounted = true;
+      } else if (k == "secret") {
+        ValidateConfigVolumeSource(value, ChildPath(ip, k), "secretName", r);
+        mounted = true;
+      }
+    }
+    if (types == 0) {
+      r.Error(ip, "Required value: must specify a volume type");
+    } else if (types > 1) {
+      r.Error(ip, "Forbidden: may not specify more than 1 volume type");
+    }
+    if (!name.empty() && !names.emplace(name, mounted && types == 1).second) {
+      r.Error(ChildPath(ip, "name"), "Duplicate value: " + Quote(name));
+    }
+  }
+  return names;
+}
+
+// A container's volumeMounts against the pod's volumes (`volumes`: ValidateVolumes).
+void ValidateVolumeMounts(const Container& c, const std::string& path,
+                          const std::map<std::string, bool>& volumes, Reporter& r) {
+  auto list = c.extra.find("volumeMounts");
+  if (list == c.extra.end()) return;
+  const std::string mp = ChildPath(path, "volumeMounts");
+  if (!list->is_array()) {
+    r.Error(mp, "Invalid type: expected array");
+    return;
+  }
+  std::set<std::string> mount_paths;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const std::string ip = IndexPath(mp, i);
+    const Json& m = (*list)[i];
+    if (!m.is_object()) {
+      r.Error(ip, "Invalid type: expected object");
+      continue;
+    }
+    for (const auto& [k, v] : m.items()) {
+      const std::string fp = ChildPath(ip, k);
+      if (v.is_null()) continue;
+      if (k == "name" || k == "mountPath" || k == "subPath") {
+        if (!v.is_string()) r.Error(fp, "Invalid type: expected string");
+      } else if (k == "readOnly") {
+        if (!v.is_boolean()) r.Error(fp, "Invalid type: expected boolean");
+      } else if (k == "mountPropagation" || k == "recursiveReadOnly") {
+        r.Warning(fp, k + " is not applied: ballast's volumes hold files the pod only reads");
+      } else if (k == "subPathExpr") {
+        r.Error(fp, "Forbidden: subPathExpr is not supported: use subPath");
+      } else {
+        r.Error(fp, "unknown field \"" + k + "\"");
+      }
+    }
+    auto text = [&](const char* field) {
+      auto it = m.find(field);
+      return it != m.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    const std::string name = text("name");
+    const std::string mount_path = text("mountPath");
+    const std::string sub_path = text("subPath");
+    if (name.empty()) {
+      r.Error(ChildPath(ip, "name"), "Required value");
+    } else if (auto v = volumes.find(name); v == volumes.end()) {
+      r.Error(ChildPath(ip, "name"), "Not found: " + Quote(name));
+    } else if (!v->second) {
+      r.Warning(ChildPath(ip, "name"),
+                "volume " + Quote(name) +
+                    " is of a type ballast does not mount (only configMap and secret): the "
+                    "container starts without it");
+    }
+    if (mount_path.empty()) {
+      r.Error(ChildPath(ip, "mountPath"), "Required value");
+    } else if (!mount_paths.insert(mount_path).second) {
+      r.Error(ChildPath(ip, "mountPath"),
+              "Invalid value: " + Quote(mount_path) + ": must be unique");
+    }
+    if (!sub_path.empty()) {
+      if (std::string why = LocalPathProblem(sub_path); !why.empty()) {
+        r.Error(ChildPath(ip, "subPath"), why);
+      }
+    }
+  }
+}
+
 void ValidateContainer(const Container& c, const std::string& path,
-                       std::set<std::string>* pod_port_names, Reporter& r) {
+                       std::set<std::string>* pod_port_names,
+                       const std::map<std::string, bool>& volumes, Reporter& r) {
   if (c.name.empty()) {
     r.Error(ChildPath(path, "name"), "Required value");
   } else if (!IsDns1123Label(c.name)) {
@@ -572,6 +781,7 @@ void ValidateContainer(const Container& c, const std::string& path,
   if (auto it = c.extra.find("envFrom"); it != c.extra.end()) {
     ValidateEnvFrom(*it, ChildPath(path, "envFrom"), r);
   }
+  ValidateVolumeMounts(c, path, volumes, r);
   std::string rp = ChildPath(path, "resources");
   auto check_list = [&](const ResourceList& list, const char* which) {
     for (const auto& [name, q] : list) {
@@ -612,9 +822,10 @@ void ValidatePodSpec(const PodSpec& s, const std::string& path, bool surely_proc
   if (s.containers.empty()) r.Error(cp, "Required value");
   std::set<std::string> names;
   std::set<std::string> port_names;
+  const std::map<std::string, bool> volumes = ValidateVolumes(s, path, r);
   for (size_t i = 0; i < s.containers.size(); ++i) {
     std::string p = IndexPath(cp, i);
-    ValidateContainer(s.containers[i], p, &port_names, r);
+    ValidateContainer(s.containers[i], p, &port_names, volumes, r);
     ValidateSecurityContext(s, path, s.containers[i], p, surely_process, r);
     if (!s.containers[i].name.empty() && !names.insert(s.containers[i].name).second) {
       r.Error(ChildPath(p, "name"), "Duplicate value: " + Quote(s.containers[i].name));

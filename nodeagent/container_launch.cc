@@ -1,11 +1,14 @@
 #include "nodeagent/container_launch.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <vector>
 
 #include "model/config_refs.h"
+#include "nodeagent/config_volumes.h"
 #include "nodeagent/expand.h"
+#include "nodeagent/pod_store.h"
 #include "nodeagent/service_env.h"
 
 namespace ballast::nodeagent {
@@ -165,8 +168,40 @@ std::string PodAndContainer(const PodState& pod, const ContainerState& c) {
 
 }  // namespace
 
+std::vector<VolumeBind> ConfigVolumeMounts(const PodState& pod, const ContainerState& c,
+                                           const LaunchNode& node) {
+  std::vector<VolumeBind> out;
+  const auto volumes = model::ConfigVolumes(pod.desired.template_.spec);
+  for (const auto& m : model::VolumeMounts(c.spec)) {
+    if (FindConfigVolume(volumes, m.name) == nullptr) continue;
+    std::string source = node.pods_root + "/" + PodDirName(pod.id) + "/volumes/" + m.name;
+    for (const auto& part : PathComponents(m.sub_path)) source += "/" + part;
+    out.push_back({std::move(source), m.mount_path, true});
+  }
+  return out;
+}
+
 std::string ContainerConfigError(const PodState& pod, const ContainerState& c,
                                  const LaunchNode& node) {
+  // What its volumes hold must be there, as kubelet mounts them before it starts the container.
+  const auto volumes = model::ConfigVolumes(pod.desired.template_.spec);
+  for (const auto& m : model::VolumeMounts(c.spec)) {
+    const model::ConfigVolume* v = FindConfigVolume(volumes, m.name);
+    if (v == nullptr) continue;
+    const std::string failed = "MountVolume.SetUp failed for volume \"" + m.name + "\" : ";
+    auto files = ProjectVolume(*v, ConfigSource(pod, v->kind, v->object));
+    if (!files.ok()) return failed + files.status().message();
+    std::string sub;
+    for (const auto& part : PathComponents(m.sub_path)) sub += (sub.empty() ? "" : "/") + part;
+    if (sub.empty()) continue;
+    const bool found = std::any_of(files->begin(), files->end(), [&](const VolumeFile& f) {
+      return f.path == sub || f.path.rfind(sub + "/", 0) == 0;
+    });
+    if (!found) {
+      return failed + "subPath \"" + m.sub_path + "\" is not in the volume" +
+             PodAndContainer(pod, c);
+    }
+  }
   // What the environment reads must be there (kubelet's messages), and fit in an environment.
   auto fits = [&](const std::string& name, const std::string& value) -> std::string {
     if (value.find('\0') == std::string::npos) return "";
@@ -292,6 +327,7 @@ ContainerLaunch BuildLaunch(const PodState& pod, const ContainerState& c, const 
   l.read_only_root_filesystem = sec.read_only_root_filesystem;
   l.run_as_non_root = sec.run_as_non_root;
   l.pids_limit = model::PodPidsLimit(pod.desired.template_);
+  if (in_image) l.binds = ConfigVolumeMounts(pod, c, node);
   return l;
 }
 

@@ -38,13 +38,22 @@ struct LaunchNode {
 ContainerLaunch BuildLaunch(const PodState& pod, const ContainerState& c, const LaunchNode& node);
 
 // Why container `c` of `pod` may not start as it is configured (kubelet's
-// CreateContainerConfigError): "" when it may. A container with runAsNonRoot whose user is root:
+// CreateContainerConfigError): "" when it may. A configMap or secret volume it mounts whose
+// object or `items` key is missing (and not optional), or whose subPath holds nothing, with
+// kubelet's words. A container with runAsNonRoot whose user is root:
 // runAsUser 0; on the process runtime also no runAsUser while the agent runs as root (an image
 // runtime checks the image's user itself). On the process runtime, what it cannot honour:
 // readOnlyRootFilesystem; and, when the agent does not run as root, a runAsUser or runAsGroup
 // other than its own, capabilities.add and allowPrivilegeEscalation: true.
 std::string ContainerConfigError(const PodState& pod, const ContainerState& c,
                                  const LaunchNode& node);
+
+// Container `c`'s mounts of the pod's configMap and secret volumes (mounts of other types of
+// volume are left out: ballast does not mount them), each with the host path it shows:
+// node.pods_root/<pod dir>/volumes/<volume>[/<subPath>]. The docker runtime bind-mounts them
+// (BuildLaunch), the process runtime links them below the pod's work directory.
+std::vector<VolumeBind> ConfigVolumeMounts(const PodState& pod, const ContainerState& c,
+                                           const LaunchNode& node);
 
 // Where container `c`'s probes go. The caller sets `exec` for image pods (probes exec inside the
 // container).

@@ -396,6 +396,16 @@ Status DockerRuntime::CreateAndStart(Watcher& w) {
   if (!l.cap_drop.empty()) host["CapDrop"] = l.cap_drop;
   if (l.no_new_privileges) host["SecurityOpt"] = Json::array({"no-new-privileges"});
   if (l.read_only_root_filesystem) host["ReadonlyRootfs"] = true;
+  if (!l.binds.empty()) {
+    Json mounts = Json::array();
+    for (const auto& b : l.binds) {
+      mounts.push_back({{"Type", "bind"},
+                        {"Source", b.source},
+                        {"Target", b.target},
+                        {"ReadOnly", b.read_only}});
+    }
+    host["Mounts"] = std::move(mounts);
+  }
   body["HostConfig"] = host;
 
   auto created =

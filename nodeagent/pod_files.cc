@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "nodeagent/config_volumes.h"
 #include "nodeagent/pod_store.h"
 
 namespace ballast::nodeagent {
@@ -34,33 +35,6 @@ Result<Dir> AgentDirAt(const Dir& parent, const std::string& name, mode_t mode) 
   }
   if (Status s = localfs::RemoveTreeAt(parent, name); !s.ok()) return s;
   return localfs::MakeDirAt(parent, name, mode);
-}
-
-// The components of `relative` that name a directory below it ("", ".", ".." and "/" left out,
-// as container_launch.cc keeps a working directory inside the pod's work directory).
-std::vector<std::string> Components(const std::string& relative) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= relative.size()) {
-    size_t slash = relative.find('/', start);
-    if (slash == std::string::npos) slash = relative.size();
-    std::string part = relative.substr(start, slash - start);
-    if (!part.empty() && part != "." && part != "..") out.push_back(std::move(part));
-    start = slash + 1;
-  }
-  return out;
-}
-
-// Gives the directory `dir` to uid:gid, unless a third user owns it (it was not made for this
-// pod: leave it as it is).
-Status GiveTo(const Dir& dir, uid_t uid, gid_t gid) {
-  struct stat st {};
-  if (::fstat(dir.fd.get(), &st) != 0) return PodFileError("fstat", dir.path, errno);
-  if (st.st_uid != ::geteuid() && st.st_uid != uid) return Status::Ok();
-  if ((st.st_uid != uid || st.st_gid != gid) && ::fchown(dir.fd.get(), uid, gid) != 0) {
-    return PodFileError("chown", dir.path, errno);
-  }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -101,14 +75,14 @@ Result<PodFiles::ContainerFiles> PodFiles::PrepareContainer(
   if (!opened.ok()) return opened.status();
   const gid_t group = gid.value_or(static_cast<gid_t>(uid.value_or(0)));
   if (uid) {
-    if (Status s = GiveTo(opened->work, *uid, group); !s.ok()) return s;
+    if (Status s = localfs::GiveDirTo(opened->work, *uid, group); !s.ok()) return s;
   }
   Dir cwd = std::move(opened->work);
-  for (const std::string& part : Components(working_dir)) {
+  for (const std::string& part : PathComponents(working_dir)) {
     auto next = localfs::MakeDirAt(cwd, part, 0755);
     if (!next.ok()) return next.status().WithContext("working directory");
     if (uid) {
-      if (Status s = GiveTo(*next, *uid, group); !s.ok()) return s;
+      if (Status s = localfs::GiveDirTo(*next, *uid, group); !s.ok()) return s;
     }
     cwd = std::move(*next);
   }
@@ -143,6 +117,34 @@ Status PodFiles::RotateLog(const std::string& pod_id, const std::string& name,
     return PodFileError("truncate", logs->path + "/" + name, errno);
   }
   return Status::Ok();
+}
+
+std::string PodFiles::VolumeDirOf(const std::string& pod_id, const std::string& name) const {
+  return DirOf(pod_id) + "/volumes/" + name;
+}
+
+Status PodFiles::WriteVolume(const std::string& pod_id, const std::string& name,
+                             const std::vector<VolumeFile>& files, const VolumeAccess& access,
+                             bool traversable) const {
+  auto opened = Open(pod_id);
+  if (!opened.ok()) return opened.status();
+  const mode_t mode = traversable ? 0711 : 0700;
+  auto volumes = AgentDirAt(opened->pod, "volumes", mode);
+  if (!volumes.ok()) return volumes.status();
+  struct stat st {};
+  if (::fstat(volumes->fd.get(), &st) != 0) return PodFileError("fstat", volumes->path, errno);
+  if ((st.st_mode & 07777) != mode && ::fchmod(volumes->fd.get(), mode) != 0) {
+    return PodFileError("chmod", volumes->path, errno);
+  }
+  return nodeagent::WriteVolume(*volumes, name, files, access);
+}
+
+Status PodFiles::LinkMount(const std::string& pod_id, const std::string& mount_path,
+                           const std::string& target, std::optional<uid_t> uid,
+                           std::optional<gid_t> gid) const {
+  auto opened = Open(pod_id);
+  if (!opened.ok()) return opened.status();
+  return nodeagent::LinkMount(opened->work, mount_path, target, uid, gid);
 }
 
 Status PodFiles::Remove(const std::string& pod_id) const {

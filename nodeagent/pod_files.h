@@ -16,8 +16,11 @@
 #include <optional>
 #include <string>
 
+#include <vector>
+
 #include "localfs/safe_fs.h"
 #include "model/status.h"
+#include "nodeagent/volume_files.h"
 
 namespace ballast::nodeagent {
 
@@ -53,6 +56,22 @@ class PodFiles {
   // file renamed over the old copy) and truncates it; the container keeps appending through its
   // descriptor. A missing file is fine.
   Status RotateLog(const std::string& pod_id, const std::string& name, int64_t max_bytes) const;
+
+  // DirOf(pod_id)/volumes/`name`: where the pod's configMap or secret volume `name` is.
+  std::string VolumeDirOf(const std::string& pod_id, const std::string& name) const;
+
+  // Makes VolumeDirOf(pod_id, name) hold `files` (WriteVolume, volume_files.h). volumes/ is the
+  // agent's, 0711 when `traversable` (a process pod's user reaches its files through it), else
+  // 0700 (a container reaches its volumes through bind mounts only).
+  Status WriteVolume(const std::string& pod_id, const std::string& name,
+                     const std::vector<VolumeFile>& files, const VolumeAccess& access,
+                     bool traversable) const;
+
+  // The process runtime's view of a mounted volume: LinkMount (volume_files.h) below the pod's
+  // work directory.
+  Status LinkMount(const std::string& pod_id, const std::string& mount_path,
+                   const std::string& target, std::optional<uid_t> uid,
+                   std::optional<gid_t> gid) const;
 
   // Removes the pod's directory and everything in it.
   Status Remove(const std::string& pod_id) const;

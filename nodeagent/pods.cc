@@ -111,7 +111,14 @@ void PodManager::SetDesired(const std::vector<agentapi::DesiredPod>& pods,
   for (const auto& [id, deployment] : change.deployment)
     pods_.at(id).desired.deployment = deployment;
   for (const auto& [id, draining] : change.draining) pods_.at(id).desired.draining = draining;
-  for (const auto& [id, config] : change.config) pods_.at(id).desired.config = config;
+  for (const auto& [id, config] : change.config) {
+    PodState& pod = pods_.at(id);
+    pod.desired.config = config;
+    // Files change in place, as kubelet updates them (the environment rolled the pod instead).
+    if (ballast::Status s = WriteVolumes(pod); !s.ok()) {
+      Log("pod_volumes_failed", {{"pod", pod.id}, {"error", s.message()}});
+    }
+  }
   for (const agentapi::DesiredPod* desired : change.start) StartPod(*desired, services);
   Publish();
 }
@@ -219,6 +226,10 @@ bool PodManager::Start(PodState& pod, size_t i) {
   if (std::string why = ContainerConfigError(pod, pod.containers[i], node_); !why.empty()) {
     return Run(pod, lifecycle_.OnStartFailed(pod, i, why, kCreateContainerConfigError));
   }
+  if (ballast::Status s = WriteVolumes(pod); !s.ok()) {
+    return Run(pod, lifecycle_.OnStartFailed(
+                        pod, i, "container " + pod.containers[i].spec.name + ": " + s.message()));
+  }
   PodFiles::ContainerFiles files;  // open until the runtime has started the container
   auto launch = PrepareLaunch(pod, pod.containers[i], &files);
   if (!launch.ok()) {
@@ -268,6 +279,11 @@ Result<ContainerLaunch> PodManager::PrepareLaunch(PodState& pod, const Container
                               LogFileName(pod.dir, c.spec.name, "stderr"), l.uid, l.gid);
   if (!opened.ok()) return opened.status();
   *files = std::move(*opened);
+  for (const VolumeBind& m : ConfigVolumeMounts(pod, c, node_)) {
+    if (ballast::Status s = files_.LinkMount(pod.id, m.target, m.source, l.uid, l.gid); !s.ok()) {
+      return s;
+    }
+  }
   l.stdout_fd = files->stdout_fd.get();
   l.stderr_fd = files->stderr_fd.get();
   if (pod.cgroup && cgroups_ != nullptr) {
@@ -275,6 +291,50 @@ Result<ContainerLaunch> PodManager::PrepareLaunch(PodState& pod, const Container
     if (procs.ok()) l.cgroup_procs_files = *procs;
   }
   return l;
+}
+
+VolumeAccess PodManager::VolumeAccessOf(PodState& pod) {
+  VolumeAccess access;
+  if (pod.runtime != "process") {
+    // The container's user is the image's, unknown here; volumes/ (0700) keeps the node's
+    // other users out, the bind mount lets the container in.
+    access.dir_mode = 0755;
+    return access;
+  }
+  if (!node_.agent_is_root) return access;  // the pod runs as the agent's user
+  const model::Json& sc = pod.desired.template_.spec.security_context.extra;
+  if (auto fs_group = sc.find("fsGroup"); fs_group != sc.end() && fs_group->is_number_integer() &&
+                                          fs_group->get<int64_t>() >= 0 &&
+                                          fs_group->get<int64_t>() <= 2147483647) {
+    access.group = static_cast<gid_t>(fs_group->get<int64_t>());
+  } else if (!pod.containers.empty()) {
+    const ContainerLaunch l = LaunchFor(pod, pod.containers.front());
+    if (l.gid) {
+      access.group = *l.gid;
+    } else if (l.uid) {
+      access.group = static_cast<gid_t>(*l.uid);
+    }
+  }
+  return access;
+}
+
+ballast::Status PodManager::WriteVolumes(PodState& pod) {
+  const auto volumes = model::ConfigVolumes(pod.desired.template_.spec);
+  if (volumes.empty()) return ballast::Status::Ok();
+  const VolumeAccess access = VolumeAccessOf(pod);
+  ballast::Status first;
+  for (const auto& v : volumes) {
+    const agentapi::PodConfigSource* source = nullptr;
+    for (const auto& c : pod.desired.config) {
+      if (c.kind == v.kind && c.name == v.object) source = &c;
+    }
+    auto files = ProjectVolume(v, source);
+    if (!files.ok()) continue;  // its containers wait (ContainerConfigError says why)
+    ballast::Status s =
+        files_.WriteVolume(pod.id, v.name, *files, access, pod.runtime == "process");
+    if (!s.ok() && first.ok()) first = s.WithContext("volume " + v.name);
+  }
+  return first;
 }
 
 void PodManager::AllowTraversalFor(const PodState& pod) {

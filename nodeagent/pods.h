@@ -123,6 +123,12 @@ class PodManager {
   // (held open in `files` until it started) and cgroup; or why it cannot start.
   Result<ContainerLaunch> PrepareLaunch(PodState& pod, const ContainerState& c,
                                         PodFiles::ContainerFiles* files);
+  // Writes the pod's configMap and secret volumes (volume_files.h) from what the reconciler
+  // sent; a volume whose object or key is missing keeps what it held (the containers that
+  // mount it wait: ContainerConfigError). The first error writing one, if any.
+  ballast::Status WriteVolumes(PodState& pod);
+  // Who reads the pod's volumes: a process pod's fsGroup, else its first container's group.
+  VolumeAccess VolumeAccessOf(PodState& pod);
   // A pod running as another user must reach its work directory (work_dir.h).
   void AllowTraversalFor(const PodState& pod);
   void SubmitProbe(const PodState& pod, const ProbeContainer& probe);

@@ -29,6 +29,14 @@ struct PortMapping {
   int32_t host_port = 0;  // on ContainerLaunch::host_ip
 };
 
+// Docker runtime: a host directory or file bind-mounted into the container (a configMap or
+// secret volume, volume_files.h).
+struct VolumeBind {
+  std::string source;  // absolute host path
+  std::string target;  // the mountPath
+  bool read_only = true;
+};
+
 // Everything a runtime needs to start one container of a pod.
 struct ContainerLaunch {
   // Identity: docker names and labels its containers with it, so a restarted agent finds them.
@@ -72,6 +80,9 @@ struct ContainerLaunch {
   bool read_only_root_filesystem = false;
   bool run_as_non_root = false;  // docker: checked against the image's user before it runs
   int64_t pids_limit = 0;        // 0: none
+  // Docker runtime: the container's volumeMounts of configMap and secret volumes (the process
+  // runtime links them below the pod's work directory before Start).
+  std::vector<VolumeBind> binds;
 };
 
 // How the supervisor refers to a started container. Persisted in the pod's pod.json so a

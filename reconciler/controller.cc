@@ -306,7 +306,9 @@ void Controller::IndexApplied() {
     auto data = model::EnvData(m);
     if (!data) continue;
     const auto key = m.key();
-    config_sources_[key] = agentapi::PodConfigSource{key.kind, key.name, std::move(*data)};
+    agentapi::PodConfigSource source{key.kind, key.name, std::move(*data), {}};
+    if (const model::ConfigMap* cm = m.config_map()) source.binary_data = cm->binary_data;
+    config_sources_[key] = std::move(source);
   }
 }
 

@@ -90,9 +90,9 @@ TEST(AgentProtocol, ConfigGoesOncePerStateAndBackToThePodsThatReadIt) {
   DesiredState s;
   s.node = "n1";
   s.pods = {reader("a-1", "shop"), reader("a-2", "shop"), reader("b-1", "other"), SomePod("c-1")};
-  s.pods[0].config = {{"Secret", "db", {{"p", bytes}}}};
+  s.pods[0].config = {{"Secret", "db", {{"p", bytes}}, {}}};
   s.pods[1].config = s.pods[0].config;
-  s.pods[2].config = {{"Secret", "db", {{"p", "theirs"}}}};
+  s.pods[2].config = {{"Secret", "db", {{"p", "theirs"}}, {}}};
   const Json j = ToJson(s);
   ASSERT_EQ(j["config"].size(), 2u) << j.dump();
   EXPECT_FALSE(j["pods"][0].contains("config"));

@@ -197,6 +197,100 @@ const ConfigCase kConfigCases[] = {
                "    spec:\n      containers:\n      - name: c\n        image: i\n"
                "        envFrom:\n        - prefix: APP_\n          configMapRef: {name: a}\n"
                "        - secretRef: {name: b, optional: true}\n",
+               ""},
+    ConfigCase{"VolumeMountOfNoVolume",
+               "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+               "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+               "    spec:\n"
+               "      containers:\n      - name: c\n        image: i\n"
+               "        volumeMounts: [{name: config, mountPath: /etc/config}]\n",
+               "spec.template.spec.containers[0].volumeMounts[0].name: Not found: \"config\""},
+    ConfigCase{"VolumeWithoutType",
+               "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+               "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+               "    spec:\n"
+               "      volumes: [{name: config}]\n"
+               "      containers:\n      - name: c\n        image: i\n",
+               "spec.template.spec.volumes[0]: Required value: must specify a volume type"},
+    ConfigCase{"VolumeTwoTypes",
+               "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+               "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+               "    spec:\n"
+               "      volumes: [{name: config, configMap: {name: a}, secret: {secretName: b}}]\n"
+               "      containers:\n      - name: c\n        image: i\n",
+               "spec.template.spec.volumes[0]: Forbidden: may not specify more than 1 volume type"},
+    ConfigCase{
+        "VolumeDuplicateName",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+        "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+        "    spec:\n"
+        "      volumes: [{name: config, configMap: {name: a}}, {name: config, emptyDir: {}}]\n"
+        "      containers:\n      - name: c\n        image: i\n",
+        "spec.template.spec.volumes[1].name: Duplicate value: \"config\""},
+    ConfigCase{"VolumeBadMode",
+               "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+               "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+               "    spec:\n"
+               "      volumes: [{name: config, configMap: {name: a, defaultMode: 01000}}]\n"
+               "      containers:\n      - name: c\n        image: i\n",
+               "spec.template.spec.volumes[0].configMap.defaultMode: Invalid value: 512: must be a "
+               "number between 0 and 0777 (octal), both inclusive"},
+    ConfigCase{"VolumeItemPathEscapes",
+               "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+               "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+               "    spec:\n"
+               "      volumes: [{name: config, secret: {secretName: a, items: [{key: k, path: "
+               "../../etc/x}]}}]\n"
+               "      containers:\n      - name: c\n        image: i\n",
+               "spec.template.spec.volumes[0].secret.items[0].path: Invalid value: "
+               "\"../../etc/x\": must not contain '..'"},
+    ConfigCase{
+        "VolumeItemAbsolutePath",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+        "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+        "    spec:\n"
+        "      volumes: [{name: config, configMap: {name: a, items: [{key: k, path: /etc/x}]}}]\n"
+        "      containers:\n      - name: c\n        image: i\n",
+        "spec.template.spec.volumes[0].configMap.items[0].path: Invalid value: \"/etc/x\": must be "
+        "a relative path"},
+    ConfigCase{"VolumeSecretWithoutName",
+               "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+               "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+               "    spec:\n"
+               "      volumes: [{name: config, secret: {}}]\n"
+               "      containers:\n      - name: c\n        image: i\n",
+               "spec.template.spec.volumes[0].secret.secretName: Required value"},
+    ConfigCase{"VolumeMountSubPathEscapes",
+               "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+               "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+               "    spec:\n"
+               "      volumes: [{name: config, configMap: {name: a}}]\n"
+               "      containers:\n      - name: c\n        image: i\n"
+               "        volumeMounts: [{name: config, mountPath: /x, subPath: ../y}]\n",
+               "spec.template.spec.containers[0].volumeMounts[0].subPath: Invalid value: \"../y\": "
+               "must not contain '..'"},
+    ConfigCase{
+        "VolumeMountPathTwice",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+        "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+        "    spec:\n"
+        "      volumes: [{name: config, configMap: {name: a}}]\n"
+        "      containers:\n      - name: c\n        image: i\n"
+        "        volumeMounts: [{name: config, mountPath: /x}, {name: config, mountPath: /x}]\n",
+        "spec.template.spec.containers[0].volumeMounts[1].mountPath: Invalid value: \"/x\": must "
+        "be unique"},
+    ConfigCase{"VolumesValid",
+               "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+               "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+               "    spec:\n"
+               "      volumes:\n      - {name: config, configMap: {name: a, optional: true, "
+               "defaultMode: 0440,"
+               " items: [{key: k, path: conf/k.yaml, mode: 0400}]}}\n"
+               "      - {name: creds, secret: {secretName: b}}\n      - {name: tmp, emptyDir: {}}\n"
+               "      containers:\n      - name: c\n        image: i\n"
+               "        volumeMounts: [{name: config, mountPath: /etc/config},"
+               " {name: creds, mountPath: /run/pw, subPath: pw, readOnly: true}, {name: tmp, "
+               "mountPath: /tmp}]\n",
                ""}};
 
 INSTANTIATE_TEST_SUITE_P(Cases, ConfigValidationTest, ::testing::ValuesIn(kConfigCases),
@@ -364,6 +458,58 @@ TEST(KeepInvalidTest, HistoryKeepsWhatNewerRulesRefuse) {
   ASSERT_EQ(kept.manifests.size(), 2u);
   EXPECT_EQ(kept.manifests[0].config_map()->data.at("LOG"), "info");
   EXPECT_EQ(kept.diagnostics.size(), 3u) << testing::Dump(kept.diagnostics);
+}
+
+TEST(ConfigVolumeTest, VolumesAreReadAndTheirObjectsAreReferencedButNotHashed) {
+  auto r = Parse(std::string(kReader) + R"(      volumes:
+      - name: config
+        configMap:
+          name: files
+          defaultMode: 0440
+          items: [{key: nginx.conf, path: conf/nginx.conf, mode: 0400}]
+      - name: creds
+        secret: {secretName: tls, optional: true}
+      - name: scratch
+        emptyDir: {}
+)");
+  ASSERT_TRUE(Errors(r).empty()) << Dump(r.diagnostics);
+  const PodSpec& spec = r.manifests.at(0).deployment()->spec.template_.spec;
+  const auto volumes = ConfigVolumes(spec);
+  ASSERT_EQ(volumes.size(), 2u) << "the emptyDir is not one";
+  EXPECT_EQ(volumes[0].kind, "ConfigMap");
+  EXPECT_EQ(volumes[0].object, "files");
+  EXPECT_EQ(volumes[0].default_mode, 0440);
+  ASSERT_EQ(volumes[0].items.size(), 1u);
+  EXPECT_EQ(volumes[0].items[0].path, "conf/nginx.conf");
+  EXPECT_EQ(volumes[0].items[0].mode, 0400);
+  EXPECT_EQ(volumes[1].kind, "Secret");
+  EXPECT_TRUE(volumes[1].optional);
+  EXPECT_EQ(volumes[1].default_mode, kDefaultVolumeFileMode);
+  // Listed as ignored: only what ballast does not mount.
+  const auto& ignored = r.manifests.at(0).ignored_fields;
+  EXPECT_NE(std::find(ignored.begin(), ignored.end(), "spec.template.spec.volumes[2].emptyDir"),
+            ignored.end());
+  for (const auto& f : ignored) EXPECT_EQ(f.find("volumes[0]"), std::string::npos) << f;
+
+  const auto refs = ReferencedConfig(spec);
+  EXPECT_NE(std::find(refs.begin(), refs.end(),
+                      std::pair<std::string, std::string>{"ConfigMap", "files"}),
+            refs.end());
+  EXPECT_NE(
+      std::find(refs.begin(), refs.end(), std::pair<std::string, std::string>{"Secret", "tls"}),
+      refs.end());
+
+  // Files change in place: what only a volume holds is not part of the revision.
+  auto with = [&](const std::string& conf) {
+    auto objects = r.manifests;
+    auto cm =
+        Parse("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: files}\ndata: {nginx.conf: '" +
+              conf + "'}\n");
+    objects.push_back(cm.manifests.at(0));
+    BindConfigHashes(&objects, "k");
+    return PodTemplateHash(objects[0].deployment()->spec.template_);
+  };
+  EXPECT_EQ(with("a"), with("b"));
 }
 
 }  // namespace

@@ -139,9 +139,10 @@ TEST(ValidateCliTest, VerboseListsIgnoredFields) {
   if (!fs::exists(kShared)) GTEST_SKIP() << "no ../shared/testdata beside the checkout";
   RunResult r = Ballast("validate --verbose " + kShared + "/sock-shop/base/carts-dep.yaml");
   EXPECT_EQ(r.exit_code, 0) << r.out;
-  EXPECT_NE(r.out.find("ignored: spec.template.spec.volumes"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("ignored: spec.template.spec.containers[0].volumeMounts"), std::string::npos)
+  // Its emptyDir is kept and not mounted (configMap and secret volumes are).
+  EXPECT_NE(r.out.find("ignored: spec.template.spec.volumes[0].emptyDir"), std::string::npos)
       << r.out;
+  EXPECT_NE(r.out.find("the container starts without it"), std::string::npos) << r.out;
   // Its securityContext (runAsNonRoot, runAsUser, capabilities, readOnlyRootFilesystem) is
   // applied, not ignored.
   EXPECT_EQ(r.out.find("ignored: spec.template.spec.containers[0].securityContext"),

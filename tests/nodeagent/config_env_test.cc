@@ -42,7 +42,7 @@ PodState Pod(Json env, Json env_from, std::vector<agentapi::PodConfigSource> con
 
 agentapi::PodConfigSource Source(const std::string& kind, const std::string& name,
                                  std::map<std::string, std::string> data) {
-  return {kind, name, std::move(data)};
+  return {kind, name, std::move(data), {}};
 }
 
 // NAME=VALUE entries of the launch, in order.

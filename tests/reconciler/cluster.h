@@ -430,4 +430,19 @@ inline std::string UnstoppedPods(const std::vector<PodSample>& samples) {
   return "";
 }
 
+// GET `path` of the Service on `port` through node 0's proxy: the body of a 200, else "".
+inline std::string Fetch(int port, const std::string& path = "/") {
+  net::ClientOptions o;
+  o.timeout = std::chrono::seconds(5);
+  net::HttpClient client(o);
+  auto r = client.Get("http://" + Cluster::AgentAddress(0) + ":" + std::to_string(port) + path);
+  return r.ok() && r->status == 200 ? r->body : "";
+}
+
+// True when the Service on `port` answers with `message` (demo-app's body starts with its
+// message; the pod name after it is random and may hold any short string, such as "v2").
+inline bool Serves(int port, const std::string& message) {
+  return Fetch(port).rfind(message, 0) == 0;
+}
+
 }  // namespace ballast::reconciler::testing

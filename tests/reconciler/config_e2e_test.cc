@@ -4,6 +4,7 @@
 // Secret's values reach no page, plan, history view or log.
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <string>
 
@@ -14,17 +15,6 @@ namespace ballast::reconciler::testing {
 namespace {
 
 using ballast::testing::WebSpec;
-
-std::string Fetch(int port) {
-  net::ClientOptions o;
-  o.timeout = std::chrono::seconds(5);
-  net::HttpClient client(o);
-  auto r = client.Get("http://" + Cluster::AgentAddress(0) + ":" + std::to_string(port) + "/");
-  return r.ok() && r->status == 200 ? r->body : "";
-}
-
-// demo-app answers its message, then its pod's name.
-bool Serves(int port, const std::string& message) { return Fetch(port).rfind(message, 0) == 0; }
 
 // web on `port`, its message made of what it reads: GREETING from ConfigMap app, every key of
 // Secret db as DB_<key>.
@@ -156,6 +146,63 @@ TEST(ConfigE2E, AMissingConfigMapHoldsOnlyThePodsThatNeedIt) {
             {"app.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\n"}},
            "GREETING optional and gone");
   ASSERT_TRUE(WaitFor([&] { return Serves(port, "$(GREETING)-pw"); })) << Fetch(port) << c.Logs();
+}
+
+// ConfigMaps and Secrets as files: the pod reads etc/config/message (below its work directory,
+// the process runtime's root) at each request. A change of the ConfigMap rewrites the file in
+// place, as kubelet does: the pod is neither restarted nor replaced, and no new revision rolls.
+TEST(ConfigVolumeE2E, AMountedConfigMapChangesInPlaceWithoutARestart) {
+  Cluster c;
+  const int port = PickFreePort();
+  WebSpec w;
+  w.service_port = port;
+  w.app_args = {"--message-file", "etc/config/message"};
+  w.pod_yaml =
+      "      volumes:\n"
+      "      - name: config\n"
+      "        configMap: {name: app}\n"
+      "      - name: creds\n"
+      "        secret:\n"
+      "          secretName: db\n"
+      "          defaultMode: 0400\n"
+      "          items: [{key: PASSWORD, path: db/password}]\n";
+  w.container_yaml =
+      "          volumeMounts:\n"
+      "          - {name: config, mountPath: /etc/config}\n"
+      "          - {name: creds, mountPath: /run/creds, readOnly: true}\n";
+  auto app = [](const std::string& message) {
+    return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata:\n  message: " + message +
+           "\n";
+  };
+  c.Commit({{"web.yaml", WebManifest(w)},
+            {"app.yaml", app("hello-from-a-file")},
+            {"db.yaml", DbSecret("pw-file-5f4e3d2c1b")}},
+           "web mounts app and db");
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(c.StartAgents(1));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(1) && Serves(port, "hello-from-a-file"); }))
+      << Fetch(port) << c.Logs();
+  const auto pods = c.ReadyPods();
+  const std::string pid = Fetch(port, "/pid");
+  ASSERT_FALSE(pid.empty());
+  // The Secret's item, where the pod finds it, with the volume's mode.
+  const std::string creds = c.dir() / ("agent-" + Cluster::AgentName(0) + "/pods/default_" +
+                                       pods.begin()->first + "/work/run/creds/db/password");
+  EXPECT_EQ(ReadFile(creds), "pw-file-5f4e3d2c1b");
+  struct stat st {};
+  ASSERT_EQ(::stat(creds.c_str(), &st), 0) << creds;
+  EXPECT_EQ(st.st_mode & 07777, 0400u);
+
+  c.Commit({{"app.yaml", app("bonjour-from-a-file")}}, "app: bonjour");
+  ASSERT_TRUE(WaitFor([&] { return Serves(port, "bonjour-from-a-file"); }))
+      << Fetch(port) << c.Logs();
+  EXPECT_EQ(Fetch(port, "/pid"), pid) << "the same process reads the new file";
+  EXPECT_EQ(c.ReadyPods(), pods) << "no new revision, no new pod";
+
+  // The Secret's value reaches no page, API answer, history view or log.
+  const std::string readable = EverythingReadable(c);
+  EXPECT_EQ(readable.find("pw-file-5f4e3d2c1b"), std::string::npos);
+  EXPECT_EQ(readable.find(model::Base64Encode("pw-file-5f4e3d2c1b")), std::string::npos);
 }
 
 // A commit with an object in a namespace git does not create is not applied (the last good

@@ -64,15 +64,6 @@ class SmallDisk {
   std::string error_;
 };
 
-// GET / of the Service on `port` through node n2's proxy: the body, or "" when none came.
-std::string Fetch(int port) {
-  net::ClientOptions o;
-  o.timeout = std::chrono::seconds(5);
-  net::HttpClient client(o);
-  auto r = client.Get("http://" + Cluster::AgentAddress(0) + ":" + std::to_string(port) + "/");
-  return r.ok() && r->status == 200 ? r->body : "";
-}
-
 // The pid demo-app at `address` (a pod's ip:port) reports, or "" when it does not answer.
 std::string PodPid(const std::string& address) {
   net::ClientOptions o;
@@ -81,10 +72,6 @@ std::string PodPid(const std::string& address) {
   auto r = client.Get("http://" + address + "/pid");
   return r.ok() && r->status == 200 ? r->body : "";
 }
-
-// True when the Service on `port` answers with `message` (demo-app's body starts with its
-// message; the pod name after it is random and may hold any short string, such as "v2").
-bool Serves(int port, const std::string& message) { return Fetch(port).rfind(message, 0) == 0; }
 
 std::vector<std::string> HistoryRevisions(Cluster& c) {
   std::vector<std::string> out;

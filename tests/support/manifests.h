@@ -38,6 +38,8 @@ struct WebSpec {
   std::string limits;  // resources.limits as a flow mapping, e.g. "{memory: 64Mi, cpu: 200m}"
   // More lines of the container (env, envFrom, ...), each indented 10 spaces.
   std::string container_yaml;
+  // More lines of the pod spec (volumes, ...), each indented 6 spaces.
+  std::string pod_yaml;
 };
 
 inline std::string WebManifest(const WebSpec& w) {
@@ -55,6 +57,7 @@ inline std::string WebManifest(const WebSpec& w) {
   m +=
       "      terminationGracePeriodSeconds: " + std::to_string(w.termination_grace_period_seconds) +
       "\n";
+  m += w.pod_yaml;
   m += "      containers:\n        - name: " + w.name + "\n";
   std::string port = "8080", ready_path = "/healthz";
   if (w.image.empty()) {
