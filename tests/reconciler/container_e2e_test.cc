@@ -67,9 +67,10 @@ spec:
             limits: {memory: 32Mi}
 )yaml";
 
-std::string ThroughService(const std::string& address, int port) {
+std::string ThroughService(const std::string& address, int port,
+                           const std::string& path = "/index.html") {
   net::HttpClient client;
-  auto r = client.Get("http://" + address + ":" + std::to_string(port) + "/index.html");
+  auto r = client.Get("http://" + address + ":" + std::to_string(port) + path);
   return r.ok() && r->status == 200 ? r->body : "";
 }
 
@@ -178,6 +179,47 @@ TEST(ContainerE2E, DeploymentOfImagesRollsReportsReasonsAndSurvivesAnAgentKill) 
   }
   EXPECT_TRUE(WaitFor([&] { return ThroughService("127.0.0.2", svc_port) == "v2\n"; }))
       << c.Get("/api/v1/pods").dump(2) << c.Logs();
+}
+
+// A ConfigMap as files in a container: bind-mounted read-only where the pod says (busybox httpd
+// serves them from /www/site), and changed in place when git changes it, as kubelet does: the
+// same container serves the new page, nothing restarts.
+TEST(ContainerE2E, AConfigMapVolumeIsBindMountedAndChangesInPlace) {
+  std::string why;
+  PodmanService* podman = PodmanService::Shared(&why);
+  ASSERT_NE(podman, nullptr) << "podman: " << why;
+  ASSERT_TRUE(podman->ImportBusybox("localhost/bb:v1", "v1\n").ok());
+  Cluster c;
+  const int svc_port = PickFreePort();
+  WebSpec w;
+  w.image = "localhost/bb:v1";
+  w.service_port = svc_port;
+  w.termination_grace_period_seconds = 1;
+  w.pod_yaml = "      volumes: [{name: site, configMap: {name: site}}]\n";
+  w.container_yaml = "          volumeMounts: [{name: site, mountPath: /www/site}]\n";
+  auto site = [](const std::string& page) {
+    return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: site}\ndata:\n  page.html: " + page +
+           "\n";
+  };
+  c.Commit({{"web.yaml", WebManifest(w)}, {"site.yaml", site("first-page")}}, "web with site");
+  ASSERT_TRUE(c.StartServe({}));
+  ASSERT_TRUE(c.StartAgents(1, {"--runtime", "docker", "--docker-socket", podman->socket()}));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(1); })) << c.Logs();
+  ASSERT_TRUE(WaitFor([&] {
+    return ThroughService("127.0.0.2", svc_port, "/site/page.html") == "first-page";
+  })) << ThroughService("127.0.0.2", svc_port, "/site/page.html")
+      << c.Logs();
+  const auto containers = EngineContainers(*podman, "n2");
+  ASSERT_EQ(containers.size(), 1u);
+
+  c.Commit({{"site.yaml", site("second-page")}}, "site: second page");
+  ASSERT_TRUE(WaitFor([&] {
+    return ThroughService("127.0.0.2", svc_port, "/site/page.html") == "second-page";
+  })) << ThroughService("127.0.0.2", svc_port, "/site/page.html")
+      << c.Logs();
+  EXPECT_EQ(EngineContainers(*podman, "n2"), containers) << "the same container, not restarted";
+  const Json pod = PodOf(c, "web");
+  EXPECT_EQ(pod["restarts"], 0) << pod.dump();
 }
 
 TEST(ContainerE2E, ProcessOnlyNodeLeavesAnImageOnlyDeploymentUnscheduled) {
