@@ -524,18 +524,29 @@ void ValidateEnvFrom(const Json& list, const std::string& path, Reporter& r) {
 // A path inside a volume (items[].path, volumeMounts[].subPath): relative, without a ".."
 // element, not starting with ".." (the API server's validateLocalDescendingPath; kubelet's own
 // names in a volume start with "..").
-std::string LocalPathProblem(const std::string& p) {
-  if (!p.empty() && p[0] == '/') return "Invalid value: " + Quote(p) + ": must be a relative path";
+// True when a component of `p` is "..".
+bool HasBackstep(const std::string& p) {
   size_t start = 0;
   while (start <= p.size()) {
     size_t slash = p.find('/', start);
     if (slash == std::string::npos) slash = p.size();
-    if (p.compare(start, slash - start, "..") == 0) {
-      return "Invalid value: " + Quote(p) + ": must not contain '..'";
-    }
+    if (p.compare(start, slash - start, "..") == 0) return true;
     start = slash + 1;
   }
-  if (p.rfind("..", 0) == 0) return "Invalid value: " + Quote(p) + ": must not start with '..'";
+  return false;
+}
+
+std::string LocalPathProblem(const std::string& p) {
+  if (!p.empty() && p[0] == '/') return "Invalid value: " + Quote(p) + ": must be a relative path";
+  if (HasBackstep(p)) return "Invalid value: " + Quote(p) + ": must not contain '..'";
+  // The first component that names something ("./..data" is "..data", kubelet's own name).
+  size_t first = 0;
+  while (first < p.size() && (p[first] == '/' || p.compare(first, 2, "./") == 0)) {
+    first += p[first] == '/' ? 1 : 2;
+  }
+  if (p.compare(first, 2, "..") == 0) {
+    return "Invalid value: " + Quote(p) + ": must not start with '..'";
+  }
   return "";
 }
 
@@ -716,6 +727,9 @@ void ValidateVolumeMounts(const Container& c, const std::string& path,
     }
     if (mount_path.empty()) {
       r.Error(ChildPath(ip, "mountPath"), "Required value");
+    } else if (HasBackstep(mount_path)) {
+      r.Error(ChildPath(ip, "mountPath"),
+              "Invalid value: " + Quote(mount_path) + ": must not contain '..'");
     } else if (!mount_paths.insert(mount_path).second) {
       r.Error(ChildPath(ip, "mountPath"),
               "Invalid value: " + Quote(mount_path) + ": must be unique");

@@ -36,8 +36,9 @@ Result<std::vector<VolumeFile>> ProjectVolume(const model::ConfigVolume& v,
   auto add = [&](const std::string& path, const std::string& data, int32_t mode) -> Status {
     std::string normal;
     for (const auto& part : PathComponents(path)) normal += (normal.empty() ? "" : "/") + part;
-    if (normal.empty()) {
-      return InvalidArgument("volume \"" + v.name + "\": path \"" + path + "\" names no file");
+    if (normal.empty() || normal.rfind("..", 0) == 0) {
+      return InvalidArgument("volume \"" + v.name + "\": path \"" + path +
+                             "\" names no file of its own");
     }
     if (!files.emplace(normal, VolumeFile{normal, data, mode}).second) {
       return FailedPrecondition("volume \"" + v.name + "\": two files at path \"" + normal + "\"");

@@ -168,6 +168,15 @@ std::string PodAndContainer(const PodState& pod, const ContainerState& c) {
 
 }  // namespace
 
+std::optional<gid_t> FsGroup(const model::PodSpec& spec) {
+  const model::Json& sc = spec.security_context.extra;
+  auto it = sc.find("fsGroup");
+  if (it == sc.end() || !it->is_number_integer()) return std::nullopt;
+  const int64_t g = it->get<int64_t>();
+  if (g < 0 || g > 2147483647) return std::nullopt;
+  return static_cast<gid_t>(g);
+}
+
 std::vector<VolumeBind> ConfigVolumeMounts(const PodState& pod, const ContainerState& c,
                                            const LaunchNode& node) {
   std::vector<VolumeBind> out;
@@ -328,6 +337,10 @@ ContainerLaunch BuildLaunch(const PodState& pod, const ContainerState& c, const 
   l.run_as_non_root = sec.run_as_non_root;
   l.pids_limit = model::PodPidsLimit(pod.desired.template_);
   if (in_image) l.binds = ConfigVolumeMounts(pod, c, node);
+  if (auto fs_group = FsGroup(pod.desired.template_.spec);
+      fs_group && (in_image || node.agent_is_root)) {
+    l.groups = {*fs_group};
+  }
   return l;
 }
 

@@ -48,6 +48,10 @@ ContainerLaunch BuildLaunch(const PodState& pod, const ContainerState& c, const 
 std::string ContainerConfigError(const PodState& pod, const ContainerState& c,
                                  const LaunchNode& node);
 
+// The pod's securityContext.fsGroup, when it is one (0 to 2^31-1): the group of its volumes and
+// a supplementary group of its containers, as in Kubernetes.
+std::optional<gid_t> FsGroup(const model::PodSpec& spec);
+
 // Container `c`'s mounts of the pod's configMap and secret volumes (mounts of other types of
 // volume are left out: ballast does not mount them), each with the host path it shows:
 // node.pods_root/<pod dir>/volumes/<volume>[/<subPath>]. The docker runtime bind-mounts them

@@ -396,6 +396,11 @@ Status DockerRuntime::CreateAndStart(Watcher& w) {
   if (!l.cap_drop.empty()) host["CapDrop"] = l.cap_drop;
   if (l.no_new_privileges) host["SecurityOpt"] = Json::array({"no-new-privileges"});
   if (l.read_only_root_filesystem) host["ReadonlyRootfs"] = true;
+  if (!l.groups.empty()) {
+    Json groups = Json::array();
+    for (gid_t g : l.groups) groups.push_back(std::to_string(g));
+    host["GroupAdd"] = std::move(groups);
+  }
   if (!l.binds.empty()) {
     Json mounts = Json::array();
     for (const auto& b : l.binds) {

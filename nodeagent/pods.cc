@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <variant>
 
 #include "failpoint/failpoint.h"
@@ -97,6 +98,8 @@ PodManager::PodManager(PodManagerOptions options, const Clock& clock, Cgroups* c
   node_.agent_is_root = ::geteuid() == 0;
   node_.agent_uid = ::geteuid();
   node_.agent_gid = ::getegid();
+  std::random_device random;
+  for (int i = 0; i < 32; ++i) volume_key_.push_back(static_cast<char>(random() & 0xff));
 }
 
 PodManager::~PodManager() { workers_.reset(); }
@@ -295,6 +298,7 @@ Result<ContainerLaunch> PodManager::PrepareLaunch(PodState& pod, const Container
 
 VolumeAccess PodManager::VolumeAccessOf(PodState& pod) {
   VolumeAccess access;
+  access.digest_key = volume_key_;
   if (pod.runtime != "process") {
     // The container's user is the image's, unknown here; volumes/ (0700) keeps the node's
     // other users out, the bind mount lets the container in.
@@ -302,11 +306,11 @@ VolumeAccess PodManager::VolumeAccessOf(PodState& pod) {
     return access;
   }
   if (!node_.agent_is_root) return access;  // the pod runs as the agent's user
-  const model::Json& sc = pod.desired.template_.spec.security_context.extra;
-  if (auto fs_group = sc.find("fsGroup"); fs_group != sc.end() && fs_group->is_number_integer() &&
-                                          fs_group->get<int64_t>() >= 0 &&
-                                          fs_group->get<int64_t>() <= 2147483647) {
-    access.group = static_cast<gid_t>(fs_group->get<int64_t>());
+  if (auto fs_group = FsGroup(pod.desired.template_.spec)) {
+    // Every container holds it as a supplementary group (BuildLaunch); files get group read,
+    // as kubelet gives them with an fsGroup.
+    access.group = *fs_group;
+    access.group_reads = true;
   } else if (!pod.containers.empty()) {
     const ContainerLaunch l = LaunchFor(pod, pod.containers.front());
     if (l.gid) {

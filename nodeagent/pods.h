@@ -150,6 +150,7 @@ class PodManager {
   const Clock& clock_;
   Cgroups* cgroups_;
   LaunchNode node_;
+  std::string volume_key_;  // VolumeAccess::digest_key: random, this process's
   PodLifecycle lifecycle_;
   PodStore store_;
   PodFiles files_;

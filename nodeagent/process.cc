@@ -114,8 +114,8 @@ struct ChildSetup {
   }
   if (spec.uid || spec.gid) {
     gid_t gid = spec.gid.value_or(static_cast<gid_t>(spec.uid.value_or(0)));
-    if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 ||
-        (spec.uid && ::setuid(*spec.uid) != 0)) {
+    if (::setgroups(spec.groups.size(), spec.groups.empty() ? nullptr : spec.groups.data()) != 0 ||
+        ::setgid(gid) != 0 || (spec.uid && ::setuid(*spec.uid) != 0)) {
       ChildFail(c.error_pipe, errno);
     }
   }

@@ -32,8 +32,9 @@ struct ProcessSpec {
   // log files relative to their directory (pod_files.h) and passes them here.
   int stdout_fd = -1;
   int stderr_fd = -1;
-  std::optional<uid_t> uid;  // switch to this user before exec; requires root
-  std::optional<gid_t> gid;  // and group (without a uid: the group alone); requires root
+  std::optional<uid_t> uid;   // switch to this user before exec; requires root
+  std::optional<gid_t> gid;   // and group (without a uid: the group alone); requires root
+  std::vector<gid_t> groups;  // supplementary groups (fsGroup) with a uid or gid; else none
   // Capabilities, no_new_privs and seccomp filter applied before exec (confinement.h); none when
   // unset (for `ballast dev`'s own processes).
   std::optional<Confinement> confinement;

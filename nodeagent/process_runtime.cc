@@ -55,6 +55,7 @@ Result<ContainerRef> ProcessRuntime::Start(const ContainerLaunch& launch) {
   ps.stderr_fd = launch.stderr_fd;
   ps.uid = launch.uid;
   ps.gid = launch.gid;
+  ps.groups = launch.groups;
   ps.cgroup_procs_files = launch.cgroup_procs_files;
   ps.confinement = ProcessConfinement(launch, ::geteuid() == 0);
   auto pid = SpawnProcess(ps);

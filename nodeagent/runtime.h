@@ -70,6 +70,8 @@ struct ContainerLaunch {
   int stderr_fd = -1;
   std::optional<uid_t> uid;
   std::optional<gid_t> gid;
+  // Supplementary groups: the pod's fsGroup, which owns its volumes (as in Kubernetes).
+  std::vector<gid_t> groups;
   std::vector<std::string> cgroup_procs_files;  // process runtime: join these cgroups
   // The container's securityContext (model::EffectiveSecurity) and the pod's pids limit, as each
   // runtime applies them: the process runtime through confinement.h and the pod's cgroup, the

@@ -72,11 +72,11 @@ Status WriteFile(const Dir& root, const VolumeFile& file, const VolumeAccess& ac
     at = &holder;
   }
   const std::string path = at->path + "/" + parts.back();
+  const mode_t mode = static_cast<mode_t>(file.mode) | (access.group_reads ? S_IRGRP : 0);
   UniqueFd fd(::openat(at->fd.get(), parts.back().c_str(),
-                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                       static_cast<mode_t>(file.mode)));
+                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
   if (!fd.valid()) return VolumeError("create", path, errno);
-  if (Status s = SetAccess(fd.get(), path, static_cast<mode_t>(file.mode), access.group); !s.ok()) {
+  if (Status s = SetAccess(fd.get(), path, mode, access.group); !s.ok()) {
     return s;
   }
   return WriteAll(fd.get(), file.data, path);
@@ -86,12 +86,13 @@ Status WriteFile(const Dir& root, const VolumeFile& file, const VolumeAccess& ac
 // give the same name and rewriting them is seen to be needless.
 std::string DataDirName(const std::vector<VolumeFile>& files, const VolumeAccess& access) {
   std::string canonical = std::to_string(access.dir_mode) + " " +
-                          (access.group ? std::to_string(*access.group) : std::string("-")) + "\n";
+                          (access.group ? std::to_string(*access.group) : std::string("-")) +
+                          (access.group_reads ? " g+r" : "") + "\n";
   for (const auto& f : files) {
     canonical += model::Sha256Hex(f.path) + " " + std::to_string(f.mode) + " " +
                  model::Sha256Hex(f.data) + "\n";
   }
-  return std::string("..").append(model::Sha256Hex(canonical).substr(0, 32));
+  return std::string("..").append(model::HmacSha256Hex(access.digest_key, canonical).substr(0, 32));
 }
 
 // Replaces whatever `name` in `dir` is with a symlink to `target`.
@@ -192,11 +193,10 @@ Status LinkMount(const Dir& work, const std::string& mount_path, const std::stri
   } else if (errno != ENOENT) {
     return VolumeError("stat", path, errno);
   }
+  // The link stays root's: the pod may still remove it (its directory is its own), and a chown
+  // by name could be raced into one of a hard link the pod put in its place.
   if (::symlinkat(target.c_str(), at->fd.get(), last.c_str()) != 0) {
     return VolumeError("symlink", path, errno);
-  }
-  if (uid && ::fchownat(at->fd.get(), last.c_str(), *uid, group, AT_SYMLINK_NOFOLLOW) != 0) {
-    return VolumeError("chown", path, errno);
   }
   return Status::Ok();
 }

@@ -35,6 +35,10 @@ namespace ballast::nodeagent {
 struct VolumeAccess {
   mode_t dir_mode = 0750;
   std::optional<gid_t> group;
+  bool group_reads = false;  // files get group read whatever their mode (an fsGroup's)
+  // Keys the digest that names the data directories (volume_files.cc), so that a name, which
+  // error messages may show, tells nothing about a secret's value. Any secret of the agent's.
+  std::string digest_key;
 };
 
 // Makes volumes/`name` hold exactly `files` (see above). `volumes`: the pod's volumes

@@ -245,6 +245,24 @@ const ConfigCase kConfigCases[] = {
                "spec.template.spec.volumes[0].secret.items[0].path: Invalid value: "
                "\"../../etc/x\": must not contain '..'"},
     ConfigCase{
+        "VolumeItemKubeletsName",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+        "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+        "    spec:\n"
+        "      volumes: [{name: config, configMap: {name: a, items: [{key: k, path: ./..data}]}}]\n"
+        "      containers:\n      - name: c\n        image: i\n",
+        "spec.template.spec.volumes[0].configMap.items[0].path: Invalid value: \"./..data\": must "
+        "not start with '..'"},
+    ConfigCase{"VolumeMountPathBackstep",
+               "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
+               "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+               "    spec:\n"
+               "      volumes: [{name: config, configMap: {name: a}}]\n"
+               "      containers:\n      - name: c\n        image: i\n"
+               "        volumeMounts: [{name: config, mountPath: /x/../etc}]\n",
+               "spec.template.spec.containers[0].volumeMounts[0].mountPath: Invalid value: "
+               "\"/x/../etc\": must not contain '..'"},
+    ConfigCase{
         "VolumeItemAbsolutePath",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n"
         "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"

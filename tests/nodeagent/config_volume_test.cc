@@ -101,6 +101,10 @@ TEST(ProjectVolume, AFileCannotAlsoBeADirectory) {
   auto twice = ProjectVolume(
       Volume("ConfigMap", "app", {{"a", "x", std::nullopt}, {"b", "./x", std::nullopt}}), &cm);
   EXPECT_FALSE(twice.ok());
+  // kubelet's own names are not a key's: "./..data" would replace the link every file goes
+  // through.
+  EXPECT_FALSE(
+      ProjectVolume(Volume("ConfigMap", "app", {{"a", "./..data", std::nullopt}}), &cm).ok());
 }
 
 // A pod's volumes directory (the agent's), as PodFiles makes it.
@@ -160,6 +164,16 @@ TEST_F(VolumeFilesTest, FilesAreReachedThroughTheDataLinkWithTheirModes) {
   ASSERT_EQ(::stat(v.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0750u);
   EXPECT_EQ(st.st_gid, ::getegid());
+}
+
+TEST_F(VolumeFilesTest, AnFsGroupReadsEveryFile) {
+  VolumeAccess access;
+  access.group = ::getegid();
+  access.group_reads = true;
+  ASSERT_TRUE(WriteVolume(volumes_, "config", {{"key", "secret", 0400}}, access).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat((root_ / "volumes/config/key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0440u);
 }
 
 TEST_F(VolumeFilesTest, AnUpdateSwapsTheDataAndLeavesNothingOfTheOldBehind) {

@@ -189,6 +189,52 @@ TEST_F(PodAttackTest, PodCannotHaveTheAgentChownThroughItsWorkingDirectory) {
   ExpectRootsFilesUntouched();
 }
 
+// A Secret as a volume: the pod's user reads it (defaultMode 0400, readable through the pod's
+// fsGroup, as kubelet makes it), another pod's user of the same node does not, and a pod that
+// puts a symlink where its mountPath's directories go gets an error, not a link made through it.
+TEST_F(PodAttackTest, AVolumeReachesItsPodOnlyAndNeverThroughTheUsersSymlinks) {
+  auto with_volume = [](agentapi::DesiredPod pod) {
+    pod.template_.spec.security_context.extra["fsGroup"] = 2000;
+    pod.template_.spec.extra["volumes"] = model::Json::parse(
+        R"([{"name": "creds", "secret": {"secretName": "db", "defaultMode": 256}}])");
+    for (auto& c : pod.template_.spec.containers) {
+      c.extra["volumeMounts"] =
+          model::Json::parse(R"([{"name": "creds", "mountPath": "/run/creds"}])");
+    }
+    pod.config = {{"Secret", "db", {{"password", "s3cret-in-a-file"}}, {}}};
+    return pod;
+  };
+  const std::string reader = "reader-rev1-ddddd";
+  const std::string thief = "thief-rev1-eeeee";
+  const std::string planter = "planter-rev1-fffff";
+  const std::string secret_file = PodDir(reader) + "/volumes/creds/password";
+  agentapi::DesiredPod thief_pod =
+      UnprivilegedPod(thief, "cd \"$HOME\"; cat " + secret_file + " > got 2>&1; sleep 600");
+  thief_pod.template_.spec.security_context.run_as_user = kPodUser - 1;  // another user
+  agentapi::DesiredState st;
+  st.pods = {with_volume(UnprivilegedPod(
+                 reader, "cd \"$HOME\"; cat run/creds/password > got 2>&1; sleep 600")),
+             thief_pod,
+             with_volume(UnprivilegedPod(
+                 planter, "cd \"$HOME\"; rm -rf run; ln -s " + target_dir_ + " run; exit 1"))};
+  StartAgent();
+  cp_.store().Set("node-x", st);
+  ASSERT_TRUE(WaitUntil([&] {
+    return ReadFile(PodDir(reader) + "/work/got") == "s3cret-in-a-file";
+  })) << ReadFile(PodDir(reader) + "/work/got")
+      << Container(reader).message;
+  ASSERT_TRUE(WaitUntil([&] { return !ReadFile(PodDir(thief) + "/work/got").empty(); }));
+  EXPECT_NE(ReadFile(PodDir(thief) + "/work/got").find("Permission denied"), std::string::npos)
+      << ReadFile(PodDir(thief) + "/work/got");
+  // The planter's next start refuses its symlink and says so; root's directory stays empty.
+  ASSERT_TRUE(WaitUntil([&] { return Container(planter).restarts >= 1; }))
+      << Container(planter).message;
+  ASSERT_TRUE(WaitUntil([&] {
+    return Container(planter).message.find("is a symlink") != std::string::npos;
+  })) << Container(planter).message;
+  ExpectRootsFilesUntouched();
+}
+
 // The record says what the agent runs, and as whom. The pod rewrites it (where older agents kept
 // it, beside its own files, and where the agent keeps it now) to run itself as root.
 TEST_F(PodAttackTest, PodCannotRewriteItsRecordToRunAsRoot) {
