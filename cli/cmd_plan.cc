@@ -176,12 +176,12 @@ int RunLocalPlan(const FlagSet& flags, const std::string& output) {
   diff::PlanOptions options;
   if (!ReadIgnoreFlag(flags, &options)) return 2;
 
-  auto files = ReadManifestTree(flags.positional()[0]);
-  if (!files.ok()) {
-    std::fprintf(stderr, "error: %s\n", files.status().message().c_str());
+  auto read = ReadApplication(flags.positional()[0]);
+  if (!read.ok()) {
+    std::fprintf(stderr, "error: %s\n", read.status().message().c_str());
     return 2;
   }
-  model::ManifestSet desired = model::ParseManifests(*files);
+  model::ManifestSet desired = std::move(*read);
   for (auto& d : model::CheckNamespaces(desired.manifests)) {
     desired.diagnostics.push_back(std::move(d));
   }

@@ -135,8 +135,14 @@ int RunValidate(const Args& args) {
 
   model::ManifestSet set;
   {
+    // A PATH with a kustomization is what it renders; the other PATHs' files are read as one.
     std::vector<model::SourceFile> files;
+    std::vector<model::ManifestSet> rendered;
     for (const auto& path : flags.positional()) {
+      if (auto r = RenderIfKustomization(path)) {
+        rendered.push_back(std::move(*r));
+        continue;
+      }
       auto read = ReadManifestTree(path);
       if (!read.ok()) {
         std::fprintf(stderr, "error: %s\n", read.status().message().c_str());
@@ -145,6 +151,10 @@ int RunValidate(const Args& args) {
       for (auto& f : *read) files.push_back(std::move(f));
     }
     set = model::ParseManifests(files);
+    for (auto& r : rendered) {
+      for (auto& m : r.manifests) set.manifests.push_back(std::move(m));
+      for (auto& d : r.diagnostics) set.diagnostics.push_back(std::move(d));
+    }
     for (auto& d : model::CheckNamespaces(set.manifests)) set.diagnostics.push_back(std::move(d));
   }
 

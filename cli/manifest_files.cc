@@ -62,4 +62,40 @@ Result<std::vector<model::SourceFile>> ReadManifestTree(const std::string& path,
   return files;
 }
 
+std::optional<model::ManifestSet> RenderIfKustomization(const std::string& path, size_t max_bytes) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    // Paths below the current directory keep their names; others are taken from the root.
+    const fs::path absolute = fs::weakly_canonical(fs::absolute(path, ec), ec);
+    const fs::path cwd = fs::current_path(ec);
+    fs::path base = "/";
+    std::string dir = absolute.relative_path().string();
+    const fs::path rel = absolute.lexically_relative(cwd);
+    if (!ec && !rel.empty() && *rel.begin() != "..") {
+      base = cwd;
+      dir = rel == "." ? "" : rel.string();
+    }
+    model::KustomizeReader reader =
+        [&](const std::string& p) -> Result<std::optional<std::string>> {
+      const fs::path file = base / p;
+      std::error_code e;
+      if (!fs::is_regular_file(file, e)) return std::optional<std::string>();
+      auto content = ReadPrefix(file, max_bytes);
+      if (!content.ok()) return content.status();
+      return std::optional<std::string>(std::move(*content));
+    };
+    if (!model::FindKustomization(dir, reader).empty()) {
+      return model::RenderKustomization(dir, reader, base == "/" ? "/" : "");
+    }
+  }
+  return std::nullopt;
+}
+
+Result<model::ManifestSet> ReadApplication(const std::string& path, size_t max_bytes) {
+  if (auto rendered = RenderIfKustomization(path, max_bytes)) return std::move(*rendered);
+  auto files = ReadManifestTree(path, max_bytes);
+  if (!files.ok()) return files.status();
+  return model::ParseManifests(*files);
+}
+
 }  // namespace ballast::cli

@@ -12,6 +12,7 @@
 
 #include "failpoint/failpoint.h"
 #include "log/log.h"
+#include "model/kustomize.h"
 #include "sources/git/compact.h"
 #include "sources/git/libgit2_util.h"
 #include "sources/git/loose_objects.h"
@@ -443,6 +444,48 @@ bool GitSource::Impl::ReadTree(const git_commit* commit, std::shared_ptr<const S
       pending.push_back({result->parsed_files.size() - 1, std::move(display), content});
     }
     parsed_keys.push_back(std::move(cache_key));
+  }
+
+  // A kustomization at the root of the path: the application is what it renders (its bases may
+  // be anywhere in the repository), not every file below the path.
+  if (tree != nullptr) {
+    uint64_t read_bytes = 0;
+    model::KustomizeReader reader =
+        [&](const std::string& p) -> Result<std::optional<std::string>> {
+      git_tree_entry* raw_entry = nullptr;
+      if (git_tree_entry_bypath(&raw_entry, root.get(), p.c_str()) != 0) {
+        return std::optional<std::string>();
+      }
+      TreeEntryPtr entry(raw_entry);
+      if (git_tree_entry_type(entry.get()) != GIT_OBJECT_BLOB) return std::optional<std::string>();
+      git_blob* raw_blob = nullptr;
+      if (int rc = git_blob_lookup(&raw_blob, repo_.get(), git_tree_entry_id(entry.get()));
+          rc != 0) {
+        return Libgit2Error(rc, "read " + p + " at " + sha);
+      }
+      BlobPtr blob(raw_blob);
+      const auto size = static_cast<size_t>(git_blob_rawsize(blob.get()));
+      read_bytes += size;
+      if (read_bytes > config_.max_total_bytes) {
+        return ResourceExhausted("files the kustomization at '" + path_ + "' reads at " + sha +
+                                 " exceed " + std::to_string(config_.max_total_bytes) + " bytes");
+      }
+      return std::optional<std::string>(
+          std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())), size));
+    };
+    if (!model::FindKustomization(path_, reader).empty()) {
+      model::KustomizeLimits bounds;
+      bounds.max_total_bytes = config_.max_total_bytes;
+      bounds.max_objects = config_.max_objects;
+      model::ManifestSet rendered =
+          model::RenderKustomization(path_, reader, "", config_.parse_limits, bounds);
+      auto parsed = std::make_shared<model::FileParseResult>();
+      parsed->manifests = std::move(rendered.manifests);
+      parsed->diagnostics = std::move(rendered.diagnostics);
+      result->parsed_files = {parsed};
+      parsed_keys = {{"kustomize:" + path_, sha}};
+      pending.clear();
+    }
   }
 
   // Cache misses are parsed in parallel: model functions are pure, and a cold clone of a large

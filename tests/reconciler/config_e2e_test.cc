@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <set>
 #include <string>
 
 #include "model/base64.h"
@@ -203,6 +204,68 @@ TEST(ConfigVolumeE2E, AMountedConfigMapChangesInPlaceWithoutARestart) {
   const std::string readable = EverythingReadable(c);
   EXPECT_EQ(readable.find("pw-file-5f4e3d2c1b"), std::string::npos);
   EXPECT_EQ(readable.find(model::Base64Encode("pw-file-5f4e3d2c1b")), std::string::npos);
+}
+
+// A kustomize overlay in git, as Argo CD and Flux users keep them: `serve --path
+// overlays/prod` renders the overlay over its base (../../base), and a change of a generated
+// ConfigMap's literal gives it a new hashed name, which rolls the Deployment that reads it and
+// prunes the old ConfigMap.
+TEST(KustomizeE2E, AnOverlayRunsAndAGeneratedConfigMapChangeRollsIt) {
+  Cluster c;
+  const int port = PickFreePort();
+  WebSpec w;
+  w.name = "web";
+  w.service_port = port;
+  w.message = "$(GREETING)";
+  w.container_yaml =
+      "          env:\n"
+      "          - name: GREETING\n"
+      "            valueFrom:\n"
+      "              configMapKeyRef: {name: greeting, key: GREETING}\n";
+  const std::string base_kustomization =
+      "resources: [web.yaml]\n"
+      "configMapGenerator:\n"
+      "- name: greeting\n"
+      "  literals: [GREETING=hello-from-base]\n";
+  auto overlay = [](const std::string& greeting) {
+    return "resources: [../../base]\n"
+           "namePrefix: prod-\n"
+           "commonLabels: {env: prod}\n"
+           "replicas: [{name: web, count: 2}]\n"
+           "configMapGenerator:\n"
+           "- name: greeting\n"
+           "  behavior: merge\n"
+           "  literals: [GREETING=" +
+           greeting + "]\n";
+  };
+  c.Commit({{"base/kustomization.yaml", base_kustomization},
+            {"base/web.yaml", WebManifest(w)},
+            {"overlays/prod/kustomization.yaml", overlay("hello-from-prod")}},
+           "base and prod overlay");
+  ASSERT_TRUE(c.StartServe({"--path", "overlays/prod"}));
+  ASSERT_TRUE(c.StartAgents(1));
+  ASSERT_TRUE(WaitFor([&] { return Serves(port, "hello-from-prod") && c.ReadyPods().size() == 2; }))
+      << Fetch(port) << c.Status().dump() << c.Logs();
+  const Json deployments = c.Get("/api/v1/deployments");
+  ASSERT_EQ(deployments["items"].size(), 1u) << deployments.dump();
+  EXPECT_EQ(deployments["items"][0]["name"], "prod-web");
+  const auto v1 = c.ReadyPods();
+
+  c.Commit({{"overlays/prod/kustomization.yaml", overlay("bonjour-from-prod")}}, "prod: bonjour");
+  ASSERT_TRUE(WaitFor([&] {
+    return Serves(port, "bonjour-from-prod") && c.RolledOut(2) && c.ReadyPods() != v1;
+  })) << Fetch(port)
+      << c.Logs();
+  EXPECT_NE(c.ReadyPods().begin()->second, v1.begin()->second) << "a new revision";
+  // The generated ConfigMap was replaced, not kept beside: rolling back to the first entry would
+  // delete the new name and create the old one again.
+  const std::string diff = c.Get("/api/v1/history/1/diff").dump();
+  std::set<std::string> names;
+  for (size_t at = diff.find("prod-greeting-"); at != std::string::npos;
+       at = diff.find("prod-greeting-", at + 1)) {
+    names.insert(diff.substr(at, std::string("prod-greeting-").size() + 10));
+  }
+  EXPECT_EQ(names.size(), 2u) << diff;
 }
 
 // A commit with an object in a namespace git does not create is not applied (the last good
