@@ -111,6 +111,20 @@ TEST_P(KustomizeOracleTest, RendersWhatKustomizeRenders) {
 const OracleCase kOracleCases[] = {
     {"OverlayOverABase", "overlay/prod", "overlay-prod.yaml"},
     {"ComponentsGeneratorsAndLabels", "components/app", "components-app.yaml"},
+    // Public repositories (public/README.md): Online Boutique as published, with all of its
+    // test overlays, with the components a user picks, and podinfo.
+    {"OnlineBoutique", "public/microservices-demo/kustomize", "public-microservices-demo.yaml"},
+    {"OnlineBoutiqueWithComponents", "public/overlays/boutique", "public-boutique.yaml"},
+    {"OnlineBoutiqueMemorystore",
+     "public/microservices-demo/kustomize/tests/memorystore-with-all-components",
+     "public-memorystore.yaml"},
+    {"OnlineBoutiqueSpanner",
+     "public/microservices-demo/kustomize/tests/spanner-with-all-components",
+     "public-spanner.yaml"},
+    {"OnlineBoutiqueIstio",
+     "public/microservices-demo/kustomize/tests/service-mesh-istio-with-all-components",
+     "public-service-mesh-istio.yaml"},
+    {"Podinfo", "public/podinfo/kustomize", "public-podinfo.yaml"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, KustomizeOracleTest, ::testing::ValuesIn(kOracleCases),
