@@ -223,13 +223,13 @@ int RunRefPlan(const FlagSet& flags, const std::string& output) {
   model::ManifestSet sides[2];
   const std::string refs[2] = {flags.Get("base"), flags.Get("head")};
   for (int i = 0; i < 2; ++i) {
-    auto files = git::ReadManifestsAtRef(repo, refs[i], read);
-    if (!files.ok()) {
+    auto side = git::ReadApplicationAtRef(repo, refs[i], read);
+    if (!side.ok()) {
       std::fprintf(stderr, "error: --%s: %s\n", i == 0 ? "base" : "head",
-                   files.status().message().c_str());
+                   side.status().message().c_str());
       return 2;
     }
-    sides[i] = model::ParseManifests(*files);
+    sides[i] = std::move(*side);
     for (auto& d : model::CheckNamespaces(sides[i].manifests)) {
       sides[i].diagnostics.push_back(std::move(d));
     }

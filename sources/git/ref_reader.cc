@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "model/kustomize.h"
 #include "sources/git/libgit2_util.h"
 #include "sources/git/loose_objects.h"
 
@@ -16,17 +17,21 @@ using internal::RepoPtr;
 using internal::TreeEntryPtr;
 using internal::TreePtr;
 
-Result<std::vector<model::SourceFile>> ReadManifestsAtRef(const std::string& repo_path,
-                                                          const std::string& ref,
-                                                          const RefReadOptions& options) {
+namespace {
+
+struct RepoTree {
+  RepoPtr repo;
+  TreePtr root;
+};
+
+// The repository at or above `repo_path`, and the tree of `ref` in it.
+Result<RepoTree> OpenTreeAtRef(const std::string& repo_path, const std::string& ref) {
   internal::EnsureLibgit2();
   git_repository* raw_repo = nullptr;
   if (int rc = git_repository_open_ext(&raw_repo, repo_path.c_str(), 0, nullptr); rc != 0) {
     return Libgit2Error(rc, "open repository " + repo_path);
   }
   RepoPtr repo(raw_repo);
-  // libgit2 1.5 hangs on a truncated loose object (loose_objects.h): check them first (in the
-  // common directory: a linked worktree keeps its objects there).
   if (Status s = internal::VerifyLooseObjects(git_repository_commondir(repo.get())); !s.ok()) {
     return s;
   }
@@ -39,7 +44,66 @@ Result<std::vector<model::SourceFile>> ReadManifestsAtRef(const std::string& rep
   if (int rc = git_object_peel(&raw_root, object.get(), GIT_OBJECT_TREE); rc != 0) {
     return Libgit2Error(rc, "revision \"" + ref + "\" has no tree");
   }
-  TreePtr root(reinterpret_cast<git_tree*>(raw_root));
+  return RepoTree{std::move(repo), TreePtr(reinterpret_cast<git_tree*>(raw_root))};
+}
+
+}  // namespace
+
+Result<model::ManifestSet> ReadApplicationAtRef(const std::string& repo_path,
+                                                const std::string& ref,
+                                                const RefReadOptions& options) {
+  auto opened = OpenTreeAtRef(repo_path, ref);
+  if (!opened.ok()) return opened.status();
+  std::string path = options.path;
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  while (!path.empty() && path.front() == '/') path.erase(0, 1);
+  uint64_t total = 0;
+  model::KustomizeReader reader = [&](const std::string& p) -> Result<std::optional<std::string>> {
+    git_tree_entry* raw_entry = nullptr;
+    if (git_tree_entry_bypath(&raw_entry, opened->root.get(), p.c_str()) != 0) {
+      return std::optional<std::string>();
+    }
+    TreeEntryPtr entry(raw_entry);
+    if (git_tree_entry_type(entry.get()) != GIT_OBJECT_BLOB ||
+        git_tree_entry_filemode(entry.get()) == GIT_FILEMODE_LINK) {
+      return std::optional<std::string>();  // a folder, or a symbolic link: not followed
+    }
+    git_blob* raw_blob = nullptr;
+    if (int rc = git_blob_lookup(&raw_blob, opened->repo.get(), git_tree_entry_id(entry.get()));
+        rc != 0) {
+      return Libgit2Error(rc, "read " + ref + ":" + p);
+    }
+    BlobPtr blob(raw_blob);
+    const auto size = static_cast<size_t>(git_blob_rawsize(blob.get()));
+    if (size > options.max_file_bytes) {
+      return ResourceExhausted(ref + ":" + p + " is " + std::to_string(size) +
+                               " bytes, more than the " + std::to_string(options.max_file_bytes) +
+                               " a file may have");
+    }
+    total += size;
+    if (total > options.max_total_bytes) {
+      return ResourceExhausted("the files the kustomization at " + ref + ":" + path +
+                               " reads exceed " + std::to_string(options.max_total_bytes) +
+                               " bytes");
+    }
+    return std::optional<std::string>(
+        std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())), size));
+  };
+  if (!model::FindKustomization(path, reader).empty()) {
+    return model::RenderKustomization(path, reader);
+  }
+  auto files = ReadManifestsAtRef(repo_path, ref, options);
+  if (!files.ok()) return files.status();
+  return model::ParseManifests(*files);
+}
+
+Result<std::vector<model::SourceFile>> ReadManifestsAtRef(const std::string& repo_path,
+                                                          const std::string& ref,
+                                                          const RefReadOptions& options) {
+  auto opened = OpenTreeAtRef(repo_path, ref);
+  if (!opened.ok()) return opened.status();
+  RepoPtr repo = std::move(opened->repo);
+  TreePtr root = std::move(opened->root);
 
   std::string path = options.path;
   while (!path.empty() && path.back() == '/') path.pop_back();

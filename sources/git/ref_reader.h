@@ -31,4 +31,12 @@ Result<std::vector<model::SourceFile>> ReadManifestsAtRef(const std::string& rep
                                                           const std::string& ref,
                                                           const RefReadOptions& options = {});
 
+// The application at `options.path` at `ref`, as `serve --path` takes it: what the
+// kustomization at its root renders (model/kustomize.h; its bases may be anywhere in the
+// repository at that ref, symbolic links are not followed), else every manifest file under it,
+// parsed (ReadManifestsAtRef). The same bounds.
+Result<model::ManifestSet> ReadApplicationAtRef(const std::string& repo_path,
+                                                const std::string& ref,
+                                                const RefReadOptions& options = {});
+
 }  // namespace ballast::git

@@ -192,6 +192,44 @@ TEST_F(PlanCli, TwoRevisionsOfARepository) {
   EXPECT_EQ(ignored.code, 0) << ignored.out << ignored.err;
 }
 
+// A pull request against a kustomize overlay: both revisions are rendered (the base lives
+// outside the overlay's folder), so the plan shows what the overlay's change does to the
+// rendered objects, the generated ConfigMap's new hashed name included.
+TEST_F(PlanCli, TwoRevisionsOfAKustomizeOverlay) {
+  const fs::path repo = dir_ / "repo";
+  fs::create_directories(repo / "base");
+  fs::create_directories(repo / "overlays/prod");
+  const std::string git = "git -C " + Quote(repo.string()) +
+                          " -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false ";
+  std::ofstream(repo / "base/kustomization.yaml") << "resources: [api.yaml]\n";
+  std::ofstream(repo / "base/api.yaml")
+      << "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n"
+         "  selector: {matchLabels: {app: api}}\n  template:\n"
+         "    metadata: {labels: {app: api}}\n    spec:\n      containers:\n"
+         "      - name: api\n        image: registry.local/api:1.0\n"
+         "        envFrom: [{configMapRef: {name: api-env}}]\n";
+  auto overlay = [&](const std::string& tag, const std::string& level, const std::string& msg) {
+    std::ofstream(repo / "overlays/prod/kustomization.yaml")
+        << "resources: [../../base]\nnamePrefix: prod-\nimages:\n- name: registry.local/api\n"
+           "  newTag: \""
+        << tag << "\"\nconfigMapGenerator:\n- name: api-env\n  literals: [LOG_LEVEL=" << level
+        << "]\n";
+    ASSERT_EQ(std::system((git + "add -A && " + git + "commit -qm " + msg).c_str()), 0);
+  };
+  ASSERT_EQ(std::system(("git init -q -b main " + Quote(repo.string())).c_str()), 0);
+  overlay("1.0", "info", "base");
+  overlay("1.1", "debug", "head");
+  Outcome r = Plan("--base main~1 --head main --path overlays/prod " + Quote(repo.string()));
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.out.find("Deployment default/prod-api"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"registry.local/api:1.0\" => \"registry.local/api:1.1\""),
+            std::string::npos)
+      << r.out;
+  // The ConfigMap's content changed: its hashed name did too (one deleted, one created).
+  EXPECT_NE(r.out.find("+ ConfigMap default/prod-api-env-"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("- ConfigMap default/prod-api-env-"), std::string::npos) << r.out;
+}
+
 TEST_F(PlanCli, RefusedChangeExitsTwo) {
   Outcome r = Plan(Case("immutable-selector", "desired.yaml") + " --against " +
                    Case("immutable-selector", "state.json"));
