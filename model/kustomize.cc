@@ -63,6 +63,7 @@ struct Resource {
   std::shared_ptr<const FieldPositions> positions;  // of its document; null when generated
   std::string prefix;                               // "items[3]" for an item of a List
   bool needs_hash = false;                          // a generated ConfigMap or Secret
+  std::vector<std::string> earlier_names;  // before prefixes and suffixes: patches may use them
 };
 
 std::string Str(const Json& j, const char* key) {
@@ -86,7 +87,56 @@ Json* Meta(Resource& r) {
   return m != r.obj.end() && m->is_object() ? &*m : nullptr;
 }
 void SetName(Resource& r, const std::string& name) {
-  if (Json* m = Meta(r)) (*m)["name"] = name;
+  Json* m = Meta(r);
+  if (m == nullptr) return;
+  r.earlier_names.push_back(Str(*m, "name"));
+  (*m)["name"] = name;
+}
+// Whether `name` matches `pattern`, a patch target's name or namespace: kustomize reads them as
+// anchored regular expressions. Supported: literal text, `.` (any character) and `.*`
+// (anything), with optional ^ and $; nullopt for anything else (refused, never guessed).
+// Iterative wildcard matching: no backtracking blow-up whatever the pattern.
+std::optional<bool> PatternMatches(std::string pattern, const std::string& name) {
+  if (!pattern.empty() && pattern.front() == '^') pattern.erase(0, 1);
+  if (!pattern.empty() && pattern.back() == '$') pattern.pop_back();
+  std::string glob;  // '*' for ".*", '?' for '.', else literal
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '.' && i + 1 < pattern.size() && pattern[i + 1] == '*') {
+      glob += '*';
+      ++i;
+    } else if (c == '.') {
+      glob += '?';
+    } else if (std::string_view("[](){}*+?|\\^$").find(c) != std::string_view::npos) {
+      return std::nullopt;
+    } else {
+      glob += c;
+    }
+  }
+  size_t p = 0, n = 0, star = std::string::npos, mark = 0;
+  while (n < name.size()) {
+    if (p < glob.size() && (glob[p] == '?' || glob[p] == name[n])) {
+      ++p;
+      ++n;
+    } else if (p < glob.size() && glob[p] == '*') {
+      star = p++;
+      mark = n;
+    } else if (star != std::string::npos) {
+      p = star + 1;
+      n = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < glob.size() && glob[p] == '*') ++p;
+  return p == glob.size();
+}
+
+// Whether `r` is named `name` now or was before a prefix or suffix, as kustomize matches
+// patch targets and replicas by an object's original name too.
+bool HasName(const Resource& r, const std::string& name) {
+  return Name(r) == name ||
+         std::find(r.earlier_names.begin(), r.earlier_names.end(), name) != r.earlier_names.end();
 }
 bool Bool(const Json& j, const char* key) {
   auto it = j.find(key);
@@ -118,6 +168,28 @@ std::optional<std::string> JoinPath(const std::string& dir, const std::string& r
   std::string out;
   for (const auto& p : parts) out += (out.empty() ? "" : "/") + p;
   return out;
+}
+
+// Whether `path` is `dir` or below it (both normalised): kustomize's load restriction for the
+// files a kustomization reads (resource files, generator files, patches); folders of other
+// kustomizations (bases) may be anywhere in the repository.
+bool InOrBelow(const std::string& dir, const std::string& path) {
+  return dir.empty() || path == dir || path.rfind(dir + "/", 0) == 0;
+}
+
+// The nodes of `j` (objects, arrays, scalars), counted without recursion up to `cap` + 1.
+size_t CountNodes(const Json& j, size_t cap) {
+  std::vector<const Json*> stack{&j};
+  size_t n = 0;
+  while (!stack.empty() && n <= cap) {
+    const Json* c = stack.back();
+    stack.pop_back();
+    ++n;
+    if (c->is_structured()) {
+      for (const Json& e : *c) stack.push_back(&e);
+    }
+  }
+  return n;
 }
 
 bool IsRemote(const std::string& s) {
@@ -349,13 +421,32 @@ bool StrategicMerge(Json& dst, const Json& patch) {
       if (!StrategicMerge(*it, v)) dst.erase(k);
       continue;
     }
+    // A list item `$patch: replace` makes the patch's list the whole list.
+    if (v.is_array()) {
+      const bool replace = std::any_of(v.begin(), v.end(), [](const Json& p) {
+        return p.is_object() && Str(p, "$patch") == "replace";
+      });
+      if (replace) {
+        Json out = Json::array();
+        for (const Json& p : v) {
+          if (!(p.is_object() && Str(p, "$patch") == "replace")) out.push_back(p);
+        }
+        *it = std::move(out);
+        continue;
+      }
+    }
     const std::string key = v.is_array() && it->is_array() ? MergeKey(k, v) : "";
     if (key.empty()) {
       *it = v;
       continue;
     }
     // Merge by key: the patch's items in its order (merged into the existing one of the same
-    // key), then the existing items it does not name.
+    // key), then the existing items it does not name. Indexed, so a long list merges in
+    // n log n.
+    std::map<std::string, const Json*> existing_by_key;
+    for (const Json& e : *it) {
+      if (e.is_object() && e.contains(key)) existing_by_key.emplace(e[key].dump(), &e);
+    }
     Json out = Json::array();
     std::set<std::string> named;
     for (const Json& p : v) {
@@ -365,16 +456,13 @@ bool StrategicMerge(Json& dst, const Json& patch) {
       }
       const std::string id = p[key].dump();
       named.insert(id);
-      const Json* existing = nullptr;
-      for (const Json& e : *it) {
-        if (e.is_object() && e.contains(key) && e[key].dump() == id) existing = &e;
-      }
-      if (existing == nullptr) {
+      auto existing = existing_by_key.find(id);
+      if (existing == existing_by_key.end()) {
         if (Str(p, "$patch") == "delete") continue;
         out.push_back(p);
         continue;
       }
-      Json merged = *existing;
+      Json merged = *existing->second;
       if (StrategicMerge(merged, p)) out.push_back(std::move(merged));
     }
     for (const Json& e : *it) {
@@ -386,17 +474,28 @@ bool StrategicMerge(Json& dst, const Json& patch) {
   return true;
 }
 
-// "nginx:1.2" -> {"nginx", ":1.2"}; "r/nginx@sha256:..." -> {"r/nginx", "@sha256:..."}.
-std::pair<std::string, std::string> SplitImage(const std::string& image) {
-  if (auto at = image.find('@'); at != std::string::npos) {
-    return {image.substr(0, at), image.substr(at)};
+// An image reference: "r/nginx:1.2@sha256:..." -> {"r/nginx", "1.2", "sha256:..."}.
+struct ImageRef {
+  std::string name, tag, digest;
+  std::string ToString() const {
+    return name + (tag.empty() ? "" : ":" + tag) + (digest.empty() ? "" : "@" + digest);
   }
-  const size_t slash = image.rfind('/');
-  const size_t colon = image.rfind(':');
+};
+ImageRef SplitImage(const std::string& image) {
+  ImageRef ref;
+  std::string rest = image;
+  if (auto at = rest.find('@'); at != std::string::npos) {
+    ref.digest = rest.substr(at + 1);
+    rest = rest.substr(0, at);
+  }
+  const size_t slash = rest.rfind('/');
+  const size_t colon = rest.rfind(':');
   if (colon != std::string::npos && (slash == std::string::npos || colon > slash)) {
-    return {image.substr(0, colon), image.substr(colon)};
+    ref.tag = rest.substr(colon + 1);
+    rest = rest.substr(0, colon);
   }
-  return {image, ""};
+  ref.name = std::move(rest);
+  return ref;
 }
 
 class Renderer {
@@ -463,8 +562,9 @@ class Renderer {
                 const Json& list, const std::string& field, const Json& options,
                 std::vector<Resource>* acc);
   // patches, patchesStrategicMerge, patchesJson6902.
+  // patchesStrategicMerge and patches, or (`json6902`) patchesJson6902.
   void Patch(const std::string& dir, const std::string& file, const FieldPositions& pos,
-             const Json& k, std::vector<Resource>* acc);
+             const Json& k, bool json6902, std::vector<Resource>* acc);
   bool ApplyPatch(const Json& patch, bool json6902, const Json& target, const SourceRef& at,
                   const std::string& field, std::vector<Resource>* acc);
 
@@ -504,6 +604,9 @@ class Renderer {
   std::vector<Diagnostic> diags_;
   std::vector<std::string> stack_;  // directories being built, for cycles
   size_t built_ = 0;
+  size_t objects_ = 0;  // loaded and generated, against bounds_.max_objects
+  size_t nodes_ = 0;    // loaded, against bounds_.max_total_nodes
+  std::set<std::string> loaded_files_;
   size_t total_bytes_ = 0;
 };
 
@@ -515,8 +618,25 @@ bool Renderer::LoadFile(const std::string& path, const std::string& content,
               " bytes");
     return false;
   }
+  if (!loaded_files_.insert(path).second) {
+    Error(from, "",
+          Display(path) +
+              " is listed twice in this kustomization tree: its objects "
+              "would be defined twice");
+    return false;
+  }
   YamlParseResult parsed = ParseYamlDocuments(Display(path), content, limits_);
   for (auto& e : parsed.errors) diags_.push_back(std::move(e));
+  for (const YamlDocument& doc : parsed.documents) {
+    nodes_ += CountNodes(doc.root, bounds_.max_total_nodes);
+    objects_ += 1;
+  }
+  if (nodes_ > bounds_.max_total_nodes || objects_ > bounds_.max_objects) {
+    Error(from, "",
+          "the kustomization tree holds more than " + std::to_string(bounds_.max_total_nodes) +
+              " values or " + std::to_string(bounds_.max_objects) + " objects: refused");
+    return false;
+  }
   for (YamlDocument& doc : parsed.documents) {
     auto positions = std::make_shared<const FieldPositions>(std::move(doc.positions));
     const SourceRef where{Display(path), doc.line, doc.column};
@@ -529,16 +649,16 @@ bool Renderer::LoadFile(const std::string& path, const std::string& content,
       for (size_t i = 0; i < doc.root["items"].size(); ++i) {
         const std::string prefix = IndexPath("items", i);
         auto [line, column] = positions->Lookup(prefix);
-        out->push_back({doc.root["items"][i], SourceRef{Display(path), line, column}, positions,
-                        prefix, false});
+        out->push_back({doc.root["items"][i],
+                        SourceRef{Display(path), line, column},
+                        positions,
+                        prefix,
+                        false,
+                        {}});
       }
       continue;
     }
-    out->push_back({std::move(doc.root), where, positions, "", false});
-  }
-  if (out->size() > bounds_.max_objects) {
-    Error(from, "", "more than " + std::to_string(bounds_.max_objects) + " objects");
-    return false;
+    out->push_back({std::move(doc.root), where, positions, "", false, {}});
   }
   return parsed.errors.empty();
 }
@@ -612,6 +732,12 @@ bool Renderer::Build(const std::string& dir, std::vector<Resource>* acc, bool co
       Error(At(file, pos, field), field, "Invalid type: expected array");
       return nullptr;
     }
+    if (it->size() > bounds_.max_entries) {
+      Error(At(file, pos, field), field,
+            "Too many: " + std::to_string(it->size()) + ": must have at most " +
+                std::to_string(bounds_.max_entries) + " entries");
+      return nullptr;
+    }
     return &*it;
   };
   auto string_map = [&](const char* field) {
@@ -625,11 +751,10 @@ bool Renderer::Build(const std::string& dir, std::vector<Resource>* acc, bool co
     for (const auto& [key, v] : it->items()) {
       if (v.is_string()) {
         out[key] = v.get<std::string>();
-      } else if (v.is_boolean() || v.is_number()) {
-        out[key] = v.dump();  // kustomize keeps the text; YAML 1.1 read it as a scalar
       } else {
+        // As kustomize refuses it (`1.10` would otherwise become "1.1").
         Error(At(file, pos, ChildPath(field, key)), ChildPath(field, key),
-              "Invalid type: expected string");
+              "Invalid type: expected string (quote it)");
       }
     }
     return out;
@@ -675,6 +800,13 @@ bool Renderer::Build(const std::string& dir, std::vector<Resource>* acc, bool co
         continue;
       }
       if (*data) {
+        if (!InOrBelow(dir, *path)) {
+          Error(at, fp,
+                "resource file \"" + rel +
+                    "\" is not in or below the kustomization's folder (kustomize refuses "
+                    "it too; a base is a folder with its own kustomization)");
+          continue;
+        }
         LoadFile(*path, **data, out, at);
         continue;
       }
@@ -691,6 +823,13 @@ bool Renderer::Build(const std::string& dir, std::vector<Resource>* acc, bool co
     }
   }
 
+  // Generators, then components (kustomize 5.1 and later: a component transforms what this
+  // kustomization generates too).
+  Json options = Json::object();
+  if (auto go = k.find("generatorOptions"); go != k.end() && go->is_object()) options = *go;
+  for (const char* field : {"configMapGenerator", "secretGenerator"}) {
+    if (const Json* entries = list(field)) Generate(dir, file, pos, *entries, field, options, out);
+  }
   // components: each transforms what is there so far.
   if (const Json* entries = list("components")) {
     for (size_t i = 0; i < entries->size(); ++i) {
@@ -710,12 +849,7 @@ bool Renderer::Build(const std::string& dir, std::vector<Resource>* acc, bool co
     }
   }
 
-  Json options = Json::object();
-  if (auto go = k.find("generatorOptions"); go != k.end() && go->is_object()) options = *go;
-  for (const char* field : {"configMapGenerator", "secretGenerator"}) {
-    if (const Json* entries = list(field)) Generate(dir, file, pos, *entries, field, options, out);
-  }
-  Patch(dir, file, pos, k, out);
+  Patch(dir, file, pos, k, false, out);
 
   // namespace
   if (auto ns = k.find("namespace"); ns != k.end() && ns->is_string() && !ns->empty()) {
@@ -727,12 +861,10 @@ bool Renderer::Build(const std::string& dir, std::vector<Resource>* acc, bool co
   // namePrefix, nameSuffix, and the references that follow.
   const std::string prefix = Str(k, "namePrefix"), suffix = Str(k, "nameSuffix");
   std::map<std::tuple<std::string, std::string, std::string>, std::string> renamed;
-  std::map<const Resource*, std::string> before_rename;
   if (!prefix.empty() || !suffix.empty()) {
     for (Resource& r : *out) {
       if (Kind(r) == "Namespace" || Kind(r) == "CustomResourceDefinition" || !Meta(r)) continue;
       const std::string old = Name(r);
-      before_rename[&r] = old;
       SetName(r, prefix + old + suffix);
       renamed[{Kind(r), Namespace(r), old}] = prefix + old + suffix;
     }
@@ -754,7 +886,13 @@ bool Renderer::Build(const std::string& dir, std::vector<Resource>* acc, bool co
       for (const auto& [key, v] : e.items()) {
         if (key == "pairs" && v.is_object()) {
           for (const auto& [pk, pv] : v.items()) {
-            pairs[pk] = pv.is_string() ? pv.get<std::string>() : pv.dump();
+            if (pv.is_string()) {
+              pairs[pk] = pv.get<std::string>();
+            } else {
+              Error(At(file, pos, ChildPath(ChildPath(fp, "pairs"), pk)),
+                    ChildPath(ChildPath(fp, "pairs"), pk),
+                    "Invalid type: expected string (quote it)");
+            }
           }
         } else if (key != "includeSelectors" && key != "includeTemplates") {
           Error(At(file, pos, ChildPath(fp, key)), ChildPath(fp, key),
@@ -769,45 +907,9 @@ bool Renderer::Build(const std::string& dir, std::vector<Resource>* acc, bool co
   if (auto annotations = string_map("commonAnnotations"); !annotations.empty()) {
     for (Resource& r : *out) AddAnnotations(r.obj, annotations);
   }
-  // images
-  if (const Json* entries = list("images")) {
-    for (size_t i = 0; i < entries->size(); ++i) {
-      const Json& e = (*entries)[i];
-      const std::string fp = IndexPath("images", i);
-      if (!e.is_object() || Str(e, "name").empty()) {
-        Error(At(file, pos, fp), fp, "Required value: an image needs a name");
-        continue;
-      }
-      for (const auto& [key, v] : e.items()) {
-        if (key != "name" && key != "newName" && key != "newTag" && key != "digest") {
-          Error(At(file, pos, ChildPath(fp, key)), ChildPath(fp, key),
-                "unknown field \"" + key + "\" of images");
-        } else if (!v.is_string()) {
-          Error(At(file, pos, ChildPath(fp, key)), ChildPath(fp, key),
-                "Invalid type: expected string (quote a tag such as \"1.10\")");
-        }
-      }
-      const std::string match = Str(e, "name");
-      for (Resource& r : *out) {
-        for (Json* spec : PodSpecs(r.obj)) {
-          for (const char* field : {"containers", "initContainers"}) {
-            auto cs = spec->find(field);
-            if (cs == spec->end() || !cs->is_array()) continue;
-            for (Json& c : *cs) {
-              if (!c.is_object() || !c.contains("image") || !c["image"].is_string()) continue;
-              auto [image_name, tag] = SplitImage(c["image"].get<std::string>());
-              if (image_name != match) continue;
-              if (e.contains("newName")) image_name = Str(e, "newName");
-              if (e.contains("newTag")) tag = ":" + Str(e, "newTag");
-              if (e.contains("digest")) tag = "@" + Str(e, "digest");
-              c["image"] = image_name + tag;
-            }
-          }
-        }
-      }
-    }
-  }
-  // replicas: by the name an object had before this kustomization's prefix and suffix.
+  // patchesJson6902 after the names, labels and annotations, as kustomize orders them.
+  Patch(dir, file, pos, k, true, out);
+  // replicas: by the name an object has, or had before a prefix or suffix.
   if (const Json* entries = list("replicas")) {
     for (size_t i = 0; i < entries->size(); ++i) {
       const Json& e = (*entries)[i];
@@ -819,15 +921,63 @@ bool Renderer::Build(const std::string& dir, std::vector<Resource>* acc, bool co
         continue;
       }
       for (Resource& r : *out) {
-        auto b = before_rename.find(&r);
-        const std::string old = b == before_rename.end() ? Name(r) : b->second;
-        if (old != Str(e, "name") && Name(r) != Str(e, "name")) continue;
+        if (!HasName(r, Str(e, "name"))) continue;
         const std::string kind = Kind(r);
         auto spec = r.obj.find("spec");
         if ((kind == "Deployment" || kind == "StatefulSet" || kind == "ReplicaSet" ||
              kind == "ReplicationController") &&
             spec != r.obj.end() && spec->is_object()) {
           (*spec)["replicas"] = *count;
+        }
+      }
+    }
+  }
+  // images: the entries by image name, then one pass over every container.
+  if (const Json* entries = list("images")) {
+    std::map<std::string, const Json*> by_name;
+    for (size_t i = 0; i < entries->size(); ++i) {
+      const Json& e = (*entries)[i];
+      const std::string fp = IndexPath("images", i);
+      if (!e.is_object() || Str(e, "name").empty()) {
+        Error(At(file, pos, fp), fp, "Required value: an image needs a name");
+        continue;
+      }
+      bool ok = true;
+      for (const auto& [key, v] : e.items()) {
+        if (key != "name" && key != "newName" && key != "newTag" && key != "digest") {
+          Error(At(file, pos, ChildPath(fp, key)), ChildPath(fp, key),
+                "unsupported field \"" + key + "\" of images (refused, not ignored)");
+          ok = false;
+        } else if (!v.is_string()) {
+          Error(At(file, pos, ChildPath(fp, key)), ChildPath(fp, key),
+                "Invalid type: expected string (quote a tag such as \"1.10\")");
+          ok = false;
+        }
+      }
+      if (ok) by_name.emplace(Str(e, "name"), &e);
+    }
+    for (Resource& r : *out) {
+      for (Json* spec : PodSpecs(r.obj)) {
+        for (const char* field : {"containers", "initContainers"}) {
+          auto cs = spec->find(field);
+          if (cs == spec->end() || !cs->is_array()) continue;
+          for (Json& c : *cs) {
+            if (!c.is_object() || !c.contains("image") || !c["image"].is_string()) continue;
+            ImageRef image = SplitImage(c["image"].get<std::string>());
+            auto it = by_name.find(image.name);
+            if (it == by_name.end()) continue;
+            const Json& e = *it->second;
+            if (e.contains("newName")) image.name = Str(e, "newName");
+            if (e.contains("newTag")) {
+              image.tag = Str(e, "newTag");
+              image.digest.clear();
+            }
+            if (e.contains("digest")) {
+              image.digest = Str(e, "digest");
+              if (!e.contains("newTag")) image.tag.clear();
+            }
+            c["image"] = image.ToString();
+          }
         }
       }
     }
@@ -905,8 +1055,10 @@ void Renderer::Generate(const std::string& dir, const std::string& file, const F
     auto read_file = [&](const std::string& rel,
                          const std::string& ep) -> std::optional<std::string> {
       auto path = JoinPath(dir, rel);
-      if (!path) {
-        Error(At(file, pos, ep), ep, "file \"" + rel + "\" is outside the repository");
+      if (!path || !InOrBelow(dir, *path)) {
+        Error(At(file, pos, ep), ep,
+              "file \"" + rel +
+                  "\" is not in or below the kustomization's folder (kustomize refuses it too)");
         ok = false;
         return std::nullopt;
       }
@@ -975,7 +1127,12 @@ void Renderer::Generate(const std::string& dir, const std::string& file, const F
       } else if (key == "labels" || key == "annotations") {
         if (!v.is_object()) continue;
         for (const auto& [lk, lv] : v.items()) {
-          obj["metadata"][key][lk] = lv.is_string() ? lv.get<std::string>() : lv.dump();
+          if (lv.is_string()) {
+            obj["metadata"][key][lk] = lv.get<std::string>();
+          } else {
+            Error(At(file, pos, fp), fp,
+                  "Invalid type: " + key + " \"" + lk + "\" expected string (quote it)");
+          }
         }
       } else if (key == "immutable") {
         if (v.is_boolean()) obj["immutable"] = v;
@@ -984,7 +1141,7 @@ void Renderer::Generate(const std::string& dir, const std::string& file, const F
       }
     }
     const std::string behavior = Str(g, "behavior").empty() ? "create" : Str(g, "behavior");
-    Resource made{std::move(obj), at, nullptr, "", hash};
+    Resource made{std::move(obj), at, nullptr, "", hash, {}};
     if (behavior == "create") {
       acc->push_back(std::move(made));
       continue;
@@ -1062,6 +1219,16 @@ bool Renderer::ApplyPatch(const Json& patch, bool json6902, const Json& target, 
     Error(at, field, "Required value: a JSON 6902 patch needs a target");
     return false;
   }
+  for (const auto& [what, pattern] :
+       {std::pair<const char*, const std::string*>{"name", &name}, {"namespace", &ns}}) {
+    if (!pattern->empty() && !PatternMatches(*pattern, "")) {
+      Error(at, ChildPath(field, std::string("target.") + what),
+            "Unsupported value: \"" + *pattern +
+                "\": a target's regular expression may use only `.` and `.*` (refused, not "
+                "guessed)");
+      return false;
+    }
+  }
   std::map<std::string, std::string> selector;
   size_t start = 0;
   while (start < label_selector.size()) {
@@ -1085,9 +1252,14 @@ bool Renderer::ApplyPatch(const Json& patch, bool json6902, const Json& target, 
         api.find('/') == std::string::npos ? "" : api.substr(0, api.find('/'));
     const std::string r_version =
         api.substr(api.find('/') == std::string::npos ? 0 : api.find('/') + 1);
-    bool match = (kind.empty() || Kind(r) == kind) && (name.empty() || Name(r) == name) &&
-                 (ns.empty() || Namespace(r) == ns) && (group.empty() || r_group == group) &&
-                 (version.empty() || r_version == version);
+    bool name_match = name.empty();
+    for (size_t n = 0; !name_match && n <= r.earlier_names.size(); ++n) {
+      const std::string candidate = n < r.earlier_names.size() ? r.earlier_names[n] : Name(r);
+      name_match = PatternMatches(name, candidate).value_or(false);
+    }
+    bool match = (kind.empty() || Kind(r) == kind) && name_match &&
+                 (ns.empty() || PatternMatches(ns, Namespace(r)).value_or(false)) &&
+                 (group.empty() || r_group == group) && (version.empty() || r_version == version);
     if (match && !selector.empty()) {
       const Json* meta = Meta(r);
       auto labels = meta != nullptr ? meta->find("labels") : Json::const_iterator();
@@ -1104,12 +1276,27 @@ bool Renderer::ApplyPatch(const Json& patch, bool json6902, const Json& target, 
     }
     ++matched;
     if (json6902) {
-      try {
-        r.obj = r.obj.patch(patch);
-      } catch (const Json::exception& e) {
-        Error(at, field,
-              "JSON patch does not apply to " + Kind(r) + " \"" + Name(r) + "\": " + e.what());
-        return false;
+      // One operation at a time, each result held to the limits of a file: `copy` can double
+      // an object (or its depth) at every step.
+      for (const Json& op : patch) {
+        try {
+          Json next = r.obj.patch(Json::array({op}));
+          if (Status s = CheckJsonDepth(next, limits_); !s.ok()) {
+            Error(at, field,
+                  "JSON patch makes " + Kind(r) + " \"" + Name(r) + "\" too deep: " + s.message());
+            return false;
+          }
+          if (CountNodes(next, limits_.max_nodes_per_file) > limits_.max_nodes_per_file) {
+            Error(at, field,
+                  "JSON patch makes " + Kind(r) + " \"" + Name(r) + "\" larger than a file may be");
+            return false;
+          }
+          r.obj = std::move(next);
+        } catch (const Json::exception& e) {
+          Error(at, field,
+                "JSON patch does not apply to " + Kind(r) + " \"" + Name(r) + "\": " + e.what());
+          return false;
+        }
       }
     } else {
       Json p = patch;
@@ -1136,28 +1323,49 @@ bool Renderer::ApplyPatch(const Json& patch, bool json6902, const Json& target, 
 }
 
 void Renderer::Patch(const std::string& dir, const std::string& file, const FieldPositions& pos,
-                     const Json& k, std::vector<Resource>* acc) {
-  // The patch's text, from `patch` or `path`, parsed; JSON 6902 when it is a list.
-  auto load = [&](const Json& entry, const std::string& fp, Json* out) -> bool {
+                     const Json& k, bool json6902, std::vector<Resource>* acc) {
+  // The patch's text, from `patch` or `path` (or, in patchesStrategicMerge, a string that is
+  // either), parsed; JSON 6902 when it is a list. A file of patchesStrategicMerge may hold
+  // several.
+  auto load = [&](const Json& entry, const std::string& fp, std::vector<Json>* out) -> bool {
     std::string text, origin = Display(file);
+    std::string path_text;
     if (entry.is_string()) {
-      text = entry.get<std::string>();
+      const std::string& e = entry.get_ref<const std::string&>();
+      const bool one_line = e.find('\n') == std::string::npos;
+      auto ends = [&](const char* ext) {
+        const std::string x(ext);
+        return e.size() > x.size() && e.compare(e.size() - x.size(), x.size(), x) == 0;
+      };
+      if (one_line && (ends(".yaml") || ends(".yml") || ends(".json"))) {
+        path_text = e;
+      } else {
+        text = e;
+      }
     } else if (entry.contains("patch") && entry["patch"].is_string()) {
       text = entry["patch"].get<std::string>();
     } else if (entry.contains("path") && entry["path"].is_string()) {
-      auto path = JoinPath(dir, entry["path"].get<std::string>());
-      auto data = path ? Read(*path) : Result<std::optional<std::string>>(std::nullopt);
-      if (!path || !data.ok() || !*data) {
+      path_text = entry["path"].get<std::string>();
+    } else {
+      Error(At(file, pos, fp), fp, "Required value: a patch needs `patch` or `path`");
+      return false;
+    }
+    if (!path_text.empty()) {
+      auto path = JoinPath(dir, path_text);
+      if (!path || !InOrBelow(dir, *path)) {
         Error(At(file, pos, fp), fp,
-              "patch file \"" + entry["path"].get<std::string>() +
-                  "\" not found or outside the repository");
+              "patch file \"" + path_text +
+                  "\" is not in or below the kustomization's folder (kustomize refuses it too)");
+        return false;
+      }
+      auto data = Read(*path);
+      if (!data.ok() || !*data) {
+        Error(At(file, pos, fp), fp,
+              data.ok() ? "patch file \"" + path_text + "\" not found" : data.status().message());
         return false;
       }
       text = std::move(**data);
       origin = Display(*path);
-    } else {
-      Error(At(file, pos, fp), fp, "Required value: a patch needs `patch` or `path`");
-      return false;
     }
     YamlParseResult parsed = ParseYamlDocuments(origin, text, limits_);
     if (!parsed.errors.empty()) {
@@ -1168,11 +1376,11 @@ void Renderer::Patch(const std::string& dir, const std::string& file, const Fiel
       }
       return false;
     }
-    if (parsed.documents.size() != 1) {
-      Error(At(file, pos, fp), fp, "a patch is one YAML document");
+    if (parsed.documents.empty()) {
+      Error(At(file, pos, fp), fp, "the patch is empty");
       return false;
     }
-    *out = std::move(parsed.documents[0].root);
+    for (auto& d : parsed.documents) out->push_back(std::move(d.root));
     return true;
   };
   auto run = [&](const char* field, bool force_json) {
@@ -1197,16 +1405,20 @@ void Renderer::Patch(const std::string& dir, const std::string& file, const Fiel
           }
         }
       }
-      Json patch;
-      if (!load(entry, fp, &patch)) continue;
-      const bool json6902 = force_json || patch.is_array();
+      std::vector<Json> patches;
+      if (!load(entry, fp, &patches)) continue;
       const Json target = entry.is_object() ? entry.value("target", Json()) : Json();
-      ApplyPatch(patch, json6902, target, At(file, pos, fp), fp, acc);
+      for (const Json& patch : patches) {
+        ApplyPatch(patch, force_json || patch.is_array(), target, At(file, pos, fp), fp, acc);
+      }
     }
   };
-  run("patchesStrategicMerge", false);
-  run("patches", false);
-  run("patchesJson6902", true);
+  if (json6902) {
+    run("patchesJson6902", true);
+  } else {
+    run("patchesStrategicMerge", false);
+    run("patches", false);
+  }
 }
 
 }  // namespace
@@ -1273,6 +1485,12 @@ ManifestSet RenderKustomization(const std::string& dir, const KustomizeReader& r
   try {
     renderer.Build(dir, &acc, false, root);
     renderer.ApplyHashes(&acc);
+  } catch (const std::bad_alloc&) {
+    Diagnostic d;
+    d.where = root;
+    d.message = "kustomization could not be rendered: out of memory";
+    renderer.diagnostics().push_back(std::move(d));
+    acc.clear();
   } catch (const Json::exception& e) {
     // Every access above checks types first; this is a last line, never a crash.
     Diagnostic d;

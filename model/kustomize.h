@@ -40,8 +40,10 @@ std::string FindKustomization(const std::string& dir, const KustomizeReader& rea
 // Bounds of one rendering, beside the ParseLimits of each file.
 struct KustomizeLimits {
   size_t max_kustomizations = 1000;  // directories rendered (bases, overlays, components)
-  size_t max_objects = 100000;       // objects at any step
+  size_t max_objects = 100000;       // objects loaded and generated
   size_t max_total_bytes = 256u << 20;
+  size_t max_total_nodes = 8u << 20;  // JSON nodes loaded, over every file
+  size_t max_entries = 1000;          // entries of one list of a kustomization (images, ...)
 };
 
 // Renders the kustomization in `dir` (which must have one: FindKustomization). Diagnostics

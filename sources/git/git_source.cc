@@ -457,7 +457,10 @@ bool GitSource::Impl::ReadTree(const git_commit* commit, std::shared_ptr<const S
         return std::optional<std::string>();
       }
       TreeEntryPtr entry(raw_entry);
-      if (git_tree_entry_type(entry.get()) != GIT_OBJECT_BLOB) return std::optional<std::string>();
+      if (git_tree_entry_type(entry.get()) != GIT_OBJECT_BLOB ||
+          git_tree_entry_filemode(entry.get()) == GIT_FILEMODE_LINK) {
+        return std::optional<std::string>();  // a folder, or a symbolic link: not followed
+      }
       git_blob* raw_blob = nullptr;
       if (int rc = git_blob_lookup(&raw_blob, repo_.get(), git_tree_entry_id(entry.get()));
           rc != 0) {
@@ -465,6 +468,11 @@ bool GitSource::Impl::ReadTree(const git_commit* commit, std::shared_ptr<const S
       }
       BlobPtr blob(raw_blob);
       const auto size = static_cast<size_t>(git_blob_rawsize(blob.get()));
+      if (size > config_.parse_limits.max_file_bytes) {
+        return ResourceExhausted(
+            p + " at " + sha + " is " + std::to_string(size) + " bytes, more than the " +
+            std::to_string(config_.parse_limits.max_file_bytes) + " a file may have");
+      }
       read_bytes += size;
       if (read_bytes > config_.max_total_bytes) {
         return ResourceExhausted("files the kustomization at '" + path_ + "' reads at " + sha +

@@ -111,6 +111,9 @@ TEST_P(KustomizeOracleTest, RendersWhatKustomizeRenders) {
 const OracleCase kOracleCases[] = {
     {"OverlayOverABase", "overlay/prod", "overlay-prod.yaml"},
     {"ComponentsGeneratorsAndLabels", "components/app", "components-app.yaml"},
+    // Targets by the name before a base's prefix and by a regular expression, replicas by the
+    // original name, a patchesStrategicMerge file, a `$patch: replace` list, tag + digest.
+    {"NamesPatchesAndImages", "names/overlay", "names-overlay.yaml"},
     // Public repositories (public/README.md): Online Boutique as published, with all of its
     // test overlays, with the components a user picks, and podinfo.
     {"OnlineBoutique", "public/microservices-demo/kustomize", "public-microservices-demo.yaml"},
@@ -190,6 +193,47 @@ TEST(KustomizeTest, WhatIsNotRenderedIsRefusedAtItsPosition) {
   EXPECT_NE(RenderError({{"app/kustomization.yaml", "resources: [../b]\n"},
                          {"b/kustomization.yaml", "resources: [../app]\n"}})
                 .find("kustomizations include each other: app -> b -> app"),
+            std::string::npos);
+}
+
+// What an attacker's commit tries: a JSON patch that doubles an object at every step, one
+// file listed many times (each copy an alias bomb's worth of values), a generator reading a
+// file outside its folder (a CI token in /proc/self/environ), a regular expression that could
+// backtrack for hours. Each is refused with its position, at once and in bounded memory.
+TEST(KustomizeTest, HostileTreesAreRefusedInBoundedTimeAndMemory) {
+  std::string doubling =
+      "resources: [cm.yaml]\npatches:\n- target: {kind: ConfigMap}\n  patch: |-\n";
+  for (int i = 0; i < 40; ++i) {
+    doubling += "    - {op: copy, from: /data, path: /data/k" + std::to_string(i) + "}\n";
+  }
+  std::string big_data;
+  for (int i = 0; i < 64; ++i) big_data += "  k" + std::to_string(i) + ": v\n";
+  EXPECT_NE(RenderError({{"app/kustomization.yaml", doubling},
+                         {"app/cm.yaml",
+                          "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+                          "data:\n" +
+                              big_data}})
+                .find("larger than a file may be"),
+            std::string::npos);
+  EXPECT_NE(RenderError({{"app/kustomization.yaml", "resources: [web.yaml, ./web.yaml]\n"},
+                         {"app/web.yaml", kDeployment}})
+                .find("is listed twice"),
+            std::string::npos);
+  EXPECT_NE(RenderError({{"app/kustomization.yaml",
+                          "configMapGenerator:\n- name: c\n  envs: [../secrets/ci.env]\n"},
+                         {"secrets/ci.env", "TOKEN=ghp_secret\n"}})
+                .find("is not in or below the kustomization's folder"),
+            std::string::npos);
+  EXPECT_NE(RenderError({{"app/kustomization.yaml",
+                          "resources: [web.yaml]\npatches:\n- target: {kind: Deployment, name: "
+                          "'(a*)*b'}\n  patch: '[]'\n"},
+                         {"app/web.yaml", kDeployment}})
+                .find("may use only `.` and `.*`"),
+            std::string::npos);
+  std::string many = "resources: [web.yaml]\nimages:\n";
+  for (int i = 0; i < 1001; ++i) many += "- {name: i" + std::to_string(i) + ", newTag: x}\n";
+  EXPECT_NE(RenderError({{"app/kustomization.yaml", many}, {"app/web.yaml", kDeployment}})
+                .find("must have at most 1000 entries"),
             std::string::npos);
 }
 
