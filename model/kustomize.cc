@@ -301,24 +301,32 @@ void ForEachConfigRef(Json& pod_spec, const std::string& kind, F&& f) {
   }
 }
 
+// Sets every entry of `values` in the map at `path` below `holder`, as a kustomize field spec
+// does: a missing map on the way is made when `create`, else nothing is set; anything that is
+// not a map is left alone.
+void PutAll(Json& holder, std::initializer_list<const char*> path, bool create,
+            const std::map<std::string, std::string>& values) {
+  Json* cur = &holder;
+  for (const char* p : path) {
+    if (!cur->is_object()) return;
+    auto it = cur->find(p);
+    if (it == cur->end() || it->is_null()) {
+      if (!create) return;
+      (*cur)[p] = Json::object();
+      it = cur->find(p);
+    }
+    cur = &*it;
+  }
+  if (!cur->is_object()) return;
+  for (const auto& [k, v] : values) (*cur)[k] = v;
+}
+
 // kustomize's label field specs: where commonLabels (and labels with includeSelectors) go.
 // `selectors`: selectors too; `templates`: pod template labels too.
 void AddLabels(Json& obj, const std::map<std::string, std::string>& labels, bool selectors,
                bool templates) {
   auto put = [&](Json& holder, std::initializer_list<const char*> path, bool create) {
-    Json* cur = &holder;
-    for (const char* p : path) {
-      if (!cur->is_object()) return;
-      auto it = cur->find(p);
-      if (it == cur->end() || it->is_null()) {
-        if (!create) return;
-        (*cur)[p] = Json::object();
-        it = cur->find(p);
-      }
-      cur = &*it;
-    }
-    if (!cur->is_object()) return;
-    for (const auto& [k, v] : labels) (*cur)[k] = v;
+    PutAll(holder, path, create, labels);
   };
   put(obj, {"metadata", "labels"}, true);
   const std::string kind = Str(obj, "kind");
@@ -349,19 +357,7 @@ void AddLabels(Json& obj, const std::map<std::string, std::string>& labels, bool
 
 void AddAnnotations(Json& obj, const std::map<std::string, std::string>& annotations) {
   auto put = [&](std::initializer_list<const char*> path, bool create) {
-    Json* cur = &obj;
-    for (const char* p : path) {
-      if (!cur->is_object()) return;
-      auto it = cur->find(p);
-      if (it == cur->end() || it->is_null()) {
-        if (!create) return;
-        (*cur)[p] = Json::object();
-        it = cur->find(p);
-      }
-      cur = &*it;
-    }
-    if (!cur->is_object()) return;
-    for (const auto& [k, v] : annotations) (*cur)[k] = v;
+    PutAll(obj, path, create, annotations);
   };
   put({"metadata", "annotations"}, true);
   const std::string kind = Str(obj, "kind");

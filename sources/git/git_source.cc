@@ -449,38 +449,8 @@ bool GitSource::Impl::ReadTree(const git_commit* commit, std::shared_ptr<const S
   // A kustomization at the root of the path: the application is what it renders (its bases may
   // be anywhere in the repository), not every file below the path.
   if (tree != nullptr) {
-    uint64_t read_bytes = 0;
-    model::KustomizeReader reader =
-        [&](const std::string& p) -> Result<std::optional<std::string>> {
-      git_tree_entry* raw_entry = nullptr;
-      if (git_tree_entry_bypath(&raw_entry, root.get(), p.c_str()) != 0) {
-        return std::optional<std::string>();
-      }
-      TreeEntryPtr entry(raw_entry);
-      if (git_tree_entry_type(entry.get()) != GIT_OBJECT_BLOB ||
-          git_tree_entry_filemode(entry.get()) == GIT_FILEMODE_LINK) {
-        return std::optional<std::string>();  // a folder, or a symbolic link: not followed
-      }
-      git_blob* raw_blob = nullptr;
-      if (int rc = git_blob_lookup(&raw_blob, repo_.get(), git_tree_entry_id(entry.get()));
-          rc != 0) {
-        return Libgit2Error(rc, "read " + p + " at " + sha);
-      }
-      BlobPtr blob(raw_blob);
-      const auto size = static_cast<size_t>(git_blob_rawsize(blob.get()));
-      if (size > config_.parse_limits.max_file_bytes) {
-        return ResourceExhausted(
-            p + " at " + sha + " is " + std::to_string(size) + " bytes, more than the " +
-            std::to_string(config_.parse_limits.max_file_bytes) + " a file may have");
-      }
-      read_bytes += size;
-      if (read_bytes > config_.max_total_bytes) {
-        return ResourceExhausted("files the kustomization at '" + path_ + "' reads at " + sha +
-                                 " exceed " + std::to_string(config_.max_total_bytes) + " bytes");
-      }
-      return std::optional<std::string>(
-          std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())), size));
-    };
+    const model::KustomizeReader reader = internal::TreeFileReader(
+        repo_.get(), root.get(), sha, config_.parse_limits.max_file_bytes, config_.max_total_bytes);
     if (!model::FindKustomization(path_, reader).empty()) {
       model::KustomizeLimits bounds;
       bounds.max_total_bytes = config_.max_total_bytes;

@@ -929,6 +929,41 @@ Status ListBlobs(git_repository* repo, const git_tree* tree, const std::string& 
   return ListBlobsIn(repo, tree, prefix, out, max_files, 0, &visited);
 }
 
+std::function<Result<std::optional<std::string>>(const std::string&)> TreeFileReader(
+    git_repository* repo, const git_tree* root, std::string where, size_t max_file_bytes,
+    uint64_t max_total_bytes) {
+  auto total = std::make_shared<uint64_t>(0);
+  return [=](const std::string& p) -> Result<std::optional<std::string>> {
+    git_tree_entry* raw_entry = nullptr;
+    if (git_tree_entry_bypath(&raw_entry, root, p.c_str()) != 0) {
+      return std::optional<std::string>();
+    }
+    TreeEntryPtr entry(raw_entry);
+    if (git_tree_entry_type(entry.get()) != GIT_OBJECT_BLOB ||
+        git_tree_entry_filemode(entry.get()) == GIT_FILEMODE_LINK) {
+      return std::optional<std::string>();  // a folder, or a symbolic link: not followed
+    }
+    git_blob* raw_blob = nullptr;
+    if (int rc = git_blob_lookup(&raw_blob, repo, git_tree_entry_id(entry.get())); rc != 0) {
+      return Libgit2Error(rc, "read " + where + ":" + p);
+    }
+    BlobPtr blob(raw_blob);
+    const auto size = static_cast<size_t>(git_blob_rawsize(blob.get()));
+    if (size > max_file_bytes) {
+      return ResourceExhausted(where + ":" + p + " is " + std::to_string(size) +
+                               " bytes, more than the " + std::to_string(max_file_bytes) +
+                               " a file may have");
+    }
+    *total += size;
+    if (*total > max_total_bytes) {
+      return ResourceExhausted("the files read at " + where + " exceed " +
+                               std::to_string(max_total_bytes) + " bytes");
+    }
+    return std::optional<std::string>(
+        std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())), size));
+  };
+}
+
 }  // namespace ballast::git::internal
 
 namespace ballast::git {

@@ -9,9 +9,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -135,5 +137,13 @@ struct TreeBlob {
 };
 Status ListBlobs(git_repository* repo, const git_tree* tree, const std::string& prefix,
                  std::vector<TreeBlob>* out, size_t max_files);
+
+// A reader of the files of `root` by path (model/kustomize.h's KustomizeReader): nullopt for a
+// missing path, a folder or a symbolic link (never followed); ResourceExhausted for a file over
+// `max_file_bytes` or once the files read together pass `max_total_bytes`. `where` names the
+// revision in errors. `repo` and `root` must outlive the reader.
+std::function<Result<std::optional<std::string>>(const std::string&)> TreeFileReader(
+    git_repository* repo, const git_tree* root, std::string where, size_t max_file_bytes,
+    uint64_t max_total_bytes);
 
 }  // namespace ballast::git::internal

@@ -57,38 +57,8 @@ Result<model::ManifestSet> ReadApplicationAtRef(const std::string& repo_path,
   std::string path = options.path;
   while (!path.empty() && path.back() == '/') path.pop_back();
   while (!path.empty() && path.front() == '/') path.erase(0, 1);
-  uint64_t total = 0;
-  model::KustomizeReader reader = [&](const std::string& p) -> Result<std::optional<std::string>> {
-    git_tree_entry* raw_entry = nullptr;
-    if (git_tree_entry_bypath(&raw_entry, opened->root.get(), p.c_str()) != 0) {
-      return std::optional<std::string>();
-    }
-    TreeEntryPtr entry(raw_entry);
-    if (git_tree_entry_type(entry.get()) != GIT_OBJECT_BLOB ||
-        git_tree_entry_filemode(entry.get()) == GIT_FILEMODE_LINK) {
-      return std::optional<std::string>();  // a folder, or a symbolic link: not followed
-    }
-    git_blob* raw_blob = nullptr;
-    if (int rc = git_blob_lookup(&raw_blob, opened->repo.get(), git_tree_entry_id(entry.get()));
-        rc != 0) {
-      return Libgit2Error(rc, "read " + ref + ":" + p);
-    }
-    BlobPtr blob(raw_blob);
-    const auto size = static_cast<size_t>(git_blob_rawsize(blob.get()));
-    if (size > options.max_file_bytes) {
-      return ResourceExhausted(ref + ":" + p + " is " + std::to_string(size) +
-                               " bytes, more than the " + std::to_string(options.max_file_bytes) +
-                               " a file may have");
-    }
-    total += size;
-    if (total > options.max_total_bytes) {
-      return ResourceExhausted("the files the kustomization at " + ref + ":" + path +
-                               " reads exceed " + std::to_string(options.max_total_bytes) +
-                               " bytes");
-    }
-    return std::optional<std::string>(
-        std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())), size));
-  };
+  const model::KustomizeReader reader = internal::TreeFileReader(
+      opened->repo.get(), opened->root.get(), ref, options.max_file_bytes, options.max_total_bytes);
   if (!model::FindKustomization(path, reader).empty()) {
     return model::RenderKustomization(path, reader);
   }
