@@ -105,6 +105,21 @@ Status PlaceLink(const Dir& dir, const std::string& name, const std::string& tar
   return Status::Ok();
 }
 
+// Removes from `dir` what neither the data directory `data_name` nor the links `tops` are: the
+// old contents after a swap (again on the next write if a removal failed).
+Status RemoveStale(const Dir& dir, const std::string& data_name,
+                   const std::set<std::string>& tops) {
+  auto names = localfs::ListDirAt(dir);
+  if (!names.ok()) return names.status();
+  for (const auto& n : *names) {
+    const bool kubelets = n.rfind("..", 0) == 0;
+    if (kubelets ? (n == kDataLink || n == data_name) : tops.count(n) > 0) continue;
+    if (Status s = localfs::RemoveTreeAt(dir, n); !s.ok()) return s;
+  }
+  if (::fsync(dir.fd.get()) != 0) return VolumeError("fsync", dir.path, errno);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status WriteVolume(const Dir& volumes, const std::string& name,
@@ -115,11 +130,15 @@ Status WriteVolume(const Dir& volumes, const std::string& name,
     return s;
   }
   const std::string data_name = DataDirName(files, access);
+  std::set<std::string> tops;
+  for (const auto& f : files) {
+    if (auto parts = PathComponents(f.path); !parts.empty()) tops.insert(parts.front());
+  }
   struct stat st {};
   if (ReadLinkAt(*dir, kDataLink) == data_name &&
       ::fstatat(dir->fd.get(), data_name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
       S_ISDIR(st.st_mode)) {
-    return Status::Ok();  // already what it should be
+    return RemoveStale(*dir, data_name, tops);  // already what it should be
   }
   // A directory of this name is a leftover of an interrupted write: start it again.
   if (Status s = localfs::RemoveTreeAt(*dir, data_name); !s.ok()) return s;
@@ -128,10 +147,8 @@ Status WriteVolume(const Dir& volumes, const std::string& name,
   if (Status s = SetAccess(data->fd.get(), data->path, access.dir_mode, access.group); !s.ok()) {
     return s;
   }
-  std::set<std::string> tops;
   for (const auto& f : files) {
     if (Status s = WriteFile(*data, f, access); !s.ok()) return s;
-    tops.insert(PathComponents(f.path).front());
   }
   if (::fsync(data->fd.get()) != 0) return VolumeError("fsync", data->path, errno);
   // The links the new contents add; those of the old ones dangle until the swap.
@@ -143,16 +160,7 @@ Status WriteVolume(const Dir& volumes, const std::string& name,
   if (::renameat(dir->fd.get(), kDataLinkTmp, dir->fd.get(), kDataLink) != 0) {
     return VolumeError("rename", dir->path + "/" + kDataLinkTmp, errno);
   }
-  // What the old contents had and the new ones do not.
-  auto names = localfs::ListDirAt(*dir);
-  if (!names.ok()) return names.status();
-  for (const auto& n : *names) {
-    const bool kubelets = n.rfind("..", 0) == 0;
-    if (kubelets ? (n == kDataLink || n == data_name) : tops.count(n) > 0) continue;
-    if (Status s = localfs::RemoveTreeAt(*dir, n); !s.ok()) return s;
-  }
-  if (::fsync(dir->fd.get()) != 0) return VolumeError("fsync", dir->path, errno);
-  return Status::Ok();
+  return RemoveStale(*dir, data_name, tops);  // what the old contents had and the new do not
 }
 
 Status LinkMount(const Dir& work, const std::string& mount_path, const std::string& target,

@@ -197,6 +197,19 @@ TEST_F(VolumeFilesTest, AnUpdateSwapsTheDataAndLeavesNothingOfTheOldBehind) {
   EXPECT_EQ(old, "1");
 }
 
+// A removal that failed after a swap (old contents left beside the new) is done by the next
+// write, even one that has nothing new to write.
+TEST_F(VolumeFilesTest, WhatAFailedCleanupLeftIsRemovedByTheNextWrite) {
+  VolumeAccess access;
+  ASSERT_TRUE(WriteVolume(volumes_, "config", {{"a", "1", 0644}}, access).ok());
+  const fs::path v = root_ / "volumes/config";
+  fs::create_directory(v / "..2026_old");
+  fs::create_directory_symlink("..data/gone", v / "gone");
+  ASSERT_TRUE(WriteVolume(volumes_, "config", {{"a", "1", 0644}}, access).ok());
+  EXPECT_EQ(Names(),
+            (std::set<std::string>{"..data", fs::read_symlink(v / "..data").string(), "a"}));
+}
+
 TEST_F(VolumeFilesTest, WritingTheSameContentsAgainChangesNothing) {
   VolumeAccess access;
   ASSERT_TRUE(WriteVolume(volumes_, "config", {{"a", "1", 0644}}, access).ok());
