@@ -89,6 +89,10 @@ std::vector<ConfigVolume> ConfigVolumes(const PodSpec& spec);
 // The container's volumeMounts, in order.
 std::vector<VolumeMount> VolumeMounts(const Container& container);
 
+// The most volumes a pod, and volumeMounts a container, may have (validation refuses more):
+// each configMap or secret volume is a copy of its object (up to 1 MiB) on the node's disk.
+inline constexpr size_t kMaxVolumes = 256;
+
 // Kubernetes' default and bounds of a file mode in a volume (defaultMode, items[].mode).
 inline constexpr int32_t kDefaultVolumeFileMode = 0644;
 inline constexpr int32_t kMaxVolumeFileMode = 0777;

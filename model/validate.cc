@@ -76,7 +76,9 @@ std::string Sub(const std::string& parent, const char* dotted) {
   return parent.empty() ? dotted : parent + "." + dotted;
 }
 
-std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+// Built with append: `"\"" + std::string(s)` trips GCC 12's -Wrestrict false positive (GCC bug
+// 105651) once inlined into some callers.
+std::string Quote(std::string_view s) { return std::string("\"").append(s).append("\""); }
 
 const char kDns1123SubdomainMsg[] =
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
@@ -636,6 +638,12 @@ std::map<std::string, bool> ValidateVolumes(const PodSpec& s, const std::string&
     r.Error(vp, "Invalid type: expected array");
     return names;
   }
+  // Each configMap or secret volume is a copy of its object on the node's disk.
+  if (list->size() > kMaxVolumes) {
+    r.Error(vp, "Too many: " + std::to_string(list->size()) + ": must have at most " +
+                    std::to_string(kMaxVolumes) + " volumes");
+    return names;
+  }
   for (size_t i = 0; i < list->size(); ++i) {
     const std::string ip = IndexPath(vp, i);
     const Json& v = (*list)[i];
@@ -683,6 +691,11 @@ void ValidateVolumeMounts(const Container& c, const std::string& path,
   const std::string mp = ChildPath(path, "volumeMounts");
   if (!list->is_array()) {
     r.Error(mp, "Invalid type: expected array");
+    return;
+  }
+  if (list->size() > kMaxVolumes) {
+    r.Error(mp, "Too many: " + std::to_string(list->size()) + ": must have at most " +
+                    std::to_string(kMaxVolumes) + " volumeMounts");
     return;
   }
   std::set<std::string> mount_paths;

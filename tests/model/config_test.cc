@@ -478,6 +478,17 @@ TEST(KeepInvalidTest, HistoryKeepsWhatNewerRulesRefuse) {
   EXPECT_EQ(kept.diagnostics.size(), 3u) << testing::Dump(kept.diagnostics);
 }
 
+TEST(ConfigVolumeTest, APodHasAtMost256Volumes) {
+  std::string volumes = "      volumes:\n";
+  for (int i = 0; i < 257; ++i) {
+    volumes += "      - {name: v" + std::to_string(i) + ", configMap: {name: files}}\n";
+  }
+  auto r = Parse(std::string(kReader) + volumes);
+  ASSERT_FALSE(Errors(r).empty());
+  EXPECT_EQ(Errors(r)[0].field, "spec.template.spec.volumes");
+  EXPECT_NE(Errors(r)[0].message.find("must have at most 256 volumes"), std::string::npos);
+}
+
 TEST(ConfigVolumeTest, VolumesAreReadAndTheirObjectsAreReferencedButNotHashed) {
   auto r = Parse(std::string(kReader) + R"(      volumes:
       - name: config
