@@ -1139,6 +1139,12 @@ void Renderer::Generate(const std::string& dir, const std::string& file, const F
     const std::string behavior = Str(g, "behavior").empty() ? "create" : Str(g, "behavior");
     Resource made{std::move(obj), at, nullptr, "", hash, {}};
     if (behavior == "create") {
+      if (++objects_ > bounds_.max_objects) {
+        Error(at, fp,
+              "more than " + std::to_string(bounds_.max_objects) +
+                  " objects in the kustomization tree: refused");
+        return;
+      }
       acc->push_back(std::move(made));
       continue;
     }

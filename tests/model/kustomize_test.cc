@@ -230,6 +230,16 @@ TEST(KustomizeTest, HostileTreesAreRefusedInBoundedTimeAndMemory) {
                          {"app/web.yaml", kDeployment}})
                 .find("may use only `.` and `.*`"),
             std::string::npos);
+  // Generated objects count against the same bound as loaded ones.
+  KustomizeLimits few;
+  few.max_objects = 3;
+  ManifestSet generated = RenderKustomization(
+      "app",
+      MemoryReader({{"app/kustomization.yaml",
+                     "configMapGenerator:\n- {name: a}\n- {name: b}\n- {name: c}\n- {name: d}\n"}}),
+      "", {}, few);
+  ASSERT_FALSE(SetErrors(generated).empty());
+  EXPECT_NE(SetErrors(generated)[0].message.find("more than 3 objects"), std::string::npos);
   std::string many = "resources: [web.yaml]\nimages:\n";
   for (int i = 0; i < 1001; ++i) many += "- {name: i" + std::to_string(i) + ", newTag: x}\n";
   EXPECT_NE(RenderError({{"app/kustomization.yaml", many}, {"app/web.yaml", kDeployment}})
