@@ -40,16 +40,6 @@ std::string ImagePullPolicy(const model::Container& spec, const std::string& ove
   return "IfNotPresent";
 }
 
-// The ConfigMap or Secret `kind`/`name` the reconciler sent with the pod; null when it did not
-// (the object does not exist).
-const agentapi::PodConfigSource* ConfigSource(const PodState& pod, const std::string& kind,
-                                              const std::string& name) {
-  for (const auto& c : pod.desired.config) {
-    if (c.kind == kind && c.name == name) return &c;
-  }
-  return nullptr;
-}
-
 // kubelet's words: `configmap "app" not found`, `secret "db" not found`.
 std::string NotFound(const std::string& kind, const std::string& name) {
   return (kind == "Secret" ? "secret \"" : "configmap \"") + name + "\" not found";
@@ -167,6 +157,14 @@ std::string PodAndContainer(const PodState& pod, const ContainerState& c) {
 }
 
 }  // namespace
+
+const agentapi::PodConfigSource* ConfigSource(const PodState& pod, const std::string& kind,
+                                              const std::string& name) {
+  for (const auto& c : pod.desired.config) {
+    if (c.kind == kind && c.name == name) return &c;
+  }
+  return nullptr;
+}
 
 std::optional<gid_t> FsGroup(const model::PodSpec& spec) {
   const model::Json& sc = spec.security_context.extra;

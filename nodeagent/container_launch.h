@@ -48,6 +48,11 @@ ContainerLaunch BuildLaunch(const PodState& pod, const ContainerState& c, const 
 std::string ContainerConfigError(const PodState& pod, const ContainerState& c,
                                  const LaunchNode& node);
 
+// The ConfigMap or Secret `kind`/`name` the reconciler sent with the pod; null when it did not
+// (the object does not exist).
+const agentapi::PodConfigSource* ConfigSource(const PodState& pod, const std::string& kind,
+                                              const std::string& name);
+
 // The pod's securityContext.fsGroup, when it is one (0 to 2^31-1): the group of its volumes and
 // a supplementary group of its containers, as in Kubernetes.
 std::optional<gid_t> FsGroup(const model::PodSpec& spec);

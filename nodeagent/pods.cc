@@ -328,11 +328,7 @@ ballast::Status PodManager::WriteVolumes(PodState& pod) {
   const VolumeAccess access = VolumeAccessOf(pod);
   ballast::Status first;
   for (const auto& v : volumes) {
-    const agentapi::PodConfigSource* source = nullptr;
-    for (const auto& c : pod.desired.config) {
-      if (c.kind == v.kind && c.name == v.object) source = &c;
-    }
-    auto files = ProjectVolume(v, source);
+    auto files = ProjectVolume(v, ConfigSource(pod, v.kind, v.object));
     if (!files.ok()) continue;  // its containers wait (ContainerConfigError says why)
     ballast::Status s =
         files_.WriteVolume(pod.id, v.name, *files, access, pod.runtime == "process");
