@@ -14,6 +14,8 @@
 
 namespace ballast::model {
 
+class SopsKeyring;
+
 // Bounds that keep hostile input (huge files, deep nesting, alias "billion laughs" bombs) to
 // bounded time and memory.
 struct ParseLimits {
@@ -24,6 +26,9 @@ struct ParseLimits {
   // for history, whose entries were applied under the rules of their day (a newer ballast that
   // validates more must still read them). Never for a desired state.
   bool keep_invalid = false;
+  // Opens SOPS-encrypted documents (model/sops.h); not owned. Without one, such a document is
+  // an error that names it and the identity it needs.
+  const SopsKeyring* sops = nullptr;
 };
 
 struct FileParseResult {
@@ -38,6 +43,8 @@ bool IsManifestFileName(std::string_view path);
 // that fails to decode or validate yields diagnostics and no manifest; the file's other documents
 // still yield theirs. A kustomization.yaml (and any document of a kind ballast does not run)
 // yields an UnsupportedObject.
+// A SOPS-encrypted file (a top-level `sops` mapping in its first document, or in each) is
+// opened with `limits.sops` first; its objects carry the envelope (Manifest::sops).
 FileParseResult ParseManifestFile(std::string_view path, std::string_view content,
                                   const ParseLimits& limits = {});
 

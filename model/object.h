@@ -416,6 +416,23 @@ struct ConfigMap {
 // entries win), as the API server stores it, so a Secret written either way compares equal.
 // Its values never leave the reconciler except to the agents of the pods that use them
 // (diff/redact.h).
+// One of a SOPS file's age recipients: the file's data key encrypted to `recipient`, armored.
+struct SopsAgeStanza {
+  std::string recipient;
+  std::string enc;
+  friend bool operator==(const SopsAgeStanza&, const SopsAgeStanza&) = default;
+};
+
+// What an object opened from a SOPS file (model/sops.h) keeps so that history stores it
+// encrypted again (model::SealSops), openable by the same identities. Never in an object's JSON.
+struct SopsEnvelope {
+  std::string data_key;  // 32 bytes
+  std::vector<SopsAgeStanza> age;
+  std::string lastmodified;  // RFC 3339, as sops formats it
+  std::string version;       // of the sops that wrote the source
+  friend bool operator==(const SopsEnvelope&, const SopsEnvelope&) = default;
+};
+
 struct Secret {
   ObjectMeta metadata;
   std::string type = "Opaque";
@@ -459,6 +476,8 @@ struct Manifest {
   // Field paths present in the manifest that ballast keeps but does not act on
   // ("spec.template.spec.volumes"), for `validate --verbose`.
   std::vector<std::string> ignored_fields;
+  // Set when the object came from a SOPS-encrypted file: history stores it sealed again.
+  std::optional<SopsEnvelope> sops;
 
   ObjectKey key() const;
   bool is_supported() const { return !std::holds_alternative<UnsupportedObject>(value); }

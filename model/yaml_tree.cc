@@ -142,7 +142,9 @@ Json ResolvePlain(const std::string& s) {
   return s;
 }
 
-Json ResolveTagged(const std::string& tag, const std::string& value) {
+}  // namespace
+
+Json ResolveYamlScalar(const std::string& tag, const std::string& value) {
   if (tag == "?") return ResolvePlain(value);
   if (tag == "!" || tag == "tag:yaml.org,2002:str") return value;
   if (tag == "tag:yaml.org,2002:null") return nullptr;
@@ -152,6 +154,8 @@ Json ResolveTagged(const std::string& tag, const std::string& value) {
   }
   return value;  // custom tags: the text
 }
+
+namespace {
 
 // Builds JSON from yaml-cpp's event stream, recording positions by field path, expanding
 // aliases under the node budget.
@@ -203,7 +207,7 @@ class JsonBuilder : public YAML::EventHandler {
       }
       return;
     }
-    AddValue(mark, anchor, ResolveTagged(tag, value), 1);
+    AddValue(mark, anchor, ResolveYamlScalar(tag, value), 1);
   }
 
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,

@@ -44,6 +44,10 @@ struct YamlParseResult {
 YamlParseResult ParseYamlDocuments(std::string_view file, std::string_view content,
                                    const ParseLimits& limits);
 
+// A scalar as the manifests' reader resolves it; `tag` as yaml-cpp reports it ("?" plain, "!"
+// quoted or block, or an explicit tag).
+Json ResolveYamlScalar(const std::string& tag, const std::string& value);
+
 // True when `s`, written as a plain (unquoted) YAML scalar, reads back as the same string.
 bool PlainScalarIsString(const std::string& s);
 

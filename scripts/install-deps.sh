@@ -8,7 +8,7 @@ build_packages=(
   build-essential cmake pkg-config git ca-certificates ccache
   libgit2-dev libssh2-1-dev libcsv-dev libyaml-cpp-dev libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcap-dev libseccomp-dev zlib1g-dev
+  libcap-dev libseccomp-dev zlib1g-dev libre2-dev
 )
 # Tests: the real servers and tools they talk to; the second compiler (CI builds Release with
 # clang 14 too; its runtime libraries carry libFuzzer and the sanitizers for `make fuzz`, whose
@@ -22,6 +22,7 @@ test_packages=(
   prometheus
   chromium
   podman runc busybox-static
+  age
 )
 
 wanted=("${build_packages[@]}")

@@ -1,0 +1,928 @@
+#include "model/sops.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <re2/re2.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <utility>
+
+#include "model/base64.h"
+#include "model/codec.h"
+#include "model/manifest.h"
+#include "model/yaml_tree.h"
+
+namespace ballast::model {
+namespace {
+
+constexpr size_t kDataKeyBytes = 32;
+constexpr size_t kTagBytes = 16;
+// sops' MACOnlyEncryptedInitialization (sops.go): hashed first when mac_only_encrypted is set.
+constexpr unsigned char kMacOnlyEncryptedInit[] = {
+    0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe, 0x0b,
+    0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69};
+constexpr char kHistoryRule[] = "^(apiVersion|kind|metadata)$";
+
+// ---- The file as sops reads it: documents of ordered mappings, sequences and scalars. ----
+
+struct Node {
+  enum class Kind { kNull, kScalar, kMap, kSeq };
+  Kind kind = Kind::kNull;
+  std::string text;
+  std::string tag;  // yaml-cpp's: "?" plain, "!" quoted or block, else explicit
+  std::vector<std::pair<std::string, Node>> map;
+  std::vector<Node> seq;
+  const Node* Find(std::string_view key) const {
+    for (const auto& [k, v] : map) {
+      if (k == key) return &v;
+    }
+    return nullptr;
+  }
+};
+
+struct Refused {
+  std::string message;
+};
+
+class OrderedBuilder : public YAML::EventHandler {
+ public:
+  explicit OrderedBuilder(const ParseLimits& limits) : limits_(limits) {}
+
+  std::vector<Node> TakeDocuments() { return std::move(documents_); }
+
+  void OnDocumentStart(const YAML::Mark&) override { has_root_ = false; }
+  void OnDocumentEnd() override {
+    if (has_root_ && root_.kind != Node::Kind::kNull) documents_.push_back(std::move(root_));
+    root_ = Node();
+  }
+  void OnNull(const YAML::Mark&, YAML::anchor_t anchor) override {
+    NoAnchor(anchor);
+    if (KeyPending()) throw Refused{"a mapping key that is null"};
+    Add(Node());
+  }
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {
+    throw Refused{"YAML aliases are not read in a SOPS-encrypted file (sops never writes them)"};
+  }
+  void OnScalar(const YAML::Mark&, const std::string& tag, YAML::anchor_t anchor,
+                const std::string& value) override {
+    NoAnchor(anchor);
+    if (KeyPending()) {
+      Count();
+      stack_.back().key = value;
+      stack_.back().has_key = true;
+      return;
+    }
+    Node n;
+    n.kind = Node::Kind::kScalar;
+    n.text = value;
+    n.tag = tag;
+    Add(std::move(n));
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    Push(anchor, Node::Kind::kSeq);
+  }
+  void OnSequenceEnd() override { Pop(); }
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    Push(anchor, Node::Kind::kMap);
+  }
+  void OnMapEnd() override { Pop(); }
+
+ private:
+  struct Frame {
+    Node node;
+    std::string key;
+    bool has_key = false;
+  };
+
+  void NoAnchor(YAML::anchor_t anchor) {
+    if (anchor != 0) {
+      throw Refused{"YAML anchors are not read in a SOPS-encrypted file (sops never writes them)"};
+    }
+  }
+  bool KeyPending() const {
+    return !stack_.empty() && stack_.back().node.kind == Node::Kind::kMap && !stack_.back().has_key;
+  }
+  void Count() {
+    if (++nodes_ > limits_.max_nodes_per_file) throw Refused{"too many nodes"};
+  }
+  void Push(YAML::anchor_t anchor, Node::Kind kind) {
+    NoAnchor(anchor);
+    if (KeyPending()) throw Refused{"mapping keys must be scalars"};
+    if (static_cast<int>(stack_.size()) >= limits_.max_depth) throw Refused{"nested too deeply"};
+    Count();
+    Frame f;
+    f.node.kind = kind;
+    stack_.push_back(std::move(f));
+  }
+  void Pop() {
+    Node n = std::move(stack_.back().node);
+    stack_.pop_back();
+    Attach(std::move(n));
+  }
+  void Add(Node n) {
+    Count();
+    Attach(std::move(n));
+  }
+  void Attach(Node n) {
+    if (stack_.empty()) {
+      root_ = std::move(n);
+      has_root_ = true;
+      return;
+    }
+    Frame& top = stack_.back();
+    if (top.node.kind == Node::Kind::kSeq) {
+      top.node.seq.push_back(std::move(n));
+      return;
+    }
+    top.node.map.emplace_back(std::move(top.key), std::move(n));
+    top.key.clear();
+    top.has_key = false;
+  }
+
+  const ParseLimits& limits_;
+  std::vector<Node> documents_;
+  std::vector<Frame> stack_;
+  Node root_;
+  bool has_root_ = false;
+  size_t nodes_ = 0;
+};
+
+// ---- Values as sops writes them into its MAC (sops.ToBytes of what yaml.v3 decoded). ----
+
+// Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest text that reads back, never an exponent.
+std::string GoFloat(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[400];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+  if (ec != std::errc()) return "NaN";
+  return std::string(buf, end);
+}
+
+// Go's strconv.ParseInt(s, 0, 64) (underscores already removed): sign, then 0x/0o/0b or a
+// leading 0 (octal), else decimal. nullopt when it does not parse or does not fit.
+std::optional<int64_t> GoParseInt(std::string_view s, bool* overflow_only) {
+  *overflow_only = false;
+  bool negative = false;
+  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
+    negative = s[0] == '-';
+    s.remove_prefix(1);
+  }
+  int base = 10;
+  if (s.size() >= 2 && s[0] == '0') {
+    char p = static_cast<char>(s[1] | 0x20);
+    if (p == 'x') base = 16;
+    if (p == 'o') base = 8;
+    if (p == 'b') base = 2;
+    if (base != 10) {
+      s.remove_prefix(2);
+    } else {
+      base = 8;
+      s.remove_prefix(1);
+    }
+  }
+  if (s.empty()) {
+    // "0" alone read as octal "" above: it is zero; a bare prefix is not a number.
+    return base == 8 ? std::optional<int64_t>(0) : std::nullopt;
+  }
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value, base);
+  if (end != s.data() + s.size()) return std::nullopt;
+  if (ec == std::errc::result_out_of_range) {
+    *overflow_only = true;
+    return std::nullopt;
+  }
+  if (ec != std::errc()) return std::nullopt;
+  const uint64_t limit = negative ? uint64_t{1} << 63 : (uint64_t{1} << 63) - 1;
+  if (value > limit) {
+    *overflow_only = true;
+    return std::nullopt;
+  }
+  return negative ? static_cast<int64_t>(0 - value) : static_cast<int64_t>(value);
+}
+
+// Go's strconv.Atoi: an optional sign and decimal digits.
+std::optional<int64_t> GoAtoi(std::string_view s) {
+  bool negative = false;
+  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
+    negative = s[0] == '-';
+    s.remove_prefix(1);
+  }
+  uint64_t value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value, 10);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  if (value > (negative ? uint64_t{1} << 63 : (uint64_t{1} << 63) - 1)) return std::nullopt;
+  return negative ? static_cast<int64_t>(0 - value) : static_cast<int64_t>(value);
+}
+
+bool IsYamlStyleFloat(std::string_view s) {
+  // ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$
+  static const RE2 re(R"(^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$)");
+  return RE2::FullMatch(s, re);
+}
+
+std::optional<double> ParseDouble(std::string_view s) {
+  if (!s.empty() && s[0] == '+') s.remove_prefix(1);
+  double v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+bool OneOf(std::string_view s, std::initializer_list<std::string_view> options) {
+  for (std::string_view o : options) {
+    if (s == o) return true;
+  }
+  return false;
+}
+
+// What sops hashes for an unencrypted scalar: yaml.v3's reading of it (resolve.go), written
+// back by sops.ToBytes. nullopt for null (sops skips it); an error for what sops cannot hash.
+Result<std::optional<std::string>> UnencryptedBytes(const Node& n) {
+  if (n.kind == Node::Kind::kNull) return std::optional<std::string>();
+  const std::string& s = n.text;
+  if (n.tag == "!" || n.tag == "tag:yaml.org,2002:str") return std::optional<std::string>(s);
+  if (n.tag != "?") {
+    return InvalidArgument("an explicit YAML tag (" + n.tag +
+                           ") is not read in a SOPS-encrypted file");
+  }
+  if (OneOf(s, {"true", "True", "TRUE"})) return std::optional<std::string>("True");
+  if (OneOf(s, {"false", "False", "FALSE"})) return std::optional<std::string>("False");
+  if (OneOf(s, {"", "~", "null", "Null", "NULL"})) return std::optional<std::string>();
+  if (OneOf(s, {".nan", ".NaN", ".NAN"})) return std::optional<std::string>("NaN");
+  if (OneOf(s, {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"})) {
+    return std::optional<std::string>("+Inf");
+  }
+  if (OneOf(s, {"-.inf", "-.Inf", "-.INF"})) return std::optional<std::string>("-Inf");
+  const char c = s[0];
+  if (c == '.') {
+    if (auto v = ParseDouble(s); v && IsYamlStyleFloat(s)) {
+      return std::optional<std::string>(GoFloat(*v));
+    }
+    return std::optional<std::string>(s);
+  }
+  if (c == '+' || c == '-' || (c >= '0' && c <= '9')) {
+    // Timestamps (YYYY-...) stay strings in yaml.v3 when decoded into interface{}; they never
+    // read as numbers either, so they fall through to the string below.
+    std::string plain;
+    for (char ch : s) {
+      if (ch != '_') plain += ch;
+    }
+    bool overflow = false;
+    if (auto v = GoParseInt(plain, &overflow))
+      return std::optional<std::string>(std::to_string(*v));
+    if (overflow) {
+      return InvalidArgument("the integer " + s +
+                             " does not fit sops' int (sops cannot hash it either)");
+    }
+    if (IsYamlStyleFloat(plain)) {
+      if (auto v = ParseDouble(plain)) return std::optional<std::string>(GoFloat(*v));
+    }
+  }
+  return std::optional<std::string>(s);
+}
+
+// ---- AES-256-GCM as sops' aes.Cipher uses it (32-byte IVs). ----
+
+struct EvpCtx {
+  EVP_CIPHER_CTX* p = EVP_CIPHER_CTX_new();
+  ~EvpCtx() { EVP_CIPHER_CTX_free(p); }
+};
+
+std::optional<std::string> GcmOpen(std::string_view key, std::string_view iv, std::string_view data,
+                                   std::string_view tag, std::string_view aad) {
+  EvpCtx ctx;
+  if (ctx.p == nullptr || key.size() != kDataKeyBytes || tag.size() != kTagBytes || iv.empty() ||
+      iv.size() > 256) {
+    return std::nullopt;
+  }
+  auto u = [](std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); };
+  int len = 0;
+  std::string out(data.size(), '\0');
+  if (EVP_DecryptInit_ex(ctx.p, EVP_aes_256_gcm(), nullptr, nullptr, nullptr) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.p, EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()), nullptr) !=
+          1 ||
+      EVP_DecryptInit_ex(ctx.p, nullptr, nullptr, u(key), u(iv)) != 1 ||
+      EVP_DecryptUpdate(ctx.p, nullptr, &len, u(aad), static_cast<int>(aad.size())) != 1 ||
+      EVP_DecryptUpdate(ctx.p, reinterpret_cast<unsigned char*>(out.data()), &len, u(data),
+                        static_cast<int>(data.size())) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.p, EVP_CTRL_GCM_SET_TAG, static_cast<int>(tag.size()),
+                          const_cast<char*>(tag.data())) != 1) {
+    return std::nullopt;
+  }
+  int tail = 0;
+  if (EVP_DecryptFinal_ex(ctx.p, reinterpret_cast<unsigned char*>(out.data()) + len, &tail) != 1) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::string GcmSeal(std::string_view key, std::string_view iv, std::string_view plain,
+                    std::string_view aad, std::string* tag) {
+  EvpCtx ctx;
+  auto u = [](std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); };
+  std::string out(plain.size(), '\0');
+  tag->assign(kTagBytes, '\0');
+  int len = 0;
+  int tail = 0;
+  // The key is 32 bytes and the IV 32 (both ours): OpenSSL fails only without memory, and
+  // then the sealed file does not open: history's readers say so.
+  EVP_EncryptInit_ex(ctx.p, EVP_aes_256_gcm(), nullptr, nullptr, nullptr);
+  EVP_CIPHER_CTX_ctrl(ctx.p, EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(iv.size()), nullptr);
+  EVP_EncryptInit_ex(ctx.p, nullptr, nullptr, u(key), u(iv));
+  EVP_EncryptUpdate(ctx.p, nullptr, &len, u(aad), static_cast<int>(aad.size()));
+  EVP_EncryptUpdate(ctx.p, reinterpret_cast<unsigned char*>(out.data()), &len, u(plain),
+                    static_cast<int>(plain.size()));
+  EVP_EncryptFinal_ex(ctx.p, reinterpret_cast<unsigned char*>(out.data()) + len, &tail);
+  EVP_CIPHER_CTX_ctrl(ctx.p, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagBytes), tag->data());
+  return out;
+}
+
+struct Encrypted {
+  std::string data, iv, tag, type;
+};
+
+// ENC[AES256_GCM,data:...,iv:...,tag:...,type:...]: base64 has no ',' or ']', so the fields
+// split where sops' regular expression splits them.
+std::optional<Encrypted> ParseEnc(std::string_view s, std::string* why) {
+  constexpr std::string_view kPrefix = "ENC[AES256_GCM,data:";
+  if (s.substr(0, kPrefix.size()) != kPrefix || s.empty() || s.back() != ']') {
+    *why = "not a sops value (ENC[AES256_GCM,data:…,iv:…,tag:…,type:…])";
+    return std::nullopt;
+  }
+  s.remove_prefix(kPrefix.size());
+  s.remove_suffix(1);
+  size_t iv = s.find(",iv:");
+  size_t tag = s.find(",tag:");
+  size_t type = s.find(",type:");
+  if (iv == std::string_view::npos || tag == std::string_view::npos ||
+      type == std::string_view::npos || !(iv < tag && tag < type)) {
+    *why = "not a sops value (ENC[AES256_GCM,data:…,iv:…,tag:…,type:…])";
+    return std::nullopt;
+  }
+  auto d = Base64Decode(s.substr(0, iv));
+  auto i = Base64Decode(s.substr(iv + 4, tag - iv - 4));
+  auto t = Base64Decode(s.substr(tag + 5, type - tag - 5));
+  if (!d || !i || !t) {
+    *why = "a sops value whose data, iv or tag is not base64";
+    return std::nullopt;
+  }
+  return Encrypted{std::move(*d), std::move(*i), std::move(*t), std::string(s.substr(type + 6))};
+}
+
+std::string FormatEnc(const std::string& data, const std::string& iv, const std::string& tag,
+                      std::string_view type) {
+  return std::string("ENC[AES256_GCM,data:")
+      .append(Base64Encode(data))
+      .append(",iv:")
+      .append(Base64Encode(iv))
+      .append(",tag:")
+      .append(Base64Encode(tag))
+      .append(",type:")
+      .append(type)
+      .append("]");
+}
+
+// ---- The metadata and sops' rule for which values are encrypted. ----
+
+struct Metadata {
+  std::vector<SopsAgeStanza> age;
+  std::vector<std::string> other_key_kinds;  // kms, pgp, ... that carry keys
+  std::string lastmodified;                  // as sops formats it for the MAC's additional data
+  std::string mac;
+  std::string version;
+  std::string unencrypted_suffix, encrypted_suffix;
+  std::unique_ptr<RE2> unencrypted_regex, encrypted_regex;
+  bool has_unencrypted_regex = false, has_encrypted_regex = false;
+  bool mac_only_encrypted = false;
+
+  bool ShouldEncrypt(const std::vector<std::string_view>& path) const {
+    bool encrypted = true;
+    if (!unencrypted_suffix.empty()) {
+      for (std::string_view k : path) {
+        if (k.size() >= unencrypted_suffix.size() &&
+            k.substr(k.size() - unencrypted_suffix.size()) == unencrypted_suffix) {
+          encrypted = false;
+          break;
+        }
+      }
+    }
+    if (!encrypted_suffix.empty()) {
+      encrypted = false;
+      for (std::string_view k : path) {
+        if (k.size() >= encrypted_suffix.size() &&
+            k.substr(k.size() - encrypted_suffix.size()) == encrypted_suffix) {
+          encrypted = true;
+          break;
+        }
+      }
+    }
+    // Go's regexp.Match: a match anywhere in the key; an expression that does not compile
+    // matches nothing.
+    if (has_unencrypted_regex) {
+      for (std::string_view k : path) {
+        if (unencrypted_regex->ok() && RE2::PartialMatch(k, *unencrypted_regex)) {
+          encrypted = false;
+          break;
+        }
+      }
+    }
+    if (has_encrypted_regex) {
+      encrypted = false;
+      for (std::string_view k : path) {
+        if (encrypted_regex->ok() && RE2::PartialMatch(k, *encrypted_regex)) {
+          encrypted = true;
+          break;
+        }
+      }
+    }
+    return encrypted;
+  }
+};
+
+std::unique_ptr<RE2> CompileGoRegex(const std::string& pattern) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  options.set_max_mem(1 << 20);
+  return std::make_unique<RE2>(pattern, options);
+}
+
+// Go's time.Parse(time.RFC3339, s).Format(time.RFC3339): fractional seconds dropped, a zero
+// offset written as Z.
+std::optional<std::string> NormalizeRfc3339(std::string_view s) {
+  static const RE2 re(R"(^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:\d{2})$)");
+  std::string base, zone;
+  if (!RE2::FullMatch(s, re, &base, &zone)) return std::nullopt;
+  if (zone == "+00:00" || zone == "-00:00") zone = "Z";
+  return base + zone;
+}
+
+struct Problem {
+  std::string field;
+  std::string message;
+};
+
+std::optional<Problem> ReadMetadata(const Node& sops, Metadata* md) {
+  if (sops.kind != Node::Kind::kMap) return Problem{"sops", "SOPS metadata must be a mapping"};
+  auto str = [&](std::string_view key, std::string* out) -> std::optional<Problem> {
+    const Node* n = sops.Find(key);
+    if (n == nullptr || n->kind == Node::Kind::kNull) return std::nullopt;
+    if (n->kind != Node::Kind::kScalar) {
+      return Problem{"sops." + std::string(key), "must be a string"};
+    }
+    *out = n->text;
+    return std::nullopt;
+  };
+  static constexpr std::string_view kKnown[] = {"age",
+                                                "lastmodified",
+                                                "mac",
+                                                "version",
+                                                "unencrypted_suffix",
+                                                "encrypted_suffix",
+                                                "unencrypted_regex",
+                                                "encrypted_regex",
+                                                "unencrypted_comment_regex",
+                                                "encrypted_comment_regex",
+                                                "mac_only_encrypted",
+                                                "kms",
+                                                "gcp_kms",
+                                                "azure_kv",
+                                                "hc_vault",
+                                                "pgp",
+                                                "hckms",
+                                                "key_groups",
+                                                "shamir_threshold"};
+  for (const auto& [key, value] : sops.map) {
+    bool known = false;
+    for (std::string_view k : kKnown) known = known || key == k;
+    if (!known) return Problem{"sops." + key, "unknown SOPS metadata field"};
+    if (key == "key_groups" && !(value.kind == Node::Kind::kSeq && value.seq.empty()) &&
+        value.kind != Node::Kind::kNull) {
+      return Problem{"sops.key_groups",
+                     "key groups (Shamir secret sharing) are not supported: ballast opens "
+                     "files whose data key is wrapped for age recipients at the top level"};
+    }
+    if ((key == "kms" || key == "gcp_kms" || key == "azure_kv" || key == "hc_vault" ||
+         key == "pgp" || key == "hckms") &&
+        value.kind == Node::Kind::kSeq && !value.seq.empty()) {
+      md->other_key_kinds.push_back(key);
+    }
+  }
+  std::string comment_rule;
+  std::string ignored;
+  if (auto p = str("unencrypted_comment_regex", &comment_rule)) return p;
+  if (auto p = str("encrypted_comment_regex", &ignored)) return p;
+  if (!comment_rule.empty() || !ignored.empty()) {
+    return Problem{"sops",
+                   "comment rules (encrypted_comment_regex, unencrypted_comment_regex) "
+                   "are not supported: ballast does not read YAML comments"};
+  }
+  std::string unencrypted_regex, encrypted_regex, lastmodified, mac_only;
+  for (auto [key, out] : {std::pair<std::string_view, std::string*>{"lastmodified", &lastmodified},
+                          {"mac", &md->mac},
+                          {"version", &md->version},
+                          {"unencrypted_suffix", &md->unencrypted_suffix},
+                          {"encrypted_suffix", &md->encrypted_suffix},
+                          {"unencrypted_regex", &unencrypted_regex},
+                          {"encrypted_regex", &encrypted_regex},
+                          {"mac_only_encrypted", &mac_only}}) {
+    if (auto p = str(key, out)) return p;
+  }
+  md->mac_only_encrypted = mac_only == "true" || mac_only == "True" || mac_only == "TRUE";
+  const int rules = !md->unencrypted_suffix.empty() + !md->encrypted_suffix.empty() +
+                    !unencrypted_regex.empty() + !encrypted_regex.empty();
+  if (rules > 1) {
+    return Problem{"sops",
+                   "Cannot use more than one of encrypted_suffix, unencrypted_suffix, "
+                   "encrypted_regex or unencrypted_regex in the same file"};
+  }
+  if (rules == 0) md->unencrypted_suffix = "_unencrypted";  // sops' default
+  if (!unencrypted_regex.empty()) {
+    md->unencrypted_regex = CompileGoRegex(unencrypted_regex);
+    md->has_unencrypted_regex = true;
+  }
+  if (!encrypted_regex.empty()) {
+    md->encrypted_regex = CompileGoRegex(encrypted_regex);
+    md->has_encrypted_regex = true;
+  }
+  auto normalized = NormalizeRfc3339(lastmodified);
+  if (!normalized) {
+    return Problem{"sops.lastmodified", "must be an RFC 3339 time, as sops writes it"};
+  }
+  md->lastmodified = *normalized;
+  if (md->mac.empty()) return Problem{"sops.mac", "the file has no MAC; refused"};
+  if (const Node* age = sops.Find("age"); age != nullptr && age->kind != Node::Kind::kNull) {
+    if (age->kind != Node::Kind::kSeq) return Problem{"sops.age", "must be a list"};
+    for (size_t i = 0; i < age->seq.size(); ++i) {
+      const Node& s = age->seq[i];
+      const Node* r = s.Find("recipient");
+      const Node* e = s.Find("enc");
+      if (s.kind != Node::Kind::kMap || r == nullptr || e == nullptr ||
+          r->kind != Node::Kind::kScalar || e->kind != Node::Kind::kScalar) {
+        return Problem{IndexPath("sops.age", i), "an age entry has a recipient and an enc"};
+      }
+      md->age.push_back({r->text, e->text});
+    }
+  }
+  if (md->age.empty()) {
+    std::string others;
+    for (const auto& k : md->other_key_kinds) others += (others.empty() ? "" : ", ") + k;
+    return Problem{"sops.age", "the file has no age recipient" +
+                                   (others.empty() ? std::string() : " (only " + others + ")") +
+                                   ": ballast opens SOPS files encrypted for age"};
+  }
+  return std::nullopt;
+}
+
+// ---- Walking the tree: decrypting (or just hashing) every value in file order. ----
+
+class Walker {
+ public:
+  Walker(const Metadata& md, std::string_view key) : md_(md), key_(key) {
+    ctx_ = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx_, EVP_sha512(), nullptr);
+    if (md_.mac_only_encrypted) {
+      EVP_DigestUpdate(ctx_, kMacOnlyEncryptedInit, sizeof kMacOnlyEncryptedInit);
+    }
+  }
+  ~Walker() { EVP_MD_CTX_free(ctx_); }
+  Walker(const Walker&) = delete;
+  Walker& operator=(const Walker&) = delete;
+
+  // The document as JSON, values decrypted; the top-level `sops` key left out.
+  std::optional<Json> Document(const Node& root, Problem* problem) {
+    if (root.kind != Node::Kind::kMap) {
+      *problem = {"", "a SOPS-encrypted document is a mapping"};
+      return std::nullopt;
+    }
+    Json out = Json::object();
+    for (const auto& [k, v] : root.map) {
+      if (k == "sops") continue;
+      path_.push_back(k);
+      auto value = Walk(v, problem);
+      path_.pop_back();
+      if (!value) return std::nullopt;
+      out[k] = std::move(*value);
+    }
+    return out;
+  }
+
+  std::string MacHex() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_DigestFinal_ex(ctx_, digest, &n);
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string hex;
+    for (unsigned int i = 0; i < n; ++i) {
+      hex += kHex[digest[i] >> 4];
+      hex += kHex[digest[i] & 15];
+    }
+    return hex;
+  }
+
+ private:
+  std::string Field() const {
+    std::string f;
+    for (const auto& k : path_) f = ChildPath(f, k);
+    return f;
+  }
+
+  void Hash(std::string_view bytes) { EVP_DigestUpdate(ctx_, bytes.data(), bytes.size()); }
+
+  std::optional<Json> Walk(const Node& n, Problem* problem) {
+    switch (n.kind) {
+      case Node::Kind::kMap: {
+        Json out = Json::object();
+        for (const auto& [k, v] : n.map) {
+          path_.push_back(k);
+          auto value = Walk(v, problem);
+          path_.pop_back();
+          if (!value) return std::nullopt;
+          out[k] = std::move(*value);
+        }
+        return out;
+      }
+      case Node::Kind::kSeq: {
+        Json out = Json::array();
+        for (const Node& item : n.seq) {
+          auto value = Walk(item, problem);
+          if (!value) return std::nullopt;
+          out.push_back(std::move(*value));
+        }
+        return out;
+      }
+      case Node::Kind::kNull:
+        return Json(nullptr);  // sops neither decrypts nor hashes a null
+      case Node::Kind::kScalar:
+        break;
+    }
+    std::vector<std::string_view> keys(path_.begin(), path_.end());
+    const bool encrypted = md_.ShouldEncrypt(keys);
+    if (!encrypted) {
+      auto bytes = UnencryptedBytes(n);
+      if (!bytes.ok()) {
+        *problem = {Field(), bytes.status().message()};
+        return std::nullopt;
+      }
+      if (*bytes && !md_.mac_only_encrypted) Hash(**bytes);
+      if (n.tag == "?" && OneOf(n.text, {"", "~", "null", "Null", "NULL"})) return Json(nullptr);
+      return ResolveYamlScalar(n.tag, n.text);
+    }
+    if (n.tag == "!" && n.text.empty()) return Json("");  // sops leaves "" as it is
+    if (n.tag != "?" && n.tag != "!") {
+      *problem = {Field(), "an explicit YAML tag (" + n.tag + ") on an encrypted value"};
+      return std::nullopt;
+    }
+    std::string why;
+    auto enc = ParseEnc(n.text, &why);
+    if (!enc) {
+      *problem = {Field(), why +
+                               ": the value is not encrypted although the file's rule says it "
+                               "is (edited by hand after sops encrypted it?)"};
+      return std::nullopt;
+    }
+    std::string aad;
+    for (const auto& k : path_) aad.append(k).append(":");
+    auto plain = GcmOpen(key_, enc->iv, enc->data, enc->tag, aad);
+    if (!plain) {
+      *problem = {Field(),
+                  "could not decrypt with AES-GCM: the value was changed or moved, or the file "
+                  "was encrypted with another data key"};
+      return std::nullopt;
+    }
+    // Typed as sops' aes.Cipher.Decrypt types it; hashed as sops.ToBytes writes the value back.
+    const std::string& p = *plain;
+    Json out;
+    if (enc->type == "str" || enc->type == "bytes" || enc->type == "time") {
+      Hash(p);
+      out = p;
+    } else if (enc->type == "int") {
+      auto v = GoAtoi(p);
+      if (!v) {
+        *problem = {Field(), "a value of type int that is not an integer"};
+        return std::nullopt;
+      }
+      Hash(std::to_string(*v));
+      out = *v;
+    } else if (enc->type == "float") {
+      auto v = ParseDouble(p);
+      if (!v) {
+        *problem = {Field(), "a value of type float that is not a number"};
+        return std::nullopt;
+      }
+      Hash(GoFloat(*v));
+      out = *v;
+    } else if (enc->type == "bool") {
+      // strconv.ParseBool, then "True"/"False" as sops writes booleans.
+      if (OneOf(p, {"1", "t", "T", "TRUE", "true", "True"})) {
+        Hash("True");
+        out = true;
+      } else if (OneOf(p, {"0", "f", "F", "FALSE", "false", "False"})) {
+        Hash("False");
+        out = false;
+      } else {
+        *problem = {Field(), "a value of type bool that is not a boolean"};
+        return std::nullopt;
+      }
+    } else {
+      *problem = {Field(), "unknown sops value type \"" + enc->type + "\""};
+      return std::nullopt;
+    }
+    return out;
+  }
+
+  const Metadata& md_;
+  std::string_view key_;
+  EVP_MD_CTX* ctx_ = nullptr;
+  std::vector<std::string> path_;
+};
+
+std::optional<std::vector<Node>> ReadOrdered(std::string_view content, const ParseLimits& limits,
+                                             std::string* why) {
+  std::istringstream in{std::string(content)};
+  OrderedBuilder builder(limits);
+  try {
+    YAML::Parser parser(in);
+    for (size_t i = 0; i < limits.max_nodes_per_file && parser.HandleNextDocument(builder); ++i) {
+    }
+  } catch (const Refused& r) {
+    *why = r.message;
+    return std::nullopt;
+  } catch (const YAML::Exception& e) {
+    *why = "YAML syntax error: " + e.msg;
+    return std::nullopt;
+  }
+  return builder.TakeDocuments();
+}
+
+std::string DeterministicIv(std::string_view key, std::string_view aad, std::string_view type,
+                            std::string_view plain) {
+  std::string msg = "ballast sops iv";
+  msg.push_back('\0');
+  msg.append(aad).push_back('\0');
+  msg.append(type).push_back('\0');
+  msg.append(plain);
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), out, &n);
+  return std::string(reinterpret_cast<const char*>(out), n);  // 32 bytes: sops' IV size
+}
+
+std::string SealValue(std::string_view key, std::string_view plain, std::string_view aad,
+                      std::string_view type) {
+  std::string iv = DeterministicIv(key, aad, type, plain);
+  std::string tag;
+  std::string data = GcmSeal(key, iv, plain, aad, &tag);
+  return FormatEnc(data, iv, tag, type);
+}
+
+// Encrypts the values of `doc` that `md` says are encrypted, as sops' Encrypt types them.
+void SealTree(Json& v, std::vector<std::string>& path, const Metadata& md, std::string_view key) {
+  if (v.is_object()) {
+    for (auto& [k, child] : v.items()) {
+      path.push_back(k);
+      SealTree(child, path, md, key);
+      path.pop_back();
+    }
+    return;
+  }
+  if (v.is_array()) {
+    for (auto& child : v) SealTree(child, path, md, key);
+    return;
+  }
+  if (v.is_null()) return;
+  std::vector<std::string_view> keys(path.begin(), path.end());
+  if (!md.ShouldEncrypt(keys)) return;
+  std::string aad;
+  for (const auto& k : path) aad.append(k).append(":");
+  if (v.is_string()) {
+    const auto& s = v.get_ref<const std::string&>();
+    if (!s.empty()) v = SealValue(key, s, aad, "str");
+  } else if (v.is_boolean()) {
+    v = SealValue(key, v.get<bool>() ? "True" : "False", aad, "bool");
+  } else if (v.is_number_integer()) {
+    v = SealValue(key, v.dump(), aad, "int");
+  } else if (v.is_number_float()) {
+    v = SealValue(key, GoFloat(v.get<double>()), aad, "float");
+  }
+}
+
+}  // namespace
+
+bool HasSopsMetadata(const Json& root) {
+  if (!root.is_object()) return false;
+  auto it = root.find("sops");
+  return it != root.end() && it->is_object();
+}
+
+bool OpenSops(std::string_view content, size_t first, size_t count, const SopsKeyring& keyring,
+              const ParseLimits& limits, SopsOpened* out, SopsProblem* problem) {
+  std::string why;
+  auto docs = ReadOrdered(content, limits, &why);
+  if (!docs) {
+    *problem = {first, "", why};
+    return false;
+  }
+  if (count == 0 || first + count > docs->size()) {
+    *problem = {first, "", "the file's documents changed between two readings"};
+    return false;
+  }
+  const Node* sops =
+      (*docs)[first].kind == Node::Kind::kMap ? (*docs)[first].Find("sops") : nullptr;
+  if (sops == nullptr) {
+    *problem = {first, "sops", "no SOPS metadata"};
+    return false;
+  }
+  Metadata md;
+  if (auto p = ReadMetadata(*sops, &md)) {
+    *problem = {first, p->field, p->message};
+    return false;
+  }
+  auto key = keyring.DataKey(md.age);
+  if (!key.ok()) {
+    *problem = {first, "sops.age", key.status().message()};
+    return false;
+  }
+  if (key->size() != kDataKeyBytes) {
+    *problem = {first, "sops.age", "the data key is not 32 bytes"};
+    return false;
+  }
+  Walker walker(md, *key);
+  out->documents.clear();
+  for (size_t i = first; i < first + count; ++i) {
+    Problem p;
+    auto doc = walker.Document((*docs)[i], &p);
+    if (!doc) {
+      *problem = {i, p.field, p.message};
+      return false;
+    }
+    out->documents.push_back(std::move(*doc));
+  }
+  const std::string computed = walker.MacHex();
+  auto enc = ParseEnc(md.mac, &why);
+  std::optional<std::string> mac;
+  if (enc && enc->type == "str") mac = GcmOpen(*key, enc->iv, enc->data, enc->tag, md.lastmodified);
+  if (!mac) {
+    *problem = {first, "sops.mac",
+                "the MAC does not decrypt (its lastmodified or the MAC itself was changed); "
+                "refused"};
+    return false;
+  }
+  if (*mac != computed) {
+    *problem = {first, "sops.mac",
+                "MAC mismatch: the file's values are not the ones sops encrypted (a value "
+                "changed, added, removed or reordered without the key); refused"};
+    return false;
+  }
+  out->envelope.data_key = std::move(*key);
+  out->envelope.age = std::move(md.age);
+  out->envelope.lastmodified = md.lastmodified;
+  out->envelope.version = md.version;
+  return true;
+}
+
+std::string SealSops(const Json& doc, const SopsEnvelope& envelope) {
+  Metadata md;
+  md.unencrypted_regex = CompileGoRegex(kHistoryRule);
+  md.has_unencrypted_regex = true;
+  Json sealed = doc;
+  sealed.erase("sops");
+  std::vector<std::string> path;
+  SealTree(sealed, path, md, envelope.data_key);
+  Json age = Json::array();
+  for (const auto& s : envelope.age) age.push_back({{"recipient", s.recipient}, {"enc", s.enc}});
+  sealed["sops"] = {{"age", std::move(age)},
+                    {"lastmodified", envelope.lastmodified},
+                    {"mac", ""},
+                    {"unencrypted_regex", kHistoryRule},
+                    {"version", envelope.version.empty() ? "3.9.0" : envelope.version}};
+  // The MAC is over the values as a reader of the written YAML reads them: write, read back
+  // in file order, hash, then write again with the MAC.
+  std::string text = ToYaml(sealed);
+  std::string why;
+  auto docs = ReadOrdered(text, ParseLimits{}, &why);
+  if (docs && docs->size() == 1) {
+    Walker walker(md, envelope.data_key);
+    Problem p;
+    if (walker.Document((*docs)[0], &p)) {
+      sealed["sops"]["mac"] =
+          SealValue(envelope.data_key, walker.MacHex(), envelope.lastmodified, "str");
+      text = ToYaml(sealed);
+    }
+  }
+  return text;
+}
+
+}  // namespace ballast::model

@@ -1,0 +1,260 @@
+// SOPS files that real sops wrote (Flux's kustomize-controller test data, tests/sops/fixtures),
+// opened with Debian's `age` and the identities published beside them; tampered copies refused.
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "model/codec.h"
+#include "model/manifest.h"
+#include "model/sops.h"
+#include "sources/sops/age_keyring.h"
+#include "tests/support/git_servers.h"
+
+namespace ballast::sops {
+namespace {
+
+namespace fs = std::filesystem;
+using git::testing::TempDir;
+using model::Json;
+
+const fs::path kFixtures = fs::path(BALLAST_SOURCE_DIR) / "tests/sops/fixtures";
+
+std::string ReadFixture(const std::string& name) {
+  std::ifstream in(kFixtures / name, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// An identity file as users keep one: a private copy (git does not keep the 0600 mode).
+std::string PrivateCopy(const TempDir& dir, const std::string& name, mode_t mode = 0600) {
+  const std::string path = dir / name;
+  std::ofstream(path) << ReadFixture(name);
+  ::chmod(path.c_str(), mode);
+  return path;
+}
+
+std::unique_ptr<AgeKeyring> Ring(const TempDir& dir, const std::string& name) {
+  auto ring = AgeKeyring::Open(PrivateCopy(dir, name));
+  EXPECT_TRUE(ring.ok()) << ring.status().ToString();
+  return ring.ok() ? std::move(*ring) : nullptr;
+}
+
+model::FileParseResult Parse(const std::string& file, const std::string& content,
+                             const model::SopsKeyring* ring) {
+  model::ParseLimits limits;
+  limits.sops = ring;
+  return model::ParseManifestFile(file, content, limits);
+}
+
+std::string Replace(std::string s, const std::string& from, const std::string& to) {
+  auto at = s.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) s.replace(at, from.size(), to);
+  return s;
+}
+
+std::string OnlyError(const model::FileParseResult& r) {
+  EXPECT_TRUE(r.manifests.empty());
+  EXPECT_EQ(r.diagnostics.size(), 1u);
+  return r.diagnostics.empty() ? "" : r.diagnostics[0].ToString();
+}
+
+TEST(SopsFiles, WhatRealSopsWroteOpensWithTheRightIdentity) {
+  TempDir dir;
+  auto ring = Ring(dir, "age.txt");
+  auto global = Ring(dir, "age-global.txt");
+  ASSERT_TRUE(ring && global);
+  EXPECT_EQ(
+      ring->recipients(),
+      std::vector<std::string>{"age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc6902ma4qufys29"});
+  struct Case {
+    std::string file;
+    const AgeKeyring* ring;
+    std::string name, key, value;
+  } cases[] = {{"age.yaml", ring.get(), "age", "key", "value"},
+               {"merge2.yaml", ring.get(), "secret", "merge2", "merge2"},
+               {"global.yaml", global.get(), "global-age-secret", "key", "global-value"}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.file);
+    auto r = Parse(c.file, ReadFixture(c.file), c.ring);
+    ASSERT_EQ(r.manifests.size(), 1u);
+    EXPECT_TRUE(r.diagnostics.empty()) << r.diagnostics[0].ToString();
+    const model::Secret* s = r.manifests[0].secret();
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(s->metadata.name, c.name);
+    EXPECT_EQ(s->data, (std::map<std::string, std::string>{{c.key, c.value}}));
+    ASSERT_TRUE(r.manifests[0].sops.has_value());
+    EXPECT_EQ(r.manifests[0].sops->data_key.size(), 32u);
+  }
+}
+
+TEST(SopsFiles, TheDefaultRuleEncryptsEveryValueOfAJsonFile) {
+  // Written by sops 3.9 without a rule: unencrypted_suffix "_unencrypted", every value encrypted.
+  TempDir dir;
+  auto ring = Ring(dir, "age.txt");
+  ASSERT_TRUE(ring);
+  model::SopsOpened opened;
+  model::SopsProblem problem;
+  ASSERT_TRUE(model::OpenSops(ReadFixture("inside.json"), 0, 1, *ring, model::ParseLimits{},
+                              &opened, &problem))
+      << problem.field << ": " << problem.message;
+  EXPECT_EQ(opened.documents[0], Json({{"data", "value"}}));
+}
+
+TEST(SopsFiles, ATamperedFileIsRefusedAtWhatWasChanged) {
+  TempDir dir;
+  auto ring = Ring(dir, "age.txt");
+  ASSERT_TRUE(ring);
+  const std::string good = ReadFixture("age.yaml");
+  // An unencrypted value is in the MAC: renaming the Secret is refused.
+  EXPECT_EQ(OnlyError(Parse("s.yaml", Replace(good, "name: age", "name: other"), ring.get())),
+            "s.yaml:23:8: error: SOPS: MAC mismatch: the file's values are not the ones sops "
+            "encrypted (a value changed, added, removed or reordered without the key); refused "
+            "(sops.mac)");
+  // A value's ciphertext changed.
+  EXPECT_EQ(OnlyError(Parse("s.yaml", Replace(good, "data:mHeXsmQ=", "data:nHeXsmQ="), ring.get())),
+            "s.yaml:6:8: error: SOPS: could not decrypt with AES-GCM: the value was changed or "
+            "moved, or the file was encrypted with another data key (stringData.key)");
+  // A value moved to another key: its path is its additional data.
+  EXPECT_NE(OnlyError(Parse("s.yaml", Replace(good, "  key: ENC", "  other: ENC"), ring.get()))
+                .find("could not decrypt with AES-GCM: the value was changed or moved, or the file "
+                      "was encrypted with another data key (stringData.other)"),
+            std::string::npos);
+  // A plain value added where the rule wants encrypted ones.
+  EXPECT_NE(
+      OnlyError(Parse("s.yaml", Replace(good, "stringData:\n", "stringData:\n  injected: hello\n"),
+                      ring.get()))
+          .find("SOPS: not a sops value (ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]): the value is "
+                "not encrypted although the file's rule says it is (edited by hand after sops "
+                "encrypted it?) (stringData.injected)"),
+      std::string::npos);
+  // A label added (unencrypted, outside the rule) changes the MAC.
+  EXPECT_NE(
+      OnlyError(Parse("s.yaml", Replace(good, "  name: age\n", "  name: age\n  labels: {a: b}\n"),
+                      ring.get()))
+          .find("MAC mismatch"),
+      std::string::npos);
+  // lastmodified is the MAC's additional data.
+  EXPECT_NE(OnlyError(Parse("s.yaml", Replace(good, "13:33:42Z", "13:33:43Z"), ring.get()))
+                .find("SOPS: the MAC does not decrypt"),
+            std::string::npos);
+  // No MAC at all.
+  std::string no_mac = good;
+  no_mac.erase(no_mac.find("  mac: "), no_mac.find("  pgp:") - no_mac.find("  mac: "));
+  EXPECT_NE(OnlyError(Parse("s.yaml", no_mac, ring.get())).find("the file has no MAC; refused"),
+            std::string::npos);
+}
+
+TEST(SopsFiles, WithoutTheIdentityTheErrorNamesWhatOpensTheFile) {
+  TempDir dir;
+  auto ring = Ring(dir, "age.txt");
+  ASSERT_TRUE(ring);
+  const std::string global = ReadFixture("global.yaml");
+  EXPECT_EQ(OnlyError(Parse("g.yaml", global, nullptr)),
+            "g.yaml:10:3: error: SOPS-encrypted (for "
+            "age1henwn645drkd3fa34t27t2w2x0nsgw3w4h62gmg5x5xflyjpy38s5cncph): give an age "
+            "identity that opens it (--age-identity-file) (sops)");
+  std::string wrong = OnlyError(Parse("g.yaml", global, ring.get()));
+  EXPECT_NE(wrong.find("g.yaml:11:5: error: SOPS: encrypted for "
+                       "age1henwn645drkd3fa34t27t2w2x0nsgw3w4h62gmg5x5xflyjpy38s5cncph; the "
+                       "identity file"),
+            std::string::npos)
+      << wrong;
+  EXPECT_NE(wrong.find("holds age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc6902ma4qufys29 only"),
+            std::string::npos);
+  // The stanza names our recipient but wraps someone else's key: age itself says no.
+  std::string swapped =
+      Replace(global, "age1henwn645drkd3fa34t27t2w2x0nsgw3w4h62gmg5x5xflyjpy38s5cncph",
+              "age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc6902ma4qufys29");
+  EXPECT_NE(OnlyError(Parse("g.yaml", swapped, ring.get())).find("age could not open the data key"),
+            std::string::npos);
+}
+
+TEST(SopsFiles, HistorySealsAnOpenedObjectAgainForTheSameRecipients) {
+  TempDir dir;
+  auto ring = Ring(dir, "age.txt");
+  ASSERT_TRUE(ring);
+  auto r = Parse("age.yaml", ReadFixture("age.yaml"), ring.get());
+  ASSERT_EQ(r.manifests.size(), 1u);
+  const model::Manifest& m = r.manifests[0];
+  const std::string sealed = model::SealSops(model::ToJson(m), *m.sops);
+  // Neither the value nor its base64 is in the sealed text; the same input seals the same way.
+  EXPECT_EQ(sealed.find("value"), std::string::npos) << sealed;
+  EXPECT_EQ(sealed.find("dmFsdWU="), std::string::npos) << sealed;
+  EXPECT_EQ(sealed, model::SealSops(model::ToJson(m), *m.sops));
+  auto back = Parse("objects/Secret/default/age.yaml", sealed, ring.get());
+  ASSERT_EQ(back.manifests.size(), 1u)
+      << (back.diagnostics.empty() ? "" : back.diagnostics[0].ToString());
+  EXPECT_EQ(model::ToJson(back.manifests[0]), model::ToJson(m));
+  EXPECT_EQ(back.manifests[0].sops, m.sops);
+  // Sealed text is a sops file like any other: tampering with it is refused too.
+  EXPECT_NE(OnlyError(Parse("h.yaml", Replace(sealed, "name: age", "name: agf"), ring.get()))
+                .find("MAC mismatch"),
+            std::string::npos);
+  // Integers, booleans and floats keep their types through a seal.
+  model::SopsEnvelope envelope = *m.sops;
+  Json doc = {{"apiVersion", "v1"},
+              {"kind", "Thing"},
+              {"metadata", {{"name", "t"}}},
+              {"spec", {{"n", 42}, {"on", true}, {"ratio", 0.25}, {"list", {"a", "", nullptr}}}}};
+  const std::string typed = model::SealSops(doc, envelope);
+  model::SopsOpened opened;
+  model::SopsProblem problem;
+  ASSERT_TRUE(model::OpenSops(typed, 0, 1, *ring, model::ParseLimits{}, &opened, &problem))
+      << problem.field << ": " << problem.message << "\n"
+      << typed;
+  EXPECT_EQ(opened.documents[0], doc);
+}
+
+TEST(SopsFiles, AnIdentityFileOthersCanReadIsRefused) {
+  TempDir dir;
+  auto open = AgeKeyring::Open(PrivateCopy(dir, "age.txt", 0644));
+  ASSERT_FALSE(open.ok());
+  EXPECT_NE(open.status().message().find("can be read or written by its group or others"),
+            std::string::npos)
+      << open.status().message();
+  fs::create_symlink(PrivateCopy(dir, "age-global.txt"), dir / "link.txt");
+  EXPECT_FALSE(AgeKeyring::Open(dir / "link.txt").ok());
+  std::ofstream(dir / "empty.txt") << "# nothing here\n";
+  ::chmod((dir / "empty.txt").c_str(), 0600);
+  auto empty = AgeKeyring::Open(dir / "empty.txt");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.status().message().find("empty.txt"), std::string::npos);
+}
+
+TEST(SopsFiles, MalformedMetadataIsAnErrorAtItsField) {
+  TempDir dir;
+  auto ring = Ring(dir, "age.txt");
+  ASSERT_TRUE(ring);
+  const std::string good = ReadFixture("age.yaml");
+  struct Case {
+    std::string from, to, want;
+  } cases[] = {
+      {"  lastmodified: \"2024-11-12T13:33:42Z\"", "  lastmodified: yesterday",
+       "m.yaml:22:17: error: SOPS: must be an RFC 3339 time, as sops writes it "
+       "(sops.lastmodified)"},
+      {"  encrypted_regex: ^(data|stringData)$", "  encrypted_regex: x\n  encrypted_suffix: y",
+       "Cannot use more than one of"},
+      {"  pgp: []", "  pgp: []\n  key_groups: [{age: []}]",
+       "SOPS: key groups (Shamir secret sharing) are not supported"},
+      {"  pgp: []", "  pgp: []\n  surprise: 1",
+       "m.yaml:25:13: error: SOPS: unknown SOPS metadata field (sops.surprise)"},
+      {"  pgp: []", "  pgp: []\n  encrypted_comment_regex: x", "comment rules"},
+      {"  age:\n", "  age: []\n  x:\n", "sops.x"},
+      {"apiVersion: v1\n", "apiVersion: v1\nanchor: &a 1\nalias: *a\n", "anchors are not read"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.to);
+    std::string err = OnlyError(Parse("m.yaml", Replace(good, c.from, c.to), ring.get()));
+    EXPECT_NE(err.find(c.want), std::string::npos) << err;
+  }
+}
+
+}  // namespace
+}  // namespace ballast::sops
