@@ -43,10 +43,11 @@ LABEL org.opencontainers.image.title="ballast" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}"
+# age: unwraps the data keys of SOPS-encrypted manifests (--age-identity-file).
 COPY --from=build /src/build/runtime-packages /usr/share/ballast/runtime-packages
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        ca-certificates $(cat /usr/share/ballast/runtime-packages) \
+        ca-certificates age $(cat /usr/share/ballast/runtime-packages) \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
     && useradd --system --create-home --home-dir /var/lib/ballast --uid 10001 \
         --shell /usr/sbin/nologin ballast

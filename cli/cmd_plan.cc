@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/age_identity_flag.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/manifest_files.h"
@@ -176,7 +177,12 @@ int RunLocalPlan(const FlagSet& flags, const std::string& output) {
   diff::PlanOptions options;
   if (!ReadIgnoreFlag(flags, &options)) return 2;
 
-  auto read = ReadApplication(flags.positional()[0]);
+  auto age = AgeKeyringFromFlag(flags);
+  if (!age.ok()) {
+    std::fprintf(stderr, "error: %s\n", age.status().message().c_str());
+    return 2;
+  }
+  auto read = ReadApplication(flags.positional()[0], 4u << 20, age->get());
   if (!read.ok()) {
     std::fprintf(stderr, "error: %s\n", read.status().message().c_str());
     return 2;
@@ -220,6 +226,12 @@ int RunRefPlan(const FlagSet& flags, const std::string& output) {
   const std::string repo = flags.positional().empty() ? "." : flags.positional()[0];
   git::RefReadOptions read;
   read.path = flags.Get("path");
+  auto age = AgeKeyringFromFlag(flags);
+  if (!age.ok()) {
+    std::fprintf(stderr, "error: %s\n", age.status().message().c_str());
+    return 2;
+  }
+  read.sops = age->get();
   model::ManifestSet sides[2];
   const std::string refs[2] = {flags.Get("base"), flags.Get("head")};
   for (int i = 0; i < 2; ++i) {
@@ -282,6 +294,7 @@ int RunPlan(const Args& args) {
   AddServerFlag(flags, "without PATH: the reconciler whose plan to show (env BALLAST_SERVER)");
   flags.AddString("token-file", "", "",
                   "without PATH: file holding the API bearer token (env BALLAST_TOKEN)");
+  AddAgeIdentityFlag(flags);
   if (auto rc = ParseOrExit(flags, args)) return *rc;
   const std::string output = flags.IsSet("format") ? flags.Get("format") : flags.Get("output");
   const char* usage_error = nullptr;

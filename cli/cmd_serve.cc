@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "cli/age_identity_flag.h"
 #include "cli/build_info.h"
 #include "cli/commands.h"
 #include "cli/dir_lock.h"
@@ -56,6 +57,7 @@ FlagSet ServeFlags() {
   flags.AddString("branch", "", "main", "branch, tag or commit to follow");
   flags.AddString("path", "", "", "folder inside the repository to read");
   AddGitRemoteFlags(flags);  // --git-username, --git-password-file, --git-ssh-key, ...
+  AddAgeIdentityFlag(flags);
   flags.AddString("listen", "", "127.0.0.1:7070", "HOST:PORT to serve on (port 0: any free port)");
   flags.AddString("state-dir", "", "ballast-state", "where history.git and the clone live");
   flags.AddString("poll", "", "30", "seconds between polls of the repository");
@@ -217,6 +219,12 @@ int RunServe(const Args& args) {
     std::fprintf(stderr, "error: %s\n", s.message().c_str());
     return s.code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
+  auto age = AgeKeyringFromFlag(flags);  // outlives the service, which parses with it
+  if (!age.ok()) {
+    std::fprintf(stderr, "error: %s\n", age.status().message().c_str());
+    return age.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  o.source.parse_limits.sops = age->get();
 
   std::string lock_error;
   if (!LockDirectory(o.state_dir, "ballast serve", &lock_error)) {

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "cli/age_identity_flag.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/manifest_files.h"
@@ -123,6 +124,7 @@ int RunValidate(const Args& args) {
                 "file:line:col: error: message (field path). Exit 0 when valid, 1 when not.");
   flags.AddString("output", "o", "text", "output format: text or json");
   flags.AddBool("verbose", "v", "also list every object and the fields ballast keeps but ignores");
+  AddAgeIdentityFlag(flags);
   if (auto rc = ParseOrExit(flags, args)) return *rc;
   const std::string output = flags.Get("output");
   if (flags.positional().empty() || (output != "text" && output != "json")) {
@@ -133,13 +135,20 @@ int RunValidate(const Args& args) {
     return 2;
   }
 
+  auto age = AgeKeyringFromFlag(flags);
+  if (!age.ok()) {
+    std::fprintf(stderr, "error: %s\n", age.status().message().c_str());
+    return 2;
+  }
+  model::ParseLimits limits;
+  limits.sops = age->get();
   model::ManifestSet set;
   {
     // A PATH with a kustomization is what it renders; the other PATHs' files are read as one.
     std::vector<model::SourceFile> files;
     std::vector<model::ManifestSet> rendered;
     for (const auto& path : flags.positional()) {
-      if (auto r = RenderIfKustomization(path)) {
+      if (auto r = RenderIfKustomization(path, limits.max_file_bytes, limits.sops)) {
         rendered.push_back(std::move(*r));
         continue;
       }
@@ -150,7 +159,7 @@ int RunValidate(const Args& args) {
       }
       for (auto& f : *read) files.push_back(std::move(f));
     }
-    set = model::ParseManifests(files);
+    set = model::ParseManifests(files, limits);
     for (auto& r : rendered) {
       for (auto& m : r.manifests) set.manifests.push_back(std::move(m));
       for (auto& d : r.diagnostics) set.diagnostics.push_back(std::move(d));

@@ -62,7 +62,8 @@ Result<std::vector<model::SourceFile>> ReadManifestTree(const std::string& path,
   return files;
 }
 
-std::optional<model::ManifestSet> RenderIfKustomization(const std::string& path, size_t max_bytes) {
+std::optional<model::ManifestSet> RenderIfKustomization(const std::string& path, size_t max_bytes,
+                                                        const model::SopsKeyring* sops) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     // Paths below the current directory keep their names; others are taken from the root.
@@ -85,17 +86,24 @@ std::optional<model::ManifestSet> RenderIfKustomization(const std::string& path,
       return std::optional<std::string>(std::move(*content));
     };
     if (!model::FindKustomization(dir, reader).empty()) {
-      return model::RenderKustomization(dir, reader, base == "/" ? "/" : "");
+      model::ParseLimits limits;
+      limits.max_file_bytes = max_bytes;
+      limits.sops = sops;
+      return model::RenderKustomization(dir, reader, base == "/" ? "/" : "", limits);
     }
   }
   return std::nullopt;
 }
 
-Result<model::ManifestSet> ReadApplication(const std::string& path, size_t max_bytes) {
-  if (auto rendered = RenderIfKustomization(path, max_bytes)) return std::move(*rendered);
+Result<model::ManifestSet> ReadApplication(const std::string& path, size_t max_bytes,
+                                           const model::SopsKeyring* sops) {
+  if (auto rendered = RenderIfKustomization(path, max_bytes, sops)) return std::move(*rendered);
   auto files = ReadManifestTree(path, max_bytes);
   if (!files.ok()) return files.status();
-  return model::ParseManifests(*files);
+  model::ParseLimits limits;
+  limits.max_file_bytes = max_bytes;
+  limits.sops = sops;
+  return model::ParseManifests(*files, limits);
 }
 
 }  // namespace ballast::cli

@@ -23,11 +23,14 @@ Result<std::vector<model::SourceFile>> ReadManifestTree(const std::string& path,
 // base in ../base, and are named relative to the current directory when below it); anything
 // else is every manifest file below PATH, parsed (ReadManifestTree, model::ParseManifests).
 // An error only when PATH cannot be read at all; problems of the manifests are diagnostics.
-Result<model::ManifestSet> ReadApplication(const std::string& path, size_t max_bytes = 4u << 20);
+// SOPS-encrypted files open with `sops` (model/sops.h); without it they are errors.
+Result<model::ManifestSet> ReadApplication(const std::string& path, size_t max_bytes = 4u << 20,
+                                           const model::SopsKeyring* sops = nullptr);
 
 // What kustomize renders of PATH (as ReadApplication), or nullopt when PATH is not a directory
 // with a kustomization at its root.
 std::optional<model::ManifestSet> RenderIfKustomization(const std::string& path,
-                                                        size_t max_bytes = 4u << 20);
+                                                        size_t max_bytes = 4u << 20,
+                                                        const model::SopsKeyring* sops = nullptr);
 
 }  // namespace ballast::cli

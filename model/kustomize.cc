@@ -8,6 +8,7 @@
 #include "model/base64.h"
 #include "model/decode_internal.h"
 #include "model/digest.h"
+#include "model/sops.h"
 #include "model/yaml_tree.h"
 
 namespace ballast::model {
@@ -64,6 +65,7 @@ struct Resource {
   std::string prefix;                               // "items[3]" for an item of a List
   bool needs_hash = false;                          // a generated ConfigMap or Secret
   std::vector<std::string> earlier_names;  // before prefixes and suffixes: patches may use them
+  std::optional<SopsEnvelope> sops;        // opened from a SOPS file (model/sops.h)
 };
 
 std::string Str(const Json& j, const char* key) {
@@ -623,6 +625,9 @@ bool Renderer::LoadFile(const std::string& path, const std::string& content,
   }
   YamlParseResult parsed = ParseYamlDocuments(Display(path), content, limits_);
   for (auto& e : parsed.errors) diags_.push_back(std::move(e));
+  // SOPS files are opened before kustomize changes anything their MAC covers.
+  std::vector<std::optional<SopsEnvelope>> envelopes;
+  OpenSopsDocuments(Display(path), content, limits_, parsed, &envelopes, &diags_);
   for (const YamlDocument& doc : parsed.documents) {
     nodes_ += CountNodes(doc.root, bounds_.max_total_nodes);
     objects_ += 1;
@@ -633,7 +638,8 @@ bool Renderer::LoadFile(const std::string& path, const std::string& content,
               " values or " + std::to_string(bounds_.max_objects) + " objects: refused");
     return false;
   }
-  for (YamlDocument& doc : parsed.documents) {
+  for (size_t index = 0; index < parsed.documents.size(); ++index) {
+    YamlDocument& doc = parsed.documents[index];
     auto positions = std::make_shared<const FieldPositions>(std::move(doc.positions));
     const SourceRef where{Display(path), doc.line, doc.column};
     if (!doc.root.is_object()) {
@@ -650,11 +656,12 @@ bool Renderer::LoadFile(const std::string& path, const std::string& content,
                         positions,
                         prefix,
                         false,
-                        {}});
+                        {},
+                        envelopes[index]});
       }
       continue;
     }
-    out->push_back({std::move(doc.root), where, positions, "", false, {}});
+    out->push_back({std::move(doc.root), where, positions, "", false, {}, envelopes[index]});
   }
   return parsed.errors.empty();
 }
@@ -1137,7 +1144,7 @@ void Renderer::Generate(const std::string& dir, const std::string& file, const F
       }
     }
     const std::string behavior = Str(g, "behavior").empty() ? "create" : Str(g, "behavior");
-    Resource made{std::move(obj), at, nullptr, "", hash, {}};
+    Resource made{std::move(obj), at, nullptr, "", hash, {}, {}};
     if (behavior == "create") {
       if (++objects_ > bounds_.max_objects) {
         Error(at, fp,
@@ -1512,6 +1519,7 @@ ManifestSet RenderKustomization(const std::string& dir, const KustomizeReader& r
     }
     Manifest m;
     m.source = r.where;
+    m.sops = std::move(r.sops);
     Reporter reporter(r.positions.get(), r.where, &set.diagnostics, r.prefix);
     if (DecodeObject(r.obj, reporter, &m)) set.manifests.push_back(std::move(m));
   }

@@ -819,7 +819,96 @@ void SealTree(Json& v, std::vector<std::string>& path, const Metadata& md, std::
   }
 }
 
+// The recipients a SOPS document names, for an error that says which identity it needs.
+std::string AgeRecipients(const Json& root) {
+  std::string out;
+  const Json* age = nullptr;
+  if (auto it = root.find("sops"); it != root.end() && it->is_object()) {
+    if (auto a = it->find("age"); a != it->end() && a->is_array()) age = &*a;
+  }
+  if (age != nullptr) {
+    for (const Json& s : *age) {
+      if (!s.is_object()) continue;
+      auto r = s.find("recipient");
+      if (r == s.end() || !r->is_string()) continue;
+      if (!out.empty()) out += ", ";
+      out += r->get<std::string>();
+    }
+  }
+  return out.empty() ? "no age recipient" : out;
+}
+
 }  // namespace
+
+void OpenSopsDocuments(const std::string& file, std::string_view content, const ParseLimits& limits,
+                       YamlParseResult& parsed, std::vector<std::optional<SopsEnvelope>>* envelopes,
+                       std::vector<Diagnostic>* diagnostics) {
+  const size_t n = parsed.documents.size();
+  envelopes->assign(n, std::nullopt);
+  std::vector<size_t> with;
+  for (size_t i = 0; i < n; ++i) {
+    if (HasSopsMetadata(parsed.documents[i].root)) with.push_back(i);
+  }
+  if (with.empty()) return;
+  std::vector<bool> drop(n, false);
+  auto error = [&](size_t doc, const std::string& field, std::string message) {
+    const YamlDocument& d = parsed.documents[doc];
+    auto [line, column] =
+        field.empty() ? std::pair<int, int>{d.line, d.column} : d.positions.Lookup(field);
+    Diagnostic diag;
+    diag.where = {file, line, column};
+    diag.field = field;
+    diag.message = std::move(message);
+    diagnostics->push_back(std::move(diag));
+  };
+  std::vector<std::pair<size_t, size_t>> groups;
+  if (with.size() == 1 && with[0] == 0) {
+    groups.emplace_back(0, n);
+  } else if (with.size() == n) {
+    for (size_t i = 0; i < n; ++i) groups.emplace_back(i, 1);
+  } else {
+    size_t plain = 0;
+    while (plain < n && HasSopsMetadata(parsed.documents[plain].root)) ++plain;
+    error(plain, "",
+          "this file mixes SOPS-encrypted and plain documents: sops encrypts a file's documents "
+          "as one tree with its metadata in the first; none of them is read");
+    parsed.documents.clear();
+    envelopes->clear();
+    return;
+  }
+  for (auto [first, count] : groups) {
+    if (limits.sops == nullptr) {
+      error(first, "sops",
+            "SOPS-encrypted (for " + AgeRecipients(parsed.documents[first].root) +
+                "): give an age identity that opens it (--age-identity-file)");
+      for (size_t i = first; i < first + count; ++i) drop[i] = true;
+      continue;
+    }
+    SopsOpened opened;
+    SopsProblem problem;
+    if (!OpenSops(content, first, count, *limits.sops, limits, &opened, &problem)) {
+      error(problem.document < n ? problem.document : first, problem.field,
+            "SOPS: " + problem.message);
+      for (size_t i = first; i < first + count; ++i) drop[i] = true;
+      continue;
+    }
+    for (size_t k = 0; k < count; ++k) {
+      parsed.documents[first + k].root = std::move(opened.documents[k]);
+      (*envelopes)[first + k] = opened.envelope;
+    }
+  }
+  size_t kept = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (drop[i]) continue;
+    if (kept != i) {
+      parsed.documents[kept] = std::move(parsed.documents[i]);
+      (*envelopes)[kept] = std::move((*envelopes)[i]);
+    }
+    ++kept;
+  }
+  parsed.documents.resize(kept);
+  envelopes->resize(kept);
+}
 
 bool HasSopsMetadata(const Json& root) {
   if (!root.is_object()) return false;

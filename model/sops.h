@@ -16,6 +16,7 @@
 // the RFC 3339 `lastmodified` as additional data.
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,7 +26,9 @@
 
 namespace ballast::model {
 
+struct Diagnostic;
 struct ParseLimits;
+struct YamlParseResult;
 
 // Unwraps a file's data key. Implementations are thread-safe (files are parsed in parallel).
 class SopsKeyring {
@@ -60,6 +63,15 @@ bool HasSopsMetadata(const Json& root);
 // Values keep their types: strings, integers, floats, booleans.
 bool OpenSops(std::string_view content, size_t first, size_t count, const SopsKeyring& keyring,
               const ParseLimits& limits, SopsOpened* out, SopsProblem* problem);
+
+// Internal to model/ (manifest.cc, kustomize.cc): replaces the SOPS-encrypted documents of
+// `parsed` (`content` of `file`) by what they hold: the file as one tree when only its first
+// document carries the metadata (sops' multi-document files), else each document alone (files
+// concatenated from several). A document that cannot be opened is dropped with an error at it
+// (in `diagnostics`); `envelopes[i]` is set for each opened document of the result.
+void OpenSopsDocuments(const std::string& file, std::string_view content, const ParseLimits& limits,
+                       YamlParseResult& parsed, std::vector<std::optional<SopsEnvelope>>* envelopes,
+                       std::vector<Diagnostic>* diagnostics);
 
 // `doc` (a normalized object, model::ToJson) as a SOPS YAML file under `envelope`: every value
 // encrypted but apiVersion, kind and metadata (unencrypted_regex ^(apiVersion|kind|metadata)$),

@@ -11,11 +11,14 @@ namespace {
 using model::Json;
 
 // Objects stored in a history entry, parsed back.
-Result<std::vector<model::Manifest>> ParseEntryObjects(const git::HistoryEntryContents& c) {
+// Sealed objects (model::SealSops) open with the identity that opened their source.
+Result<std::vector<model::Manifest>> ParseEntryObjects(const git::HistoryEntryContents& c,
+                                                       const model::SopsKeyring* sops) {
   // Entries were applied under the rules of their day: what a newer ballast validates more
   // strictly is read all the same (kept, its errors as warnings), or an upgrade could not start.
   model::ParseLimits limits;
   limits.keep_invalid = true;
+  limits.sops = sops;
   auto set = model::ParseManifests(c.objects, limits);
   if (!set.ok()) {
     for (const auto& d : set.diagnostics) {
@@ -27,8 +30,9 @@ Result<std::vector<model::Manifest>> ParseEntryObjects(const git::HistoryEntryCo
   return std::move(set.manifests);
 }
 
-Result<AppliedState> StateOf(const git::HistoryEntryContents& contents) {
-  auto objects = ParseEntryObjects(contents);
+Result<AppliedState> StateOf(const git::HistoryEntryContents& contents,
+                             const model::SopsKeyring* sops) {
+  auto objects = ParseEntryObjects(contents, sops);
   if (!objects.ok()) return objects.status();
   return AppliedState{std::move(*objects), contents.source_files, contents.entry.record.source_sha};
 }
@@ -53,14 +57,14 @@ Result<StartupHistory> HistoryJobs::LoadAtStart() {
   if (*latest > 0) {
     auto contents = history_->Read(*latest);
     if (!contents.ok()) return contents.status();
-    auto state = StateOf(*contents);
+    auto state = StateOf(*contents, source_config_.parse_limits.sops);
     if (!state.ok()) return state.status();
     out.applied = std::move(*state);
     // Older revisions' templates, to adopt the pods of a rollout that was under way.
     for (int64_t id = *latest - 1; id > 0 && id > *latest - 5; --id) {
       auto c = history_->Read(id);
       if (!c.ok()) break;
-      auto o = ParseEntryObjects(*c);
+      auto o = ParseEntryObjects(*c, source_config_.parse_limits.sops);
       if (o.ok()) out.older_objects.insert(out.older_objects.end(), o->begin(), o->end());
     }
   }
@@ -70,7 +74,7 @@ Result<StartupHistory> HistoryJobs::LoadAtStart() {
   if (*pinned) {
     auto contents = history_->Read(**pinned);
     if (!contents.ok()) return contents.status().WithContext("pinned entry");
-    auto state = StateOf(*contents);
+    auto state = StateOf(*contents, source_config_.parse_limits.sops);
     if (!state.ok()) return state.status().WithContext("pinned entry");
     out.pinned = **pinned;
     out.pinned_state = std::move(*state);
@@ -109,7 +113,7 @@ Result<Json> HistoryJobs::ListJson(int64_t before, size_t limit) {
 Result<EntryObjects> HistoryJobs::ReadObjects(int64_t id) {
   auto contents = history_->Read(id);
   if (!contents.ok()) return contents.status();
-  auto objects = ParseEntryObjects(*contents);
+  auto objects = ParseEntryObjects(*contents, source_config_.parse_limits.sops);
   if (!objects.ok()) return objects.status();
   return EntryObjects{id, contents->entry.record.source_sha, std::move(*objects),
                       contents->source_files};
@@ -142,7 +146,7 @@ Result<HistoryJobs::Restored> HistoryJobs::Rollback(int64_t id, const std::strin
 Result<AppliedState> HistoryJobs::Pin(int64_t id) {
   auto contents = history_->Read(id);
   if (!contents.ok()) return contents.status();
-  auto state = StateOf(*contents);
+  auto state = StateOf(*contents, source_config_.parse_limits.sops);
   if (!state.ok()) return state.status();
   if (Status s = pins_->Store(id); !s.ok()) return s;
   return state;
@@ -156,7 +160,7 @@ Result<HistoryJobs::Restored> HistoryJobs::AutoRollback(const reconciler::AutoRo
   for (const auto& e : *list) {
     auto contents = history_->Read(e.id);
     if (!contents.ok()) continue;
-    auto objects = ParseEntryObjects(*contents);
+    auto objects = ParseEntryObjects(*contents, source_config_.parse_limits.sops);
     if (!objects.ok()) continue;
     bool match = false;
     for (const auto& m : *objects) {

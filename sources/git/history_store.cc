@@ -7,6 +7,7 @@
 #include "failpoint/failpoint.h"
 #include "log/log.h"
 #include "model/codec.h"
+#include "model/sops.h"
 #include "sources/git/libgit2_util.h"
 #include "sources/git/loose_objects.h"
 
@@ -194,7 +195,9 @@ class HistoryStore::Impl {
     for (const model::Manifest* m : objects) {
       std::string path = "objects/" + HistoryObjectPath(m->key());
       if (!seen.insert(path).second) continue;
-      storage.push_back(model::ToYaml(*m));
+      // An object opened from a SOPS file is kept as one again, for the same recipients: its
+      // values never reach history.git in the clear (source/ holds the file as git had it).
+      storage.push_back(m->sops ? model::SealSops(model::ToJson(*m), *m->sops) : model::ToYaml(*m));
       object_paths.push_back(std::move(path));
     }
     for (size_t i = 0; i < object_paths.size(); ++i) {

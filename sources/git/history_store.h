@@ -3,7 +3,8 @@
 // The history store: STATE_DIR/history.git, a bare repository with one commit per applied sync
 // on branch `main`. Each commit's tree holds
 //   source/…                               the files under the tracked path, byte for byte
-//   objects/<kind>/<namespace>/<name>.yaml the normalized objects (model::ToYaml)
+//   objects/<kind>/<namespace>/<name>.yaml the normalized objects (model::ToYaml; an object
+//                                          opened from a SOPS file sealed again, model::SealSops)
 //   sync.json                              the record of the sync (HistoryRecord + id)
 // so `git log` / `git show` on it read as an audit trail.
 //

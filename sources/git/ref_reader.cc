@@ -59,12 +59,15 @@ Result<model::ManifestSet> ReadApplicationAtRef(const std::string& repo_path,
   while (!path.empty() && path.front() == '/') path.erase(0, 1);
   const model::KustomizeReader reader = internal::TreeFileReader(
       opened->repo.get(), opened->root.get(), ref, options.max_file_bytes, options.max_total_bytes);
+  model::ParseLimits limits;
+  limits.max_file_bytes = options.max_file_bytes;
+  limits.sops = options.sops;
   if (!model::FindKustomization(path, reader).empty()) {
-    return model::RenderKustomization(path, reader);
+    return model::RenderKustomization(path, reader, "", limits);
   }
   auto files = ReadManifestsAtRef(repo_path, ref, options);
   if (!files.ok()) return files.status();
-  return model::ParseManifests(*files);
+  return model::ParseManifests(*files, limits);
 }
 
 Result<std::vector<model::SourceFile>> ReadManifestsAtRef(const std::string& repo_path,

@@ -19,6 +19,7 @@ struct RefReadOptions {
   size_t max_files = 100000;         // files and folders visited (a tree may repeat one)
   size_t max_file_bytes = 4u << 20;  // a larger manifest is refused unread
   uint64_t max_total_bytes = uint64_t{512} << 20;  // as `serve` (git::SourceConfig)
+  const model::SopsKeyring* sops = nullptr;        // opens SOPS files (model/sops.h)
 };
 
 // Every manifest file (model::IsManifestFileName) under `options.path` at `ref` (a branch, tag,

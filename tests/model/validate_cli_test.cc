@@ -175,3 +175,44 @@ TEST(ValidateCliTest, ThousandsOfFilesNeedMemoryForTheirContentOnly) {
 }
 
 }  // namespace
+
+namespace {
+
+// A SOPS-encrypted Secret (a file real sops wrote, tests/sops/fixtures): validate says which
+// identity opens it, opens it with --age-identity-file, and refuses an identity file others can
+// read, before reading any manifest.
+TEST(ValidateCliTest, ASopsFileOpensWithTheAgeIdentityFileAndOnlyWithIt) {
+  const fs::path fixtures = fs::path(BALLAST_SOURCE_DIR) / "tests/sops/fixtures";
+  fs::path dir = fs::temp_directory_path() / ("ballast-validate-sops-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "app");
+  fs::copy_file(fixtures / "global.yaml", dir / "app" / "secret.yaml");
+  fs::copy_file(fixtures / "age-global.txt", dir / "id.txt");
+  fs::permissions(dir / "id.txt", fs::perms::owner_read | fs::perms::owner_write);
+  const std::string app = (dir / "app").string();
+
+  RunResult closed = Ballast("validate " + app);
+  EXPECT_EQ(closed.exit_code, 1) << closed.out;
+  EXPECT_NE(closed.out.find("/app/secret.yaml:10:3: error: SOPS-encrypted (for "
+                            "age1henwn645drkd3fa34t27t2w2x0nsgw3w4h62gmg5x5xflyjpy38s5cncph): "
+                            "give an age identity that opens it (--age-identity-file) (sops)"),
+            std::string::npos)
+      << closed.out;
+
+  RunResult open = Ballast("validate --age-identity-file " + (dir / "id.txt").string() + " " + app);
+  EXPECT_EQ(open.exit_code, 0) << open.out;
+  EXPECT_NE(open.out.find("ok: 0 deployments, 0 services, 1 secret, 0 unsupported, 0 errors"),
+            std::string::npos)
+      << open.out;
+  EXPECT_EQ(open.out.find("global-value"), std::string::npos) << open.out;
+
+  fs::permissions(dir / "id.txt", fs::perms::group_read, fs::perm_options::add);
+  RunResult shared =
+      Ballast("validate --age-identity-file " + (dir / "id.txt").string() + " " + app);
+  EXPECT_EQ(shared.exit_code, 2) << shared.out;
+  EXPECT_NE(shared.out.find("can be read or written by its group or others"), std::string::npos)
+      << shared.out;
+  fs::remove_all(dir);
+}
+
+}  // namespace

@@ -16,6 +16,7 @@ namespace ballast::reconciler::testing {
 namespace {
 
 using ballast::testing::WebSpec;
+namespace fs = std::filesystem;
 
 // web on `port`, its message made of what it reads: GREETING from ConfigMap app, every key of
 // Secret db as DB_<key>.
@@ -292,6 +293,71 @@ TEST(NamespaceE2E, AnObjectInAMissingNamespaceHoldsTheCommitUntilTheNamespaceCom
            "shop");
   ASSERT_TRUE(WaitFor([&] { return Serves(port, "v2") && c.RolledOut(1); }))
       << c.Status().dump() << c.Logs();
+}
+
+// A Secret encrypted with SOPS for an age recipient, as Flux users keep them (a file real sops
+// wrote: tests/sops/fixtures/global.yaml). serve opens it with --age-identity-file; the pod reads
+// the value; history keeps the object sealed again for the same recipient (its source file as
+// git had it), so the value is in no history entry, page or log; a restarted reconciler opens
+// history again; a tampered commit is refused with its file and line while the last good state
+// runs on.
+TEST(SopsE2E, AnEncryptedSecretReachesItsPodAndNeverHistoryInTheClear) {
+  Cluster c;
+  const int port = PickFreePort();
+  const fs::path fixtures = fs::path(BALLAST_SOURCE_DIR) / "tests/sops/fixtures";
+  const std::string secret = ReadFile(fixtures / "global.yaml");
+  const std::string identity = c.dir() / "age.txt";
+  fs::copy_file(fixtures / "age-global.txt", identity);
+  fs::permissions(identity, fs::perms::owner_read | fs::perms::owner_write);
+  WebSpec w;
+  w.service_port = port;
+  w.message = "$(DB_key)";
+  w.container_yaml =
+      "          envFrom:\n"
+      "          - secretRef: {name: global-age-secret}\n"
+      "            prefix: DB_\n";
+  c.Commit({{"web.yaml", WebManifest(w)}, {"secret.enc.yaml", secret}}, "web reads a sops secret");
+  ASSERT_TRUE(c.StartServe({"--age-identity-file", identity}));
+  ASSERT_TRUE(c.StartAgents(1));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(1) && Serves(port, "global-value"); }))
+      << Fetch(port) << c.Status().dump() << c.Logs();
+  const auto pods = c.ReadyPods();
+
+  // History: the source file byte for byte, the object sealed again; never the value.
+  const std::string history = c.dir() / "state/history.git";
+  auto show = [&](const std::string& what) {
+    return git::testing::Sh("git --git-dir=" + history + " show " + what).output;
+  };
+  const std::string sealed = show("HEAD:objects/Secret/default/global-age-secret.yaml");
+  EXPECT_NE(sealed.find("ENC[AES256_GCM,data:"), std::string::npos) << sealed;
+  EXPECT_NE(sealed.find("age1henwn645drkd3fa34t27t2w2x0nsgw3w4h62gmg5x5xflyjpy38s5cncph"),
+            std::string::npos);
+  EXPECT_EQ(show("HEAD:source/secret.enc.yaml"), secret);
+  const std::string all =
+      git::testing::Sh("git --git-dir=" + history + " log -p --all").output + sealed;
+  const std::string readable = EverythingReadable(c) + all;
+  EXPECT_EQ(readable.find("global-value"), std::string::npos);
+  EXPECT_EQ(readable.find(model::Base64Encode("global-value")), std::string::npos);
+
+  // A restarted reconciler opens its sealed history: the same revision, nothing rolls.
+  c.StopServe();
+  ASSERT_TRUE(c.StartServe({"--age-identity-file", identity}));
+  ASSERT_TRUE(WaitFor([&] { return c.RolledOut(1); })) << c.Logs();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(c.ReadyPods(), pods);
+
+  // Someone without the key renames the Secret: refused at the file, the last state runs on.
+  std::string tampered = secret;
+  tampered.replace(tampered.find("name: global-age-secret"), 23, "name: global-age-secreX");
+  c.Commit({{"secret.enc.yaml", tampered}}, "renamed without the key");
+  ASSERT_TRUE(WaitFor([&] { return !c.Status()["errors"].empty(); })) << c.Status().dump();
+  const Json error = c.Status()["errors"][0];
+  EXPECT_EQ(error["file"], "secret.enc.yaml");
+  EXPECT_EQ(error["line"], 21);  // sops.mac
+  EXPECT_EQ(error["field"], "sops.mac");
+  EXPECT_EQ(error["message"].get<std::string>().rfind("SOPS: MAC mismatch", 0), 0u) << error;
+  EXPECT_TRUE(Serves(port, "global-value"));
+  EXPECT_EQ(c.ReadyPods(), pods);
 }
 
 }  // namespace
