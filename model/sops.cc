@@ -34,20 +34,29 @@ constexpr char kHistoryRule[] = "^(apiVersion|kind|metadata)$";
 
 // ---- The file as sops reads it: documents of ordered mappings, sequences and scalars. ----
 
+struct NodeEntry;
+
 struct Node {
   enum class Kind { kNull, kScalar, kMap, kSeq };
   Kind kind = Kind::kNull;
   std::string text;
   std::string tag;  // yaml-cpp's: "?" plain, "!" quoted or block, else explicit
-  std::vector<std::pair<std::string, Node>> map;
+  std::vector<NodeEntry> map;
   std::vector<Node> seq;
-  const Node* Find(std::string_view key) const {
-    for (const auto& [k, v] : map) {
-      if (k == key) return &v;
-    }
-    return nullptr;
-  }
+  const Node* Find(std::string_view key) const;
 };
+
+struct NodeEntry {
+  std::string first;  // the key
+  Node second;
+};
+
+const Node* Node::Find(std::string_view key) const {
+  for (const auto& [k, v] : map) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
 
 struct Refused {
   std::string message;
@@ -145,7 +154,7 @@ class OrderedBuilder : public YAML::EventHandler {
       top.node.seq.push_back(std::move(n));
       return;
     }
-    top.node.map.emplace_back(std::move(top.key), std::move(n));
+    top.node.map.push_back(NodeEntry{std::move(top.key), std::move(n)});
     top.key.clear();
     top.has_key = false;
   }

@@ -20,7 +20,7 @@ cmake --build "$dir" -j "$(nproc)" --target ballast_fuzzers
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(manifest_fuzz json_bodies_fuzz webhook_fuzz restore_message_fuzz http_request_fuzz
-           gzip_fuzz plan_fuzz kustomize_fuzz)
+           gzip_fuzz plan_fuzz kustomize_fuzz sops_fuzz)
 fi
 
 # Seeds: the checked-in ones, plus what the repository already holds.
@@ -37,6 +37,8 @@ seed() {  # seed TARGET: prints the seed directory
       done ;;
     restore_message_fuzz)
       find tests/testdata/restore_message -type f -exec cp --backup=numbered -t "$s" {} + ;;
+    sops_fuzz)
+      cp tests/sops/fixtures/*.yaml tests/sops/fixtures/*.json "$s"/ ;;
     kustomize_fuzz)
       local k=tests/model/kustomize
       for c in "$k"/overlay/prod "$k"/components/app "$k"/components/tls "$k"/components/env; do
@@ -50,14 +52,14 @@ seed() {  # seed TARGET: prints the seed directory
 # Limits mirror production: a manifest file is at most 4 MiB, a request body 1 MiB (+ headers).
 max_len() {
   case $1 in
-    manifest_fuzz|plan_fuzz|kustomize_fuzz) echo 65536 ;;
+    manifest_fuzz|plan_fuzz|kustomize_fuzz|sops_fuzz) echo 65536 ;;
     http_request_fuzz) echo 32768 ;;
     *) echo 16384 ;;
   esac
 }
 dict() {
   case $1 in
-    manifest_fuzz|plan_fuzz|kustomize_fuzz) echo "-dict=fuzz/manifest.dict" ;;
+    manifest_fuzz|plan_fuzz|kustomize_fuzz|sops_fuzz) echo "-dict=fuzz/manifest.dict" ;;
     json_bodies_fuzz|http_request_fuzz) echo "-dict=fuzz/json.dict" ;;
   esac
 }
