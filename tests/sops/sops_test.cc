@@ -7,9 +7,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
 
 #include "model/codec.h"
+#include "model/kustomize.h"
 #include "model/manifest.h"
 #include "model/sops.h"
 #include "sources/sops/age_keyring.h"
@@ -210,6 +213,42 @@ TEST(SopsFiles, HistorySealsAnOpenedObjectAgainForTheSameRecipients) {
       << problem.field << ": " << problem.message << "\n"
       << typed;
   EXPECT_EQ(opened.documents[0], doc);
+}
+
+// Flux's order: a SOPS resource of a kustomization is opened as the file real sops wrote, then
+// kustomize renames and labels it (its MAC covers the name: opened after, it would not match).
+TEST(SopsFiles, AKustomizationRendersWhatItsSopsResourceHolds) {
+  TempDir dir;
+  auto ring = Ring(dir, "age.txt");
+  ASSERT_TRUE(ring);
+  std::map<std::string, std::string> files = {
+      {"app/kustomization.yaml",
+       "resources: [secret.enc.yaml]\nnamePrefix: prod-\nnamespace: shop\n"
+       "commonLabels: {team: a}\n"},
+      {"app/secret.enc.yaml", ReadFixture("merge2.yaml")}};
+  const model::KustomizeReader reader =
+      [&](const std::string& p) -> Result<std::optional<std::string>> {
+    auto it = files.find(p);
+    if (it == files.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  };
+  model::ParseLimits limits;
+  limits.sops = ring.get();
+  auto set = model::RenderKustomization("app", reader, "", limits);
+  ASSERT_EQ(set.manifests.size(), 1u)
+      << (set.diagnostics.empty() ? "" : set.diagnostics[0].ToString());
+  const model::Secret* s = set.manifests[0].secret();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->metadata.name, "prod-secret");
+  EXPECT_EQ(s->metadata.namespace_, "shop");
+  EXPECT_EQ(s->metadata.labels.at("team"), "a");
+  EXPECT_EQ(s->data.at("merge2"), "merge2");
+  EXPECT_TRUE(set.manifests[0].sops.has_value());
+  // Without the identity the resource is an error at its file; the rest of the tree renders.
+  auto closed = model::RenderKustomization("app", reader, "", model::ParseLimits{});
+  ASSERT_FALSE(closed.diagnostics.empty());
+  EXPECT_EQ(closed.diagnostics[0].where.file, "app/secret.enc.yaml");
+  EXPECT_TRUE(closed.manifests.empty());
 }
 
 TEST(SopsFiles, AnIdentityFileOthersCanReadIsRefused) {
