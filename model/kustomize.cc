@@ -1073,6 +1073,16 @@ void Renderer::Generate(const std::string& dir, const std::string& file, const F
         ok = false;
         return std::nullopt;
       }
+      // A generator source sops encrypted (dotenv, JSON, YAML) is not opened here: its
+      // ciphertext would become the values.
+      if ((*data)->find("ENC[AES256_GCM,") != std::string::npos) {
+        Error(At(file, pos, ep), ep,
+              "file \"" + rel +
+                  "\" is SOPS-encrypted: ballast opens SOPS-encrypted Secret resources, not "
+                  "generator sources; list the encrypted Secret under resources");
+        ok = false;
+        return std::nullopt;
+      }
       return std::move(**data);
     };
     strings("files", [&](const std::string& spec, const std::string& ep) {
@@ -1388,6 +1398,15 @@ void Renderer::Patch(const std::string& dir, const std::string& file, const Fiel
     if (parsed.documents.empty()) {
       Error(At(file, pos, fp), fp, "the patch is empty");
       return false;
+    }
+    for (const YamlDocument& d : parsed.documents) {
+      if (HasSopsMetadata(d.root)) {
+        Error(At(file, pos, fp), fp,
+              "the patch is SOPS-encrypted: ballast opens SOPS-encrypted Secret resources, not "
+              "patches (its ciphertext would become the values); list the encrypted Secret "
+              "under resources");
+        return false;
+      }
     }
     for (auto& d : parsed.documents) out->push_back(std::move(d.root));
     return true;

@@ -27,7 +27,8 @@ struct ParseLimits {
   // validates more must still read them). Never for a desired state.
   bool keep_invalid = false;
   // Opens SOPS-encrypted documents (model/sops.h); not owned. Without one, such a document is
-  // an error that names it and the identity it needs.
+  // an error that names it and the identity it needs (with keep_invalid, a warning, and the
+  // document is left out).
   const SopsKeyring* sops = nullptr;
 };
 

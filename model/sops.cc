@@ -26,6 +26,7 @@ namespace {
 
 constexpr size_t kDataKeyBytes = 32;
 constexpr size_t kTagBytes = 16;
+constexpr size_t kMaxAgeStanzas = 16;
 // sops' MACOnlyEncryptedInitialization (sops.go): hashed first when mac_only_encrypted is set.
 constexpr unsigned char kMacOnlyEncryptedInit[] = {
     0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe, 0x0b,
@@ -170,55 +171,75 @@ class OrderedBuilder : public YAML::EventHandler {
 // ---- Values as sops writes them into its MAC (sops.ToBytes of what yaml.v3 decoded). ----
 
 // Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest text that reads back, never an exponent.
+// Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest digits that read back, written without
+// an exponent (1.2345678901234568e22 is 12345678901234568000000, zeros after the digits).
 std::string GoFloat(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[400];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
   if (ec != std::errc()) return "NaN";
-  return std::string(buf, end);
+  const std::string sci(buf, end);  // [-]d[.ddd]e[+-]xx
+  const size_t e = sci.find('e');
+  std::string mantissa = sci.substr(0, e);
+  const int exponent = std::stoi(sci.substr(e + 1));
+  const bool negative = !mantissa.empty() && mantissa[0] == '-';
+  if (negative) mantissa.erase(0, 1);
+  std::string digits;
+  for (char c : mantissa) {
+    if (c != '.') digits += c;
+  }
+  const int point = exponent + 1;  // digits before the decimal point
+  std::string out;
+  if (point <= 0) {
+    out = "0." + std::string(static_cast<size_t>(-point), '0') + digits;
+  } else if (static_cast<size_t>(point) >= digits.size()) {
+    out = digits + std::string(static_cast<size_t>(point) - digits.size(), '0');
+  } else {
+    out = digits.substr(0, static_cast<size_t>(point)) + "." +
+          digits.substr(static_cast<size_t>(point));
+  }
+  return (negative ? "-" : "") + out;
 }
 
-// Go's strconv.ParseInt(s, 0, 64) (underscores already removed): sign, then 0x/0o/0b or a
-// leading 0 (octal), else decimal. nullopt when it does not parse or does not fit.
-std::optional<int64_t> GoParseInt(std::string_view s, bool* overflow_only) {
-  *overflow_only = false;
-  bool negative = false;
-  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
-    negative = s[0] == '-';
-    s.remove_prefix(1);
-  }
+enum class Parsed { kOk, kSyntax, kRange };
+
+// Go's strconv.ParseUint(s, 0, 64) (underscores already removed): 0x/0o/0b or a leading 0
+// (octal), else decimal; no sign.
+Parsed GoParseUint(std::string_view s, uint64_t* out) {
   int base = 10;
   if (s.size() >= 2 && s[0] == '0') {
-    char p = static_cast<char>(s[1] | 0x20);
-    if (p == 'x') base = 16;
-    if (p == 'o') base = 8;
-    if (p == 'b') base = 2;
-    if (base != 10) {
+    const char p = static_cast<char>(s[1] | 0x20);
+    base = p == 'x' ? 16 : p == 'o' ? 8 : p == 'b' ? 2 : 0;
+    if (base != 0) {
       s.remove_prefix(2);
     } else {
       base = 8;
       s.remove_prefix(1);
     }
+  } else if (s == "0") {
+    *out = 0;
+    return Parsed::kOk;
   }
-  if (s.empty()) {
-    // "0" alone read as octal "" above: it is zero; a bare prefix is not a number.
-    return base == 8 ? std::optional<int64_t>(0) : std::nullopt;
+  if (s.empty() || s[0] == '+' || s[0] == '-') return Parsed::kSyntax;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out, base);
+  if (end != s.data() + s.size()) return Parsed::kSyntax;
+  if (ec == std::errc::result_out_of_range) return Parsed::kRange;
+  return ec == std::errc() ? Parsed::kOk : Parsed::kSyntax;
+}
+
+// Go's strconv.ParseInt(s, 0, 64): an optional sign, then as GoParseUint.
+Parsed GoParseInt(std::string_view s, int64_t* out) {
+  bool negative = false;
+  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
+    negative = s[0] == '-';
+    s.remove_prefix(1);
   }
   uint64_t value = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value, base);
-  if (end != s.data() + s.size()) return std::nullopt;
-  if (ec == std::errc::result_out_of_range) {
-    *overflow_only = true;
-    return std::nullopt;
-  }
-  if (ec != std::errc()) return std::nullopt;
-  const uint64_t limit = negative ? uint64_t{1} << 63 : (uint64_t{1} << 63) - 1;
-  if (value > limit) {
-    *overflow_only = true;
-    return std::nullopt;
-  }
-  return negative ? static_cast<int64_t>(0 - value) : static_cast<int64_t>(value);
+  if (Parsed p = GoParseUint(s, &value); p != Parsed::kOk) return p;
+  if (value > (negative ? uint64_t{1} << 63 : (uint64_t{1} << 63) - 1)) return Parsed::kRange;
+  *out = negative ? static_cast<int64_t>(0 - value) : static_cast<int64_t>(value);
+  return Parsed::kOk;
 }
 
 // Go's strconv.Atoi: an optional sign and decimal digits.
@@ -241,11 +262,15 @@ bool IsYamlStyleFloat(std::string_view s) {
   return RE2::FullMatch(s, re);
 }
 
-std::optional<double> ParseDouble(std::string_view s) {
-  if (!s.empty() && s[0] == '+') s.remove_prefix(1);
-  double v = 0;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+// Go's strconv.ParseFloat on decimal text: nullopt past the largest double (Go's ErrRange);
+// what is too small to represent reads as zero (Go's answer too).
+std::optional<double> GoParseFloat(std::string_view s) {
+  const std::string text(s);
+  errno = 0;
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size() || text.empty()) return std::nullopt;
+  if (errno == ERANGE && std::isinf(v)) return std::nullopt;
   return v;
 }
 
@@ -256,50 +281,76 @@ bool OneOf(std::string_view s, std::initializer_list<std::string_view> options) 
   return false;
 }
 
-// What sops hashes for an unencrypted scalar: yaml.v3's reading of it (resolve.go), written
-// back by sops.ToBytes. nullopt for null (sops skips it); an error for what sops cannot hash.
-Result<std::optional<std::string>> UnencryptedBytes(const Node& n) {
-  if (n.kind == Node::Kind::kNull) return std::optional<std::string>();
+// A value as sops holds it: null, a boolean, an int (int64), a float or a string; a float that
+// is not finite (.inf, .nan) as its text, which the MAC bytes keep apart.
+struct SopsValue {
+  Json value;
+  std::optional<std::string> mac_bytes;  // sops.ToBytes of it; none for null (never hashed)
+};
+
+SopsValue Typed(Json v) {
+  SopsValue out;
+  if (v.is_boolean()) {
+    out.mac_bytes = v.get<bool>() ? "True" : "False";
+  } else if (v.is_number_integer()) {
+    out.mac_bytes = std::to_string(v.get<int64_t>());
+  } else if (v.is_number_float()) {
+    out.mac_bytes = GoFloat(v.get<double>());
+  } else if (v.is_string()) {
+    out.mac_bytes = v.get<std::string>();
+  }
+  out.value = std::move(v);
+  return out;
+}
+
+// An unencrypted scalar as yaml.v3 decodes it into interface{} (resolve.go; timestamps stay
+// strings), which is what sops hashes and what Flux's kustomize reads: a SOPS file's values are
+// typed so, not by the YAML 1.1 rules of ballast's own reader (`on` is a string here). An error
+// for what sops cannot hash either (an integer in [2^63, 2^64): Go's uint64).
+Result<SopsValue> UnencryptedValue(const Node& n) {
+  if (n.kind == Node::Kind::kNull) return SopsValue{};
   const std::string& s = n.text;
-  if (n.tag == "!" || n.tag == "tag:yaml.org,2002:str") return std::optional<std::string>(s);
+  if (n.tag == "!" || n.tag == "tag:yaml.org,2002:str") return Typed(s);
   if (n.tag != "?") {
     return InvalidArgument("an explicit YAML tag (" + n.tag +
                            ") is not read in a SOPS-encrypted file");
   }
-  if (OneOf(s, {"true", "True", "TRUE"})) return std::optional<std::string>("True");
-  if (OneOf(s, {"false", "False", "FALSE"})) return std::optional<std::string>("False");
-  if (OneOf(s, {"", "~", "null", "Null", "NULL"})) return std::optional<std::string>();
-  if (OneOf(s, {".nan", ".NaN", ".NAN"})) return std::optional<std::string>("NaN");
-  if (OneOf(s, {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"})) {
-    return std::optional<std::string>("+Inf");
-  }
-  if (OneOf(s, {"-.inf", "-.Inf", "-.INF"})) return std::optional<std::string>("-Inf");
+  if (OneOf(s, {"true", "True", "TRUE"})) return Typed(true);
+  if (OneOf(s, {"false", "False", "FALSE"})) return Typed(false);
+  if (OneOf(s, {"", "~", "null", "Null", "NULL"})) return SopsValue{};
+  auto non_finite = [&](const char* bytes) {
+    SopsValue v;
+    v.value = s;
+    v.mac_bytes = bytes;
+    return v;
+  };
+  if (OneOf(s, {".nan", ".NaN", ".NAN"})) return non_finite("NaN");
+  if (OneOf(s, {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"})) return non_finite("+Inf");
+  if (OneOf(s, {"-.inf", "-.Inf", "-.INF"})) return non_finite("-Inf");
   const char c = s[0];
   if (c == '.') {
-    if (auto v = ParseDouble(s); v && IsYamlStyleFloat(s)) {
-      return std::optional<std::string>(GoFloat(*v));
+    if (IsYamlStyleFloat(s)) {
+      if (auto v = GoParseFloat(s)) return Typed(*v);
     }
-    return std::optional<std::string>(s);
+    return Typed(s);
   }
   if (c == '+' || c == '-' || (c >= '0' && c <= '9')) {
-    // Timestamps (YYYY-...) stay strings in yaml.v3 when decoded into interface{}; they never
-    // read as numbers either, so they fall through to the string below.
     std::string plain;
     for (char ch : s) {
       if (ch != '_') plain += ch;
     }
-    bool overflow = false;
-    if (auto v = GoParseInt(plain, &overflow))
-      return std::optional<std::string>(std::to_string(*v));
-    if (overflow) {
+    int64_t i = 0;
+    if (GoParseInt(plain, &i) == Parsed::kOk) return Typed(i);
+    uint64_t u = 0;
+    if (GoParseUint(plain, &u) == Parsed::kOk) {
       return InvalidArgument("the integer " + s +
                              " does not fit sops' int (sops cannot hash it either)");
     }
     if (IsYamlStyleFloat(plain)) {
-      if (auto v = ParseDouble(plain)) return std::optional<std::string>(GoFloat(*v));
+      if (auto v = GoParseFloat(plain)) return Typed(*v);
     }
   }
-  return std::optional<std::string>(s);
+  return Typed(s);
 }
 
 // ---- AES-256-GCM as sops' aes.Cipher uses it (32-byte IVs). ----
@@ -416,47 +467,25 @@ struct Metadata {
   bool has_unencrypted_regex = false, has_encrypted_regex = false;
   bool mac_only_encrypted = false;
 
-  bool ShouldEncrypt(const std::vector<std::string_view>& path) const {
-    bool encrypted = true;
-    if (!unencrypted_suffix.empty()) {
-      for (std::string_view k : path) {
-        if (k.size() >= unencrypted_suffix.size() &&
-            k.substr(k.size() - unencrypted_suffix.size()) == unencrypted_suffix) {
-          encrypted = false;
-          break;
-        }
-      }
-    }
-    if (!encrypted_suffix.empty()) {
-      encrypted = false;
-      for (std::string_view k : path) {
-        if (k.size() >= encrypted_suffix.size() &&
-            k.substr(k.size() - encrypted_suffix.size()) == encrypted_suffix) {
-          encrypted = true;
-          break;
-        }
-      }
-    }
+  // sops' rule (sops.go shouldBeEncrypted) turns on whether any key on a value's path matches
+  // the file's one rule: the walks keep that as they go down, so each key is matched once
+  // (a long key above many values costs its length once, not once per value).
+  bool KeyMatches(std::string_view k) const {
+    auto has_suffix = [&](const std::string& suffix) {
+      return k.size() >= suffix.size() && k.substr(k.size() - suffix.size()) == suffix;
+    };
     // Go's regexp.Match: a match anywhere in the key; an expression that does not compile
     // matches nothing.
+    if (has_encrypted_regex) return encrypted_regex->ok() && RE2::PartialMatch(k, *encrypted_regex);
     if (has_unencrypted_regex) {
-      for (std::string_view k : path) {
-        if (unencrypted_regex->ok() && RE2::PartialMatch(k, *unencrypted_regex)) {
-          encrypted = false;
-          break;
-        }
-      }
+      return unencrypted_regex->ok() && RE2::PartialMatch(k, *unencrypted_regex);
     }
-    if (has_encrypted_regex) {
-      encrypted = false;
-      for (std::string_view k : path) {
-        if (encrypted_regex->ok() && RE2::PartialMatch(k, *encrypted_regex)) {
-          encrypted = true;
-          break;
-        }
-      }
-    }
-    return encrypted;
+    if (!encrypted_suffix.empty()) return has_suffix(encrypted_suffix);
+    return !unencrypted_suffix.empty() && has_suffix(unencrypted_suffix);
+  }
+  bool Encrypted(bool any_key_matches) const {
+    const bool encrypting_rule = has_encrypted_regex || !encrypted_suffix.empty();
+    return encrypting_rule ? any_key_matches : !any_key_matches;
   }
 };
 
@@ -573,6 +602,10 @@ std::optional<Problem> ReadMetadata(const Node& sops, Metadata* md) {
   if (md->mac.empty()) return Problem{"sops.mac", "the file has no MAC; refused"};
   if (const Node* age = sops.Find("age"); age != nullptr && age->kind != Node::Kind::kNull) {
     if (age->kind != Node::Kind::kSeq) return Problem{"sops.age", "must be a list"};
+    if (age->seq.size() > kMaxAgeStanzas) {
+      return Problem{"sops.age", "more than " + std::to_string(kMaxAgeStanzas) +
+                                     " age recipients: refused (each may cost a run of age)"};
+    }
     for (size_t i = 0; i < age->seq.size(); ++i) {
       const Node& s = age->seq[i];
       const Node* r = s.Find("recipient");
@@ -618,9 +651,9 @@ class Walker {
     Json out = Json::object();
     for (const auto& [k, v] : root.map) {
       if (k == "sops") continue;
-      path_.push_back(k);
+      Push(k);
       auto value = Walk(v, problem);
-      path_.pop_back();
+      Pop();
       if (!value) return std::nullopt;
       out[k] = std::move(*value);
     }
@@ -648,15 +681,23 @@ class Walker {
   }
 
   void Hash(std::string_view bytes) { EVP_DigestUpdate(ctx_, bytes.data(), bytes.size()); }
+  void Push(const std::string& key) {
+    matched_.push_back((!matched_.empty() && matched_.back()) || md_.KeyMatches(key));
+    path_.push_back(key);
+  }
+  void Pop() {
+    path_.pop_back();
+    matched_.pop_back();
+  }
 
   std::optional<Json> Walk(const Node& n, Problem* problem) {
     switch (n.kind) {
       case Node::Kind::kMap: {
         Json out = Json::object();
         for (const auto& [k, v] : n.map) {
-          path_.push_back(k);
+          Push(k);
           auto value = Walk(v, problem);
-          path_.pop_back();
+          Pop();
           if (!value) return std::nullopt;
           out[k] = std::move(*value);
         }
@@ -676,17 +717,15 @@ class Walker {
       case Node::Kind::kScalar:
         break;
     }
-    std::vector<std::string_view> keys(path_.begin(), path_.end());
-    const bool encrypted = md_.ShouldEncrypt(keys);
+    const bool encrypted = md_.Encrypted(!matched_.empty() && matched_.back());
     if (!encrypted) {
-      auto bytes = UnencryptedBytes(n);
-      if (!bytes.ok()) {
-        *problem = {Field(), bytes.status().message()};
+      auto v = UnencryptedValue(n);
+      if (!v.ok()) {
+        *problem = {Field(), v.status().message()};
         return std::nullopt;
       }
-      if (*bytes && !md_.mac_only_encrypted) Hash(**bytes);
-      if (n.tag == "?" && OneOf(n.text, {"", "~", "null", "Null", "NULL"})) return Json(nullptr);
-      return ResolveYamlScalar(n.tag, n.text);
+      if (v->mac_bytes && !md_.mac_only_encrypted) Hash(*v->mac_bytes);
+      return std::move(v->value);
     }
     if (n.tag == "!" && n.text.empty()) return Json("");  // sops leaves "" as it is
     if (n.tag != "?" && n.tag != "!") {
@@ -714,6 +753,10 @@ class Walker {
     const std::string& p = *plain;
     Json out;
     if (enc->type == "str" || enc->type == "bytes" || enc->type == "time") {
+      if (FirstInvalidUtf8(p) != std::string::npos) {
+        *problem = {Field(), "the decrypted value is not UTF-8 text"};
+        return std::nullopt;
+      }
       Hash(p);
       out = p;
     } else if (enc->type == "int") {
@@ -725,7 +768,7 @@ class Walker {
       Hash(std::to_string(*v));
       out = *v;
     } else if (enc->type == "float") {
-      auto v = ParseDouble(p);
+      auto v = GoParseFloat(p);
       if (!v) {
         *problem = {Field(), "a value of type float that is not a number"};
         return std::nullopt;
@@ -755,6 +798,7 @@ class Walker {
   std::string_view key_;
   EVP_MD_CTX* ctx_ = nullptr;
   std::vector<std::string> path_;
+  std::vector<bool> matched_;  // whether a key on path_ up to here matches the rule
 };
 
 std::optional<std::vector<Node>> ReadOrdered(std::string_view content, const ParseLimits& limits,
@@ -775,56 +819,72 @@ std::optional<std::vector<Node>> ReadOrdered(std::string_view content, const Par
   return builder.TakeDocuments();
 }
 
-std::string DeterministicIv(std::string_view key, std::string_view aad, std::string_view type,
-                            std::string_view plain) {
-  std::string msg = "ballast sops iv";
-  msg.push_back('\0');
-  msg.append(aad).push_back('\0');
-  msg.append(type).push_back('\0');
-  msg.append(plain);
+std::string Hmac256(std::string_view key, std::string_view msg) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), out, &n);
-  return std::string(reinterpret_cast<const char*>(out), n);  // 32 bytes: sops' IV size
+  return std::string(reinterpret_cast<const char*>(out), n);
 }
 
-std::string SealValue(std::string_view key, std::string_view plain, std::string_view aad,
-                      std::string_view type) {
-  std::string iv = DeterministicIv(key, aad, type, plain);
+void AppendField(std::string* out, std::string_view field) {
+  const uint64_t n = field.size();
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+  out->append(field);
+}
+
+// What history's sealing derives its IVs from (SealSops): a key of its own, derived from the
+// data key, and the object's identity, so equal values in two objects of one source file seal
+// differently, while the same value of the same object seals the same way again.
+struct IvContext {
+  std::string key;     // HMAC-SHA256(data key, label): never the data key itself
+  std::string object;  // kind, namespace, name: length-prefixed
+};
+
+std::string DeterministicIv(const IvContext& ctx, std::string_view aad, std::string_view type,
+                            std::string_view plain) {
+  std::string msg = ctx.object;
+  AppendField(&msg, aad);
+  AppendField(&msg, type);
+  AppendField(&msg, plain);
+  return Hmac256(ctx.key, msg);  // 32 bytes: sops' IV size
+}
+
+std::string SealValue(std::string_view key, const IvContext& ctx, std::string_view plain,
+                      std::string_view aad, std::string_view type) {
+  std::string iv = DeterministicIv(ctx, aad, type, plain);
   std::string tag;
   std::string data = GcmSeal(key, iv, plain, aad, &tag);
   return FormatEnc(data, iv, tag, type);
 }
 
 // Encrypts the values of `doc` that `md` says are encrypted, as sops' Encrypt types them.
-void SealTree(Json& v, std::vector<std::string>& path, const Metadata& md, std::string_view key) {
+void SealTree(Json& v, std::vector<std::string>& path, bool matched, const Metadata& md,
+              std::string_view key, const IvContext& ctx) {
   if (v.is_object()) {
     for (auto& [k, child] : v.items()) {
       path.push_back(k);
-      SealTree(child, path, md, key);
+      SealTree(child, path, matched || md.KeyMatches(k), md, key, ctx);
       path.pop_back();
     }
     return;
   }
   if (v.is_array()) {
-    for (auto& child : v) SealTree(child, path, md, key);
+    for (auto& child : v) SealTree(child, path, matched, md, key, ctx);
     return;
   }
-  if (v.is_null()) return;
-  std::vector<std::string_view> keys(path.begin(), path.end());
-  if (!md.ShouldEncrypt(keys)) return;
+  if (v.is_null() || !md.Encrypted(matched)) return;
   std::string aad;
   for (const auto& k : path) aad.append(k).append(":");
   if (v.is_string()) {
     const auto& s = v.get_ref<const std::string&>();
-    if (!s.empty()) v = SealValue(key, s, aad, "str");
+    if (!s.empty()) v = SealValue(key, ctx, s, aad, "str");
   } else if (v.is_boolean()) {
-    v = SealValue(key, v.get<bool>() ? "True" : "False", aad, "bool");
+    v = SealValue(key, ctx, v.get<bool>() ? "True" : "False", aad, "bool");
   } else if (v.is_number_integer()) {
-    v = SealValue(key, v.dump(), aad, "int");
+    v = SealValue(key, ctx, v.dump(), aad, "int");
   } else if (v.is_number_float()) {
-    v = SealValue(key, GoFloat(v.get<double>()), aad, "float");
+    v = SealValue(key, ctx, GoFloat(v.get<double>()), aad, "float");
   }
 }
 
@@ -849,6 +909,11 @@ std::string AgeRecipients(const Json& root) {
 
 }  // namespace
 
+namespace {
+bool OpenTree(const std::vector<Node>& docs, size_t first, size_t count, const SopsKeyring& keyring,
+              SopsOpened* out, SopsProblem* problem);
+}  // namespace
+
 void OpenSopsDocuments(const std::string& file, std::string_view content, const ParseLimits& limits,
                        YamlParseResult& parsed, std::vector<std::optional<SopsEnvelope>>* envelopes,
                        std::vector<Diagnostic>* diagnostics) {
@@ -865,6 +930,9 @@ void OpenSopsDocuments(const std::string& file, std::string_view content, const 
     auto [line, column] =
         field.empty() ? std::pair<int, int>{d.line, d.column} : d.positions.Lookup(field);
     Diagnostic diag;
+    // History's entries (keep_invalid) were applied: one that cannot be opened any more (the
+    // identity rotated, or not given) is left out with a warning, and the reconciler starts.
+    diag.severity = limits.keep_invalid ? Severity::kWarning : Severity::kError;
     diag.where = {file, line, column};
     diag.field = field;
     diag.message = std::move(message);
@@ -885,7 +953,22 @@ void OpenSopsDocuments(const std::string& file, std::string_view content, const 
     envelopes->clear();
     return;
   }
+  // The file is read in order once, whatever the number of its documents.
+  std::optional<std::vector<Node>> docs;
+  std::string unread;
+  if (limits.sops != nullptr) {
+    docs = ReadOrdered(content, limits, &unread);
+    if (docs && docs->size() != n) {
+      docs.reset();
+      unread = "the file's documents could not be read again in order";
+    }
+  }
   for (auto [first, count] : groups) {
+    if (limits.sops != nullptr && !docs) {
+      error(first, "", "SOPS: " + unread);
+      for (size_t i = first; i < first + count; ++i) drop[i] = true;
+      continue;
+    }
     if (limits.sops == nullptr) {
       error(first, "sops",
             "SOPS-encrypted (for " + AgeRecipients(parsed.documents[first].root) +
@@ -895,9 +978,27 @@ void OpenSopsDocuments(const std::string& file, std::string_view content, const 
     }
     SopsOpened opened;
     SopsProblem problem;
-    if (!OpenSops(content, first, count, *limits.sops, limits, &opened, &problem)) {
+    if (!OpenTree(*docs, first, count, *limits.sops, &opened, &problem)) {
       error(problem.document < n ? problem.document : first, problem.field,
             "SOPS: " + problem.message);
+      for (size_t i = first; i < first + count; ++i) drop[i] = true;
+      continue;
+    }
+    // Secrets only: their values are what every output redacts (plans, diffs, the page, history
+    // views); a ConfigMap or a Deployment opened here would show them in the clear.
+    bool secrets = true;
+    for (size_t k = 0; k < count && secrets; ++k) {
+      const Json& d = opened.documents[k];
+      auto kind = d.find("kind");
+      auto version = d.find("apiVersion");
+      if (kind != d.end() && *kind == "Secret" && version != d.end() && *version == "v1") continue;
+      secrets = false;
+      error(first + k, "kind",
+            "SOPS: only Secrets (v1) are opened from SOPS-encrypted files: other kinds' values "
+            "would show in plans, diffs and the page. Keep secret values in a Secret and read "
+            "them from it (secretKeyRef, envFrom, a secret volume)");
+    }
+    if (!secrets) {
       for (size_t i = first; i < first + count; ++i) drop[i] = true;
       continue;
     }
@@ -933,6 +1034,15 @@ bool OpenSops(std::string_view content, size_t first, size_t count, const SopsKe
     *problem = {first, "", why};
     return false;
   }
+  return OpenTree(*docs, first, count, keyring, out, problem);
+}
+
+namespace {
+
+bool OpenTree(const std::vector<Node>& all, size_t first, size_t count, const SopsKeyring& keyring,
+              SopsOpened* out, SopsProblem* problem) {
+  const std::vector<Node>* docs = &all;
+  std::string why;
   if (count == 0 || first + count > docs->size()) {
     *problem = {first, "", "the file's documents changed between two readings"};
     return false;
@@ -991,14 +1101,26 @@ bool OpenSops(std::string_view content, size_t first, size_t count, const SopsKe
   return true;
 }
 
+}  // namespace
+
 std::string SealSops(const Json& doc, const SopsEnvelope& envelope) {
   Metadata md;
   md.unencrypted_regex = CompileGoRegex(kHistoryRule);
   md.has_unencrypted_regex = true;
   Json sealed = doc;
   sealed.erase("sops");
+  IvContext ctx;
+  ctx.key = Hmac256(envelope.data_key, "ballast: history seal IVs");
+  const Json meta = doc.is_object() ? doc.value("metadata", Json::object()) : Json::object();
+  auto str = [](const Json& j, const char* k) {
+    auto it = j.is_object() ? j.find(k) : j.end();
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  AppendField(&ctx.object, str(doc, "kind"));
+  AppendField(&ctx.object, str(meta, "namespace"));
+  AppendField(&ctx.object, str(meta, "name"));
   std::vector<std::string> path;
-  SealTree(sealed, path, md, envelope.data_key);
+  SealTree(sealed, path, false, md, envelope.data_key, ctx);
   Json age = Json::array();
   for (const auto& s : envelope.age) age.push_back({{"recipient", s.recipient}, {"enc", s.enc}});
   sealed["sops"] = {{"age", std::move(age)},
@@ -1016,7 +1138,7 @@ std::string SealSops(const Json& doc, const SopsEnvelope& envelope) {
     Problem p;
     if (walker.Document((*docs)[0], &p)) {
       sealed["sops"]["mac"] =
-          SealValue(envelope.data_key, walker.MacHex(), envelope.lastmodified, "str");
+          SealValue(envelope.data_key, ctx, walker.MacHex(), envelope.lastmodified, "str");
       text = ToYaml(sealed);
     }
   }

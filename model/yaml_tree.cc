@@ -159,8 +159,6 @@ namespace {
 
 // Builds JSON from yaml-cpp's event stream, recording positions by field path, expanding
 // aliases under the node budget.
-size_t FirstInvalidUtf8(std::string_view s);
-
 class JsonBuilder : public YAML::EventHandler {
  public:
   JsonBuilder(const ParseLimits& limits, size_t* nodes_used)
@@ -245,6 +243,21 @@ class JsonBuilder : public YAML::EventHandler {
     }
   }
 
+  // Every node's position is kept under its field path, so a file's paths are bounded in total:
+  // a long key above many values (400 KB over 10,000 values: 4 GB of paths) is refused, not
+  // held. Real manifests stay far below (~50 bytes a node).
+  static constexpr size_t kMaxPathBytes = size_t{64} << 20;
+  void Record(const std::string& path, const YAML::Mark& mark) {
+    path_bytes_ += path.size();
+    if (path_bytes_ > kMaxPathBytes) {
+      throw LimitExceeded{"the document's field paths exceed " +
+                              std::to_string(kMaxPathBytes >> 20) +
+                              " MiB in total (a very long key above many values?); refused",
+                          mark};
+    }
+    doc_.positions.Set(path, mark.line + 1, mark.column + 1);
+  }
+
   // The path the next value will have, given the container on top of the stack.
   std::string NextPath(const YAML::Mark& mark) {
     if (stack_.empty()) return "";
@@ -268,7 +281,7 @@ class JsonBuilder : public YAML::EventHandler {
     f.value = std::move(empty);
     f.anchor = anchor;
     f.nodes_at_start = *nodes_used_;
-    doc_.positions.Set(f.path, mark.line + 1, mark.column + 1);
+    Record(f.path, mark);
     if (stack_.empty()) {
       doc_.line = mark.line + 1;
       doc_.column = mark.column + 1;
@@ -287,7 +300,7 @@ class JsonBuilder : public YAML::EventHandler {
   void AddValue(const YAML::Mark& mark, YAML::anchor_t anchor, Json value, size_t nodes) {
     Count(mark, nodes);
     std::string path = NextPath(mark);
-    doc_.positions.Set(path, mark.line + 1, mark.column + 1);
+    Record(path, mark);
     if (stack_.empty()) {
       doc_.line = mark.line + 1;
       doc_.column = mark.column + 1;
@@ -333,6 +346,7 @@ class JsonBuilder : public YAML::EventHandler {
 
   const ParseLimits& limits_;
   size_t* nodes_used_;
+  size_t path_bytes_ = 0;
   YamlDocument doc_;
   YAML::Mark start_ = YAML::Mark::null_mark();
   bool has_root_ = false;
@@ -352,11 +366,6 @@ Diagnostic ErrorAt(std::string_view file, const YAML::Mark& mark, std::string me
 
 bool PlainScalarIsString(const std::string& s) { return ResolvePlain(s).is_string(); }
 
-namespace {
-
-// The first byte that is not part of well-formed UTF-8 (overlong forms, surrogates and code
-// points past U+10FFFF included), or npos. YAML streams are Unicode text; a binary or Latin-1
-// file otherwise fails deep inside the parser with a message quoting raw bytes.
 size_t FirstInvalidUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
@@ -391,6 +400,8 @@ size_t FirstInvalidUtf8(std::string_view s) {
   }
   return std::string_view::npos;
 }
+
+namespace {
 
 // Parser messages may quote the offending input: control and non-ASCII bytes as \xNN, so an
 // error never writes raw binary to a terminal or a log line.

@@ -48,6 +48,11 @@ YamlParseResult ParseYamlDocuments(std::string_view file, std::string_view conte
 // quoted or block, or an explicit tag).
 Json ResolveYamlScalar(const std::string& tag, const std::string& value);
 
+// The first byte that is not part of well-formed UTF-8 (overlong forms, surrogates and code
+// points past U+10FFFF included), or npos. YAML streams are Unicode text; a binary or Latin-1
+// file otherwise fails deep inside the parser with a message quoting raw bytes.
+size_t FirstInvalidUtf8(std::string_view s);
+
 // True when `s`, written as a plain (unquoted) YAML scalar, reads back as the same string.
 bool PlainScalarIsString(const std::string& s);
 

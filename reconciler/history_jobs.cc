@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include "log/log.h"
 #include "model/codec.h"
 #include "model/rfc3339.h"
 
@@ -20,6 +21,14 @@ Result<std::vector<model::Manifest>> ParseEntryObjects(const git::HistoryEntryCo
   limits.keep_invalid = true;
   limits.sops = sops;
   auto set = model::ParseManifests(c.objects, limits);
+  for (const auto& d : set.diagnostics) {
+    // A sealed object the identity given now does not open: left out of the entry's state (the
+    // source applies it again), and said.
+    if (!d.is_error() && d.message.rfind("SOPS", 0) == 0) {
+      LogEvent(LogLevel::kWarn, "history_sops",
+               {{"entry", std::to_string(c.entry.id)}, {"problem", d.ToString()}});
+    }
+  }
   if (!set.ok()) {
     for (const auto& d : set.diagnostics) {
       if (d.is_error()) {

@@ -20,9 +20,10 @@ extern char** environ;
 namespace ballast::sops {
 namespace {
 
-constexpr size_t kMaxWrappedBytes = 64 << 10;  // an age stanza is a few hundred bytes
+constexpr size_t kMaxWrappedBytes = 8 << 10;  // armored X25519: ~350 bytes; ML-KEM: ~2.6 KB
 constexpr size_t kMaxOutBytes = 64 << 10;
-constexpr size_t kMaxCacheEntries = 4096;
+constexpr size_t kMaxCacheEntries = 4096;  // unwrapped keys
+constexpr size_t kMaxFailures = 1024;      // stanzas age refused, kept apart from the keys
 
 struct Run {
   int exit_code = -1;
@@ -30,9 +31,28 @@ struct Run {
   std::string err;
 };
 
-// Runs `argv` with `input` on its stdin and `identity_fd` as its descriptor 3, in a bare
-// environment (PATH only), and collects at most kMaxOutBytes of each output. Killed after
-// `timeout_ms`.
+// `name` in the absolute directories of PATH (an empty or relative entry would make the
+// current directory's files candidates), as the shell would find it; NotFound otherwise.
+Result<std::string> FindTool(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    const std::string dir = dirs.substr(start, end - start);
+    start = end + 1;
+    if (dir.empty() || dir[0] != '/') continue;
+    const std::string candidate = dir + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return NotFound("cannot find " + name + " in PATH (Debian's package `age` provides it)");
+}
+
+// Runs `argv` (argv[0] an absolute path) with `input` on its stdin and `identity_fd` as its
+// descriptor 3, in a bare environment (PATH only), and collects at most kMaxOutBytes of each
+// output. Killed after `timeout_ms`.
 Result<Run> RunTool(const std::vector<std::string>& argv, const std::string& input, int identity_fd,
                     int timeout_ms) {
   int in[2], out[2], err[2];
@@ -54,6 +74,8 @@ Result<Run> RunTool(const std::vector<std::string>& argv, const std::string& inp
   posix_spawn_file_actions_adddup2(&actions, out_w.get(), 1);
   posix_spawn_file_actions_adddup2(&actions, err_w.get(), 2);
   posix_spawn_file_actions_adddup2(&actions, identity_fd, 3);
+  // Nothing else of this process's (listening sockets, state files) reaches the tool.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 4);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -61,7 +83,7 @@ Result<Run> RunTool(const std::vector<std::string>& argv, const std::string& inp
   std::string path_env = std::string("PATH=") + (path != nullptr ? path : "/usr/bin:/bin");
   char* envp[] = {path_env.data(), nullptr};
   pid_t pid = 0;
-  int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), envp);
+  int rc = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), envp);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     return Unavailable("cannot run " + argv[0] + ": " + strerror(rc) +
@@ -169,6 +191,11 @@ Result<std::unique_ptr<AgeKeyring>> AgeKeyring::Open(const std::string& identity
                            " can be read or written by its group or others (" +
                            localfs::DescribeOwner(st) + "); chmod 600 it");
   }
+  for (std::string* tool : {&options.age, &options.age_keygen}) {
+    auto found = FindTool(*tool);
+    if (!found.ok()) return Unavailable("--age-identity-file: " + found.status().message());
+    *tool = std::move(*found);
+  }
   std::unique_ptr<AgeKeyring> ring(new AgeKeyring(identity_file, std::move(*fd), options));
   auto run =
       RunTool({options.age_keygen, "-y", "/dev/fd/3"}, "", ring->fd_.get(), options.timeout_ms);
@@ -209,9 +236,9 @@ Result<std::string> AgeKeyring::DataKey(const std::vector<model::SopsAgeStanza>&
     }
     {
       std::lock_guard lock(mu_);
-      if (auto it = cache_.find(s->enc); it != cache_.end()) {
-        if (it->second.ok()) return it->second;
-        last = it->second.status();
+      if (auto it = keys_.find(s->enc); it != keys_.end()) return it->second;
+      if (auto it = failures_.find(s->enc); it != failures_.end()) {
+        last = it->second;
         continue;
       }
     }
@@ -225,9 +252,13 @@ Result<std::string> AgeKeyring::DataKey(const std::vector<model::SopsAgeStanza>&
                   "age could not open the data key for " + s->recipient + ": " +
                   (run->exit_code == 0 ? "it is not 32 bytes" : FirstLine(run->err))));
     std::lock_guard lock(mu_);
-    if (cache_.size() >= kMaxCacheEntries) cache_.clear();
-    cache_.emplace(s->enc, key);
-    if (key.ok()) return key;
+    if (key.ok()) {
+      if (keys_.size() >= kMaxCacheEntries) keys_.clear();
+      keys_.emplace(s->enc, *key);
+      return key;
+    }
+    if (failures_.size() >= kMaxFailures) failures_.clear();
+    failures_.emplace(s->enc, key.status());
     last = key.status();
   }
   return last;

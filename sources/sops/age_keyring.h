@@ -7,8 +7,11 @@
 // The identity file is opened once (no symlink as its last component; a regular file, owned by
 // this process's user or root, readable by no one else, as ssh wants a private key) and handed
 // to every `age` by descriptor (/dev/fd/3), so replacing the path afterwards changes nothing. Its
-// recipients (`age-keygen -y`) name what it opens in every error. Unwrapped keys are cached by
-// the wrapped text, and so are failures: one `age` per distinct stanza for the process's life.
+// recipients (`age-keygen -y`) name what it opens in every error; a stanza for another recipient
+// is never given to `age`. Unwrapped keys are cached by the wrapped text, and failures apart
+// (so a flood of bad stanzas cannot evict good keys): one `age` per distinct stanza. `age` and
+// `age-keygen` are found once, in PATH's absolute directories; each runs with the identity as
+// descriptor 3, no other descriptor of this process, and PATH as its whole environment.
 //
 // Thread-safe: files are parsed in parallel.
 
@@ -24,9 +27,9 @@
 namespace ballast::sops {
 
 struct AgeOptions {
-  std::string age = "age";                // found in PATH
-  std::string age_keygen = "age-keygen";  // found in PATH
-  int timeout_ms = 10'000;                // per run
+  std::string age = "age";  // a name found in PATH's absolute entries, or a path
+  std::string age_keygen = "age-keygen";
+  int timeout_ms = 10'000;  // per run
 };
 
 class AgeKeyring : public model::SopsKeyring {
@@ -50,7 +53,8 @@ class AgeKeyring : public model::SopsKeyring {
   AgeOptions options_;
   std::vector<std::string> recipients_;
   mutable std::mutex mu_;
-  mutable std::map<std::string, Result<std::string>> cache_;  // wrapped text -> key or error
+  mutable std::map<std::string, std::string> keys_;  // wrapped text -> data key
+  mutable std::map<std::string, Status> failures_;   // wrapped text -> why age refused it
 };
 
 }  // namespace ballast::sops

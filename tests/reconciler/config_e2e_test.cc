@@ -358,6 +358,17 @@ TEST(SopsE2E, AnEncryptedSecretReachesItsPodAndNeverHistoryInTheClear) {
   EXPECT_EQ(error["message"].get<std::string>().rfind("SOPS: MAC mismatch", 0), 0u) << error;
   EXPECT_TRUE(Serves(port, "global-value"));
   EXPECT_EQ(c.ReadyPods(), pods);
+
+  // Restarted without the identity (lost, or rotated): it starts all the same, says what it
+  // cannot open (history's sealed Secret, and git's file), and the pod runs on.
+  c.StopServe();
+  ASSERT_TRUE(c.StartServe({})) << c.Logs();
+  ASSERT_TRUE(WaitFor([&] { return !c.Status()["errors"].empty(); })) << c.Status().dump();
+  EXPECT_NE(c.Status()["errors"][0]["message"].get<std::string>().find("--age-identity-file"),
+            std::string::npos)
+      << c.Status().dump();
+  EXPECT_NE(ReadFile(c.serve_log()).find("history_sops"), std::string::npos);
+  EXPECT_TRUE(Serves(port, "global-value"));
 }
 
 }  // namespace

@@ -11,6 +11,11 @@
 #include <optional>
 #include <sstream>
 
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "model/base64.h"
 #include "model/codec.h"
 #include "model/kustomize.h"
 #include "model/manifest.h"
@@ -66,6 +71,69 @@ std::string OnlyError(const model::FileParseResult& r) {
   EXPECT_TRUE(r.manifests.empty());
   EXPECT_EQ(r.diagnostics.size(), 1u);
   return r.diagnostics.empty() ? "" : r.diagnostics[0].ToString();
+}
+
+// ---- Files written here by sops' algorithm (aes/cipher.go, sops.go), independently of
+// model/sops.cc: the data key of age.yaml, random IVs, the MAC over the bytes the table says. ----
+
+std::string Gcm(const std::string& key, const std::string& plain, const std::string& aad,
+                const std::string& type) {
+  unsigned char iv[32];
+  RAND_bytes(iv, sizeof iv);
+  std::string out(plain.size(), '\0');
+  unsigned char tag[16];
+  int len = 0;
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, nullptr, nullptr);
+  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 32, nullptr);
+  EVP_EncryptInit_ex(ctx, nullptr, nullptr, reinterpret_cast<const unsigned char*>(key.data()), iv);
+  EVP_EncryptUpdate(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(aad.data()),
+                    static_cast<int>(aad.size()));
+  EVP_EncryptUpdate(ctx, reinterpret_cast<unsigned char*>(out.data()), &len,
+                    reinterpret_cast<const unsigned char*>(plain.data()),
+                    static_cast<int>(plain.size()));
+  EVP_EncryptFinal_ex(ctx, nullptr, &len);
+  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, tag);
+  EVP_CIPHER_CTX_free(ctx);
+  return "ENC[AES256_GCM,data:" + model::Base64Encode(out) +
+         ",iv:" + model::Base64Encode(std::string(reinterpret_cast<char*>(iv), 32)) +
+         ",tag:" + model::Base64Encode(std::string(reinterpret_cast<char*>(tag), 16)) +
+         ",type:" + type + "]";
+}
+
+struct Crafted {
+  model::SopsEnvelope envelope;  // age.yaml's data key and stanza
+  // A Secret whose annotation `a` is `text` (unencrypted) and whose data.k is encrypted; its MAC
+  // over `mac_bytes` in file order.
+  std::string File(const std::string& text, const std::vector<std::string>& mac_bytes) const {
+    std::string hash_input;
+    for (const auto& b : mac_bytes) hash_input += b;
+    unsigned char digest[64];
+    SHA512(reinterpret_cast<const unsigned char*>(hash_input.data()), hash_input.size(), digest);
+    std::string hex;
+    for (unsigned char c : digest) {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      hex += kHex[c >> 4];
+      hex += kHex[c & 15];
+    }
+    std::string enc_lines;
+    std::istringstream lines(envelope.age[0].enc);
+    for (std::string line; std::getline(lines, line);) enc_lines += "        " + line + "\n";
+    return "apiVersion: v1\nkind: Secret\nmetadata:\n  name: typed\n  annotations:\n    a: " +
+           text + "\ndata:\n  k: " + Gcm(envelope.data_key, "czNjcmV0", "data:k:", "str") +
+           "\nsops:\n  age:\n    - recipient: " + envelope.age[0].recipient + "\n      enc: |\n" +
+           enc_lines + "  lastmodified: \"2024-11-12T13:33:42Z\"\n  mac: " +
+           Gcm(envelope.data_key, hex, "2024-11-12T13:33:42Z", "str") +
+           "\n  encrypted_regex: ^(data|stringData)$\n  version: 3.9.0\n";
+  }
+};
+
+Crafted CraftWith(const AgeKeyring& ring) {
+  model::SopsOpened opened;
+  model::SopsProblem problem;
+  EXPECT_TRUE(model::OpenSops(ReadFixture("age.yaml"), 0, 1, ring, model::ParseLimits{}, &opened,
+                              &problem));
+  return Crafted{opened.envelope};
 }
 
 TEST(SopsFiles, WhatRealSopsWroteOpensWithTheRightIdentity) {
@@ -249,6 +317,148 @@ TEST(SopsFiles, AKustomizationRendersWhatItsSopsResourceHolds) {
   ASSERT_FALSE(closed.diagnostics.empty());
   EXPECT_EQ(closed.diagnostics[0].where.file, "app/secret.enc.yaml");
   EXPECT_TRUE(closed.manifests.empty());
+}
+
+// Unencrypted values are hashed as yaml.v3 reads them (sops' own reader) and typed so; the
+// bytes column is what sops.ToBytes writes for each (from Go's resolve.go and strconv).
+TEST(SopsFiles, UnencryptedValuesAreReadAsSopsReadsThem) {
+  TempDir dir;
+  auto ring = Ring(dir, "age.txt");
+  ASSERT_TRUE(ring);
+  const Crafted craft = CraftWith(*ring);
+  struct Case {
+    std::string text;
+    std::optional<std::string> bytes;  // none: null, not hashed
+    Json value;
+  } cases[] = {
+      {"1_000", "1000", 1000},
+      {"0o17", "15", 15},
+      {"010", "8", 8},
+      {"0x1F", "31", 31},
+      {"-0b11", "-3", -3},
+      {"09", "9", 9.0},
+      {".5", "0.5", 0.5},
+      {"1e3", "1000", 1000.0},
+      {"1e-400", "0", 0.0},
+      {"12345678901234567890123", "12345678901234568000000", 1.2345678901234568e22},
+      {"0xFFFFFFFFFFFFFFFFFF", "0xFFFFFFFFFFFFFFFFFF", "0xFFFFFFFFFFFFFFFFFF"},
+      {"yes", "yes", "yes"},
+      {"on", "on", "on"},
+      {"True", "True", true},
+      {"~", std::nullopt, nullptr},
+      {"2001-12-14", "2001-12-14", "2001-12-14"},
+      {".inf", "+Inf", ".inf"},
+      {"'it''s'", "it's", "it's"},
+      {"\"12\"", "12", "12"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.text);
+    std::vector<std::string> bytes = {"v1", "Secret", "typed"};
+    if (c.bytes) bytes.push_back(*c.bytes);
+    bytes.push_back("czNjcmV0");
+    model::SopsOpened opened;
+    model::SopsProblem problem;
+    ASSERT_TRUE(model::OpenSops(craft.File(c.text, bytes), 0, 1, *ring, model::ParseLimits{},
+                                &opened, &problem))
+        << problem.field << ": " << problem.message;
+    EXPECT_EQ(opened.documents[0]["metadata"]["annotations"]["a"], c.value);
+    EXPECT_EQ(opened.documents[0]["data"]["k"], "czNjcmV0");
+  }
+  // What sops cannot hash (Go's uint64) is refused as sops refuses it.
+  model::SopsOpened opened;
+  model::SopsProblem problem;
+  EXPECT_FALSE(model::OpenSops(craft.File("9223372036854775808", {"v1"}), 0, 1, *ring,
+                               model::ParseLimits{}, &opened, &problem));
+  EXPECT_EQ(problem.field, "metadata.annotations.a");
+  EXPECT_NE(problem.message.find("does not fit sops' int"), std::string::npos);
+}
+
+// Someone who can push writes what makes the opener work hardest: every case is refused (or
+// opened) in bounded work. Before the fixes a 0.5 MB file of the wider kind took 17.6 s (and
+// 3.9 GB in the plain reader alone), and 1,000 documents 106 s (the attacker review).
+TEST(SopsFiles, HostileFilesAreBoundedWork) {
+  TempDir dir;
+  auto ring = Ring(dir, "age.txt");
+  ASSERT_TRUE(ring);
+  const std::string good = ReadFixture("age.yaml");
+  const std::string meta = good.substr(good.find("sops:\n"));
+  // A long key above 10,000 values, under the file's own regular expression: each key is
+  // matched once, not once per value below it.
+  auto wide = [&](size_t key_bytes) {
+    std::string w = "apiVersion: v1\nkind: Secret\nmetadata: {name: age}\n? " +
+                    std::string(key_bytes, 'k') + "\n:\n";
+    for (int i = 0; i < 10000; ++i) w += "  v" + std::to_string(i) + ": x\n";
+    return w + meta;
+  };
+  std::string err = OnlyError(Parse("wide.yaml", wide(4000), ring.get()));
+  EXPECT_NE(err.find("MAC mismatch"), std::string::npos) << err;
+  // 400,000 characters: every reader of manifests refuses what its field paths would hold (4 GB).
+  err = OnlyError(Parse("wider.yaml", wide(400000), ring.get()));
+  EXPECT_NE(err.find("the document's field paths exceed 64 MiB in total"), std::string::npos)
+      << err;
+  // 1,000 documents, each with its own metadata (one key, so age runs once): all open.
+  std::string many;
+  for (int i = 0; i < 1000; ++i) many += "---\n" + good;
+  auto r = Parse("many.yaml", many, ring.get());
+  EXPECT_EQ(r.manifests.size(), 1000u);
+  EXPECT_TRUE(r.diagnostics.empty());
+  // More age stanzas than any team has recipients: refused before age runs.
+  std::string stanzas = "  age:\n";
+  for (int i = 0; i < 17; ++i) {
+    stanzas +=
+        "    - recipient: age1l44xcng8dqj32nlv6d930qvvrny05hglzcv9qpc7kxjc6902ma4qufys29\n"
+        "      enc: junk" +
+        std::to_string(i) + "\n";
+  }
+  std::string crowded = good;
+  crowded.replace(crowded.find("  age:\n"),
+                  crowded.find("  lastmodified:") - crowded.find("  age:\n"), stanzas);
+  EXPECT_NE(
+      OnlyError(Parse("crowded.yaml", crowded, ring.get())).find("more than 16 age recipients"),
+      std::string::npos);
+}
+
+// Only Secrets are opened: another kind's values would be shown in plans, diffs and the page.
+// Encrypted patches and generator sources are refused, not applied as ciphertext.
+TEST(SopsFiles, WhatWouldShowItsValuesIsRefused) {
+  TempDir dir;
+  auto ring = Ring(dir, "age.txt");
+  ASSERT_TRUE(ring);
+  auto secret = Parse("age.yaml", ReadFixture("age.yaml"), ring.get());
+  ASSERT_EQ(secret.manifests.size(), 1u);
+  const Json config = {{"apiVersion", "v1"},
+                       {"kind", "ConfigMap"},
+                       {"metadata", {{"name", "cm"}}},
+                       {"data", {{"db_password", "hunter2"}}}};
+  const std::string sealed = model::SealSops(config, *secret.manifests[0].sops);
+  std::string err = OnlyError(Parse("cm.yaml", sealed, ring.get()));
+  EXPECT_NE(err.find("only Secrets (v1) are opened from SOPS-encrypted files"), std::string::npos)
+      << err;
+  EXPECT_EQ(err.find("hunter2"), std::string::npos);
+
+  std::map<std::string, std::string> files = {
+      {"app/kustomization.yaml", "resources: [secret.yaml]\npatches: [{path: merge2.yaml}]\n"},
+      {"app/secret.yaml", ReadFixture("age.yaml")},
+      {"app/merge2.yaml", ReadFixture("merge2.yaml")},
+      {"gen/kustomization.yaml", "secretGenerator: [{name: s, envs: [secret.env]}]\n"},
+      {"gen/secret.env", "PASSWORD=ENC[AES256_GCM,data:abc=,iv:abc=,tag:abc=,type:str]\n"}};
+  const model::KustomizeReader reader =
+      [&](const std::string& p) -> Result<std::optional<std::string>> {
+    auto it = files.find(p);
+    if (it == files.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  };
+  model::ParseLimits limits;
+  limits.sops = ring.get();
+  auto patched = model::RenderKustomization("app", reader, "", limits);
+  ASSERT_FALSE(patched.diagnostics.empty());
+  EXPECT_NE(patched.diagnostics[0].message.find("the patch is SOPS-encrypted"), std::string::npos)
+      << patched.diagnostics[0].ToString();
+  auto generated = model::RenderKustomization("gen", reader, "", limits);
+  ASSERT_FALSE(generated.diagnostics.empty());
+  EXPECT_NE(generated.diagnostics[0].message.find("is SOPS-encrypted"), std::string::npos)
+      << generated.diagnostics[0].ToString();
+  EXPECT_TRUE(generated.manifests.empty());
 }
 
 TEST(SopsFiles, AnIdentityFileOthersCanReadIsRefused) {
