@@ -230,6 +230,36 @@ TEST_F(PlanCli, TwoRevisionsOfAKustomizeOverlay) {
   EXPECT_NE(r.out.find("- ConfigMap default/prod-api-env-"), std::string::npos) << r.out;
 }
 
+// Two revisions holding files real sops wrote (tests/sops/fixtures): planned with an identity
+// file that holds both recipients' identities; no decrypted value in the pull-request comment.
+TEST_F(PlanCli, TwoRevisionsWithSopsSecrets) {
+  const fs::path fixtures = fs::path(BALLAST_SOURCE_DIR) / "tests/sops/fixtures";
+  const fs::path repo = dir_ / "repo";
+  fs::create_directories(repo);
+  const std::string git = "git -C " + Quote(repo.string()) +
+                          " -c user.name=t -c user.email=t@localhost -c commit.gpgsign=false ";
+  ASSERT_EQ(std::system(("git init -q -b main " + Quote(repo.string())).c_str()), 0);
+  fs::copy_file(fixtures / "global.yaml", repo / "global.enc.yaml");
+  ASSERT_EQ(std::system((git + "add -A && " + git + "commit -qm base").c_str()), 0);
+  fs::copy_file(fixtures / "age.yaml", repo / "age.enc.yaml");
+  ASSERT_EQ(std::system((git + "add -A && " + git + "commit -qm head").c_str()), 0);
+  const fs::path identity = dir_ / "keys.txt";
+  std::ofstream(identity) << Slurp(fixtures / "age.txt") << Slurp(fixtures / "age-global.txt");
+  fs::permissions(identity, fs::perms::owner_read | fs::perms::owner_write);
+
+  const std::string refs = "--base main~1 --head main " + Quote(repo.string());
+  Outcome closed = Plan(refs);
+  EXPECT_EQ(closed.code, 2) << closed.out;
+  EXPECT_NE(closed.err.find("--age-identity-file"), std::string::npos) << closed.err;
+
+  Outcome r = Plan(refs + " -o markdown --age-identity-file " + Quote(identity.string()));
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.out.find("Secret"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("default/age"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("global-value"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("Z2xvYmFsLXZhbHVl"), std::string::npos) << r.out;  // its base64
+}
+
 TEST_F(PlanCli, RefusedChangeExitsTwo) {
   Outcome r = Plan(Case("immutable-selector", "desired.yaml") + " --against " +
                    Case("immutable-selector", "state.json"));
