@@ -648,16 +648,7 @@ class Walker {
       *problem = {"", "a SOPS-encrypted document is a mapping"};
       return std::nullopt;
     }
-    Json out = Json::object();
-    for (const auto& [k, v] : root.map) {
-      if (k == "sops") continue;
-      Push(k);
-      auto value = Walk(v, problem);
-      Pop();
-      if (!value) return std::nullopt;
-      out[k] = std::move(*value);
-    }
-    return out;
+    return WalkMap(root, /*top=*/true, problem);
   }
 
   std::string MacHex() {
@@ -690,19 +681,24 @@ class Walker {
     matched_.pop_back();
   }
 
+  // A mapping's values in file order; a document's own `sops` key (top) is not walked.
+  std::optional<Json> WalkMap(const Node& n, bool top, Problem* problem) {
+    Json out = Json::object();
+    for (const auto& [k, v] : n.map) {
+      if (top && k == "sops") continue;
+      Push(k);
+      auto value = Walk(v, problem);
+      Pop();
+      if (!value) return std::nullopt;
+      out[k] = std::move(*value);
+    }
+    return out;
+  }
+
   std::optional<Json> Walk(const Node& n, Problem* problem) {
     switch (n.kind) {
-      case Node::Kind::kMap: {
-        Json out = Json::object();
-        for (const auto& [k, v] : n.map) {
-          Push(k);
-          auto value = Walk(v, problem);
-          Pop();
-          if (!value) return std::nullopt;
-          out[k] = std::move(*value);
-        }
-        return out;
-      }
+      case Node::Kind::kMap:
+        return WalkMap(n, /*top=*/false, problem);
       case Node::Kind::kSeq: {
         Json out = Json::array();
         for (const Node& item : n.seq) {

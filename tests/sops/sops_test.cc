@@ -60,6 +60,15 @@ model::FileParseResult Parse(const std::string& file, const std::string& content
   return model::ParseManifestFile(file, content, limits);
 }
 
+// A kustomize reader over files held in memory.
+model::KustomizeReader ReaderOf(const std::map<std::string, std::string>& files) {
+  return [&files](const std::string& p) -> Result<std::optional<std::string>> {
+    auto it = files.find(p);
+    if (it == files.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  };
+}
+
 std::string Replace(std::string s, const std::string& from, const std::string& to) {
   auto at = s.find(from);
   EXPECT_NE(at, std::string::npos) << from;
@@ -294,12 +303,7 @@ TEST(SopsFiles, AKustomizationRendersWhatItsSopsResourceHolds) {
        "resources: [secret.enc.yaml]\nnamePrefix: prod-\nnamespace: shop\n"
        "commonLabels: {team: a}\n"},
       {"app/secret.enc.yaml", ReadFixture("merge2.yaml")}};
-  const model::KustomizeReader reader =
-      [&](const std::string& p) -> Result<std::optional<std::string>> {
-    auto it = files.find(p);
-    if (it == files.end()) return std::optional<std::string>();
-    return std::optional<std::string>(it->second);
-  };
+  const model::KustomizeReader reader = ReaderOf(files);
   model::ParseLimits limits;
   limits.sops = ring.get();
   auto set = model::RenderKustomization("app", reader, "", limits);
@@ -442,12 +446,7 @@ TEST(SopsFiles, WhatWouldShowItsValuesIsRefused) {
       {"app/merge2.yaml", ReadFixture("merge2.yaml")},
       {"gen/kustomization.yaml", "secretGenerator: [{name: s, envs: [secret.env]}]\n"},
       {"gen/secret.env", "PASSWORD=ENC[AES256_GCM,data:abc=,iv:abc=,tag:abc=,type:str]\n"}};
-  const model::KustomizeReader reader =
-      [&](const std::string& p) -> Result<std::optional<std::string>> {
-    auto it = files.find(p);
-    if (it == files.end()) return std::optional<std::string>();
-    return std::optional<std::string>(it->second);
-  };
+  const model::KustomizeReader reader = ReaderOf(files);
   model::ParseLimits limits;
   limits.sops = ring.get();
   auto patched = model::RenderKustomization("app", reader, "", limits);
