@@ -1294,6 +1294,15 @@ bool Renderer::ApplyPatch(const Json& patch, bool json6902, const Json& target, 
       continue;
     }
     ++matched;
+    if (json6902 && r.sops) {
+      // test, copy and move read values: on a Secret opened from a SOPS file, a patch from
+      // someone without the key could learn them or carry them where they are shown.
+      Error(at, field,
+            "a JSON 6902 patch cannot apply to " + Kind(r) + " \"" + Name(r) +
+                "\": it was opened from a SOPS-encrypted file, and such a patch could read its "
+                "values; change the encrypted file instead");
+      return false;
+    }
     if (json6902) {
       // One operation at a time, each result held to the limits of a file: `copy` can double
       // an object (or its depth) at every step.
@@ -1533,6 +1542,16 @@ ManifestSet RenderKustomization(const std::string& dir, const KustomizeReader& r
       Diagnostic d;
       d.where = r.where;
       d.message = s.message();
+      set.diagnostics.push_back(std::move(d));
+      continue;
+    }
+    if (r.sops && (Str(r.obj, "kind") != "Secret" || Str(r.obj, "apiVersion") != "v1")) {
+      Diagnostic d;
+      d.where = r.where;
+      d.field = "kind";
+      d.message =
+          "SOPS: only Secrets (v1) are opened from SOPS-encrypted files, and this one "
+          "is no longer a Secret after the kustomization";
       set.diagnostics.push_back(std::move(d));
       continue;
     }

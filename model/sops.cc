@@ -13,6 +13,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <utility>
 
@@ -908,6 +909,27 @@ std::string AgeRecipients(const Json& root) {
 namespace {
 bool OpenTree(const std::vector<Node>& docs, size_t first, size_t count, const SopsKeyring& keyring,
               SopsOpened* out, SopsProblem* problem);
+
+// A file's documents may each carry metadata: at most this many distinct age stanzas a file,
+// so that a file of many small documents cannot make the keyring run age thousands of times.
+constexpr size_t kMaxStanzasPerFile = 64;
+
+class FileBudgetKeyring : public SopsKeyring {
+ public:
+  explicit FileBudgetKeyring(const SopsKeyring& inner) : inner_(inner) {}
+  Result<std::string> DataKey(const std::vector<SopsAgeStanza>& stanzas) const override {
+    for (const auto& s : stanzas) seen_.insert(s.enc);
+    if (seen_.size() > kMaxStanzasPerFile) {
+      return ResourceExhausted("this file names more than " + std::to_string(kMaxStanzasPerFile) +
+                               " distinct age stanzas: refused (each may cost a run of age)");
+    }
+    return inner_.DataKey(stanzas);
+  }
+
+ private:
+  const SopsKeyring& inner_;
+  mutable std::set<std::string> seen_;
+};
 }  // namespace
 
 void OpenSopsDocuments(const std::string& file, std::string_view content, const ParseLimits& limits,
@@ -949,6 +971,8 @@ void OpenSopsDocuments(const std::string& file, std::string_view content, const 
     envelopes->clear();
     return;
   }
+  std::optional<FileBudgetKeyring> budget;
+  if (limits.sops != nullptr) budget.emplace(*limits.sops);
   // The file is read in order once, whatever the number of its documents.
   std::optional<std::vector<Node>> docs;
   std::string unread;
@@ -974,7 +998,7 @@ void OpenSopsDocuments(const std::string& file, std::string_view content, const 
     }
     SopsOpened opened;
     SopsProblem problem;
-    if (!OpenTree(*docs, first, count, *limits.sops, &opened, &problem)) {
+    if (!OpenTree(*docs, first, count, *budget, &opened, &problem)) {
       error(problem.document < n ? problem.document : first, problem.field,
             "SOPS: " + problem.message);
       for (size_t i = first; i < first + count; ++i) drop[i] = true;

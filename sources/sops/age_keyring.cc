@@ -45,7 +45,11 @@ Result<std::string> FindTool(const std::string& name) {
     start = end + 1;
     if (dir.empty() || dir[0] != '/') continue;
     const std::string candidate = dir + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
   }
   return NotFound("cannot find " + name + " in PATH (Debian's package `age` provides it)");
 }

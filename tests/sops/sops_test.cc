@@ -420,6 +420,21 @@ TEST(SopsFiles, HostileFilesAreBoundedWork) {
   EXPECT_NE(
       OnlyError(Parse("crowded.yaml", crowded, ring.get())).find("more than 16 age recipients"),
       std::string::npos);
+  // Many documents, each with a stanza of its own: at most 64 distinct stanzas a file.
+  std::string junk;
+  for (int i = 0; i < 70; ++i) {
+    std::string doc = good;
+    const size_t begin = doc.find("      enc: |");
+    doc.replace(begin, doc.find("  lastmodified:") - begin,
+                "      enc: junk" + std::to_string(i) + "\n");
+    junk += "---\n" + doc;
+  }
+  auto flood = Parse("flood.yaml", junk, ring.get());
+  EXPECT_TRUE(flood.manifests.empty());
+  ASSERT_EQ(flood.diagnostics.size(), 70u);
+  EXPECT_NE(flood.diagnostics.back().message.find("more than 64 distinct age stanzas"),
+            std::string::npos)
+      << flood.diagnostics.back().ToString();
 }
 
 // Only Secrets are opened: another kind's values would be shown in plans, diffs and the page.
@@ -453,6 +468,29 @@ TEST(SopsFiles, WhatWouldShowItsValuesIsRefused) {
   ASSERT_FALSE(patched.diagnostics.empty());
   EXPECT_NE(patched.diagnostics[0].message.find("the patch is SOPS-encrypted"), std::string::npos)
       << patched.diagnostics[0].ToString();
+  // A JSON 6902 patch could copy a value into an annotation, or turn the Secret into a kind
+  // whose values are shown: none applies to an opened Secret.
+  auto global = Ring(dir, "age-global.txt");
+  ASSERT_TRUE(global);
+  files["leak/kustomization.yaml"] =
+      "resources: [secret.yaml]\npatches:\n- target: {kind: Secret, name: global-age-secret}\n"
+      "  patch: '[{\"op\": \"copy\", \"from\": \"/stringData/key\", "
+      "\"path\": \"/metadata/annotations/leak\"}]'\n";
+  files["leak/secret.yaml"] = ReadFixture("global.yaml");
+  model::ParseLimits global_limits;
+  global_limits.sops = global.get();
+  auto leak = model::RenderKustomization("leak", reader, "", global_limits);
+  ASSERT_FALSE(leak.diagnostics.empty());
+  EXPECT_NE(leak.diagnostics[0].message.find("a JSON 6902 patch cannot apply to Secret"),
+            std::string::npos)
+      << leak.diagnostics[0].ToString();
+  EXPECT_FALSE(leak.ok());  // the revision is refused whole
+  for (const auto& m : leak.manifests) {
+    EXPECT_EQ(model::ToJson(m).dump().find("leak"), std::string::npos);
+  }
+  for (const auto& d : leak.diagnostics) {
+    EXPECT_EQ(d.ToString().find("global-value"), std::string::npos) << d.ToString();
+  }
   auto generated = model::RenderKustomization("gen", reader, "", limits);
   ASSERT_FALSE(generated.diagnostics.empty());
   EXPECT_NE(generated.diagnostics[0].message.find("is SOPS-encrypted"), std::string::npos)
