@@ -5,11 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -496,6 +498,29 @@ TEST(SopsFiles, WhatWouldShowItsValuesIsRefused) {
   EXPECT_NE(generated.diagnostics[0].message.find("is SOPS-encrypted"), std::string::npos)
       << generated.diagnostics[0].ToString();
   EXPECT_TRUE(generated.manifests.empty());
+}
+
+// serve parses a large commit's files on several threads, all through one keyring.
+TEST(SopsFiles, OneKeyringServesParsersOnSeveralThreads) {
+  TempDir dir;
+  auto ring = Ring(dir, "age.txt");
+  auto global = Ring(dir, "age-global.txt");
+  ASSERT_TRUE(ring && global);
+  const std::string files[] = {ReadFixture("age.yaml"), ReadFixture("merge2.yaml"),
+                               ReadFixture("global.yaml")};
+  std::atomic<int> opened{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 15; ++i) {
+        const int which = (t + i) % 3;
+        auto r = Parse("f.yaml", files[which], which == 2 ? global.get() : ring.get());
+        if (r.manifests.size() == 1 && r.diagnostics.empty()) ++opened;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(opened.load(), 60);
 }
 
 TEST(SopsFiles, AnIdentityFileOthersCanReadIsRefused) {
