@@ -1,5 +1,6 @@
 // A SOPS file nobody here wrote -> opened objects (model/sops.h): what a pushed commit with an
-// encrypted manifest goes through on a reconciler with --age-identity-file. The keyring hands
+// encrypted manifest (or a sops dotenv behind a secretGenerator) goes through on a reconciler
+// with --age-identity-file. The keyring hands
 // out the data key of tests/sops/fixtures/age.yaml (what `age -d` unwraps there), so mutations of
 // that seed reach the value walk and the MAC. No input may crash, hang or blow up memory; and
 // every object the file yields, sealed for history (SealSops) and opened again, must come back
@@ -39,6 +40,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   ballast::model::ParseLimits limits;
   limits.sops = &keyring;
+  // The same bytes as a sops dotenv (a secretGenerator's envs): opened or refused, never more.
+  auto dotenv = ballast::model::OpenSopsDotenv(text, keyring);
+  if (dotenv.ok() && dotenv->envelope.data_key.size() != 32) __builtin_trap();
   auto r = ballast::model::ParseManifestFile("fuzz.yaml", text, limits);
   ballast::model::SopsEnvelope envelope;
   envelope.data_key = Unhex("558e95c88337865c839703a4e892c03eed324ae6bbcb65c2989558e1a55825bb");

@@ -1012,6 +1012,7 @@ void Renderer::Generate(const std::string& dir, const std::string& file, const F
       }
     }
     std::map<std::string, std::string> data;  // plain values
+    std::optional<SopsEnvelope> sops;          // a SOPS dotenv's, for history's seal
     bool ok = true;
     auto add = [&](const std::string& key, const std::string& value, const std::string& where) {
       if (!data.emplace(key, value).second) {
@@ -1055,8 +1056,8 @@ void Renderer::Generate(const std::string& dir, const std::string& file, const F
       }
       add(lit.substr(0, eq), value, ep);
     });
-    auto read_file = [&](const std::string& rel,
-                         const std::string& ep) -> std::optional<std::string> {
+    auto read_file = [&](const std::string& rel, const std::string& ep,
+                         bool sops_dotenv_ok = false) -> std::optional<std::string> {
       auto path = JoinPath(dir, rel);
       if (!path || !InOrBelow(dir, *path)) {
         Error(At(file, pos, ep), ep,
@@ -1075,7 +1076,8 @@ void Renderer::Generate(const std::string& dir, const std::string& file, const F
       }
       // A generator source sops encrypted (dotenv, JSON, YAML) is not opened here: its
       // ciphertext would become the values.
-      if ((*data)->find("ENC[AES256_GCM,") != std::string::npos) {
+      if ((*data)->find("ENC[AES256_GCM,") != std::string::npos &&
+          !(sops_dotenv_ok && IsSopsDotenv(**data))) {
         Error(At(file, pos, ep), ep,
               "file \"" + rel +
                   "\" is SOPS-encrypted: ballast opens SOPS-encrypted Secret resources, not "
@@ -1096,8 +1098,29 @@ void Renderer::Generate(const std::string& dir, const std::string& file, const F
       if (auto content = read_file(rel, ep)) add(key, *content, ep);
     });
     auto envs = [&](const std::string& rel, const std::string& ep) {
-      auto content = read_file(rel, ep);
+      auto content = read_file(rel, ep, secret);
       if (!content) return;
+      if (IsSopsDotenv(*content)) {
+        // A dotenv sops encrypted, behind a secretGenerator (as Flux opens them): its pairs,
+        // and the Secret it makes is sealed in history like an opened one.
+        if (limits_.sops == nullptr) {
+          Error(At(file, pos, ep), ep,
+                "file \"" + rel +
+                    "\" is SOPS-encrypted: give an age identity that opens it "
+                    "(--age-identity-file)");
+          ok = false;
+          return;
+        }
+        auto opened = OpenSopsDotenv(*content, *limits_.sops);
+        if (!opened.ok()) {
+          Error(At(file, pos, ep), ep, "SOPS: " + rel + ": " + opened.status().message());
+          ok = false;
+          return;
+        }
+        for (const auto& [k, v] : opened->pairs) add(k, v, ep);
+        sops = std::move(opened->envelope);
+        return;
+      }
       size_t start = 0;
       while (start < content->size()) {
         size_t nl = content->find('\n', start);
@@ -1154,7 +1177,7 @@ void Renderer::Generate(const std::string& dir, const std::string& file, const F
       }
     }
     const std::string behavior = Str(g, "behavior").empty() ? "create" : Str(g, "behavior");
-    Resource made{std::move(obj), at, nullptr, "", hash, {}, {}};
+    Resource made{std::move(obj), at, nullptr, "", hash, {}, std::move(sops)};
     if (behavior == "create") {
       if (++objects_ > bounds_.max_objects) {
         Error(at, fp,
@@ -1205,6 +1228,8 @@ void Renderer::Generate(const std::string& dir, const std::string& file, const F
     }
     existing->needs_hash = existing->needs_hash && hash;
     existing->where = at;
+    // Values from a SOPS dotenv are sealed in history with the object they went into.
+    if (made.sops && !existing->sops) existing->sops = std::move(made.sops);
   }
 }
 

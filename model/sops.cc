@@ -1123,6 +1123,117 @@ bool OpenTree(const std::vector<Node>& all, size_t first, size_t count, const So
 
 }  // namespace
 
+bool IsSopsDotenv(std::string_view content) {
+  return content.rfind("sops_mac=", 0) == 0 || content.find("\nsops_mac=") != std::string::npos;
+}
+
+Result<SopsDotenv> OpenSopsDotenv(std::string_view content, const SopsKeyring& keyring) {
+  // sops' dotenv store: lines split at "\n"; empty lines skipped; '#' lines are comments (never
+  // hashed); KEY=VALUE with "\n" in VALUE meaning a newline; keys sops_* are the metadata,
+  // flattened: sops_age__list_0__map_enc is age[0].enc.
+  Node doc;
+  doc.kind = Node::Kind::kMap;
+  Node meta;
+  meta.kind = Node::Kind::kMap;
+  size_t start = 0;
+  size_t line_no = 0;
+  while (start < content.size()) {
+    size_t nl = content.find('\n', start);
+    if (nl == std::string_view::npos) nl = content.size();
+    std::string_view line = content.substr(start, nl - start);
+    start = nl + 1;
+    ++line_no;
+    if (line.empty() || line[0] == '#') continue;
+    const size_t eq = line.find('=');
+    if (eq == std::string_view::npos) {
+      return InvalidArgument("line " + std::to_string(line_no) +
+                             ": not KEY=VALUE (sops' dotenv format)");
+    }
+    std::string key(line.substr(0, eq));
+    std::string value;
+    for (size_t i = eq + 1; i < line.size(); ++i) {
+      if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == 'n') {
+        value += '\n';
+        ++i;
+      } else {
+        value += line[i];
+      }
+    }
+    Node scalar;
+    scalar.kind = Node::Kind::kScalar;
+    scalar.tag = "!";
+    scalar.text = std::move(value);
+    if (key.rfind("sops_", 0) != 0) {
+      doc.map.push_back(NodeEntry{std::move(key), std::move(scalar)});
+      continue;
+    }
+    // Unflatten: name, then __list_N / __map_K steps.
+    std::string rest = key.substr(5);
+    std::vector<std::string> steps;
+    for (size_t at = 0;;) {
+      size_t sep = rest.find("__", at);
+      steps.push_back(rest.substr(at, sep == std::string::npos ? std::string::npos : sep - at));
+      if (sep == std::string::npos) break;
+      at = sep + 2;
+    }
+    Node* node = &meta;
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const bool last = i + 1 == steps.size();
+      std::string name = steps[i];
+      if (i > 0 && name.rfind("list_", 0) == 0 && node->kind != Node::Kind::kMap) {
+        size_t index = 0;
+        auto [p, ec] = std::from_chars(name.data() + 5, name.data() + name.size(), index);
+        if (ec != std::errc() || p != name.data() + name.size() || index > node->seq.size() ||
+            index >= 64) {
+          return InvalidArgument(key + ": not sops' flattened metadata");
+        }
+        if (index == node->seq.size()) node->seq.emplace_back();
+        node = &node->seq[index];
+      } else {
+        if (i > 0) {
+          if (name.rfind("map_", 0) != 0) return InvalidArgument(key + ": not sops' metadata");
+          name = name.substr(4);
+        }
+        if (node->kind == Node::Kind::kNull) node->kind = Node::Kind::kMap;
+        if (node->kind != Node::Kind::kMap) return InvalidArgument(key + ": not sops' metadata");
+        Node* child = nullptr;
+        for (auto& e : node->map) {
+          if (e.first == name) child = &e.second;
+        }
+        if (child == nullptr) {
+          node->map.push_back(NodeEntry{name, Node()});
+          child = &node->map.back().second;
+        }
+        node = child;
+      }
+      if (!last) {
+        const std::string& next = steps[i + 1];
+        if (node->kind == Node::Kind::kNull) {
+          node->kind = next.rfind("list_", 0) == 0 ? Node::Kind::kSeq : Node::Kind::kMap;
+        }
+      }
+    }
+    if (node->kind != Node::Kind::kNull) return InvalidArgument(key + ": given twice");
+    *node = std::move(scalar);
+  }
+  doc.map.push_back(NodeEntry{"sops", std::move(meta)});
+  SopsOpened opened;
+  SopsProblem problem;
+  std::vector<Node> docs;
+  docs.push_back(doc);
+  if (!OpenTree(docs, 0, 1, keyring, &opened, &problem)) {
+    return InvalidArgument((problem.field.empty() ? "" : problem.field + ": ") + problem.message);
+  }
+  SopsDotenv out;
+  for (const auto& [k, v] : doc.map) {
+    if (k == "sops") continue;
+    const Json& value = opened.documents[0][k];
+    out.pairs.emplace_back(k, value.is_string() ? value.get<std::string>() : value.dump());
+  }
+  out.envelope = std::move(opened.envelope);
+  return out;
+}
+
 std::string SealSops(const Json& doc, const SopsEnvelope& envelope) {
   Metadata md;
   md.unencrypted_regex = CompileGoRegex(kHistoryRule);

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "model/object.h"
@@ -63,6 +64,16 @@ bool HasSopsMetadata(const Json& root);
 // Values keep their types: strings, integers, floats, booleans.
 bool OpenSops(std::string_view content, size_t first, size_t count, const SopsKeyring& keyring,
               const ParseLimits& limits, SopsOpened* out, SopsProblem* problem);
+
+// A dotenv file sops encrypted (`KEY=ENC[...]` lines, the metadata flattened into `sops_*`
+// keys: sops' dotenv store), as Flux opens one behind a secretGenerator's `envs`: its pairs in
+// file order, decrypted, MAC checked. An error names the key (or "sops_mac") and why.
+struct SopsDotenv {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  SopsEnvelope envelope;
+};
+bool IsSopsDotenv(std::string_view content);  // it has a `sops_mac=` line
+Result<SopsDotenv> OpenSopsDotenv(std::string_view content, const SopsKeyring& keyring);
 
 // Internal to model/ (manifest.cc, kustomize.cc): replaces the SOPS-encrypted documents of
 // `parsed` (`content` of `file`) by what they hold: the file as one tree when only its first

@@ -38,7 +38,7 @@ seed() {  # seed TARGET: prints the seed directory
     restore_message_fuzz)
       find tests/testdata/restore_message -type f -exec cp --backup=numbered -t "$s" {} + ;;
     sops_fuzz)
-      cp tests/sops/fixtures/*.yaml tests/sops/fixtures/*.json "$s"/ ;;
+      cp tests/sops/fixtures/*.yaml tests/sops/fixtures/*.json tests/sops/fixtures/*.env "$s"/ ;;
     kustomize_fuzz)
       local k=tests/model/kustomize
       for c in "$k"/overlay/prod "$k"/components/app "$k"/components/tls "$k"/components/env; do

@@ -523,6 +523,48 @@ TEST(SopsFiles, OneKeyringServesParsersOnSeveralThreads) {
   EXPECT_EQ(opened.load(), 60);
 }
 
+// A dotenv that real sops encrypted (Flux's envs/env.env), behind a secretGenerator: its pairs
+// become the Secret's data, and history seals that Secret. Behind a configMapGenerator (whose
+// values every output shows) it is refused.
+TEST(SopsFiles, ASecretGeneratorReadsASopsDotenv) {
+  TempDir dir;
+  auto ring = Ring(dir, "age.txt");
+  ASSERT_TRUE(ring);
+  std::map<std::string, std::string> files = {
+      {"app/kustomization.yaml",
+       "secretGenerator: [{name: creds, envs: [env.env]}]\n"
+       "generatorOptions: {disableNameSuffixHash: true}\n"},
+      {"app/env.env", ReadFixture("env.env")},
+      {"cm/kustomization.yaml", "configMapGenerator: [{name: c, envs: [env.env]}]\n"},
+      {"cm/env.env", ReadFixture("env.env")}};
+  const model::KustomizeReader reader = ReaderOf(files);
+  model::ParseLimits limits;
+  limits.sops = ring.get();
+  auto set = model::RenderKustomization("app", reader, "", limits);
+  ASSERT_EQ(set.manifests.size(), 1u)
+      << (set.diagnostics.empty() ? "" : set.diagnostics[0].ToString());
+  const model::Secret* s = set.manifests[0].secret();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->data, (std::map<std::string, std::string>{{"key", "value"}}));
+  ASSERT_TRUE(set.manifests[0].sops.has_value());
+  const std::string sealed =
+      model::SealSops(model::ToJson(set.manifests[0]), *set.manifests[0].sops);
+  EXPECT_EQ(sealed.find("dmFsdWU="), std::string::npos) << sealed;
+  // Tampered: the MAC says so, naming the file.
+  files["app/env.env"] = Replace(ReadFixture("env.env"), "sops_lastmodified=2024-11-12T13:33:42Z",
+                                 "sops_lastmodified=2024-11-12T13:33:43Z");
+  auto tampered = model::RenderKustomization("app", reader, "", limits);
+  ASSERT_FALSE(tampered.diagnostics.empty());
+  EXPECT_NE(
+      tampered.diagnostics[0].message.find("SOPS: env.env: sops.mac: the MAC does not decrypt"),
+      std::string::npos)
+      << tampered.diagnostics[0].ToString();
+  auto cm = model::RenderKustomization("cm", reader, "", limits);
+  ASSERT_FALSE(cm.diagnostics.empty());
+  EXPECT_NE(cm.diagnostics[0].message.find("is SOPS-encrypted"), std::string::npos)
+      << cm.diagnostics[0].ToString();
+}
+
 TEST(SopsFiles, AnIdentityFileOthersCanReadIsRefused) {
   TempDir dir;
   auto open = AgeKeyring::Open(PrivateCopy(dir, "age.txt", 0644));
