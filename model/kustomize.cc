@@ -1012,7 +1012,7 @@ void Renderer::Generate(const std::string& dir, const std::string& file, const F
       }
     }
     std::map<std::string, std::string> data;  // plain values
-    std::optional<SopsEnvelope> sops;          // a SOPS dotenv's, for history's seal
+    std::optional<SopsEnvelope> sops;         // a SOPS dotenv's, for history's seal
     bool ok = true;
     auto add = [&](const std::string& key, const std::string& value, const std::string& where) {
       if (!data.emplace(key, value).second) {
