@@ -68,6 +68,15 @@ struct Resource {
   std::optional<SopsEnvelope> sops;        // opened from a SOPS file (model/sops.h)
 };
 
+// Two SOPS envelopes protect values alike: the same data key and the same recipients.
+bool SameProtection(const SopsEnvelope& a, const SopsEnvelope& b) {
+  if (a.data_key != b.data_key || a.age.size() != b.age.size()) return false;
+  for (size_t i = 0; i < a.age.size(); ++i) {
+    if (a.age[i].recipient != b.age[i].recipient) return false;
+  }
+  return true;
+}
+
 std::string Str(const Json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
@@ -1117,6 +1126,16 @@ void Renderer::Generate(const std::string& dir, const std::string& file, const F
           ok = false;
           return;
         }
+        // History seals the Secret for one file's recipients: values from files that
+        // other keys protect would reach whoever holds this one.
+        if (sops && !SameProtection(*sops, opened->envelope)) {
+          Error(At(file, pos, ep), ep,
+                "SOPS: " + rel +
+                    " is encrypted with another data key than this Secret's other values: "
+                    "one Secret's values come from files of one key (history seals them so)");
+          ok = false;
+          return;
+        }
         for (const auto& [k, v] : opened->pairs) add(k, v, ep);
         sops = std::move(opened->envelope);
         return;
@@ -1228,7 +1247,17 @@ void Renderer::Generate(const std::string& dir, const std::string& file, const F
     }
     existing->needs_hash = existing->needs_hash && hash;
     existing->where = at;
-    // Values from a SOPS dotenv are sealed in history with the object they went into.
+    // Values from a SOPS dotenv are sealed in history with the object they went into; values
+    // that two different keys protect cannot share one object's seal.
+    if (made.sops && existing->sops && !SameProtection(*made.sops, *existing->sops)) {
+      Error(at, fp,
+            "SOPS: behavior " + behavior +
+                " would put values that another data key protects "
+                "into " +
+                Kind(made) + " \"" + Name(made) +
+                "\" (history seals one object for one file's recipients)");
+      continue;
+    }
     if (made.sops && !existing->sops) existing->sops = std::move(made.sops);
   }
 }

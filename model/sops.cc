@@ -28,6 +28,8 @@ namespace {
 constexpr size_t kDataKeyBytes = 32;
 constexpr size_t kTagBytes = 16;
 constexpr size_t kMaxAgeStanzas = 16;
+constexpr size_t kMaxDotenvMetadataKeys = 256;
+constexpr size_t kMaxDotenvMetadataDepth = 8;
 // sops' MACOnlyEncryptedInitialization (sops.go): hashed first when mac_only_encrypted is set.
 constexpr unsigned char kMacOnlyEncryptedInit[] = {
     0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe, 0x0b,
@@ -1137,6 +1139,7 @@ Result<SopsDotenv> OpenSopsDotenv(std::string_view content, const SopsKeyring& k
   meta.kind = Node::Kind::kMap;
   size_t start = 0;
   size_t line_no = 0;
+  size_t metadata_keys = 0;
   while (start < content.size()) {
     size_t nl = content.find('\n', start);
     if (nl == std::string_view::npos) nl = content.size();
@@ -1167,13 +1170,22 @@ Result<SopsDotenv> OpenSopsDotenv(std::string_view content, const SopsKeyring& k
       doc.map.push_back(NodeEntry{std::move(key), std::move(scalar)});
       continue;
     }
-    // Unflatten: name, then __list_N / __map_K steps.
+    // Unflatten: name, then __list_N / __map_K steps. sops' metadata is a few dozen entries,
+    // at most a few steps deep (key_groups__list_0__map_age__list_0__map_enc): more is refused,
+    // before it costs time or stack.
+    if (++metadata_keys > kMaxDotenvMetadataKeys) {
+      return InvalidArgument("more than " + std::to_string(kMaxDotenvMetadataKeys) +
+                             " sops_ entries: not sops' metadata");
+    }
     std::string rest = key.substr(5);
     std::vector<std::string> steps;
     for (size_t at = 0;;) {
       size_t sep = rest.find("__", at);
       steps.push_back(rest.substr(at, sep == std::string::npos ? std::string::npos : sep - at));
       if (sep == std::string::npos) break;
+      if (steps.size() >= kMaxDotenvMetadataDepth) {
+        return InvalidArgument(key.substr(0, 64) + "…: nested deeper than sops' metadata is");
+      }
       at = sep + 2;
     }
     Node* node = &meta;
@@ -1220,12 +1232,12 @@ Result<SopsDotenv> OpenSopsDotenv(std::string_view content, const SopsKeyring& k
   SopsOpened opened;
   SopsProblem problem;
   std::vector<Node> docs;
-  docs.push_back(doc);
+  docs.push_back(std::move(doc));
   if (!OpenTree(docs, 0, 1, keyring, &opened, &problem)) {
     return InvalidArgument((problem.field.empty() ? "" : problem.field + ": ") + problem.message);
   }
   SopsDotenv out;
-  for (const auto& [k, v] : doc.map) {
+  for (const auto& [k, v] : docs[0].map) {
     if (k == "sops") continue;
     const Json& value = opened.documents[0][k];
     out.pairs.emplace_back(k, value.is_string() ? value.get<std::string>() : value.dump());

@@ -24,6 +24,9 @@ constexpr size_t kMaxWrappedBytes = 8 << 10;  // armored X25519: ~350 bytes; ML-
 constexpr size_t kMaxOutBytes = 64 << 10;
 constexpr size_t kMaxCacheEntries = 4096;  // unwrapped keys
 constexpr size_t kMaxFailures = 1024;      // stanzas age refused, kept apart from the keys
+// New stanzas age cannot open (anyone can write them for a public recipient): at most this many
+// runs of age a minute, then refused without one, so a flood of files costs seconds, not hours.
+constexpr size_t kMaxFailedRunsPerMinute = 64;
 
 struct Run {
   int exit_code = -1;
@@ -246,6 +249,19 @@ Result<std::string> AgeKeyring::DataKey(const std::vector<model::SopsAgeStanza>&
         continue;
       }
     }
+    {
+      std::lock_guard lock(mu_);
+      const auto now = std::chrono::steady_clock::now();
+      while (!recent_failures_.empty() &&
+             now - recent_failures_.front() > std::chrono::minutes(1)) {
+        recent_failures_.pop_front();
+      }
+      if (recent_failures_.size() >= kMaxFailedRunsPerMinute) {
+        return ResourceExhausted("more than " + std::to_string(kMaxFailedRunsPerMinute) +
+                                 " age stanzas in the last minute named this identity's "
+                                 "recipient and did not open: not trying more for now");
+      }
+    }
     auto run = RunTool({options_.age, "--decrypt", "--identity", "/dev/fd/3"}, s->enc, fd_.get(),
                        options_.timeout_ms);
     if (!run.ok()) return run.status();  // age missing or hung: not a property of this file
@@ -263,6 +279,7 @@ Result<std::string> AgeKeyring::DataKey(const std::vector<model::SopsAgeStanza>&
     }
     if (failures_.size() >= kMaxFailures) failures_.clear();
     failures_.emplace(s->enc, key.status());
+    recent_failures_.push_back(std::chrono::steady_clock::now());
     last = key.status();
   }
   return last;

@@ -15,6 +15,8 @@
 //
 // Thread-safe: files are parsed in parallel.
 
+#include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -55,6 +57,7 @@ class AgeKeyring : public model::SopsKeyring {
   mutable std::mutex mu_;
   mutable std::map<std::string, std::string> keys_;  // wrapped text -> data key
   mutable std::map<std::string, Status> failures_;   // wrapped text -> why age refused it
+  mutable std::deque<std::chrono::steady_clock::time_point> recent_failures_;  // runs that failed
 };
 
 }  // namespace ballast::sops

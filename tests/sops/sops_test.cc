@@ -563,6 +563,66 @@ TEST(SopsFiles, ASecretGeneratorReadsASopsDotenv) {
   ASSERT_FALSE(cm.diagnostics.empty());
   EXPECT_NE(cm.diagnostics[0].message.find("is SOPS-encrypted"), std::string::npos)
       << cm.diagnostics[0].ToString();
+
+  // Hostile metadata (no key needed): nested 80,000 steps deep (a stack overflow before), or
+  // 110,000 entries (24 s before): refused at once.
+  std::string deep = "sops_a";
+  for (int i = 0; i < 80000; ++i) deep += "__map_a";
+  deep += "=x\nsops_mac=x\n";
+  auto deep_open = model::OpenSopsDotenv(deep, *ring);
+  ASSERT_FALSE(deep_open.ok());
+  EXPECT_NE(deep_open.status().message().find("nested deeper than sops' metadata is"),
+            std::string::npos);
+  std::string wide = "x=ENC[AES256_GCM,\n";
+  for (int i = 0; i < 110000; ++i) wide += "sops_" + std::to_string(i) + "=\n";
+  auto wide_open = model::OpenSopsDotenv(wide + "sops_mac=x\n", *ring);
+  ASSERT_FALSE(wide_open.ok());
+  EXPECT_NE(wide_open.status().message().find("more than 256 sops_ entries"), std::string::npos);
+
+  // One Secret from two dotenvs of different keys: history would seal team B's values for
+  // team A's recipients. Refused.
+  auto global = Ring(dir, "age-global.txt");
+  ASSERT_TRUE(global);
+  model::SopsOpened other;
+  model::SopsProblem problem;
+  ASSERT_TRUE(model::OpenSops(ReadFixture("global.yaml"), 0, 1, *global, model::ParseLimits{},
+                              &other, &problem));
+  const std::string key = other.envelope.data_key;
+  unsigned char digest[64];
+  SHA512(reinterpret_cast<const unsigned char*>("x"), 1, digest);
+  std::string hex;
+  for (unsigned char c : digest) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    hex += kHex[c >> 4];
+    hex += kHex[c & 15];
+  }
+  std::string enc = other.envelope.age[0].enc;
+  for (size_t at = enc.find('\n'); at != std::string::npos; at = enc.find('\n', at + 2)) {
+    enc.replace(at, 1, "\\n");
+  }
+  files["two/kustomization.yaml"] =
+      "secretGenerator: [{name: creds, envs: [team-b.env, mine.env]}]\n";
+  files["two/team-b.env"] = ReadFixture("env.env");
+  files["two/mine.env"] = "mine=" + Gcm(key, "x", "mine:", "str") +
+                          "\nsops_age__list_0__map_enc=" + enc +
+                          "\nsops_age__list_0__map_recipient=" + other.envelope.age[0].recipient +
+                          "\nsops_lastmodified=2024-11-12T13:33:42Z\nsops_mac=" +
+                          Gcm(key, hex, "2024-11-12T13:33:42Z", "str") +
+                          "\nsops_unencrypted_suffix=_unencrypted\nsops_version=3.9.0\n";
+  const std::string both = dir / "both.txt";
+  std::ofstream(both) << ReadFixture("age.txt") << ReadFixture("age-global.txt");
+  ::chmod(both.c_str(), 0600);
+  auto both_ring = AgeKeyring::Open(both);
+  ASSERT_TRUE(both_ring.ok());
+  auto mine = model::OpenSopsDotenv(files["two/mine.env"], **both_ring);
+  ASSERT_TRUE(mine.ok()) << mine.status().message();  // a valid file on its own
+  model::ParseLimits both_limits;
+  both_limits.sops = both_ring->get();
+  auto two = model::RenderKustomization("two", reader, "", both_limits);
+  ASSERT_FALSE(two.diagnostics.empty());
+  EXPECT_NE(two.diagnostics[0].message.find("is encrypted with another data key"),
+            std::string::npos)
+      << two.diagnostics[0].ToString();
 }
 
 TEST(SopsFiles, AnIdentityFileOthersCanReadIsRefused) {
