@@ -1112,29 +1112,23 @@ void Renderer::Generate(const std::string& dir, const std::string& file, const F
       if (IsSopsDotenv(*content)) {
         // A dotenv sops encrypted, behind a secretGenerator (as Flux opens them): its pairs,
         // and the Secret it makes is sealed in history like an opened one.
-        if (limits_.sops == nullptr) {
-          Error(At(file, pos, ep), ep,
-                "file \"" + rel +
-                    "\" is SOPS-encrypted: give an age identity that opens it "
-                    "(--age-identity-file)");
+        auto refuse = [&](const std::string& message) {
+          Error(At(file, pos, ep), ep, message);
           ok = false;
-          return;
+        };
+        if (limits_.sops == nullptr) {
+          return refuse("file \"" + rel +
+                        "\" is SOPS-encrypted: give an age identity that opens it "
+                        "(--age-identity-file)");
         }
         auto opened = OpenSopsDotenv(*content, *limits_.sops);
-        if (!opened.ok()) {
-          Error(At(file, pos, ep), ep, "SOPS: " + rel + ": " + opened.status().message());
-          ok = false;
-          return;
-        }
+        if (!opened.ok()) return refuse("SOPS: " + rel + ": " + opened.status().message());
         // History seals the Secret for one file's recipients: values from files that
         // other keys protect would reach whoever holds this one.
         if (sops && !SameProtection(*sops, opened->envelope)) {
-          Error(At(file, pos, ep), ep,
-                "SOPS: " + rel +
-                    " is encrypted with another data key than this Secret's other values: "
-                    "one Secret's values come from files of one key (history seals them so)");
-          ok = false;
-          return;
+          return refuse("SOPS: " + rel +
+                        " is encrypted with another data key than this Secret's other values: "
+                        "one Secret's values come from files of one key (history seals them so)");
         }
         for (const auto& [k, v] : opened->pairs) add(k, v, ep);
         sops = std::move(opened->envelope);

@@ -71,6 +71,13 @@ model::KustomizeReader ReaderOf(const std::map<std::string, std::string>& files)
   };
 }
 
+// The one Secret a rendering gave, or null (the test says why).
+const model::Secret* OnlySecret(const model::ManifestSet& set) {
+  EXPECT_EQ(set.manifests.size(), 1u)
+      << (set.diagnostics.empty() ? "" : set.diagnostics[0].ToString());
+  return set.manifests.size() == 1 ? set.manifests[0].secret() : nullptr;
+}
+
 std::string Replace(std::string s, const std::string& from, const std::string& to) {
   auto at = s.find(from);
   EXPECT_NE(at, std::string::npos) << from;
@@ -309,9 +316,7 @@ TEST(SopsFiles, AKustomizationRendersWhatItsSopsResourceHolds) {
   model::ParseLimits limits;
   limits.sops = ring.get();
   auto set = model::RenderKustomization("app", reader, "", limits);
-  ASSERT_EQ(set.manifests.size(), 1u)
-      << (set.diagnostics.empty() ? "" : set.diagnostics[0].ToString());
-  const model::Secret* s = set.manifests[0].secret();
+  const model::Secret* s = OnlySecret(set);
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->metadata.name, "prod-secret");
   EXPECT_EQ(s->metadata.namespace_, "shop");
@@ -541,9 +546,7 @@ TEST(SopsFiles, ASecretGeneratorReadsASopsDotenv) {
   model::ParseLimits limits;
   limits.sops = ring.get();
   auto set = model::RenderKustomization("app", reader, "", limits);
-  ASSERT_EQ(set.manifests.size(), 1u)
-      << (set.diagnostics.empty() ? "" : set.diagnostics[0].ToString());
-  const model::Secret* s = set.manifests[0].secret();
+  const model::Secret* s = OnlySecret(set);
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(s->data, (std::map<std::string, std::string>{{"key", "value"}}));
   ASSERT_TRUE(set.manifests[0].sops.has_value());
